@@ -1,0 +1,153 @@
+"""Passive Authentication (ICAO 9303 part 11, 5.1): is the chip data what the issuer signed?
+
+Three independent checks, each with its own reason codes: the SOD signature (signed attributes
+and the DS signature over them), the DS chain to a trusted CSCA, and every presented data group's
+hash. A data group the SOD does not list is "unlisted": reported, and never to be used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hmac
+from typing import Literal
+
+import pycountry
+
+from bhytgate.chip.crypto.cms import find_signer_certificate, signed_attributes_problem, verify_signer
+from bhytgate.chip.crypto.signatures import digest
+from bhytgate.chip.crypto.x509 import Certificate
+from bhytgate.chip.dump import CardDump
+from bhytgate.chip.errors import ChipError
+from bhytgate.chip.lds.sod import ID_DATA, LDS_SECURITY_OBJECT, Sod
+from bhytgate.chip.trust.chain import ChainResult, RevocationPolicy, validate_document_signer
+from bhytgate.chip.trust.store import TrustStore
+
+DgStatus = Literal["match", "mismatch", "absent", "unlisted"]
+
+# ICAO codes that are not ISO 3166-1 alpha-3 (ICAO 9303 part 3, 5)
+_ICAO_SPECIAL = {"D": "DE", "GBD": "GB", "GBN": "GB", "GBO": "GB", "GBP": "GB", "GBS": "GB", "RKS": "XK"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PassivePolicy:
+    """`allow_id_data` is the lenient mode for SODs whose eContentType is id-data (seen on
+    some early documents); strict by default."""
+
+    allow_id_data: bool = False
+    revocation: RevocationPolicy = RevocationPolicy()
+    check_dg1_country: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    valid: bool
+    reason: str | None
+    detail: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PassiveResult:
+    signature: Check
+    chain: ChainResult
+    data_groups: dict[int, DgStatus]
+    country: Check
+    signer: Certificate | None
+    hash_algorithm: str | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        mismatched = any(status == "mismatch" for status in self.data_groups.values())
+        return self.signature.valid and self.chain.valid and self.country.valid and not mismatched
+
+    def authenticated(self, number: int) -> bool:
+        """May data group `number` be used? Only if PA passed and its hash matched."""
+        return self.valid and self.data_groups.get(number) == "match"
+
+    @property
+    def reasons(self) -> list[str]:
+        out = []
+        if self.signature.reason:
+            out.append(self.signature.reason)
+        if self.chain.reason:
+            out.append(self.chain.reason)
+        if self.country.reason:
+            out.append(self.country.reason)
+        out.extend(f"dg{n}_hash_mismatch" for n, s in sorted(self.data_groups.items()) if s == "mismatch")
+        return out
+
+
+def alpha2(icao_code: str) -> str | None:
+    code = icao_code.strip("<").upper()
+    if code in _ICAO_SPECIAL:
+        return _ICAO_SPECIAL[code]
+    country = pycountry.countries.get(alpha_3=code) if len(code) == 3 else None
+    return country.alpha_2 if country is not None else None
+
+
+def check_data_groups(sod: Sod, dump: CardDump) -> dict[int, DgStatus]:
+    statuses: dict[int, DgStatus] = {}
+    for number, expected in sod.data_group_hashes.items():
+        data = dump.data_group(number)
+        if data is None:
+            statuses[number] = "absent"
+        else:
+            ok = hmac.compare_digest(digest(sod.hash_algorithm, data), expected)
+            statuses[number] = "match" if ok else "mismatch"
+    for number in dump.data_group_numbers:
+        statuses.setdefault(number, "unlisted")
+    return dict(sorted(statuses.items()))
+
+
+def verify_sod_signature(sod: Sod, policy: PassivePolicy) -> tuple[Check, Certificate | None]:
+    content = sod.signed
+    if content.content_type != LDS_SECURITY_OBJECT and not (
+        policy.allow_id_data and content.content_type == ID_DATA
+    ):
+        return Check(False, "sod_content_type_invalid", f"eContentType {content.content_type}"), None
+    signer = find_signer_certificate(content.signer_info, content.certificates)
+    if signer is None:
+        return Check(
+            False, "signer_certificate_not_found", "no certificate in EF.SOD matches the SignerInfo"
+        ), None
+    problem = signed_attributes_problem(content)
+    if problem is not None:
+        return Check(False, problem, "signed attributes of EF.SOD"), signer
+    try:
+        verify_signer(content, signer)
+    except ChipError as exc:
+        return Check(False, exc.reason, exc.message), signer
+    return Check(True, None), signer
+
+
+def verify_passive(
+    sod: Sod,
+    dump: CardDump,
+    store: TrustStore,
+    *,
+    at: dt.datetime | None = None,
+    issuing_state: str | None = None,
+    policy: PassivePolicy | None = None,
+) -> PassiveResult:
+    """Run all three checks; `issuing_state` is DG1's (ICAO code), checked against DS and CSCA."""
+    policy = policy or PassivePolicy()
+    at = at or dt.datetime.now(dt.UTC)
+    signature, signer = verify_sod_signature(sod, policy)
+    if signer is None:
+        chain = ChainResult(False, "chain_not_checked", "no signer certificate")
+    else:
+        chain = validate_document_signer(signer, store, at, policy.revocation)
+    data_groups = check_data_groups(sod, dump)
+    country = Check(True, None)
+    warnings = list(chain.warnings)
+    if policy.check_dg1_country and issuing_state and signer is not None:
+        expected = alpha2(issuing_state)
+        actual = {c for c in (signer.country, chain.csca.country if chain.csca else None) if c}
+        if expected is None:
+            warnings.append("dg1_country_unknown")
+        elif any(c.upper() != expected for c in actual):
+            country = Check(
+                False, "country_mismatch", f"DG1 issuing state {issuing_state} vs signer {sorted(actual)}"
+            )
+    return PassiveResult(signature, chain, data_groups, country, signer, sod.hash_algorithm, tuple(warnings))

@@ -1,0 +1,122 @@
+"""Document Signer path validation: DS -> (link certificates) -> trusted CSCA, at a given date."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Literal
+
+from bhytgate.chip.crypto.x509 import Certificate
+
+if TYPE_CHECKING:
+    from bhytgate.chip.trust.store import TrustStore
+
+MAX_LINKS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class RevocationPolicy:
+    """How to treat CRLs. The default reports a stale or missing CRL as a warning, not a failure:
+    CSCA CRLs are published every few months and a hospital must not stop work between them."""
+
+    require_crl: bool = False
+    stale_crl: Literal["reject", "warn"] = "warn"
+    check_country: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainResult:
+    valid: bool
+    reason: str | None
+    detail: str | None = None
+    path: tuple[str, ...] = ()  # subjects, DS first
+    csca: Certificate | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _fail(
+    reason: str, detail: str, path: tuple[str, ...] = (), warnings: tuple[str, ...] = ()
+) -> ChainResult:
+    return ChainResult(False, reason, detail, path, None, warnings)
+
+
+def _issuer_path(
+    cert: Certificate, store: TrustStore, at: dt.datetime, seen: frozenset[str]
+) -> tuple[list[Certificate] | None, str, str]:
+    """Issuers of `cert` up to an anchor, or (None, reason, detail)."""
+    candidates = [(c, a) for c, a in store.issuer_candidates(cert) if c.fingerprint not in seen]
+    if not candidates:
+        return None, "csca_not_found", f"no trusted CSCA issued {cert.subject}"
+    last = ("ds_signature_invalid", f"no candidate CSCA signature over {cert.subject} verifies")
+    for candidate, is_anchor in candidates:
+        if not store.signed_by(cert, candidate):
+            continue
+        if is_anchor:
+            return [candidate], "", ""
+        if len(seen) >= MAX_LINKS:
+            last = ("link_too_long", "link certificate chain longer than allowed")
+            continue
+        validity = candidate.valid_at(at)
+        if validity is not None:
+            last = (
+                f"link_{validity}",
+                f"link certificate {candidate.subject} is {validity.replace('_', ' ')}",
+            )
+            continue
+        rest, reason, detail = _issuer_path(candidate, store, at, seen | {candidate.fingerprint})
+        if rest is not None:
+            return [candidate, *rest], "", ""
+        last = (reason, detail)
+    return None, last[0], last[1]
+
+
+def validate_document_signer(
+    ds: Certificate, store: TrustStore, at: dt.datetime, policy: RevocationPolicy | None = None
+) -> ChainResult:
+    """Is `ds` issued, directly or through link certificates, by a trusted CSCA, valid at `at`,
+    and not revoked? Each failure has its own reason code."""
+    policy = policy or RevocationPolicy()
+    validity = ds.valid_at(at)
+    if validity is not None:
+        return _fail(
+            f"ds_{validity}", f"Document Signer certificate is {validity.replace('_', ' ')} at {at:%Y-%m-%d}"
+        )
+    issuers, reason, detail = _issuer_path(ds, store, at, frozenset({ds.fingerprint}))
+    if issuers is None:
+        return _fail(reason, detail)
+    path = (ds.subject, *(c.subject for c in issuers))
+    csca = issuers[-1]
+    validity = csca.valid_at(at)
+    if validity is not None:
+        return _fail(
+            f"csca_{validity}", f"CSCA certificate is {validity.replace('_', ' ')} at {at:%Y-%m-%d}", path
+        )
+    warnings: list[str] = []
+    issuer = issuers[0]
+    crls = []
+    for crl in store.crls_for(issuer):
+        if store.signed_by(crl, issuer):
+            crls.append(crl)
+        else:
+            warnings.append("crl_signature_invalid")
+    if not crls:
+        if policy.require_crl:
+            return _fail("crl_missing", f"no CRL from {issuer.subject}", path, tuple(warnings))
+        warnings.append("crl_missing")
+    else:
+        if any(ds.serial in crl.revoked_serials for crl in crls):
+            return _fail(
+                "ds_revoked", "Document Signer certificate is on its CSCA's CRL", path, tuple(warnings)
+            )
+        freshest = max(crls, key=lambda c: c.this_update)
+        if freshest.stale_at(at):
+            if policy.stale_crl == "reject":
+                return _fail(
+                    "crl_stale", f"newest CRL expired {freshest.next_update:%Y-%m-%d}", path, tuple(warnings)
+                )
+            warnings.append("crl_stale")
+    if policy.check_country and ds.country and csca.country and ds.country.upper() != csca.country.upper():
+        return _fail(
+            "country_mismatch", f"DS country {ds.country} differs from CSCA country {csca.country}", path
+        )
+    return ChainResult(True, None, None, path, csca, tuple(warnings))

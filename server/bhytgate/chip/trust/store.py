@@ -1,0 +1,217 @@
+"""The set of CSCAs the operator trusts, with link certificates and CRLs.
+
+Only self-issued certificates the operator supplied (directly or inside a master list whose own
+signature chains to one) are anchors. A non-self-issued CA certificate is a link certificate: it
+is used only after it chains to an anchor. CRLs are checked against their issuer when used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from asn1crypto import core, pem
+from asn1crypto import x509 as ax509
+
+from bhytgate.chip.crypto.cms import (
+    PARSE_ERRORS,
+    find_signer_certificate,
+    parse_signed_data,
+    signed_attributes_problem,
+    verify_signer,
+)
+from bhytgate.chip.crypto.signatures import SignatureInvalidError
+from bhytgate.chip.crypto.x509 import Certificate, Crl, load_certificate, load_crl
+from bhytgate.chip.errors import ChipError, TrustStoreError
+from bhytgate.chip.trust.chain import RevocationPolicy, validate_document_signer
+
+CSCA_MASTER_LIST = "2.23.136.1.1.2"
+_CERT_SUFFIXES = {".cer", ".crt", ".der", ".pem", ".cert"}
+
+
+class TrustStore:
+    """Mutable while loading; read concurrently afterwards (verification caches are locked)."""
+
+    def __init__(self) -> None:
+        self._anchors: dict[str, Certificate] = {}
+        self._links: dict[str, Certificate] = {}
+        self._crls: list[Crl] = []
+        self._signature_cache: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    # --- loading -------------------------------------------------------------------------
+
+    def add_certificate(self, data: bytes | Certificate) -> Certificate:
+        """Trust a CSCA (self-issued) or keep a link certificate (must chain to an anchor)."""
+        cert = data if isinstance(data, Certificate) else load_certificate(data)
+        if not cert.is_ca:
+            raise TrustStoreError(f"{cert.subject} is not a CA certificate", reason="not_a_ca")
+        with self._lock:
+            if cert.self_issued:
+                self._anchors[cert.fingerprint] = cert
+            else:
+                self._links[cert.fingerprint] = cert
+            self.generation += 1
+        return cert
+
+    def add_crl(self, data: bytes) -> Crl:
+        crl = load_crl(data)
+        with self._lock:
+            self._crls.append(crl)
+            self.generation += 1
+        return crl
+
+    def add_master_list(self, data: bytes, *, at: dt.datetime | None = None) -> int:
+        """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor."""
+        at = at or dt.datetime.now(dt.UTC)
+        content = parse_signed_data(_strip_pem(data), what="master list")
+        if content.content_type != CSCA_MASTER_LIST:
+            raise TrustStoreError("CMS content is not a CSCA master list", reason="master_list_invalid")
+        signer = find_signer_certificate(content.signer_info, content.certificates)
+        if signer is None:
+            raise TrustStoreError("master list signer certificate not found", reason="master_list_invalid")
+        problem = signed_attributes_problem(content)
+        if problem is not None:
+            raise TrustStoreError(f"master list signed attributes: {problem}", reason="master_list_invalid")
+        try:
+            verify_signer(content, signer)
+        except SignatureInvalidError as exc:
+            raise TrustStoreError(
+                "master list signature does not verify", reason="master_list_invalid"
+            ) from exc
+        chain = validate_document_signer(signer, self, at, RevocationPolicy(check_country=False))
+        if not chain.valid:
+            raise TrustStoreError(
+                f"master list signer does not chain to a trusted CSCA: {chain.reason}",
+                reason="master_list_untrusted",
+            )
+        certificates = _master_list_certificates(content.econtent)
+        added = 0
+        for der in certificates:
+            try:
+                self.add_certificate(der)
+            except ChipError:
+                continue  # one bad entry does not poison the rest; it is simply not trusted
+            added += 1
+        return added
+
+    @classmethod
+    def from_paths(
+        cls,
+        cscas: Iterable[Path] = (),
+        master_lists: Iterable[Path] = (),
+        crls: Iterable[Path] = (),
+        *,
+        at: dt.datetime | None = None,
+    ) -> TrustStore:
+        """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders."""
+        store = cls()
+        for path in _expand(cscas, _CERT_SUFFIXES):
+            try:
+                store.add_certificate(path.read_bytes())
+            except ChipError as exc:
+                raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        for path in master_lists:
+            try:
+                store.add_master_list(path.read_bytes(), at=at)
+            except ChipError as exc:
+                raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        for path in _expand(crls, {".crl", ".der", ".pem"}):
+            try:
+                store.add_crl(path.read_bytes())
+            except ChipError as exc:
+                raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        return store
+
+    # --- queries -------------------------------------------------------------------------
+
+    @property
+    def anchors(self) -> tuple[Certificate, ...]:
+        return tuple(self._anchors.values())
+
+    @property
+    def links(self) -> tuple[Certificate, ...]:
+        return tuple(self._links.values())
+
+    def issuer_candidates(self, cert: Certificate) -> list[tuple[Certificate, bool]]:
+        """(certificate, is_anchor) that may have issued `cert`: by key identifier first, then name."""
+        pool = [(c, True) for c in self._anchors.values()] + [(c, False) for c in self._links.values()]
+        if cert.aki is not None:
+            by_key = [(c, a) for c, a in pool if c.ski is not None and c.ski == cert.aki]
+            if by_key:
+                return by_key
+        return [(c, a) for c, a in pool if c.subject_key == cert.issuer_key]
+
+    def crls_for(self, issuer: Certificate) -> list[Crl]:
+        out = []
+        for crl in self._crls:
+            if crl.aki is not None and issuer.ski is not None:
+                if crl.aki == issuer.ski:
+                    out.append(crl)
+            elif crl.issuer_key == issuer.subject_key:
+                out.append(crl)
+        return out
+
+    def signed_by(self, subject: Certificate | Crl, issuer: Certificate) -> bool:
+        """Cached: did `issuer`'s key sign `subject`? (DS paths repeat on every check.)"""
+        key = (_identity(subject), issuer.fingerprint)
+        with self._lock:
+            cached = self._signature_cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            subject.verify_issued_by(issuer.public_key)
+            ok = True
+        except ChipError:
+            ok = False
+        with self._lock:
+            if len(self._signature_cache) > 100_000:
+                self._signature_cache.clear()
+            self._signature_cache[key] = ok
+        return ok
+
+
+def _identity(item: Certificate | Crl) -> str:
+    if isinstance(item, Certificate):
+        return item.fingerprint
+    return "crl:" + hashlib.sha256(item.der).hexdigest()
+
+
+def _strip_pem(data: bytes) -> bytes:
+    if pem.detect(data):
+        _, _, der = pem.unarmor(data)
+        return bytes(der)
+    return data
+
+
+class _CertificateSet(core.SetOf):
+    _child_spec = ax509.Certificate
+
+
+class _MasterList(core.Sequence):
+    _fields = [("version", core.Integer), ("certificates", _CertificateSet)]
+
+
+def _master_list_certificates(econtent: bytes) -> list[bytes]:
+    try:
+        parsed = _MasterList.load(econtent, strict=True)
+        return [cert.dump() for cert in parsed["certificates"]]
+    except PARSE_ERRORS as exc:
+        raise TrustStoreError(
+            f"master list content does not parse: {exc}", reason="master_list_invalid"
+        ) from exc
+
+
+def _expand(paths: Iterable[Path], suffixes: set[str]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+        else:
+            out.append(path)
+    return out
