@@ -8,7 +8,7 @@ import hmac
 from asn1crypto import cms, core
 
 from bhytgate.chip.crypto.signatures import SignatureInvalidError, digest, hash_algorithm, verify_signature
-from bhytgate.chip.crypto.x509 import Certificate, load_certificate
+from bhytgate.chip.crypto.x509 import Certificate, load_certificate, name_key
 from bhytgate.chip.errors import ChipError, ChipFormatError
 
 # Exceptions asn1crypto raises on hostile input when a lazily-parsed value is first touched.
@@ -89,7 +89,7 @@ def find_signer_certificate(
     sid = signer_info["sid"]
     try:
         if sid.name == "issuer_and_serial_number":
-            issuer_key = sid.chosen["issuer"].hashable
+            issuer_key = name_key(sid.chosen["issuer"])
             serial = int(sid.chosen["serial_number"].native)
             for cert in candidates:
                 if cert.serial == serial and cert.issuer_key == issuer_key:

@@ -73,7 +73,11 @@ class _SecurityInfos(core.SetOf):
 
 
 class _AaInfo(core.Sequence):
-    _fields = [("version", core.Integer), ("signature_algorithm", core.ObjectIdentifier)]
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("version", core.Integer),
+        ("signature_algorithm", core.ObjectIdentifier),
+    ]
 
 
 class _CaPublicKeyInfo(core.Sequence):

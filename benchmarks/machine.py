@@ -1,0 +1,64 @@
+"""What a benchmark ran on: recorded beside every result, since absolute times here are noisy."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from typing import Any
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def dlib_build() -> str:
+    """Which dlib runs: the prebuilt wheel or a source build, and whether it uses BLAS."""
+    try:
+        import dlib
+
+        blas = bool(getattr(dlib, "DLIB_USE_BLAS", False))
+        version = str(dlib.__version__)
+    except ImportError:
+        return "not installed"
+    wheel = _version("dlib-bin")
+    origin = f"dlib-bin {wheel} (prebuilt wheel)" if wheel else f"dlib {_version('dlib')} (source build)"
+    return f"{origin}, dlib {version}, BLAS={'on' if blas else 'off'}"
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "hostname_kind": os.environ.get("BHYTGATE_MACHINE", "python-svc"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git": git_revision(),
+        "dlib": (_version("dlib-bin") and f"dlib-bin {_version('dlib-bin')} (prebuilt wheel)")
+        or _version("dlib"),
+        "cryptography": _version("cryptography"),
+        "grpcio": _version("grpcio"),
+    }

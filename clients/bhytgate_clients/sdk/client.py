@@ -1,0 +1,206 @@
+"""A synchronous client for the gateway: the two-step verification flow and the counter/admin RPCs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from grpc_status import rpc_status
+
+from bhytgate.api.signing import frames_signing_payload
+from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+from bhytgate_clients.sdk.home import GatewayHome
+from bhytgate_clients.sdk.results import Challenge, Frame, Operator, VerificationResult
+
+TERMINAL_KINDS = {
+    "desk": pb.TERMINAL_KIND_DESK,
+    "kiosk": pb.TERMINAL_KIND_KIOSK,
+    "phone": pb.TERMINAL_KIND_PHONE,
+}
+CHIP_FIELDS = {"EF.SOD": "ef_sod", "DG1": "dg1", "DG2": "dg2", "DG13": "dg13", "DG14": "dg14", "DG15": "dg15"}
+
+
+class GatewayError(Exception):
+    """An RPC failed: `code` is the gRPC status name, `violations` the BadRequest field errors."""
+
+    def __init__(self, code: str, message: str, violations: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.violations = violations or []
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> GatewayError:
+        code = error.code().name if hasattr(error, "code") else "UNKNOWN"  # type: ignore[attr-defined]
+        message = error.details() if hasattr(error, "details") else str(error)  # type: ignore[attr-defined]
+        violations: list[tuple[str, str]] = []
+        try:
+            status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        except (ValueError, AttributeError):
+            status = None
+        if status is not None:
+            from google.rpc import error_details_pb2
+
+            for detail in status.details:
+                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    violations.extend((v.field, v.description) for v in bad.field_violations)
+        return cls(code, message or "", violations)
+
+
+SignFrames = Callable[[bytes], bytes]
+
+
+class GatewayClient:
+    def __init__(self, channel: grpc.Channel, *, terminal_id: str, timeout_s: float = 30.0) -> None:
+        self._channel = channel
+        self.terminal_id = terminal_id
+        self.timeout_s = timeout_s
+        self.verification = pb_grpc.VerificationServiceStub(channel)
+        self.counter = pb_grpc.CounterServiceStub(channel)
+        self.admin = pb_grpc.AdminServiceStub(channel)
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        address: str,
+        *,
+        terminal_id: str,
+        ca: Path | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        plaintext: bool = False,
+        server_name: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> GatewayClient:
+        options: list[tuple[str, str | int]] = [("grpc.max_send_message_length", 32 * 1024 * 1024)]
+        if plaintext:
+            channel = grpc.insecure_channel(address, options=options)
+        else:
+            if ca is None or cert is None or key is None:
+                raise ValueError("mutual TLS needs ca, cert and key (or plaintext=True for local tests)")
+            credentials = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
+            channel = grpc.secure_channel(address, credentials, options=options)
+        return cls(channel, terminal_id=terminal_id, timeout_s=timeout_s)
+
+    @classmethod
+    def local(cls, terminal: str, *, home: Path | None = None, timeout_s: float = 30.0) -> GatewayClient:
+        """Connect to the gateway `bhytgate serve` started, as one of its dev terminals."""
+        gateway = GatewayHome.find(home)
+        info = gateway.info()
+        address = str(info["address"])
+        if info.get("plaintext"):
+            return cls.connect(address, terminal_id=terminal, plaintext=True, timeout_s=timeout_s)
+        ca, cert, key = gateway.terminal_credentials(terminal)
+        if not cert.exists():
+            known = sorted(p.name for p in (gateway.pki / "terminals").glob("*"))
+            raise FileNotFoundError(
+                f"no dev certificate for terminal {terminal!r}; known: {', '.join(known)}"
+            )
+        return cls.connect(address, terminal_id=terminal, ca=ca, cert=cert, key=key, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., object], request: object) -> object:
+        try:
+            return method(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            raise GatewayError.from_rpc_error(error) from None
+
+    # --- verification --------------------------------------------------------------------
+
+    def begin(
+        self, *, terminal_kind: str = "desk", operator: Operator | None = None, facility_code: str = ""
+    ) -> Challenge:
+        request = pb.BeginVerificationRequest(
+            terminal_kind=TERMINAL_KINDS[terminal_kind],
+            terminal_id=self.terminal_id,
+            purpose=pb.PURPOSE_CHECK_IN,
+            facility_code=facility_code,
+        )
+        if operator is not None:
+            request.operator.CopyFrom(operator.to_proto())
+        response = self._call(self.verification.BeginVerification, request)
+        assert isinstance(response, pb.BeginVerificationResponse)
+        return Challenge.from_proto(response)
+
+    def verify(
+        self,
+        challenge: Challenge,
+        *,
+        chip_files: Mapping[str, bytes] | None = None,
+        qr: tuple[str, str] | None = None,
+        aa_signatures: Sequence[bytes] | None = None,
+        frames: Sequence[Frame],
+        operator: Operator | None = None,
+        sign_frames: SignFrames | None = None,
+        key_id: str = "",
+    ) -> VerificationResult:
+        request = pb.VerifyRequest(challenge_id=challenge.challenge_id, terminal_id=self.terminal_id)
+        if chip_files is not None:
+            request.chip.CopyFrom(
+                pb.ChipData(**{CHIP_FIELDS[k]: v for k, v in chip_files.items() if k in CHIP_FIELDS})
+            )
+        elif qr is not None:
+            kind = {"cccd": pb.QR_KIND_CCCD_QR, "bhyt": pb.QR_KIND_BHYT_QR}[qr[0]]
+            request.qr.CopyFrom(pb.QrCredential(qr_text=qr[1], qr_kind=kind))
+        if aa_signatures is not None:
+            request.active_auth.signatures.extend(aa_signatures)
+        request.frames.extend(f.to_proto() for f in frames)
+        if operator is not None:
+            request.operator.CopyFrom(operator.to_proto())
+        if sign_frames is not None:
+            payload = frames_signing_payload(
+                challenge.challenge_id, challenge.nonce, [(f.image, f.timestamp_ms) for f in frames]
+            )
+            request.terminal_signature.CopyFrom(
+                pb.TerminalSignature(signature=sign_frames(payload), key_id=key_id)
+            )
+        response = self._call(self.verification.Verify, request)
+        assert isinstance(response, pb.VerifyResponse)
+        return VerificationResult.from_proto(response)
+
+    def check_in(
+        self,
+        chip_files: Mapping[str, bytes],
+        capture: Callable[[Challenge], Sequence[Frame]],
+        *,
+        answer_challenge: Callable[[bytes], Sequence[bytes]] | None,
+        terminal_kind: str = "desk",
+        operator: Operator | None = None,
+        facility_code: str = "",
+    ) -> VerificationResult:
+        """The two-step flow: a challenge, the chip's answer, the capture, the decision."""
+        challenge = self.begin(terminal_kind=terminal_kind, operator=operator, facility_code=facility_code)
+        signatures = list(answer_challenge(challenge.aa_challenge)) if answer_challenge else None
+        frames = capture(challenge)
+        return self.verify(
+            challenge, chip_files=chip_files, aa_signatures=signatures, frames=frames, operator=operator
+        )
+
+    def attestation_keys(self) -> str:
+        response = self._call(self.verification.GetAttestationKeys, pb.GetAttestationKeysRequest())
+        assert isinstance(response, pb.GetAttestationKeysResponse)
+        return response.jwks_json
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

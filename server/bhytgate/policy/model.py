@@ -1,0 +1,193 @@
+"""Policy vocabulary: outcomes, reason codes, assurance levels, terminal kinds, and the inputs to `decide`.
+
+Everything here is plain data. The service fills `CheckResults` and `FraudSignals` from the chip, face,
+liveness and storage layers; `None` always means "not known", and `decide` treats unknown as failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+from collections.abc import Mapping
+
+from bhytgate.storage.interface import ChallengeProblem
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    REVIEW = "REVIEW"
+
+
+class ReasonCode(enum.StrEnum):
+    """Stable strings: they go over the wire and into the audit log."""
+
+    CHIP_SIGNATURE_INVALID = "CHIP_SIGNATURE_INVALID"
+    SIGNER_UNTRUSTED = "SIGNER_UNTRUSTED"
+    SIGNER_REVOKED = "SIGNER_REVOKED"
+    SIGNER_EXPIRED = "SIGNER_EXPIRED"
+    DATA_GROUP_HASH_MISMATCH = "DATA_GROUP_HASH_MISMATCH"
+    CHIP_NOT_GENUINE = "CHIP_NOT_GENUINE"
+    AA_MISSING = "AA_MISSING"
+    CHALLENGE_UNKNOWN = "CHALLENGE_UNKNOWN"
+    CHALLENGE_EXPIRED = "CHALLENGE_EXPIRED"
+    CHALLENGE_REPLAYED = "CHALLENGE_REPLAYED"
+    CHALLENGE_TERMINAL_MISMATCH = "CHALLENGE_TERMINAL_MISMATCH"
+    DOCUMENT_EXPIRED = "DOCUMENT_EXPIRED"
+    DOCUMENT_REPORTED_LOST = "DOCUMENT_REPORTED_LOST"
+    NO_FACE = "NO_FACE"
+    MULTIPLE_FACES = "MULTIPLE_FACES"
+    POOR_FACE_QUALITY = "POOR_FACE_QUALITY"
+    FACE_MISMATCH = "FACE_MISMATCH"
+    TEMPLATE_MISMATCH = "TEMPLATE_MISMATCH"
+    LIVENESS_FAILED = "LIVENESS_FAILED"
+    NO_ENTITLEMENT = "NO_ENTITLEMENT"
+    CARD_EXPIRED = "CARD_EXPIRED"
+    CARD_REVOKED = "CARD_REVOKED"
+    FRAUD_VELOCITY = "FRAUD_VELOCITY"
+    FRAUD_BIOMETRIC_LOCKED = "FRAUD_BIOMETRIC_LOCKED"
+    FRAUD_TERMINAL_FLAGGED = "FRAUD_TERMINAL_FLAGGED"
+    ASSURANCE_TOO_LOW = "ASSURANCE_TOO_LOW"
+    OPERATOR_REQUIRED = "OPERATOR_REQUIRED"
+    # Not in the original list: a check the service did not report. Fail closed, and say which.
+    CHECK_MISSING = "CHECK_MISSING"
+
+
+CHIP_FAILURE_CODES = frozenset(
+    {
+        ReasonCode.CHIP_SIGNATURE_INVALID,
+        ReasonCode.SIGNER_UNTRUSTED,
+        ReasonCode.SIGNER_REVOKED,
+        ReasonCode.SIGNER_EXPIRED,
+        ReasonCode.DATA_GROUP_HASH_MISMATCH,
+    }
+)
+FACE_FAILURE_CODES = frozenset({ReasonCode.NO_FACE, ReasonCode.MULTIPLE_FACES, ReasonCode.POOR_FACE_QUALITY})
+
+
+class AssuranceLevel(enum.StrEnum):
+    """How strongly the person and the card were bound, lowest to highest."""
+
+    QR_ENROLLED_FACE = "qr_enrolled_face"
+    CHIP_FACE = "chip_face"
+    CHIP_AA_FACE_LIVENESS = "chip_aa_face_liveness"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {
+    AssuranceLevel.QR_ENROLLED_FACE: 1,
+    AssuranceLevel.CHIP_FACE: 2,
+    AssuranceLevel.CHIP_AA_FACE_LIVENESS: 3,
+}
+
+
+class TerminalKind(enum.StrEnum):
+    DESK = "desk"  # staffed hospital check-in desk or counter
+    KIOSK = "kiosk"  # unattended self check-in
+    PHONE = "phone"  # the patient's own device
+
+
+class DocumentSource(enum.StrEnum):
+    CHIP = "chip"  # data read from the CCCD chip (passive authentication possible)
+    QR = "qr"  # QR code only: a lookup key, never proof; needs an enrolled template
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FaceMatch:
+    """One comparison. `matched` must agree with distance <= threshold, else it counts as a mismatch."""
+
+    distance: float
+    threshold: float
+    matched: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckResults:
+    """What the verification pipeline found. `None` = not performed / not known."""
+
+    document_source: DocumentSource | None = None
+    chip_passive_ok: bool | None = None  # EF.SOD signature, DS chain, DG hashes
+    chip_failure_codes: tuple[str, ...] = ()  # subset of CHIP_FAILURE_CODES when passive auth failed
+    aa_ok: bool | None = None  # active/chip authentication; None = not performed (no DG15/DG14)
+    challenge_ok: bool | None = None  # the single-use challenge was consumed by this terminal
+    challenge_problem: ChallengeProblem | None = None
+    document_expired: bool | None = None
+    face_failure_code: str | None = None  # NO_FACE | MULTIPLE_FACES | POOR_FACE_QUALITY
+    face_match: FaceMatch | None = None  # live face vs chip photo (DG2)
+    template_match: FaceMatch | None = None  # live face vs enrolled template; None = none enrolled
+    liveness_ok: bool | None = None  # None = not performed (desk single-frame mode)
+    liveness_failure: str | None = None
+    operator: str | None = None  # named staff member at a desk
+    entitlement_usable: bool | None = None
+    ma_ket_qua: str | None = None  # the card-check result code (000-004 usable)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FraudSignals:
+    """Facts from storage at decision time; `decide` computes the flags from them."""
+
+    now: dt.datetime
+    reported_lost: bool | None = None
+    facilities_in_window: frozenset[str] | None = None  # earlier verifications, this document
+    current_facility: str = ""
+    biometric_locked_until: dt.datetime | None = None
+    terminal_recent: Mapping[str, int] | None = None  # decision -> count over the last M decisions
+
+
+def _default_min_assurance() -> Mapping[TerminalKind, AssuranceLevel]:
+    return types.MappingProxyType(
+        {
+            TerminalKind.DESK: AssuranceLevel.QR_ENROLLED_FACE,
+            TerminalKind.KIOSK: AssuranceLevel.CHIP_AA_FACE_LIVENESS,
+            TerminalKind.PHONE: AssuranceLevel.CHIP_AA_FACE_LIVENESS,
+        }
+    )
+
+
+def _default_liveness_required() -> Mapping[TerminalKind, bool]:
+    return types.MappingProxyType(
+        {TerminalKind.DESK: False, TerminalKind.KIOSK: True, TerminalKind.PHONE: True}
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Tunable thresholds. Defaults are starting points, not measured optima."""
+
+    velocity_window: dt.timedelta = dt.timedelta(hours=6)
+    velocity_max_facilities: int = 1
+    mismatch_lock_threshold: int = 3
+    mismatch_window: dt.timedelta = dt.timedelta(hours=24)
+    mismatch_lock_duration: dt.timedelta = dt.timedelta(hours=24)
+    terminal_window_decisions: int = 50  # M: how many recent decisions of a terminal to look at
+    terminal_reject_rate_threshold: float = 0.5
+    terminal_min_rejections: int = 10
+    min_assurance: Mapping[TerminalKind, AssuranceLevel] = dataclasses.field(
+        default_factory=_default_min_assurance
+    )
+    liveness_required: Mapping[TerminalKind, bool] = dataclasses.field(
+        default_factory=_default_liveness_required
+    )
+    usable_result_codes: frozenset[str] = frozenset({"000", "001", "002", "003", "004"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    reasons: list[Reason]
+    assurance_level: AssuranceLevel | None
+
+    @property
+    def codes(self) -> list[str]:
+        return [r.code for r in self.reasons]

@@ -1,0 +1,54 @@
+"""Persistence behind the narrow `Store` protocol: SQLite embedded by default, PostgreSQL for scale.
+
+`bhytgate.storage.postgres` is imported lazily: psycopg is only needed when a PostgreSQL URL is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bhytgate.storage.interface import (
+    AuditConflictError,
+    CccdLink,
+    ChallengeProblem,
+    ChallengeRecord,
+    FaceTemplate,
+    LostReport,
+    StorageError,
+    Store,
+    TemplateIntegrityError,
+    VerificationEvent,
+)
+from bhytgate.storage.sqlite import SqliteStore
+
+
+def open_store(
+    url: str,
+    *,
+    template_key: bytes,
+    frame_hash_ttl: dt.timedelta = dt.timedelta(hours=24),
+    pg_schema: str = "bhytgate",
+) -> Store:
+    """`sqlite:///path/to/db` (or a bare path) or `postgresql://...` → a migrated, open store."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from bhytgate.storage.postgres import PostgresStore
+
+        return PostgresStore(url, template_key=template_key, schema=pg_schema, frame_hash_ttl=frame_hash_ttl)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return SqliteStore(path, template_key=template_key, frame_hash_ttl=frame_hash_ttl)
+
+
+__all__ = [
+    "AuditConflictError",
+    "CccdLink",
+    "ChallengeProblem",
+    "ChallengeRecord",
+    "FaceTemplate",
+    "LostReport",
+    "SqliteStore",
+    "StorageError",
+    "Store",
+    "TemplateIntegrityError",
+    "VerificationEvent",
+    "open_store",
+]

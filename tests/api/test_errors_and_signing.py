@@ -1,0 +1,77 @@
+"""Rich INVALID_ARGUMENT status over a real grpc.aio server on loopback, and the signing payload."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import grpc
+import grpc.aio
+import pytest
+
+from bhytgate.api import codegen
+from bhytgate.api.errors import FieldViolation, abort_invalid_argument, field_violations
+from bhytgate.api.signing import DOMAIN, frames_signing_payload
+from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+
+
+class _Rejecting(pb_grpc.VerificationServiceServicer):
+    async def Verify(
+        self,
+        request: pb.VerifyRequest,
+        context: grpc.aio.ServicerContext[pb.VerifyRequest, pb.VerifyResponse],
+    ) -> pb.VerifyResponse:
+        await abort_invalid_argument(
+            context,
+            [("challenge_id", "is required"), FieldViolation("chip.ef_sod", "is not DER")],
+        )
+
+
+async def _call() -> grpc.aio.AioRpcError:
+    server = grpc.aio.server()
+    pb_grpc.add_VerificationServiceServicer_to_server(_Rejecting(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.VerificationServiceStub(channel)
+            begun: pb.BeginVerificationResponse = (
+                await stub.BeginVerification(pb.BeginVerificationRequest(), timeout=10)
+                if False
+                else pb.BeginVerificationResponse()
+            )
+            assert begun.challenge_id == ""
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Verify(pb.VerifyRequest(), timeout=10)
+            return info.value
+    finally:
+        await server.stop(None)
+
+
+def test_invalid_argument_carries_field_violations() -> None:
+    err = asyncio.run(_call())
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(err) == [
+        FieldViolation("challenge_id", "is required"),
+        FieldViolation("chip.ef_sod", "is not DER"),
+    ]
+
+
+def test_signing_payload_layout() -> None:
+    frames = [(b"a", 1), (b"b", 2)]
+    payload = frames_signing_payload("c1", bytes(range(32)), frames)
+    expected = (
+        DOMAIN
+        + b"c1\n"
+        + bytes(range(32))
+        + hashlib.sha256(b"a").digest()
+        + (1).to_bytes(8, "big")
+        + hashlib.sha256(b"b").digest()
+        + (2).to_bytes(8, "big")
+    )
+    assert payload == expected
+    assert frames_signing_payload("c1", bytes(range(32)), frames[::-1]) != payload
+    # the layout documented on TerminalSignature in the proto
+    proto = (codegen.DEFAULT_PROTO_ROOT / "bhytgate/v1/gateway.proto").read_text()
+    assert '"bhytgate.v1.frames\\n" || challenge_id (UTF-8) || "\\n" || nonce' in proto
