@@ -76,7 +76,8 @@ def main() -> None:
                 "samples": len(samples),
             }
             print(
-                f"{name:28s} median {results[name]['median_ms']:7.3f} ms   p99 {results[name]['p99_ms']:7.3f} ms"
+                f"{name:28s} median {results[name]['median_ms']:7.3f} ms"
+                f"   p99 {results[name]['p99_ms']:7.3f} ms"
             )
     record = {
         "benchmark": "chip",

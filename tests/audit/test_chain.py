@@ -74,9 +74,21 @@ def test_body_holds_no_personal_data_in_clear() -> None:
     assert body["operator"] != "Trần Thị B" and len(body["operator"]) == 64
     assert body["face_distance"] == 0.4123 and body["at"] == "2025-03-03T07:30:00.000000Z"
     assert set(body) == {
-        "v", "seq", "action", "verification_id", "at", "decision", "reasons", "facility", "terminal",
-        "assurance_level", "document", "operator", "face_distance", "face_threshold",
-    }  # fmt: skip
+        "v",
+        "seq",
+        "action",
+        "verification_id",
+        "at",
+        "decision",
+        "reasons",
+        "facility",
+        "terminal",
+        "assurance_level",
+        "document",
+        "operator",
+        "face_distance",
+        "face_threshold",
+    }
 
 
 def test_document_key_is_keyed() -> None:

@@ -150,9 +150,20 @@ def test_openssl_rejects_the_revoked_ds_with_the_crl(
     )
     assert ok.returncode == 0, ok.stderr
     bad = _openssl(
-        "cms", "-verify", "-inform", "DER", "-in", str(p7), "-CAfile", str(ca_with_crl), "-purpose", "any",
-        "-crl_check", "-out", "/dev/null",
-    )  # fmt: skip
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        str(p7),
+        "-CAfile",
+        str(ca_with_crl),
+        "-purpose",
+        "any",
+        "-crl_check",
+        "-out",
+        "/dev/null",
+    )
     assert bad.returncode != 0 and "revoked" in bad.stderr
 
 

@@ -69,11 +69,20 @@ def test_malformed_mrz_lengths_and_characters() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("EF.SOD", "EF.SOD"), ("ef_sod.bin", "EF.SOD"), ("SOD", "EF.SOD"), ("dg1", "DG1"),
-        ("EF.DG15.der", "DG15"), ("EF_DG2.BIN", "DG2"), ("Datagroup14.bin", "DG14"), ("EF.COM", "EF.COM"),
-        ("card.json", None), ("chip_aa_key.pem", None), ("DG17", None), ("DG0", None),
+        ("EF.SOD", "EF.SOD"),
+        ("ef_sod.bin", "EF.SOD"),
+        ("SOD", "EF.SOD"),
+        ("dg1", "DG1"),
+        ("EF.DG15.der", "DG15"),
+        ("EF_DG2.BIN", "DG2"),
+        ("Datagroup14.bin", "DG14"),
+        ("EF.COM", "EF.COM"),
+        ("card.json", None),
+        ("chip_aa_key.pem", None),
+        ("DG17", None),
+        ("DG0", None),
     ],
-)  # fmt: skip
+)
 def test_dump_names(name: str, expected: str | None) -> None:
     assert canonical_name(name) == expected
 

@@ -286,9 +286,15 @@ def test_velocity_and_mismatch_lock_through_the_store(tmp_path: Path) -> None:
             d = decide(checks, sig, TerminalKind.KIOSK, POLICY)
             mismatch = "FACE_MISMATCH" in d.codes
             record_outcome(
-                store, document_key="doc", facility=facility, terminal_id=f"t-{facility}", decision=d,
-                face_mismatch=mismatch, now=at, policy=POLICY,
-            )  # fmt: skip
+                store,
+                document_key="doc",
+                facility=facility,
+                terminal_id=f"t-{facility}",
+                decision=d,
+                face_mismatch=mismatch,
+                now=at,
+                policy=POLICY,
+            )
             return d.outcome, d.codes
 
         assert run("01001", NOW)[0] is Outcome.ACCEPTED

@@ -84,8 +84,21 @@ PROVINCES: tuple[Province, ...] = (
 )
 
 FAMILY_NAMES = (
-    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô",
-)  # fmt: skip
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+)
 MIDDLE = {"M": ("Văn", "Hữu", "Đức", "Minh", "Quang", "Công"), "F": ("Thị", "Ngọc", "Thu", "Thanh", "Bích")}
 GIVEN = {
     "M": ("An", "Bình", "Dũng", "Hùng", "Khoa", "Long", "Nam", "Phúc", "Quân", "Sơn", "Tuấn", "Việt"),
@@ -213,6 +226,12 @@ def make_citizen(
             "Nốt ruồi C:1,5cm trên mép phải",
         )
     )
+    # A card that reached its renewal age was renewed: the demo holds the card in force today
+    # (issued within a month after the old one expired).
+    expiry = card_expiry(born, issued)
+    while expiry is not None and expiry < dt.date.today():
+        issued = expiry + dt.timedelta(days=rng.randrange(1, 30))
+        expiry = card_expiry(born, issued)
     return Citizen(
         cccd=cccd or cccd_number(province, sex, born, serial),
         family_name=family,
@@ -227,7 +246,7 @@ def make_citizen(
         religion="Không" if rng.random() < 0.8 else rng.choice(("Phật giáo", "Công giáo")),
         identifying_marks=marks,
         issue_date=issued,
-        expiry_date=card_expiry(born, issued),
+        expiry_date=expiry,
         father=father,
         mother=mother,
         spouse=spouse if married else None,
@@ -294,10 +313,21 @@ def write_entitlement(entitlement: Entitlement, path: Path) -> None:
 
 # Sex of the people in ../shared/faces (public figures and TV characters), for DG1/DG13 consistency.
 IDENTITY_SEX = {
-    "obama": "M", "biden": "M", "alex_lacamoire": "M", "kit_harington": "M", "rose_leslie": "F",
-    "lin_manuel_miranda": "M", "amy": "F", "bernadette": "F", "howard": "M", "leonard": "M",
-    "penny": "F", "raj": "M", "sheldon": "M", "stuart": "M",
-}  # fmt: skip
+    "obama": "M",
+    "biden": "M",
+    "alex_lacamoire": "M",
+    "kit_harington": "M",
+    "rose_leslie": "F",
+    "lin_manuel_miranda": "M",
+    "amy": "F",
+    "bernadette": "F",
+    "howard": "M",
+    "leonard": "M",
+    "penny": "F",
+    "raj": "M",
+    "sheldon": "M",
+    "stuart": "M",
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,6 +15,10 @@ _COMMANDS: dict[str, str] = {
     "chip": "bhytgate_clients.cli.chip:chip",
     "card": "bhytgate_clients.cli.card:card",
     "face": "bhytgate_clients.cli.face:face",
+    "serve": "bhytgate_clients.cli.serve:serve",
+    "checkin": "bhytgate_clients.cli.checkin:checkin",
+    "counter": "bhytgate_clients.cli.counter:counter",
+    "admin": "bhytgate_clients.cli.admin:admin",
 }
 
 

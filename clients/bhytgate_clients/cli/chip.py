@@ -44,12 +44,23 @@ def chip() -> None:
 
 @chip.command("verify")
 @click.argument("dump_dir", type=click.Path(path_type=Path))
-@click.option("--csca", "cscas", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Trusted CSCA certificate (PEM/DER) or a folder of them.")  # fmt: skip
-@click.option("--master-list", "master_lists", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="ICAO CSCA master list; its signer must chain to a --csca.")  # fmt: skip
-@click.option("--crl", "crls", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="CRL file or folder.")  # fmt: skip
+@click.option(
+    "--csca",
+    "cscas",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Trusted CSCA certificate (PEM/DER) or a folder of them.",
+)
+@click.option(
+    "--master-list",
+    "master_lists",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="ICAO CSCA master list; its signer must chain to a --csca.",
+)
+@click.option(
+    "--crl", "crls", multiple=True, type=click.Path(exists=True, path_type=Path), help="CRL file or folder."
+)
 @click.option("--at", "at_text", help="Verification date YYYY-MM-DD (default: now).")
 @click.option("--challenge", help="The 32-byte Active Authentication challenge, hex.")
 @click.option(
@@ -58,8 +69,14 @@ def chip() -> None:
 @click.option("--require-crl", is_flag=True, help="Fail when no CRL of the CSCA is loaded.")
 @click.option("--reject-stale-crl", is_flag=True, help="Fail when the newest CRL is past nextUpdate.")
 @click.option("--lenient-id-data", is_flag=True, help="Accept an id-data eContentType in EF.SOD.")
-@click.option("--no-expiry-value", "no_expiry", multiple=True, default=("991231",), show_default=True,
-              help="MRZ expiry values that mean 'no expiry'.")  # fmt: skip
+@click.option(
+    "--no-expiry-value",
+    "no_expiry",
+    multiple=True,
+    default=("991231",),
+    show_default=True,
+    help="MRZ expiry values that mean 'no expiry'.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def verify(
     dump_dir: Path,

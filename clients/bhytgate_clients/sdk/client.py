@@ -196,6 +196,74 @@ class GatewayClient:
             challenge, chip_files=chip_files, aa_signatures=signatures, frames=frames, operator=operator
         )
 
+    # --- counter ---------------------------------------------------------------------------
+
+    def enroll(self, verification_id: str, frames: Sequence[Frame], operator: Operator) -> str:
+        request = pb.EnrollTemplateRequest(
+            verification_id=verification_id,
+            frames=[f.to_proto() for f in frames],
+            operator=operator.to_proto(),
+        )
+        response = self._call(self.counter.EnrollTemplate, request)
+        assert isinstance(response, pb.EnrollTemplateResponse)
+        return response.template_id
+
+    def link(self, cccd_number: str, bhxh_number: str, verification_id: str, operator: Operator) -> str:
+        request = pb.LinkSocialInsuranceRequest(
+            cccd_number=cccd_number,
+            social_insurance_number=bhxh_number,
+            verification_id=verification_id,
+            operator=operator.to_proto(),
+        )
+        response = self._call(self.counter.LinkSocialInsurance, request)
+        assert isinstance(response, pb.LinkSocialInsuranceResponse)
+        return response.ma_the
+
+    def report_lost(
+        self, cccd_number: str, reason: str, reporter: Operator, *, document_number: str = "", note: str = ""
+    ) -> str:
+        reasons = {
+            "lost": pb.LOSS_REASON_LOST,
+            "stolen": pb.LOSS_REASON_STOLEN,
+            "deceased": pb.LOSS_REASON_HOLDER_DECEASED,
+        }
+        request = pb.ReportDocumentLostRequest(
+            cccd_number=cccd_number,
+            document_number=document_number,
+            reason=reasons[reason],
+            reporter=reporter.to_proto(),
+            note=note,
+        )
+        response = self._call(self.counter.ReportDocumentLost, request)
+        assert isinstance(response, pb.ReportDocumentLostResponse)
+        return response.report_id
+
+    # --- admin -----------------------------------------------------------------------------
+
+    def load_trust(
+        self, cscas: Sequence[bytes] = (), master_lists: Sequence[bytes] = (), crls: Sequence[bytes] = ()
+    ) -> pb.LoadTrustAnchorsResponse:
+        request = pb.LoadTrustAnchorsRequest(
+            csca_certificates=list(cscas), master_lists=list(master_lists), crls=list(crls)
+        )
+        response = self._call(self.admin.LoadTrustAnchors, request)
+        assert isinstance(response, pb.LoadTrustAnchorsResponse)
+        return response
+
+    def import_entitlements(
+        self, content: bytes, fmt: str, *, dry_run: bool = False
+    ) -> pb.ImportEntitlementsResponse:
+        formats = {"csv": pb.IMPORT_FORMAT_CSV, "jsonl": pb.IMPORT_FORMAT_JSONL}
+        request = pb.ImportEntitlementsRequest(content=content, format=formats[fmt], dry_run=dry_run)
+        response = self._call(self.admin.ImportEntitlements, request)
+        assert isinstance(response, pb.ImportEntitlementsResponse)
+        return response
+
+    def verify_audit(self) -> pb.VerifyAuditChainResponse:
+        response = self._call(self.admin.VerifyAuditChain, pb.VerifyAuditChainRequest())
+        assert isinstance(response, pb.VerifyAuditChainResponse)
+        return response
+
     def attestation_keys(self) -> str:
         response = self._call(self.verification.GetAttestationKeys, pb.GetAttestationKeysRequest())
         assert isinstance(response, pb.GetAttestationKeysResponse)

@@ -47,5 +47,5 @@ class GatewayHome:
 
     def terminal_credentials(self, terminal: str) -> tuple[Path, Path, Path]:
         """(CA certificate, terminal certificate, terminal key) for a dev terminal."""
-        folder = self.pki / "terminals" / terminal
-        return self.pki / "ca.pem", folder / "cert.pem", folder / "key.pem"
+        folder = self.pki / "terminals"
+        return self.pki / "ca.pem", folder / f"{terminal}.pem", folder / f"{terminal}.key"

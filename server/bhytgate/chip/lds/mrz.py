@@ -118,8 +118,23 @@ def _td1(m: str, policy: ExpiryPolicy, today: dt.date) -> Mrz:
     composite = l1[5:30] + l2[0:7] + l2[8:15] + l2[18:29]
     _field_ok(composite, l2[29], "composite")
     primary, secondary = _names(l3)
-    return _build("TD1", l1[0:2], l1[2:5], doc_number, optional, l2[18:29], dob, l2[7], expiry, l2[15:18],
-                  primary, secondary, (l1, l2, l3), policy, today)  # fmt: skip
+    return _build(
+        "TD1",
+        l1[0:2],
+        l1[2:5],
+        doc_number,
+        optional,
+        l2[18:29],
+        dob,
+        l2[7],
+        expiry,
+        l2[15:18],
+        primary,
+        secondary,
+        (l1, l2, l3),
+        policy,
+        today,
+    )
 
 
 def _td2_td3(m: str, width: int, fmt: str, policy: ExpiryPolicy, today: dt.date) -> Mrz:
@@ -144,8 +159,23 @@ def _td2_td3(m: str, width: int, fmt: str, policy: ExpiryPolicy, today: dt.date)
         composite = l2[0:10] + l2[13:20] + l2[21:35]
         _field_ok(composite, l2[35], "composite")
     primary, secondary = _names(l1[5:])
-    return _build(fmt, l1[0:2], l1[2:5], doc_number, optional, "", dob, l2[20], expiry, l2[10:13],
-                  primary, secondary, (l1, l2), policy, today)  # fmt: skip
+    return _build(
+        fmt,
+        l1[0:2],
+        l1[2:5],
+        doc_number,
+        optional,
+        "",
+        dob,
+        l2[20],
+        expiry,
+        l2[10:13],
+        primary,
+        secondary,
+        (l1, l2),
+        policy,
+        today,
+    )
 
 
 def _build(

@@ -1,0 +1,124 @@
+"""A simulated terminal camera for demos, tests and load runs.
+
+Real cameras never send the same bytes twice, and the gateway rejects frames it has seen before
+(exact bytes, or a near-duplicate by perceptual hash). This camera stands a person's real photos in
+front of a fresh "scene": each capture places the photo on a canvas whose border is a random
+low-frequency pattern, so two captures of one photo are different frames while the face itself is
+untouched. For a liveness challenge it picks, among the person's photos, those whose measured head
+yaw performs the requested turns. It cannot blink: photos have open eyes.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from bhytgate_clients.sdk.results import Frame
+
+_YAW_CACHE: dict[tuple[str, int], float] = {}
+
+
+class CameraError(ValueError):
+    """The photos cannot perform what the challenge asks (e.g. no photo turned left)."""
+
+
+def _scene(size: tuple[int, int], rng: random.Random) -> Image.Image:
+    cells = 6
+    grid = Image.new("L", (cells, cells))
+    grid.putdata([rng.randrange(256) for _ in range(cells * cells)])
+    tint = Image.merge("RGB", [grid.point(lambda v, k=k: (v * (k + 2)) % 256) for k in range(3)])
+    return tint.resize(size, Image.Resampling.BILINEAR)
+
+
+def capture(photo: bytes, rng: random.Random, *, margin: float = 0.25, quality: int = 92) -> bytes:
+    """The photo on a fresh random scene, as a camera's JPEG."""
+    with Image.open(io.BytesIO(photo)) as img:
+        face = img.convert("RGB")
+    w, h = face.size
+    canvas = _scene((int(w * (1 + 2 * margin)), int(h * (1 + 2 * margin))), rng)
+    canvas.paste(face, (int(w * margin), int(h * margin)))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+class SimulatedCamera:
+    def __init__(self, photos: Sequence[Path], *, seed: int | None = None, scene: bool = True) -> None:
+        if not photos:
+            raise CameraError("the camera needs at least one photo")
+        self.photos = [Path(p) for p in photos]
+        self.rng = random.Random(seed)
+        self.scene = scene
+        self._engine = None
+
+    def _shoot(self, path: Path) -> bytes:
+        data = path.read_bytes()
+        return capture(data, self.rng) if self.scene else data
+
+    def single(self, timestamp_ms: int) -> list[Frame]:
+        """One fresh frame of the first photo (a staffed desk)."""
+        return [Frame(self._shoot(self.photos[0]), timestamp_ms)]
+
+    def _yaw(self, path: Path) -> float:
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        if key not in _YAW_CACHE:
+            if self._engine is None:
+                from bhytgate.face import FaceEngine
+
+                self._engine = FaceEngine()  # type: ignore[assignment]
+            assert self._engine is not None
+            _YAW_CACHE[key] = self._engine.measure_frame(path.read_bytes(), 0).yaw  # type: ignore[attr-defined]
+        return _YAW_CACHE[key]
+
+    def burst(
+        self,
+        actions: Sequence[str],
+        *,
+        start_ms: int,
+        step_ms: int = 60,
+        delta: float = 0.12,
+        realtime: bool = True,
+    ) -> list[Frame]:
+        """Frames that perform `actions` ("TURN_LEFT", "TURN_RIGHT"; case-insensitive) in order.
+
+        Timestamps start at `start_ms`; with `realtime` the call returns only once the last frame's
+        time has passed, as a real capture would (the gateway refuses frames from the future)."""
+        yaws = {p: self._yaw(p) for p in self.photos}
+        wanted = {a.lower() for a in actions}
+        unknown = wanted - {"turn_left", "turn_right"}
+        if unknown:
+            raise CameraError(f"the simulated camera cannot perform {sorted(unknown)} (photos do not blink)")
+        highest, lowest = max(yaws.values()), min(yaws.values())
+
+        def margin(p: Path) -> float:
+            room = []
+            if "turn_left" in wanted:
+                room.append(highest - yaws[p])
+            if "turn_right" in wanted:
+                room.append(yaws[p] - lowest)
+            return min(room) if room else 1.0
+
+        # The neutral frame: the one leaving most room for every requested turn, then the most frontal.
+        base = max(self.photos, key=lambda p: (round(margin(p), 2), -abs(yaws[p])))
+        if margin(base) < delta * 1.05:
+            raise CameraError(
+                f"the photos' head yaws ({lowest:.2f}..{highest:.2f}) cannot perform {list(actions)}"
+            )
+        sequence = [base]
+        for action in actions:
+            if action.lower() == "turn_left":
+                sequence.append(max(self.photos, key=lambda p: yaws[p]))
+            else:
+                sequence.append(min(self.photos, key=lambda p: yaws[p]))
+        sequence.append(base)
+        frames = [Frame(self._shoot(p), start_ms + i * step_ms) for i, p in enumerate(sequence)]
+        if realtime:
+            wait = (frames[-1].timestamp_ms + 1) / 1000 - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        return frames

@@ -1,0 +1,138 @@
+"""`bhytgate admin`: trust anchors, entitlement imports and the audit chain."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bhytgate_clients.sdk import GatewayClient, GatewayError
+
+
+def _client(terminal: str, home: Path | None) -> GatewayClient:
+    return GatewayClient.local(terminal, home=home)
+
+
+@click.group()
+def admin() -> None:
+    """Gateway administration (needs an admin terminal certificate)."""
+
+
+@admin.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--dry-run", is_flag=True, help="Validate only.")
+@click.option("--terminal", default="admin-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+def import_(files: tuple[Path, ...], dry_run: bool, terminal: str, home: Path | None) -> None:
+    """Import entitlement records (CSV with a header row, or JSON lines). All-or-nothing per file."""
+    failed = False
+    try:
+        with _client(terminal, home) as client:
+            for path in files:
+                fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
+                response = client.import_entitlements(path.read_bytes(), fmt, dry_run=dry_run)
+                click.echo(
+                    f"{path}: {response.imported_count} imported, {response.valid_count} valid, "
+                    f"{len(response.errors)} errors"
+                )
+                for error in response.errors:
+                    click.echo(f"  row {error.row} {error.field or '-'}: {error.message}")
+                failed = failed or bool(response.errors)
+    except GatewayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(1 if failed else 0)
+
+
+@admin.command("trust")
+@click.option("--csca", "cscas", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--master-list",
+    "master_lists",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--crl", "crls", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--terminal", default="admin-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+def trust(
+    cscas: tuple[Path, ...],
+    master_lists: tuple[Path, ...],
+    crls: tuple[Path, ...],
+    terminal: str,
+    home: Path | None,
+) -> None:
+    """Load CSCA certificates, ICAO master lists and CRLs into the running gateway."""
+    from asn1crypto import pem
+
+    def der(path: Path) -> bytes:
+        data = path.read_bytes()
+        return bytes(pem.unarmor(data)[2]) if pem.detect(data) else data
+
+    try:
+        with _client(terminal, home) as client:
+            response = client.load_trust(
+                [der(p) for p in cscas], [der(p) for p in master_lists], [der(p) for p in crls]
+            )
+    except GatewayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(
+        json.dumps(
+            {
+                "csca_added": response.csca_added,
+                "crls_added": response.crls_added,
+                "csca_total": response.csca_total,
+            }
+        )
+    )
+
+
+@admin.command("audit")
+@click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
+@click.option("--terminal", default="admin-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+def audit(offline: bool, terminal: str, home: Path | None) -> None:
+    """Verify the audit log's hash chain; report the first broken link. Exit 1 if broken."""
+    if offline:
+        from bhytgate.audit.chain import verify_chain
+        from bhytgate.service.config import load_config, load_or_create_secret
+        from bhytgate.storage import open_store
+        from bhytgate_clients.sdk.home import GatewayHome
+
+        root = GatewayHome.find(home).root
+        config = load_config(root)
+        store = open_store(
+            config.db_url, template_key=load_or_create_secret(config.keys_dir / "template.key")
+        )
+        try:
+            report = verify_chain(store.iter_audit())
+        finally:
+            store.close()
+        out = {
+            "ok": report.ok,
+            "record_count": report.checked,
+            "first_broken_record": report.first_broken_index,
+            "detail": report.reason,
+        }
+    else:
+        try:
+            with _client(terminal, home) as client:
+                response = client.verify_audit()
+        except GatewayError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        out = {
+            "ok": response.ok,
+            "record_count": response.record_count,
+            "first_broken_record": response.first_broken_record
+            if response.HasField("first_broken_record")
+            else None,
+            "detail": response.detail,
+        }
+    click.echo(json.dumps(out))
+    sys.exit(0 if out["ok"] else 1)

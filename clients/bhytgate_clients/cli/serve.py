@@ -1,0 +1,109 @@
+"""`bhytgate serve`: the gateway on embedded defaults (SQLite, dev PKI, demo citizens)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bhytgate_clients.sdk.home import default_home
+
+
+@click.command("serve")
+@click.option(
+    "--home", type=click.Path(path_type=Path), help="Data folder (default $BHYTGATE_HOME or ./.bhytgate)."
+)
+@click.option(
+    "--listen", default="127.0.0.1:50051", show_default=True, help="host:port; port 0 picks a free one."
+)
+@click.option("--workers", type=int, help="Face worker processes (default: one per core).")
+@click.option("--queue-limit", type=int, help="Checks that may wait for a worker before shedding.")
+@click.option("--database", help="sqlite:///path or postgresql://... (default: SQLite under --home).")
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+@click.option(
+    "--faces", type=click.Path(path_type=Path), help="Photos for the demo citizens (../shared/faces)."
+)
+@click.option(
+    "--no-demo", is_flag=True, help="Do not create demo citizens; trust anchors come from --home/trust."
+)
+@click.option(
+    "--plaintext", is_flag=True, help="INSECURE: no TLS, no terminal authentication (local tests only)."
+)
+def serve(
+    home: Path | None,
+    listen: str,
+    workers: int | None,
+    queue_limit: int | None,
+    database: str | None,
+    metrics_port: int | None,
+    faces: Path | None,
+    no_demo: bool,
+    plaintext: bool,
+) -> None:
+    """Start the gateway and print where everything is."""
+    from bhytgate.service.config import load_config
+    from bhytgate.service.server import RunningGateway, run
+    from bhytgate_clients.devsetup import default_faces_dir, ensure_dev_home
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = (home or default_home()).resolve()
+    config = load_config(
+        root,
+        listen=listen,
+        workers=workers,
+        queue_limit=queue_limit,
+        database_url=database,
+        metrics_port=metrics_port,
+        plaintext=plaintext or None,
+    )
+    dev = None
+    if not no_demo:
+        try:
+            dev = ensure_dev_home(config, faces or default_faces_dir(), log=click.echo)
+        except (FileNotFoundError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        config = load_config(
+            root,
+            listen=listen,
+            workers=workers,
+            queue_limit=queue_limit,
+            database_url=database,
+            metrics_port=metrics_port,
+            plaintext=plaintext or None,
+        )
+
+    def ready(running: RunningGateway) -> None:
+        click.echo(
+            f"BHYT gateway listening on {running.address} ({'PLAINTEXT' if config.plaintext else 'mTLS'})"
+        )
+        click.echo(f"  face workers : {len(running.worker_pids)} (models loaded)")
+        click.echo(f"  database     : {config.db_url}")
+        click.echo(f"  trust anchors: {config.trust_dir} ({running.gateway.trust.csca_total} CSCAs)")
+        click.echo(f"  dev PKI      : {config.pki_dir} (terminals: {', '.join(_terminals(config.pki_dir))})")
+        if dev is not None:
+            click.echo(
+                f"  demo cards   : {dev.demo / 'cards'} ({len(dev.cards)}), attacks: {dev.demo / 'attacks'}"
+            )
+            example = dev.cards[0]
+            click.echo(f"  try          : bhytgate checkin --card {example} --frame {_live_photo(example)}")
+        if config.metrics_port:
+            click.echo(f"  metrics      : http://127.0.0.1:{config.metrics_port}/metrics")
+        click.echo("Ctrl-C to stop.")
+
+    run(config, on_ready=ready)
+
+
+def _terminals(pki: Path) -> list[str]:
+    return sorted(p.stem for p in (pki / "terminals").glob("*.pem"))
+
+
+def _live_photo(card: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((card / "card.json").read_text())["live_photo"])
+    except (OSError, KeyError, ValueError):
+        return "PHOTO"

@@ -1,0 +1,273 @@
+"""FaceEngine: the one object a worker process holds; composes decode, detect, embed and liveness.
+
+dlib calls hold a core each and the models take ~100 MB, so build one engine per worker process and
+call it from that process only (it is not meant to be shared across threads under load, though the
+chip cache is locked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from bhytgate.face.config import FaceConfig
+from bhytgate.face.decode import DecodedImage, decode_image
+from bhytgate.face.detect import (
+    Box,
+    Detection,
+    Quality,
+    check_quality,
+    detect_faces,
+    select_subject,
+    sharpness,
+)
+from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face
+from bhytgate.face.errors import FaceError, LivenessBadFrame
+from bhytgate.face.landmarks import Landmarks
+from bhytgate.face.liveness import (
+    Challenge,
+    DeviceKey,
+    FrameFingerprint,
+    FrameMeasurement,
+    FrameStore,
+    LivenessEvidence,
+    measurement,
+    perceptual_hash,
+    precheck,
+    verify_challenge,
+)
+from bhytgate.face.match import MatchResult, match
+from bhytgate.face.template import Template, build_template
+
+Pixels = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimings:
+    decode_ms: float
+    detect_ms: float
+    landmarks_ms: float  # landmarks and the quality gate
+    embed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class FaceAnalysis:
+    embedding: Embedding  # float64, shape (128,)
+    landmarks: Landmarks  # (68, 2), full-resolution pixels
+    box: Box
+    image_width: int
+    image_height: int
+    quality: Quality
+    detection_upsample: int
+    timings: StageTimings
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    decoded: DecodedImage
+    detection: Detection
+    box: Box
+    crop: Pixels  # face with a margin, full resolution
+    crop_box: Box  # the face box in crop coordinates
+    landmarks: Landmarks
+    quality: Quality
+    decode_ms: float
+    detect_ms: float
+    landmarks_ms: float
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _crop(pixels: Pixels, box: Box, margin: float = 0.75) -> tuple[Pixels, int, int]:
+    """The face plus ``margin`` x its size on each side: enough for 68 landmarks and dlib's 0.25-padded
+    aligned chip even with the head rolled, and bounded however large the photo."""
+    height, width = pixels.shape[:2]
+    pad = round(max(box.width, box.height) * margin)
+    x0, y0 = max(0, box.left - pad), max(0, box.top - pad)
+    x1, y1 = min(width, box.right + pad), min(height, box.bottom + pad)
+    return np.ascontiguousarray(pixels[y0:y1, x0:x1]), x0, y0
+
+
+class FaceEngine:
+    def __init__(self, config: FaceConfig | None = None, models: DlibModels | None = None) -> None:
+        self.config = config or FaceConfig()
+        self.models = models or DlibModels()
+        self._chip_cache: OrderedDict[bytes, Embedding] = OrderedDict()
+        self._chip_lock = threading.Lock()
+
+    @property
+    def model_id(self) -> ModelId:
+        return self.models.model_id
+
+    # --- single images ------------------------------------------------------------------------
+
+    def _locate(
+        self, image_bytes: bytes, *, check_pose: bool, check_blur: bool, config: FaceConfig | None = None
+    ) -> _Located:
+        cfg = config or self.config
+        t0 = time.perf_counter()
+        decoded = decode_image(image_bytes, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels)
+        decode_ms = _ms(t0)
+        t1 = time.perf_counter()
+        detection = detect_faces(self.models.detector, decoded.pixels, cfg)
+        box = select_subject(detection.boxes, cfg)
+        detect_ms = _ms(t1)
+        t2 = time.perf_counter()
+        crop, x0, y0 = _crop(decoded.pixels, box)
+        crop_box = Box(box.left - x0, box.top - y0, box.right - x0, box.bottom - y0)
+        shape = self.models.sp68(
+            crop, self.models.rect(crop_box.left, crop_box.top, crop_box.right - 1, crop_box.bottom - 1)
+        )
+        lm = np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
+        sharp = sharpness(decoded.pixels, box) if check_blur else 0.0
+        quality = check_quality(
+            box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
+        )
+        return _Located(
+            decoded=decoded,
+            detection=detection,
+            box=box,
+            crop=crop,
+            crop_box=crop_box,
+            landmarks=lm,
+            quality=quality,
+            decode_ms=decode_ms,
+            detect_ms=detect_ms,
+            landmarks_ms=_ms(t2),
+        )
+
+    def analyze(self, image_bytes: bytes, *, num_jitters: int | None = None) -> FaceAnalysis:
+        """Decode, detect, gate and embed one photo; raise the :class:`FaceError` that stops it."""
+        loc = self._locate(image_bytes, check_pose=True, check_blur=True)
+        t = time.perf_counter()
+        jitters = self.config.num_jitters if num_jitters is None else num_jitters
+        embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), jitters)
+        embedding.setflags(write=False)
+        return FaceAnalysis(
+            embedding=embedding,
+            landmarks=loc.landmarks,
+            box=loc.box,
+            image_width=loc.decoded.width,
+            image_height=loc.decoded.height,
+            quality=loc.quality,
+            detection_upsample=loc.detection.upsample,
+            timings=StageTimings(loc.decode_ms, loc.detect_ms, loc.landmarks_ms, _ms(t)),
+        )
+
+    def chip_embedding(self, dg2_image_bytes: bytes) -> Embedding:
+        """The chip photo's embedding, a pure function of the DG2 image bytes: cached by their SHA-256."""
+        key = hashlib.sha256(dg2_image_bytes).digest()
+        with self._chip_lock:
+            cached = self._chip_cache.get(key)
+            if cached is not None:
+                self._chip_cache.move_to_end(key)
+                return cached
+        # The chip photo is the issuer's ICAO portrait, already judged at enrolment: only the
+        # face must be findable and big enough to embed; pose and blur gates are for live captures.
+        chip_config = dataclasses.replace(self.config, min_face_px=self.config.chip_min_face_px)
+        loc = self._locate(dg2_image_bytes, check_pose=False, check_blur=False, config=chip_config)
+        embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
+        embedding.setflags(write=False)
+        with self._chip_lock:
+            self._chip_cache[key] = embedding
+            self._chip_cache.move_to_end(key)
+            while len(self._chip_cache) > self.config.chip_cache_size:
+                self._chip_cache.popitem(last=False)
+        return embedding
+
+    def match(self, probe: Embedding, reference: Embedding) -> MatchResult:
+        return match(probe, reference, self.config.match_threshold)
+
+    def enrol(self, captures: Sequence[bytes], *, num_jitters: int | None = None) -> Template:
+        """A counter enrolment template from several captures, each embedded with jitter."""
+        jitters = self.config.enrol_jitters if num_jitters is None else num_jitters
+        embeddings = [self.analyze(c, num_jitters=jitters).embedding for c in captures]
+        return build_template(embeddings, self.model_id, consistency_threshold=self.config.match_threshold)
+
+    # --- liveness frames ----------------------------------------------------------------------
+
+    def _measure(self, image_bytes: bytes, timestamp_ms: int) -> tuple[FrameMeasurement, _Located]:
+        # Head turns and motion blur are what a challenge burst contains: no pose or blur gate here.
+        loc = self._locate(image_bytes, check_pose=False, check_blur=False)
+        gray = Image.fromarray(loc.decoded.pixels).convert("L").resize((64, 64), Image.Resampling.BOX)
+        fingerprint = FrameFingerprint(
+            sha256=hashlib.sha256(image_bytes).digest(),
+            phash=perceptual_hash(np.asarray(gray, dtype=np.float64)),
+        )
+        return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box), loc
+
+    def measure_frame(self, image_bytes: bytes, timestamp_ms: int) -> FrameMeasurement:
+        """Detection and landmarks for one liveness frame; no embedding (that is the expensive part)."""
+        return self._measure(image_bytes, timestamp_ms)[0]
+
+    def verify_liveness(
+        self,
+        challenge: Challenge,
+        frames: Sequence[tuple[bytes, int]],
+        *,
+        now_ms: int,
+        store: FrameStore,
+        card_embedding: Embedding | None = None,
+        device_key: DeviceKey | None = None,
+        signature: bytes | None = None,
+    ) -> LivenessEvidence:
+        """Measure a burst of (encoded frame, timestamp ms) and verify it against its challenge.
+
+        Embeds only the best frontal frame (returned, for the card match) and the peak frame of each
+        head turn (identity consistency): 1 + number of turns embeddings per check.
+        """
+        live = self.config.liveness
+        precheck(
+            challenge,
+            [(hashlib.sha256(data).digest(), ts) for data, ts in frames],
+            now_ms=now_ms,
+            config=live,
+            device_key=device_key,
+            signature=signature,
+        )
+        t0 = time.perf_counter()
+        measured: list[FrameMeasurement] = []
+        located: list[_Located] = []
+        for i, (data, ts) in enumerate(frames):
+            try:
+                m, loc = self._measure(data, ts)
+            except FaceError as exc:
+                raise LivenessBadFrame(
+                    f"frame {i}: {exc.reason}", frame_index=i, frame_reason=exc.reason
+                ) from exc
+            measured.append(m)
+            located.append(loc)
+        measure_ms = _ms(t0)
+        embed_ms = 0.0
+
+        def embed(index: int) -> Embedding:
+            nonlocal embed_ms
+            t = time.perf_counter()
+            loc = located[index]
+            emb = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
+            embed_ms += _ms(t)
+            return emb
+
+        evidence = verify_challenge(
+            challenge,
+            measured,
+            now_ms=now_ms,
+            store=store,
+            config=live,
+            embed=embed,
+            card_embedding=card_embedding,
+            device_key=device_key,
+            signature=signature,
+        )
+        return dataclasses.replace(evidence, timings_ms={"measure_ms": measure_ms, "embed_ms": embed_ms})

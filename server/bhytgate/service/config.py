@@ -1,0 +1,98 @@
+"""Gateway configuration: one frozen object built from defaults, gateway.toml and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bhytgate.chip import ChipPolicy
+from bhytgate.face import FaceConfig
+from bhytgate.face.config import LivenessConfig
+from bhytgate.policy.model import PolicyConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    home: Path  # data folder: database, keys, trust anchors, dev PKI
+    listen: str = "127.0.0.1:50051"
+    plaintext: bool = False  # only with an explicit flag, for local tests: no terminal authentication
+    database_url: str | None = None  # default: SQLite under home
+    gateway_id: str = "bhytgate-dev"
+    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 2)
+    queue_limit: int = 4  # face jobs that may wait beyond the busy workers
+    challenge_ttl: dt.timedelta = dt.timedelta(minutes=2)
+    attestation_ttl: dt.timedelta = dt.timedelta(days=7)
+    max_frames: int = 30
+    max_frame_bytes: int = 4 * 1024 * 1024
+    max_chip_file_bytes: int = 1024 * 1024
+    metrics_port: int | None = None
+    face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
+    policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
+    chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'gateway.db'}"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.home / "trust"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
+
+    @property
+    def terminal_keys_dir(self) -> Path:
+        """Registered terminal device keys (PEM), named <key_id>.pem."""
+        return self.home / "terminal_keys"
+
+
+def load_config(home: Path, **overrides: Any) -> GatewayConfig:
+    """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy]), then overrides."""
+    values: dict[str, Any] = {}
+    face: dict[str, Any] = {}
+    liveness: dict[str, Any] = {}
+    policy: dict[str, Any] = {}
+    path = home / "gateway.toml"
+    if path.exists():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        values.update(data.get("gateway", {}))
+        face.update(data.get("face", {}))
+        liveness.update(data.get("liveness", {}))
+        policy.update(data.get("policy", {}))
+    for key in ("challenge_ttl", "attestation_ttl"):
+        if key in values:
+            values[key] = dt.timedelta(seconds=float(values[key]))
+    for key in ("velocity_window", "mismatch_window", "mismatch_lock_duration"):
+        if key in policy:
+            policy[key] = dt.timedelta(seconds=float(policy[key]))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    face_config = (
+        FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
+    )
+    return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
+
+
+def load_or_create_secret(path: Path, size: int = 32) -> bytes:
+    """A random key kept in a 0600 file; created on first use."""
+    if path.exists():
+        data = path.read_bytes()
+        if len(data) != size:
+            raise ValueError(f"{path} holds {len(data)} bytes, expected {size}")
+        return data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = secrets.token_bytes(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return data

@@ -1,0 +1,926 @@
+"""Where a verification is decided: the challenge, the chip, the face, the entitlement, the rules.
+
+The flow, in order, stopping at the first hard failure so that forged or replayed requests cost
+almost nothing (no face work for a chip that fails Passive Authentication):
+
+1. admission: a face-worker slot is reserved first, so an overloaded gateway refuses with
+   RESOURCE_EXHAUSTED *before* it consumes the caller's challenge;
+2. the single-use challenge, consumed atomically (unknown / expired / replayed / other terminal);
+3. the terminal's device signature over the capture, where the terminal has a registered key;
+4. the credential: chip (Passive + Active Authentication, document expiry) or QR + enrolled template;
+5. lost/stolen and biometric-lock status;
+6. the face in a worker process: capture gate, liveness challenge, comparison with the chip photo
+   (and any enrolled template); replayed frames are checked here, across workers, against storage;
+7. the BHYT entitlement on today's date;
+8. `policy.decide`, then the fraud event, the audit record and, for an acceptance, the attestation.
+
+No protobuf here: the servicer translates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from bhytgate.api.signing import frames_signing_payload
+from bhytgate.attestation import AttestationClaims, jwks_json, sign_attestation
+from bhytgate.audit.chain import AuditEvent, append_event, document_key, verify_chain
+from bhytgate.chip import ChipError, dump_from_files, verify_chip
+from bhytgate.chip.verify import ChipReport
+from bhytgate.entitlement.importer import parse_entitlements
+from bhytgate.entitlement.model import Entitlement
+from bhytgate.entitlement.qr import QrFormatError, parse_bhyt_qr, parse_cccd_qr
+from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
+from bhytgate.face.liveness import FrameFingerprint, InMemoryFrameStore, issue_challenge
+from bhytgate.face.template import template_from_bytes
+from bhytgate.policy import collect
+from bhytgate.policy.model import (
+    AssuranceLevel,
+    CheckResults,
+    Decision,
+    DocumentSource,
+    FaceMatch,
+    FraudSignals,
+    Outcome,
+    Reason,
+    TerminalKind,
+)
+from bhytgate.policy.rules import decide
+from bhytgate.service.config import GatewayConfig
+from bhytgate.service.trust import TrustAnchors
+from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, LivenessSpec
+from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord, Store
+
+log = logging.getLogger("bhytgate.gateway")
+T = TypeVar("T")
+
+AA_DOMAIN = b"bhytgate.v1.aa-challenge\n"
+REQUIRED_DATA_GROUPS = (1, 2, 13)
+SESSION_TTL = dt.timedelta(minutes=30)
+
+
+def derive_aa_challenge(nonce: bytes) -> bytes:
+    """The 32-byte Active Authentication challenge is bound to the nonce (and so to the capture)."""
+    return hashlib.sha256(AA_DOMAIN + nonce).digest()
+
+
+class InvalidRequest(Exception):
+    """Well-formed on the wire but not usable: becomes INVALID_ARGUMENT with field violations."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in violations))
+        self.violations = violations
+
+
+class NotFound(Exception):
+    pass
+
+
+class FailedPrecondition(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated terminal (from its mTLS certificate)."""
+
+    terminal_id: str
+    facility: str
+    role: str
+    kind: TerminalKind
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Operator:
+    full_name: str
+    cccd_number: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BeginResult:
+    challenge_id: str
+    nonce: bytes
+    aa_challenge: bytes
+    actions: tuple[str, ...]
+    expire_time: dt.datetime
+    kind: TerminalKind
+    required_level: AssuranceLevel
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifyInput:
+    challenge_id: str
+    frames: Sequence[tuple[bytes, int]]
+    chip_files: dict[str, bytes] | None = None
+    qr: tuple[str, str] | None = None  # ("cccd" | "bhyt", text)
+    aa_signatures: Sequence[bytes] | None = None
+    terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
+    operator: Operator | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifyResult:
+    verification_id: str
+    outcome: Outcome
+    reasons: list[Reason]
+    assurance_level: AssuranceLevel | None
+    face_distance: float | None
+    face_threshold: float | None
+    timings: list[tuple[str, float]]
+    entitlement: Entitlement | None
+    entitlement_check: EntitlementCheck | None
+    attestation: str | None
+    checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED
+    verify_time: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Session:
+    """A recent verification, kept briefly for counter follow-ups (enrolment, linking)."""
+
+    cccd_number: str
+    terminal_id: str
+    identity_ok: bool
+    outcome: Outcome
+    reason_codes: tuple[str, ...]
+    chip_image: bytes | None
+    at: dt.datetime
+
+
+CHECKS = (
+    "CHALLENGE",
+    "TERMINAL_SIGNATURE",
+    "PASSIVE_AUTH",
+    "ACTIVE_AUTH",
+    "DOCUMENT_STATUS",
+    "FACE_MATCH",
+    "LIVENESS",
+    "ENTITLEMENT",
+    "FRAUD_RULES",
+)
+
+_CHALLENGE_REASONS = {
+    ChallengeProblem.UNKNOWN: ("CHALLENGE_UNKNOWN", "challenge was never issued or has been purged"),
+    ChallengeProblem.EXPIRED: ("CHALLENGE_EXPIRED", "challenge expired before Verify"),
+    ChallengeProblem.REPLAYED: ("CHALLENGE_REPLAYED", "challenge was already used by an earlier Verify"),
+    ChallengeProblem.TERMINAL_MISMATCH: (
+        "CHALLENGE_TERMINAL_MISMATCH",
+        "challenge belongs to another terminal",
+    ),
+}
+
+_LIVENESS_REASONS = {
+    "liveness_frame_replayed": "FRAMES_REPLAYED",
+    "liveness_card_photo": "CARD_PHOTO_PRESENTED",
+    "liveness_bad_signature": "TERMINAL_SIGNATURE_INVALID",
+}
+
+_FACE_CAPTURE_REASONS = {"no_face": "NO_FACE", "multiple_faces": "MULTIPLE_FACES"}
+
+
+def chip_reasons(report: ChipReport) -> list[Reason]:
+    """Precise reasons from the chip report, in the gateway's vocabulary; empty if the chip is fine."""
+    passive = report.passive
+    out: list[Reason] = []
+    if not passive.signature.valid:
+        out.append(Reason("CHIP_SIGNATURE_INVALID", f"EF.SOD: {passive.signature.reason}"))
+    chain = passive.chain.reason
+    if chain and passive.signature.valid:
+        if chain == "ds_revoked":
+            code = "SIGNER_REVOKED"
+        elif chain.endswith(("expired", "not_yet_valid")):
+            code = "SIGNER_EXPIRED"
+        else:
+            code = "SIGNER_UNTRUSTED"
+        out.append(Reason(code, f"Document Signer: {chain}"))
+    if not passive.country.valid:
+        out.append(Reason("SIGNER_UNTRUSTED", "DG1 issuing state differs from the signer's country"))
+    for number, status in passive.data_groups.items():
+        if status == "mismatch":
+            out.append(Reason("DATA_GROUP_HASH_MISMATCH", f"DG{number} hash differs from EF.SOD"))
+    if not out:
+        for number in REQUIRED_DATA_GROUPS:
+            required = passive.data_groups.get(number)
+            if required != "match":
+                out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is {required or 'absent'}"))
+        for name, reason in report.document.errors.items():
+            if name in ("DG1", "DG2", "DG13"):
+                out.append(Reason("CHIP_DATA_MALFORMED", f"{name}: {reason}"))
+    return out
+
+
+class _Timings:
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, float]] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages.append((name, (time.perf_counter() - start) * 1000))
+
+    def add(self, name: str, millis: float) -> None:
+        self.stages.append((name, millis))
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        trust: TrustAnchors,
+        pool: FacePool,
+        *,
+        attestation_key: ec.EllipticCurvePrivateKey,
+        audit_key: bytes,
+        clock: Callable[[], dt.datetime] | None = None,
+        metrics: Any | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.trust = trust
+        self.pool = pool
+        self.attestation_key = attestation_key
+        self.audit_key = audit_key
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.metrics = metrics
+        self._frames = InMemoryFrameStore(config.face.liveness.frame_store_capacity)
+        self._sessions: collections.OrderedDict[str, _Session] = collections.OrderedDict()
+        self._audit_lock = asyncio.Lock()
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    # --- BeginVerification ----------------------------------------------------------------
+
+    async def begin(self, caller: Caller) -> BeginResult:
+        now = self.clock()
+        live = self.config.face.liveness
+        required_liveness = self.config.policy.liveness_required.get(caller.kind, True)
+        now_ms = int(now.timestamp() * 1000)
+        if required_liveness:
+            challenge = issue_challenge(now_ms, live)
+            nonce, actions = challenge.nonce, tuple(a.value for a in challenge.actions)
+        else:
+            nonce, actions = secrets.token_bytes(32), ()
+        ttl = (
+            max(self.config.challenge_ttl, dt.timedelta(milliseconds=live.window_ms))
+            if actions
+            else (self.config.challenge_ttl)
+        )
+        record = ChallengeRecord(
+            challenge_id=uuid.uuid4().hex,
+            terminal_id=caller.terminal_id,
+            nonce=nonce,
+            aa_challenge=derive_aa_challenge(nonce),
+            actions=actions,
+            issued_at=now,
+            expires_at=now + ttl,
+        )
+        await self._db(self.store.issue_challenge, record)
+        level = self.config.policy.min_assurance.get(caller.kind, AssuranceLevel.CHIP_AA_FACE_LIVENESS)
+        return BeginResult(
+            record.challenge_id, nonce, record.aa_challenge, actions, record.expires_at, caller.kind, level
+        )
+
+    # --- Verify ---------------------------------------------------------------------------
+
+    async def verify(self, caller: Caller, inp: VerifyInput, *, timeout: float | None = None) -> VerifyResult:
+        async with self.pool.slot():
+            return await self._verify(caller, inp, timeout)
+
+    async def _verify(self, caller: Caller, inp: VerifyInput, timeout: float | None) -> VerifyResult:
+        vid = uuid.uuid4().hex
+        now = self.clock()
+        t = _Timings()
+        checks = dict.fromkeys(CHECKS, "SKIPPED")
+        source = DocumentSource.CHIP if inp.chip_files is not None else DocumentSource.QR
+
+        def reject(reasons: list[Reason], **kw: Any) -> VerifyResult:
+            return self._result(vid, now, Outcome.REJECTED, reasons, t, checks, **kw)
+
+        # 2. the challenge
+        with t.stage("challenge"):
+            consumed = await self._db(self.store.consume_challenge, inp.challenge_id, caller.terminal_id, now)
+        if isinstance(consumed, ChallengeProblem):
+            checks["CHALLENGE"] = "FAILED"
+            code, detail = _CHALLENGE_REASONS[consumed]
+            return await self._finish(caller, inp, reject([Reason(code, detail)]), None)
+        challenge = consumed
+        checks["CHALLENGE"] = "PASSED"
+
+        # 3. the terminal's device signature
+        signature_problem = self._check_terminal_signature(inp, challenge)
+        if signature_problem is not None:
+            checks["TERMINAL_SIGNATURE"] = "FAILED"
+            return await self._finish(caller, inp, reject([signature_problem]), None)
+        if inp.terminal_signature is not None:
+            checks["TERMINAL_SIGNATURE"] = "PASSED"
+
+        # 4. the credential
+        report: ChipReport | None = None
+        chip_image: bytes | None = None
+        template: bytes | None = None
+        name = dob = None
+        aa_ok: bool | None = None
+        document_expired: bool | None = None
+        if inp.chip_files is not None:
+            with t.stage("chip"):
+                try:
+                    dump = dump_from_files(inp.chip_files)
+                    report = await asyncio.to_thread(
+                        verify_chip,
+                        dump,
+                        self.trust.store,
+                        at=now,
+                        challenge=challenge.aa_challenge if inp.aa_signatures else None,
+                        aa_signatures=list(inp.aa_signatures or []),
+                        policy=self.config.chip,
+                    )
+                except ChipError as exc:
+                    raise InvalidRequest([("chip.ef_sod", f"{exc.message} [{exc.reason}]")]) from exc
+            problems = chip_reasons(report)
+            checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
+            if report.active is not None:
+                aa_ok = report.active.valid
+                checks["ACTIVE_AUTH"] = "PASSED" if aa_ok else "FAILED"
+                if not aa_ok and not problems:
+                    problems.append(
+                        Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}")
+                    )
+            if problems:
+                return await self._finish(caller, inp, reject(problems), None)
+            doc = report.document
+            assert doc.mrz is not None and doc.face is not None
+            cccd = (doc.dg13.get("id_number") if doc.dg13 else None) or doc.mrz.optional_data[:12]
+            name = doc.dg13.get("full_name") if doc.dg13 else None
+            dob = doc.dg13.get("date_of_birth") if doc.dg13 else None
+            chip_image = doc.face.image
+            expiry = doc.mrz.date_of_expiry
+            document_expired = expiry is not None and expiry < now.date()
+            checks["DOCUMENT_STATUS"] = "FAILED" if document_expired else "PASSED"
+            if document_expired:
+                return await self._finish(
+                    caller, inp, reject([Reason("DOCUMENT_EXPIRED", "CCCD past its expiry date")]), cccd
+                )
+            stored = await self._db(self.store.get_face_template, cccd)
+            template = stored.template if stored is not None else None
+        else:
+            assert inp.qr is not None
+            found = await self._qr_holder(inp.qr)
+            if isinstance(found, Reason):
+                return await self._finish(caller, inp, reject([found]), None)
+            cccd, template = found
+            document_expired = False
+            checks["DOCUMENT_STATUS"] = "PASSED"
+
+        # 5. lost/stolen and locks, before any face work
+        doc_key = document_key(self.audit_key, cccd)
+        with t.stage("fraud_signals"):
+            fraud = await self._db(self._fraud_signals, doc_key, cccd, report, caller, now)
+        early = []
+        if fraud.reported_lost:
+            early.append(
+                Reason("DOCUMENT_REPORTED_LOST", "document reported lost, stolen or holder deceased")
+            )
+        if fraud.biometric_locked_until is not None and fraud.biometric_locked_until > now:
+            early.append(
+                Reason("FRAUD_BIOMETRIC_LOCKED", "repeated face mismatches: biometric check-in locked")
+            )
+        if early:
+            checks["DOCUMENT_STATUS" if fraud.reported_lost else "FRAUD_RULES"] = "FAILED"
+            return await self._finish(caller, inp, reject(early), cccd)
+
+        # 6. the face, in a worker process
+        liveness = None
+        if challenge.actions:
+            liveness = LivenessSpec(
+                challenge.nonce,
+                tuple(challenge.actions),
+                int(challenge.issued_at.timestamp() * 1000),
+                int(challenge.expires_at.timestamp() * 1000),
+            )
+        job = FaceJob(
+            frames=tuple(inp.frames),
+            now_ms=int(now.timestamp() * 1000),
+            chip_image=chip_image,
+            template=template,
+            liveness=liveness,
+        )
+        with t.stage("face"):
+            face = await self.pool.run(job, timeout=timeout)
+        for stage, millis in face.timings.items():
+            t.add(f"face.{stage}", millis)
+        with t.stage("replay"):
+            replay = await self._replayed(inp.frames, face, now)
+
+        # 7. the entitlement
+        with t.stage("entitlement"):
+            entitlements = await self._db(self.store.entitlements_by_cccd, cccd)
+        entitlement = entitlements[0] if entitlements else None
+        ent_check = (
+            check_entitlement(entitlement, now.date(), name=name, dob=dob)
+            if entitlement is not None
+            else None
+        )
+
+        # 8. decide
+        results = self._check_results(
+            source, report, aa_ok, document_expired, face, liveness, replay, ent_check, inp, challenge
+        )
+        decision = decide(results, fraud, caller.kind, self.config.policy)
+        reasons = self._refine(decision.reasons, face, replay, ent_check)
+        outcome = decision.outcome
+        if outcome is Outcome.ACCEPTED and ent_check is not None and ent_check.needs_review:
+            outcome = Outcome.REVIEW
+            reasons = [
+                Reason("CARD_MANAGED_ELSEWHERE", f"maKetQua {ent_check.ma_ket_qua.value}: check papers")
+            ]
+        self._fill_checks(checks, results, reasons, fraud)
+        distance = face.template_distance if source is DocumentSource.QR else face.chip_distance
+        result = self._result(
+            vid,
+            now,
+            outcome,
+            reasons,
+            t,
+            checks,
+            level=decision.assurance_level,
+            distance=distance,
+            threshold=face.threshold,
+            entitlement=entitlement if outcome is Outcome.ACCEPTED else None,
+            ent_check=ent_check if outcome is Outcome.ACCEPTED else None,
+        )
+        face_mismatch = any(r.code in ("FACE_MISMATCH", "TEMPLATE_MISMATCH") for r in reasons)
+        return await self._finish(
+            caller,
+            inp,
+            result,
+            cccd,
+            doc_key=doc_key,
+            face_mismatch=face_mismatch,
+            chip_image=chip_image,
+            identity_ok=self._identity_ok(reasons),
+        )
+
+    # --- verify helpers ---------------------------------------------------------------------
+
+    def _check_terminal_signature(self, inp: VerifyInput, challenge: ChallengeRecord) -> Reason | None:
+        """Where a terminal has a registered device key, its signature over the capture is required."""
+        registered = self.config.terminal_keys_dir / f"{challenge.terminal_id}.pem"
+        if inp.terminal_signature is None:
+            if registered.exists():
+                return Reason("TERMINAL_SIGNATURE_INVALID", "terminal has a device key but sent no signature")
+            return None
+        signature, key_id = inp.terminal_signature
+        path = self.config.terminal_keys_dir / f"{key_id}.pem"
+        if not key_id or key_id != challenge.terminal_id or not path.exists():
+            return Reason("TERMINAL_SIGNATURE_INVALID", "unknown terminal key")
+        payload = frames_signing_payload(challenge.challenge_id, challenge.nonce, inp.frames)
+        try:
+            key = serialization.load_pem_public_key(path.read_bytes())
+            if isinstance(key, ed25519.Ed25519PublicKey):
+                key.verify(signature, payload)
+            elif isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+            else:
+                return Reason("TERMINAL_SIGNATURE_INVALID", "unsupported terminal key type")
+        except (InvalidSignature, ValueError):
+            return Reason("TERMINAL_SIGNATURE_INVALID", "terminal signature does not verify")
+        return None
+
+    async def _qr_holder(self, qr: tuple[str, str]) -> tuple[str, bytes] | Reason:
+        kind, text = qr
+        try:
+            if kind == "cccd":
+                cccd: str | None = parse_cccd_qr(text).cccd_number
+            else:
+                card = parse_bhyt_qr(text).card_number
+                ent = await self._db(self.store.entitlement_by_card, card.value)
+                cccd = ent.cccd_number if ent is not None else None
+        except QrFormatError as exc:
+            return Reason("QR_UNUSABLE", f"QR {exc.field}: {exc.message}")
+        if not cccd:
+            return Reason("QR_UNUSABLE", "no holder known for this QR")
+        stored = await self._db(self.store.get_face_template, cccd)
+        if stored is None:
+            return Reason("TEMPLATE_NOT_ENROLLED", "no face template enrolled for this holder")
+        return cccd, stored.template
+
+    def _fraud_signals(
+        self, doc_key: str, cccd: str, report: ChipReport | None, caller: Caller, now: dt.datetime
+    ) -> FraudSignals:
+        signals = collect.collect_fraud_signals(
+            self.store,
+            document_key=doc_key,
+            facility=caller.facility,
+            terminal_id=caller.terminal_id,
+            now=now,
+            policy=self.config.policy,
+        )
+        # A report may name one physical card (document number) rather than every card of the person.
+        if not signals.reported_lost and report is not None and report.document.mrz is not None:
+            card_key = document_key(self.audit_key, f"{cccd}:{report.document.mrz.document_number}")
+            if self.store.is_reported_lost(card_key):
+                signals = dataclasses.replace(signals, reported_lost=True)
+        return signals
+
+    async def _replayed(
+        self, frames: Sequence[tuple[bytes, int]], face: FaceOutcome, now: dt.datetime
+    ) -> Reason | None:
+        """Frames seen in an earlier check: exact bytes (persistent, all workers) or near-duplicates."""
+        digests = [hashlib.sha256(image).digest() for image, _ in frames]
+        seen = await self._db(self.store.add_frame_hashes, digests, now)
+        if seen:
+            return Reason("FRAMES_REPLAYED", f"{len(seen)} frame(s) identical to an earlier check")
+        max_hamming = self.config.face.liveness.replay_max_hamming
+        fingerprints = [FrameFingerprint(sha, phash) for sha, phash in face.fingerprints]
+        if any(self._frames.seen(fp, max_hamming) for fp in fingerprints):
+            return Reason("FRAMES_REPLAYED", "frame(s) nearly identical to an earlier check")
+        self._frames.remember(fingerprints)
+        return None
+
+    def _check_results(
+        self,
+        source: DocumentSource,
+        report: ChipReport | None,
+        aa_ok: bool | None,
+        document_expired: bool | None,
+        face: FaceOutcome,
+        liveness: LivenessSpec | None,
+        replay: Reason | None,
+        ent_check: EntitlementCheck | None,
+        inp: VerifyInput,
+        challenge: ChallengeRecord,
+    ) -> CheckResults:
+        threshold = face.threshold if face.threshold is not None else self.config.face.match_threshold
+
+        def as_match(distance: float | None) -> FaceMatch | None:
+            if distance is None:
+                return None
+            return FaceMatch(distance, threshold, distance <= threshold)
+
+        capture = face.capture_failure or face.reference_failure
+        face_failure = None
+        if capture is not None:
+            face_failure = _FACE_CAPTURE_REASONS.get(capture, "POOR_FACE_QUALITY")
+        liveness_ok = face.liveness_ok
+        liveness_failure = face.liveness_failure
+        if replay is not None:
+            liveness_ok, liveness_failure = False, "liveness_frame_replayed"
+        elif (
+            liveness is None
+            and face.chip_distance is not None
+            and face.chip_distance < self.config.face.liveness.card_photo_min_distance
+        ):
+            liveness_ok, liveness_failure = False, "liveness_card_photo"
+        return CheckResults(
+            document_source=source,
+            chip_passive_ok=(report.passive.valid if report is not None else None),
+            aa_ok=aa_ok,
+            challenge_ok=True,
+            document_expired=document_expired,
+            face_failure_code=face_failure,
+            face_match=as_match(face.chip_distance) if source is DocumentSource.CHIP else None,
+            template_match=as_match(face.template_distance),
+            liveness_ok=liveness_ok,
+            liveness_failure=liveness_failure,
+            operator=inp.operator.full_name if inp.operator else None,
+            entitlement_usable=(ent_check.usable if ent_check is not None else False),
+            ma_ket_qua=(ent_check.ma_ket_qua.value if ent_check is not None else None),
+        )
+
+    def _refine(
+        self, reasons: list[Reason], face: FaceOutcome, replay: Reason | None, ent: EntitlementCheck | None
+    ) -> list[Reason]:
+        """The policy speaks in broad codes; say exactly what failed where we know it."""
+        out: list[Reason] = []
+        for reason in reasons:
+            code, detail = reason.code, reason.detail
+            if code == "LIVENESS_FAILED":
+                if replay is not None:
+                    code, detail = replay.code, replay.detail
+                elif face.liveness_failure in _LIVENESS_REASONS:
+                    code = _LIVENESS_REASONS[face.liveness_failure]
+                    detail = face.capture_detail or detail
+                elif face.liveness_failure == "liveness_card_photo" or detail == "liveness_card_photo":
+                    code, detail = "CARD_PHOTO_PRESENTED", "the capture is the chip photo itself"
+                elif face.liveness_failure:
+                    detail = face.liveness_failure
+            elif code in ("NO_FACE", "MULTIPLE_FACES", "POOR_FACE_QUALITY"):
+                which = "chip photo" if face.reference_failure else "live capture"
+                detail = f"{which}: {face.capture_failure or face.reference_failure}"
+            elif code == "NO_ENTITLEMENT" and ent is not None:
+                mkq = ent.ma_ket_qua.value
+                if mkq.startswith("12"):
+                    code = "CARD_REDUCED"
+                elif mkq in ("060", "061", "070", "080"):
+                    code = "HOLDER_DATA_MISMATCH"
+                elif mkq in ("001", "002"):
+                    code = "CARD_MANAGED_ELSEWHERE"
+                detail = f"maKetQua {mkq}"
+            elif code == "NO_ENTITLEMENT":
+                detail = "no BHYT card known for this CCCD"
+            out.append(Reason(code, detail))
+        return out
+
+    @staticmethod
+    def _identity_ok(reasons: list[Reason]) -> bool:
+        """Did the person prove to be the card's holder, whatever the entitlement says?"""
+        identity_codes = {r.code for r in reasons} - {
+            "NO_ENTITLEMENT",
+            "CARD_EXPIRED",
+            "CARD_REVOKED",
+            "CARD_REDUCED",
+            "CARD_MANAGED_ELSEWHERE",
+            "FRAUD_VELOCITY",
+            "FRAUD_TERMINAL_FLAGGED",
+        }
+        return not identity_codes
+
+    def _fill_checks(
+        self, checks: dict[str, str], results: CheckResults, reasons: list[Reason], fraud: FraudSignals
+    ) -> None:
+        codes = {r.code for r in reasons}
+        if results.face_match is not None or results.template_match is not None or results.face_failure_code:
+            face_codes = {
+                "FACE_MISMATCH",
+                "TEMPLATE_MISMATCH",
+                "NO_FACE",
+                "MULTIPLE_FACES",
+                "POOR_FACE_QUALITY",
+            }
+            checks["FACE_MATCH"] = "FAILED" if codes & face_codes else "PASSED"
+        if results.liveness_ok is not None:
+            checks["LIVENESS"] = "PASSED" if results.liveness_ok else "FAILED"
+        entitlement_codes = {
+            "NO_ENTITLEMENT",
+            "CARD_EXPIRED",
+            "CARD_REVOKED",
+            "CARD_REDUCED",
+            "HOLDER_DATA_MISMATCH",
+        }
+        checks["ENTITLEMENT"] = "FAILED" if codes & entitlement_codes else "PASSED"
+        fraud_codes = {"FRAUD_VELOCITY", "FRAUD_BIOMETRIC_LOCKED", "FRAUD_TERMINAL_FLAGGED"}
+        checks["FRAUD_RULES"] = "FAILED" if codes & fraud_codes else "PASSED"
+
+    def _result(
+        self,
+        vid: str,
+        now: dt.datetime,
+        outcome: Outcome,
+        reasons: list[Reason],
+        t: _Timings,
+        checks: dict[str, str],
+        *,
+        level: AssuranceLevel | None = None,
+        distance: float | None = None,
+        threshold: float | None = None,
+        entitlement: Entitlement | None = None,
+        ent_check: EntitlementCheck | None = None,
+    ) -> VerifyResult:
+        return VerifyResult(
+            verification_id=vid,
+            outcome=outcome,
+            reasons=reasons,
+            assurance_level=level if outcome is not Outcome.REJECTED else None,
+            face_distance=distance,
+            face_threshold=threshold,
+            timings=t.stages,
+            entitlement=entitlement,
+            entitlement_check=ent_check,
+            attestation=None,
+            checks=checks,
+            verify_time=now,
+        )
+
+    async def _finish(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        result: VerifyResult,
+        cccd: str | None,
+        *,
+        doc_key: str | None = None,
+        face_mismatch: bool = False,
+        chip_image: bytes | None = None,
+        identity_ok: bool = False,
+    ) -> VerifyResult:
+        """Record the event and the audit entry; sign the attestation for an acceptance."""
+        start = time.perf_counter()
+        now = result.verify_time
+        operator = inp.operator.full_name if inp.operator else None
+        if cccd is not None:
+            key = doc_key or document_key(self.audit_key, cccd)
+            decision = Decision(result.outcome, result.reasons, result.assurance_level)
+            await self._db(
+                lambda: collect.record_outcome(
+                    self.store,
+                    document_key=key,
+                    facility=caller.facility,
+                    terminal_id=caller.terminal_id,
+                    decision=decision,
+                    face_mismatch=face_mismatch,
+                    now=now,
+                    policy=self.config.policy,
+                )
+            )
+        event = AuditEvent(
+            verification_id=result.verification_id,
+            at=now,
+            decision=result.outcome.value,
+            facility=caller.facility,
+            terminal_id=caller.terminal_id,
+            reasons=result.reasons,
+            assurance_level=result.assurance_level.value if result.assurance_level else None,
+            document_number=cccd,
+            operator=operator,
+            face_distance=result.face_distance,
+            face_threshold=result.face_threshold,
+        )
+        await self._db(append_event, self.store, event, self.audit_key)
+        attestation = None
+        if result.outcome is Outcome.ACCEPTED and result.entitlement is not None:
+            assert result.assurance_level is not None
+            claims = AttestationClaims(
+                issuer=self.config.gateway_id,
+                verification_id=result.verification_id,
+                facility=caller.facility,
+                terminal_id=caller.terminal_id,
+                checks_passed=tuple(c for c, s in result.checks.items() if s == "PASSED"),
+                assurance_level=result.assurance_level.value,
+                card_number=result.entitlement.card_number,
+                decision=result.outcome.value,
+                issued_at=now,
+                expires_at=now + self.config.attestation_ttl,
+                operator=operator,
+            )
+            attestation = sign_attestation(claims, self.attestation_key)
+        if cccd is not None:
+            self._remember(
+                result.verification_id,
+                _Session(
+                    cccd,
+                    caller.terminal_id,
+                    identity_ok,
+                    result.outcome,
+                    tuple(r.code for r in result.reasons),
+                    chip_image,
+                    now,
+                ),
+            )
+        timings = [*result.timings, ("record", (time.perf_counter() - start) * 1000)]
+        final = dataclasses.replace(result, attestation=attestation, timings=timings)
+        if self.metrics is not None:
+            self.metrics.observe_decision(final)
+        return final
+
+    def _remember(self, vid: str, session: _Session) -> None:
+        self._sessions[vid] = session
+        while len(self._sessions) > 10_000:
+            self._sessions.popitem(last=False)
+
+    def _session(self, vid: str, caller: Caller) -> _Session:
+        session = self._sessions.get(vid)
+        if session is None or self.clock() - session.at > SESSION_TTL:
+            raise NotFound("no recent verification with this id")
+        if session.terminal_id != caller.terminal_id:
+            raise FailedPrecondition("the verification was made at another terminal")
+        return session
+
+    # --- CounterService -------------------------------------------------------------------
+
+    async def enroll(self, caller: Caller, verification_id: str, frames: Sequence[tuple[bytes, int]]) -> str:
+        session = self._session(verification_id, caller)
+        if not session.identity_ok or session.chip_image is None:
+            raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
+        async with self.pool.slot():
+            outcome = await self.pool.run(
+                FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True)
+            )
+        if outcome.capture_failure or outcome.template is None:
+            raise InvalidRequest([("frames", f"capture unusable: {outcome.capture_failure}")])
+        threshold = outcome.threshold if outcome.threshold is not None else self.config.face.match_threshold
+        if outcome.chip_distance is None or outcome.chip_distance > threshold:
+            raise FailedPrecondition("the enrolment frames do not match the verified chip photo")
+        parsed = template_from_bytes(outcome.template)
+        now = self.clock()
+        await self._db(
+            self.store.put_face_template,
+            session.cccd_number,
+            outcome.template,
+            parsed.model.name,
+            parsed.model.version,
+            now,
+        )
+        await self._db(
+            append_event,
+            self.store,
+            AuditEvent(
+                uuid.uuid4().hex,
+                now,
+                "ENROLLED",
+                caller.facility,
+                caller.terminal_id,
+                action="enrol",
+                document_number=session.cccd_number,
+            ),
+            self.audit_key,
+        )
+        return hashlib.sha256(f"{session.cccd_number}:{now.isoformat()}".encode()).hexdigest()[:24]
+
+    async def link(self, caller: Caller, cccd: str, bhxh: str, verification_id: str) -> Entitlement | None:
+        session = self._session(verification_id, caller)
+        if session.cccd_number != cccd:
+            raise FailedPrecondition("the verification was for another CCCD")
+        if not session.identity_ok:
+            raise FailedPrecondition("linking needs a verification whose identity checks passed")
+        now = self.clock()
+        await self._db(self.store.link_cccd, cccd, bhxh, caller.terminal_id, now)
+        await self._db(
+            append_event,
+            self.store,
+            AuditEvent(
+                uuid.uuid4().hex,
+                now,
+                "LINKED",
+                caller.facility,
+                caller.terminal_id,
+                action="link",
+                document_number=cccd,
+            ),
+            self.audit_key,
+        )
+        found = await self._db(self.store.entitlements_by_bhxh, bhxh)
+        return found[0] if found else None
+
+    async def report_lost(
+        self, caller: Caller, cccd: str, document_number: str, reason: str, reporter: str
+    ) -> str:
+        now = self.clock()
+        subject = f"{cccd}:{document_number}" if document_number else cccd
+        key = document_key(self.audit_key, subject)
+        await self._db(self.store.report_lost, key, reason, reporter, now)
+        report_id = uuid.uuid4().hex
+        await self._db(
+            append_event,
+            self.store,
+            AuditEvent(
+                report_id,
+                now,
+                f"REPORTED_{reason.upper()}",
+                caller.facility,
+                caller.terminal_id,
+                action="report_lost",
+                document_number=cccd,
+                operator=reporter,
+            ),
+            self.audit_key,
+        )
+        return report_id
+
+    # --- AdminService ---------------------------------------------------------------------
+
+    async def load_trust(
+        self, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+    ) -> tuple[int, int, int]:
+        try:
+            added, crls_added = await asyncio.to_thread(self.trust.add, cscas, master_lists, crls)
+        except ChipError as exc:
+            raise InvalidRequest([("trust", f"{exc.message} [{exc.reason}]")]) from exc
+        return added, crls_added, self.trust.csca_total
+
+    async def import_entitlements(
+        self, content: bytes, fmt: str, *, dry_run: bool
+    ) -> tuple[int, int, list[Any]]:
+        records, errors = await asyncio.to_thread(parse_entitlements, content, fmt)
+        if errors or dry_run:
+            return 0, len(records), list(errors)
+        imported = await self._db(self.store.upsert_entitlements, records)
+        return imported, len(records), []
+
+    async def verify_audit(self) -> tuple[bool, int, int | None, str]:
+        def run() -> tuple[bool, int, int | None, str]:
+            report = verify_chain(self.store.iter_audit())
+            return report.ok, report.checked, report.first_broken_index, report.reason
+
+        return await asyncio.to_thread(run)
+
+    def jwks(self) -> str:
+        return jwks_json([self.attestation_key.public_key()])

@@ -1,0 +1,50 @@
+"""Prometheus metrics: decisions by outcome and reason, stage latencies, queue depth."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+if TYPE_CHECKING:
+    from bhytgate.service.gateway import VerifyResult
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.decisions = Counter(
+            "bhytgate_decisions", "Verification decisions", ["outcome"], registry=self.registry
+        )
+        self.reasons = Counter("bhytgate_decision_reasons", "Reasons given", ["code"], registry=self.registry)
+        self.stage_seconds = Histogram(
+            "bhytgate_stage_seconds",
+            "Server time per stage",
+            ["stage"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.shed = Counter("bhytgate_shed", "Calls refused with RESOURCE_EXHAUSTED", registry=self.registry)
+        self.queue_depth = Gauge(
+            "bhytgate_queue_depth", "Checks waiting for a face worker", registry=self.registry
+        )
+        self.inflight = Gauge("bhytgate_inflight", "Checks admitted and not finished", registry=self.registry)
+
+    def observe_decision(self, result: VerifyResult) -> None:
+        self.decisions.labels(result.outcome.value).inc()
+        for reason in result.reasons:
+            self.reasons.labels(reason.code).inc()
+        for stage, millis in result.timings:
+            self.stage_seconds.labels(stage).observe(millis / 1000)
+
+    def track_pool(self, pool: Any) -> None:
+        self.queue_depth.set_function(lambda: float(pool.queue_depth))
+        self.inflight.set_function(lambda: float(pool.inflight))
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=addr, registry=self.registry)

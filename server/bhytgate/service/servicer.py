@@ -1,0 +1,448 @@
+"""The gRPC servicers: authenticate the caller, validate and translate, call the gateway, translate back.
+
+Nothing here decides anything. Business rejections are normal responses; malformed input is
+INVALID_ARGUMENT with field violations; unknown terminals UNAUTHENTICATED; wrong role or a
+terminal claiming another identity PERMISSION_DENIED; overload RESOURCE_EXHAUSTED; deadlines are
+honoured. Unexpected errors become INTERNAL with a generic message: the caller never sees a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from bhytgate.api.convert import entitlement_to_proto
+from bhytgate.api.errors import abort_invalid_argument
+from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
+from bhytgate.policy.model import AssuranceLevel, Outcome, TerminalKind
+from bhytgate.service.config import GatewayConfig
+from bhytgate.service.gateway import (
+    Caller,
+    FailedPrecondition,
+    Gateway,
+    InvalidRequest,
+    NotFound,
+    Operator,
+    VerifyInput,
+    VerifyResult,
+)
+from bhytgate.service.workers import Overloaded
+
+log = logging.getLogger("bhytgate.servicer")
+Ctx = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R")
+
+KINDS = {
+    pb.TERMINAL_KIND_DESK: TerminalKind.DESK,
+    pb.TERMINAL_KIND_KIOSK: TerminalKind.KIOSK,
+    pb.TERMINAL_KIND_PHONE: TerminalKind.PHONE,
+}
+KIND_TO_PB = {v: k for k, v in KINDS.items()}
+LEVELS = {
+    AssuranceLevel.CHIP_AA_FACE_LIVENESS: pb.ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS,
+    AssuranceLevel.CHIP_FACE: pb.ASSURANCE_LEVEL_CHIP_FACE,
+    AssuranceLevel.QR_ENROLLED_FACE: pb.ASSURANCE_LEVEL_QR_ENROLLED_FACE,
+}
+DECISIONS = {
+    Outcome.ACCEPTED: pb.DECISION_ACCEPTED,
+    Outcome.REJECTED: pb.DECISION_REJECTED,
+    Outcome.REVIEW: pb.DECISION_REVIEW,
+}
+ACTIONS = {
+    "turn_left": pb.LIVENESS_ACTION_TURN_LEFT,
+    "turn_right": pb.LIVENESS_ACTION_TURN_RIGHT,
+    "blink": pb.LIVENESS_ACTION_BLINK,
+}
+# Policy codes the wire has under another name.
+_CODE_ALIASES = {
+    "OPERATOR_REQUIRED": "OPERATOR_NOT_AUTHORIZED",
+    "CHECK_MISSING": "INTERNAL_CHECK_UNAVAILABLE",
+}
+VERIFY_ROLES = frozenset({"hospital-checkin", "counter"})
+_CCCD = re.compile(r"^\d{12}$")
+_BHXH = re.compile(r"^\d{10}$")
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def reason_code(code: str) -> str:
+    """The wire enum's name for a gateway reason; unknown codes fail closed to a generic one."""
+    name = "REASON_CODE_" + _CODE_ALIASES.get(code, code)
+    known = set(pb.ReasonCode.keys())
+    return name if name in known else "REASON_CODE_INTERNAL_CHECK_UNAVAILABLE"
+
+
+def timestamp(value: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(dt.UTC).replace(tzinfo=None))
+    return ts
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map the gateway's typed failures to gRPC statuses; nothing else escapes to the caller."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: Ctx) -> R:
+        try:
+            return await handler(self, request, context)
+        except _Abort as exc:
+            await context.abort(exc.code, exc.message)
+        except InvalidRequest as exc:
+            await abort_invalid_argument(context, exc.violations)
+        except Overloaded:
+            if self.metrics is not None:
+                self.metrics.shed.inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "gateway at capacity; retry with backoff")
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for the check")
+        except NotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except FailedPrecondition as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Log the type and place only: exception messages may carry request data.
+            log.exception("internal error in %s", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("abort returned")
+
+    return wrapper
+
+
+class _Base:
+    def __init__(self, gateway: Gateway, config: GatewayConfig, metrics: Any | None = None) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.metrics = metrics
+
+    def caller(
+        self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
+    ) -> Caller:
+        if self.config.plaintext:
+            # Explicit local-test mode: no certificates, so the request's own claims are taken.
+            kind = KINDS.get(claimed_kind, TerminalKind.DESK)  # type: ignore[call-overload]
+            return Caller(claimed_id or "plaintext-terminal", "00000", "admin", kind)
+        try:
+            identity = identity_from_auth_context(context.auth_context())
+        except TerminalIdentityError as exc:
+            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, f"terminal certificate not usable: {exc}") from exc
+        if identity.role.value not in roles:
+            raise _Abort(grpc.StatusCode.PERMISSION_DENIED, f"role {identity.role.value} may not call this")
+        if claimed_id and claimed_id != identity.terminal_id:
+            raise _Abort(grpc.StatusCode.PERMISSION_DENIED, "terminal_id differs from the client certificate")
+        if claimed_kind and KINDS.get(claimed_kind) != identity.kind:  # type: ignore[call-overload]
+            raise _Abort(
+                grpc.StatusCode.PERMISSION_DENIED, "terminal_kind differs from the client certificate"
+            )
+        return Caller(
+            identity.terminal_id, identity.facility, identity.role.value, TerminalKind(identity.kind)
+        )
+
+    @staticmethod
+    def timeout(context: Ctx) -> float | None:
+        remaining = context.time_remaining()
+        return None if remaining is None else max(0.0, remaining)
+
+
+def _operator(
+    msg: pb.Operator, field: str, violations: list[tuple[str, str]], *, required: bool
+) -> Operator | None:
+    if not msg.full_name and not msg.cccd_number:
+        if required:
+            violations.append((field, "required"))
+        return None
+    if not msg.full_name.strip() or len(msg.full_name) > 200:
+        violations.append((f"{field}.full_name", "must be 1-200 characters"))
+    if not _CCCD.match(msg.cccd_number):
+        violations.append((f"{field}.cccd_number", "must be 12 digits"))
+    return Operator(msg.full_name.strip(), msg.cccd_number)
+
+
+def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]]) -> list[tuple[bytes, int]]:
+    if not 1 <= len(frames) <= config.max_frames:
+        violations.append(("frames", f"between 1 and {config.max_frames} frames required"))
+    out = []
+    for i, frame in enumerate(frames):
+        if not frame.image:
+            violations.append((f"frames[{i}].image", "empty"))
+        elif len(frame.image) > config.max_frame_bytes:
+            violations.append((f"frames[{i}].image", f"over {config.max_frame_bytes} bytes"))
+        if frame.timestamp_ms <= 0:
+            violations.append((f"frames[{i}].timestamp_ms", "must be positive (ms since the Unix epoch)"))
+        out.append((bytes(frame.image), int(frame.timestamp_ms)))
+    return out
+
+
+class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
+    @_rpc
+    async def BeginVerification(
+        self, request: pb.BeginVerificationRequest, context: Ctx
+    ) -> pb.BeginVerificationResponse:
+        violations: list[tuple[str, str]] = []
+        if request.terminal_kind not in KINDS:
+            violations.append(("terminal_kind", "required"))
+        if not _ID.match(request.terminal_id):
+            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
+        if request.facility_code and not re.fullmatch(r"\d{5}", request.facility_code):
+            violations.append(("facility_code", "must be 5 digits"))
+        _operator(request.operator, "operator", violations, required=False)
+        if violations:
+            raise InvalidRequest(violations)
+        caller = self.caller(
+            context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=request.terminal_kind
+        )
+        result = await self.gateway.begin(caller)
+        return pb.BeginVerificationResponse(
+            challenge_id=result.challenge_id,
+            nonce=result.nonce,
+            aa_challenge=result.aa_challenge,
+            liveness_actions=[ACTIONS[a] for a in result.actions],
+            expire_time=timestamp(result.expire_time),
+            terminal_kind=KIND_TO_PB[result.kind],
+            required_assurance_level=LEVELS[result.required_level],
+        )
+
+    @_rpc
+    async def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
+        cfg = self.config
+        violations: list[tuple[str, str]] = []
+        if not request.challenge_id or len(request.challenge_id) > 64:
+            violations.append(("challenge_id", "required"))
+        if not _ID.match(request.terminal_id):
+            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
+        credential = request.WhichOneof("credential")
+        chip_files: dict[str, bytes] | None = None
+        qr: tuple[str, str] | None = None
+        if credential is None:
+            violations.append(("credential", "one of chip or qr is required"))
+        elif credential == "chip":
+            chip_files = {}
+            for field, name, required in (
+                ("ef_sod", "EF.SOD", True),
+                ("dg1", "DG1", True),
+                ("dg2", "DG2", True),
+                ("dg13", "DG13", True),
+                ("dg14", "DG14", False),
+                ("dg15", "DG15", False),
+            ):
+                data = getattr(request.chip, field)
+                if not data:
+                    if required:
+                        violations.append((f"chip.{field}", "required"))
+                    continue
+                if len(data) > cfg.max_chip_file_bytes:
+                    violations.append((f"chip.{field}", f"over {cfg.max_chip_file_bytes} bytes"))
+                chip_files[name] = bytes(data)
+        else:
+            kind = {pb.QR_KIND_CCCD_QR: "cccd", pb.QR_KIND_BHYT_QR: "bhyt"}.get(request.qr.qr_kind)
+            if kind is None:
+                violations.append(("qr.qr_kind", "required"))
+            if not request.qr.qr_text or len(request.qr.qr_text) > 4096:
+                violations.append(("qr.qr_text", "required, at most 4096 characters"))
+            qr = (kind or "", request.qr.qr_text)
+        signatures = None
+        if request.HasField("active_auth"):
+            signatures = [bytes(s) for s in request.active_auth.signatures]
+            if len(signatures) != 4:
+                violations.append(("active_auth.signatures", "exactly four signatures, one per 8-byte chunk"))
+            if any(not s or len(s) > 1024 for s in signatures):
+                violations.append(("active_auth.signatures", "each must be 1-1024 bytes"))
+        frames = _frames(request.frames, cfg, violations)
+        terminal_signature = None
+        if request.HasField("terminal_signature"):
+            sig = request.terminal_signature
+            if not sig.signature or len(sig.signature) > 1024 or not sig.key_id:
+                violations.append(("terminal_signature", "signature (1-1024 bytes) and key_id required"))
+            terminal_signature = (bytes(sig.signature), sig.key_id)
+        caller = self.caller(context, VERIFY_ROLES, claimed_id=request.terminal_id)
+        operator = _operator(
+            request.operator, "operator", violations, required=caller.kind is TerminalKind.DESK
+        )
+        if violations:
+            raise InvalidRequest(violations)
+        result = await self.gateway.verify(
+            caller,
+            VerifyInput(
+                challenge_id=request.challenge_id,
+                frames=frames,
+                chip_files=chip_files,
+                qr=qr,
+                aa_signatures=signatures,
+                terminal_signature=terminal_signature,
+                operator=operator,
+            ),
+            timeout=self.timeout(context),
+        )
+        return verify_response(result)
+
+    @_rpc
+    async def GetAttestationKeys(
+        self, request: pb.GetAttestationKeysRequest, context: Ctx
+    ) -> pb.GetAttestationKeysResponse:
+        return pb.GetAttestationKeysResponse(jwks_json=self.gateway.jwks())
+
+
+def verify_response(result: VerifyResult) -> pb.VerifyResponse:
+    response = pb.VerifyResponse(
+        verification_id=result.verification_id,
+        decision=DECISIONS[result.outcome],
+        reasons=[pb.Reason(code=reason_code(r.code), detail=r.detail) for r in result.reasons],
+        assurance_level=LEVELS.get(result.assurance_level, pb.ASSURANCE_LEVEL_UNSPECIFIED)  # type: ignore[arg-type]
+        if result.assurance_level
+        else pb.ASSURANCE_LEVEL_UNSPECIFIED,
+        stage_timings=[pb.StageTiming(stage=s, millis=m) for s, m in result.timings],
+        checks=[
+            pb.CheckOutcome(check=f"CHECK_{name}", status=f"CHECK_STATUS_{status}")
+            for name, status in result.checks.items()
+        ],
+        verify_time=timestamp(result.verify_time),
+    )
+    if result.face_distance is not None:
+        response.face_distance = result.face_distance
+    if result.face_threshold is not None:
+        response.face_threshold = result.face_threshold
+    if (
+        result.outcome is Outcome.ACCEPTED
+        and result.entitlement is not None
+        and result.entitlement_check is not None
+    ):
+        response.entitlement.CopyFrom(entitlement_to_proto(result.entitlement, result.entitlement_check))
+        response.attestation = result.attestation or ""
+    return response
+
+
+class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
+    ROLES = frozenset({"counter"})
+
+    @_rpc
+    async def EnrollTemplate(
+        self, request: pb.EnrollTemplateRequest, context: Ctx
+    ) -> pb.EnrollTemplateResponse:
+        violations: list[tuple[str, str]] = []
+        if not request.verification_id:
+            violations.append(("verification_id", "required"))
+        frames = _frames(request.frames, self.config, violations)
+        _operator(request.operator, "operator", violations, required=True)
+        if violations:
+            raise InvalidRequest(violations)
+        caller = self.caller(context, self.ROLES)
+        template_id = await self.gateway.enroll(caller, request.verification_id, frames)
+        return pb.EnrollTemplateResponse(
+            template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))
+        )
+
+    @_rpc
+    async def LinkSocialInsurance(
+        self, request: pb.LinkSocialInsuranceRequest, context: Ctx
+    ) -> pb.LinkSocialInsuranceResponse:
+        violations: list[tuple[str, str]] = []
+        if not _CCCD.match(request.cccd_number):
+            violations.append(("cccd_number", "must be 12 digits"))
+        if not _BHXH.match(request.social_insurance_number):
+            violations.append(("social_insurance_number", "must be 10 digits"))
+        if not request.verification_id:
+            violations.append(("verification_id", "required"))
+        _operator(request.operator, "operator", violations, required=True)
+        if violations:
+            raise InvalidRequest(violations)
+        caller = self.caller(context, self.ROLES)
+        ent = await self.gateway.link(
+            caller, request.cccd_number, request.social_insurance_number, request.verification_id
+        )
+        return pb.LinkSocialInsuranceResponse(
+            cccd_number=request.cccd_number,
+            social_insurance_number=request.social_insurance_number,
+            ma_the=ent.card_number if ent else "",
+            link_time=timestamp(dt.datetime.now(dt.UTC)),
+        )
+
+    @_rpc
+    async def ReportDocumentLost(
+        self, request: pb.ReportDocumentLostRequest, context: Ctx
+    ) -> pb.ReportDocumentLostResponse:
+        violations: list[tuple[str, str]] = []
+        if not _CCCD.match(request.cccd_number):
+            violations.append(("cccd_number", "must be 12 digits"))
+        if request.document_number and not re.fullmatch(r"[A-Z0-9]{1,20}", request.document_number):
+            violations.append(("document_number", "1-20 of A-Z, 0-9"))
+        reason = {
+            pb.LOSS_REASON_LOST: "lost",
+            pb.LOSS_REASON_STOLEN: "stolen",
+            pb.LOSS_REASON_HOLDER_DECEASED: "deceased",
+        }.get(request.reason)
+        if reason is None:
+            violations.append(("reason", "required"))
+        reporter = _operator(request.reporter, "reporter", violations, required=True)
+        if len(request.note) > 2000:
+            violations.append(("note", "at most 2000 characters"))
+        if violations or reason is None or reporter is None:
+            raise InvalidRequest(violations)
+        caller = self.caller(context, self.ROLES)
+        report_id = await self.gateway.report_lost(
+            caller, request.cccd_number, request.document_number, reason, reporter.full_name
+        )
+        return pb.ReportDocumentLostResponse(
+            report_id=report_id, report_time=timestamp(dt.datetime.now(dt.UTC))
+        )
+
+
+class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
+    ROLES = frozenset({"admin"})
+
+    @_rpc
+    async def LoadTrustAnchors(
+        self, request: pb.LoadTrustAnchorsRequest, context: Ctx
+    ) -> pb.LoadTrustAnchorsResponse:
+        self.caller(context, self.ROLES)
+        added, crls, total = await self.gateway.load_trust(
+            list(request.csca_certificates), list(request.master_lists), list(request.crls)
+        )
+        return pb.LoadTrustAnchorsResponse(csca_added=added, crls_added=crls, csca_total=total)
+
+    @_rpc
+    async def ImportEntitlements(
+        self, request: pb.ImportEntitlementsRequest, context: Ctx
+    ) -> pb.ImportEntitlementsResponse:
+        fmt = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_JSONL: "jsonl"}.get(request.format)
+        if fmt is None:
+            raise InvalidRequest([("format", "required")])
+        self.caller(context, self.ROLES)
+        imported, valid, errors = await self.gateway.import_entitlements(
+            request.content, fmt, dry_run=request.dry_run
+        )
+        limit = 1000
+        return pb.ImportEntitlementsResponse(
+            imported_count=imported,
+            valid_count=valid,
+            errors=[pb.RowError(row=e.row, field=e.field, message=e.message) for e in errors[:limit]],
+            errors_truncated=len(errors) > limit,
+        )
+
+    @_rpc
+    async def VerifyAuditChain(
+        self, request: pb.VerifyAuditChainRequest, context: Ctx
+    ) -> pb.VerifyAuditChainResponse:
+        self.caller(context, self.ROLES)
+        ok, count, broken, detail = await self.gateway.verify_audit()
+        response = pb.VerifyAuditChainResponse(ok=ok, record_count=count, detail="" if ok else detail)
+        if broken is not None:
+            response.first_broken_record = broken
+        return response

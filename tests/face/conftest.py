@@ -1,0 +1,61 @@
+"""Session-scoped face fixtures: one engine, each photo analysed once."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bhytgate.face import FaceAnalysis, FaceConfig, FaceEngine, FaceError
+from bhytgate.face.evaluate import LabelledPhoto, parse_labels
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    return FaceEngine(FaceConfig())
+
+
+@pytest.fixture(scope="session")
+def labelled(faces_dir: Path) -> list[LabelledPhoto]:
+    return parse_labels((faces_dir / "labels.csv").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def read(faces_dir: Path) -> Callable[[str], bytes]:
+    def _read(rel: str) -> bytes:
+        return (faces_dir / rel).read_bytes()
+
+    return _read
+
+
+@pytest.fixture(scope="session")
+def analyses(
+    engine: FaceEngine, labelled: list[LabelledPhoto], read: Callable[[str], bytes]
+) -> dict[str, FaceAnalysis | FaceError]:
+    """Every labelled photo analysed once for the whole session (~10 s on 2 cores)."""
+    out: dict[str, FaceAnalysis | FaceError] = {}
+    for photo in labelled:
+        try:
+            out[photo.path] = engine.analyze(read(photo.path))
+        except FaceError as exc:
+            out[photo.path] = exc
+    return out
+
+
+Reencode = Callable[..., bytes]
+
+
+def _reencode(data: bytes, fmt: str = "JPEG", **save: object) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def reencode() -> Reencode:
+    """The same picture through another encoder: what a replay or a re-shot chip photo looks like."""
+    return _reencode

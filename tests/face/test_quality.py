@@ -1,0 +1,136 @@
+"""Detection and the quality gate on real photos: each defect gives its own reason."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from bhytgate.face import FaceEngine, FaceError
+from bhytgate.face.errors import FaceCutOff, FaceTooSmall, MultipleFaces, NoFace, PoseTooFar, TooBlurred
+
+Read = Callable[[str], bytes]
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _reason(engine: FaceEngine, data: bytes) -> str:
+    try:
+        engine.analyze(data)
+    except FaceError as exc:
+        return exc.reason
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "face_recognition/examples/two_people.jpg",
+        "face-api.js/bbt1.jpg",
+        "face-api.js/bbt2.jpg",
+        "face-api.js/bbt3.jpg",
+        "face-api.js/bbt4.jpg",
+        "face-api.js/bbt5.jpg",
+    ],
+)
+def test_group_shots_are_multiple_faces(engine: FaceEngine, read: Read, rel: str) -> None:
+    with pytest.raises(MultipleFaces) as err:
+        engine.analyze(read(rel))
+    assert err.value.reason == "multiple_faces"
+
+
+def test_bbt_group_shots_exist(faces_dir: Path) -> None:
+    # guard: the parametrised list above must cover every bbt*.jpg shipped with the data
+    assert sorted(p.name for p in (faces_dir / "face-api.js").glob("bbt*.jpg")) == [
+        f"bbt{i}.jpg" for i in range(1, 6)
+    ]
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "face_recognition/tests/test_images/obama_partial_face.jpg",
+        "face_recognition/tests/test_images/obama_partial_face2.jpg",
+    ],
+)
+def test_partial_faces_are_cut_off(engine: FaceEngine, read: Read, rel: str) -> None:
+    with pytest.raises(FaceCutOff) as err:
+        engine.analyze(read(rel))
+    assert err.value.reason == "face_cut_off"
+
+
+def test_small_face(engine: FaceEngine, read: Read) -> None:
+    with pytest.raises(FaceTooSmall) as err:
+        engine.analyze(read("face_recognition/examples/obama-240p.jpg"))
+    assert err.value.reason == "face_too_small"
+    # the same frame at 480p passes: the gate is about pixels on the face, not the person
+    assert engine.analyze(read("face_recognition/examples/obama-480p.jpg")).box.height >= 100
+
+
+def test_rgba_png_is_analysed(engine: FaceEngine, read: Read) -> None:
+    analysis = engine.analyze(read("face_recognition/tests/test_images/32bit.png"))
+    assert analysis.embedding.shape == (128,) and analysis.embedding.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("rel", "radius"), [("face-api.js/sheldon/sheldon1.png", 3), ("face_recognition/examples/obama.jpg", 6)]
+)
+def test_blurred_face(engine: FaceEngine, read: Read, rel: str, radius: int) -> None:
+    sharp = Image.open(io.BytesIO(read(rel))).convert("RGB")
+    assert _reason(engine, _png(sharp)) == "ok"
+    with pytest.raises(TooBlurred) as err:
+        engine.analyze(_png(sharp.filter(ImageFilter.GaussianBlur(radius))))
+    assert err.value.reason == "too_blurred"
+
+
+def test_head_turned_too_far(engine: FaceEngine, read: Read) -> None:
+    # In bbt2.jpg the left-hand face is turned hard (yaw proxy ~+0.56); crop it out alone, enlarged.
+    group = Image.open(io.BytesIO(read("face-api.js/bbt2.jpg"))).convert("RGB")
+    crop = group.crop((30, 90, 240, 290)).resize((420, 400), Image.Resampling.LANCZOS)
+    with pytest.raises(PoseTooFar) as err:
+        engine.analyze(_png(crop))
+    assert err.value.reason == "pose_too_far"
+
+
+def test_no_face(engine: FaceEngine, read: Read) -> None:
+    # the wall above Obama's head in the 1080p frame: a real photo with no face in it
+    frame = Image.open(io.BytesIO(read("face_recognition/examples/obama-1080p.jpg"))).convert("RGB")
+    with pytest.raises(NoFace) as err:
+        engine.analyze(_png(frame.crop((0, 0, 640, 170))))
+    assert err.value.reason == "no_face"
+
+
+def test_every_labelled_photo_passes_the_gate(analyses: dict[str, object]) -> None:
+    failed = {p: a.reason for p, a in analyses.items() if isinstance(a, FaceError)}
+    assert failed == {}
+
+
+def test_stage_timings_are_reported(analyses: dict[str, object]) -> None:
+    for analysis in analyses.values():
+        t = analysis.timings  # type: ignore[attr-defined]
+        assert min(t.decode_ms, t.detect_ms, t.landmarks_ms, t.embed_ms) >= 0.0
+        assert t.embed_ms > 0.0
+
+
+def test_embedding_equals_face_recognitions(engine: FaceEngine, read: Read) -> None:
+    """We call dlib directly, but the embedding must be face_recognition's own (library of record)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition
+
+    data = read("face_recognition/examples/obama.jpg")
+    ours = engine.analyze(data)
+    image = face_recognition.load_image_file(io.BytesIO(data))
+    box = ours.box
+    theirs = face_recognition.face_encodings(image, [(box.top, box.right - 1, box.bottom - 1, box.left)])[0]
+    assert np.allclose(ours.embedding, theirs, atol=1e-6)

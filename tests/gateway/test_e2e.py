@@ -1,0 +1,523 @@
+"""End to end over a real gRPC server on loopback with mTLS: the check-in flow and its attacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+from bhytgate.attestation import AttestationStatus, verify_attestation
+from bhytgate.pki.devca import TerminalIdentity, write_dev_pki
+from bhytgate_clients.cardlab import SimulatedChip
+from bhytgate_clients.cardlab.camera import SimulatedCamera
+from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
+from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, VerificationResult
+from bhytgate_clients.sdk.results import Challenge
+
+from .conftest import Deployment
+
+OPERATOR = Operator("Lê Thu Hà", "001185000123")
+
+
+def live_photos(d: Deployment, card: Path) -> list[Path]:
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    identity = meta.get("identity") or card.name.split("-", 1)[1]
+    rows = (d.faces / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
+    photos = [d.faces / line.split(",")[0] for line in rows if line.split(",")[1] == identity]
+    source = chip_photo_source(card)
+    return [p for p in photos if source is None or p.resolve() != source.resolve()]
+
+
+def check(
+    d: Deployment,
+    card: Path,
+    *,
+    terminal: str = "desk-01",
+    kind: str = "desk",
+    photos: list[Path] | None = None,
+    aa: bool = True,
+) -> VerificationResult:
+    camera = SimulatedCamera(photos or live_photos(d, card))
+
+    def capture(challenge: Challenge) -> list[Frame]:
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        if challenge.liveness_actions:
+            return camera.burst(challenge.liveness_actions, start_ms=now)
+        return camera.single(now)
+
+    answer = SimulatedChip.from_dump(card).answer_challenge if aa else None
+    with d.client(terminal) as client:
+        return client.check_in(
+            read_chip_files(card),
+            capture,
+            answer_challenge=answer,
+            terminal_kind=kind,
+            operator=OPERATOR if kind == "desk" else None,
+        )
+
+
+def test_holder_accepted_with_entitlement_and_verifiable_attestation(deployment: Deployment) -> None:
+    card = deployment.card("obama")
+    result = check(deployment, card)
+    assert result.decision == "ACCEPTED", result.reasons
+    assert result.assurance_level == "CHIP_FACE"  # a staffed desk: one frame, no liveness challenge
+    assert result.face_distance is not None and result.face_threshold is not None
+    assert result.face_distance <= result.face_threshold
+    expected = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    ent = result.entitlement
+    assert ent is not None
+    assert ent["ma_the"] == expected["card_number"]
+    assert ent["ho_ten"] == expected["full_name"]
+    assert ent["ma_ket_qua"] == "000"
+    assert ent["muc_huong"] == expected["benefit_code"]
+    with deployment.client("desk-01") as client:
+        jwks = client.attestation_keys()
+    assert result.attestation is not None
+    verdict = verify_attestation(result.attestation, jwks, dt.datetime.now(dt.UTC))
+    assert verdict.status is AttestationStatus.OK, verdict
+    claims = verdict.claims
+    assert claims is not None and claims.verification_id == result.verification_id
+    assert claims.facility == "01001" and claims.terminal_id == "desk-01"
+    assert claims.card_number == expected["card_number"] and claims.assurance_level == "chip_face"
+    # a tampered attestation does not verify
+    head, payload, sig = result.attestation.split(".")
+    forged = f"{head}.{payload[:-2]}AA.{sig}"
+    assert verify_attestation(forged, jwks, dt.datetime.now(dt.UTC)).status is not AttestationStatus.OK
+
+
+def test_kiosk_liveness_reaches_the_highest_assurance(deployment: Deployment) -> None:
+    result = check(deployment, deployment.card("sheldon"), terminal="kiosk-01", kind="kiosk")
+    assert result.decision == "ACCEPTED", result.reasons
+    assert result.assurance_level == "CHIP_AA_FACE_LIVENESS"
+    assert result.checks["LIVENESS"] == "PASSED" and result.checks["ACTIVE_AUTH"] == "PASSED"
+
+
+def test_someone_elses_face_is_rejected(deployment: Deployment) -> None:
+    biden = live_photos(deployment, deployment.card("biden"))
+    result = check(deployment, deployment.card("howard"), photos=biden)
+    assert result.decision == "REJECTED"
+    assert result.reason_codes == ["FACE_MISMATCH"]
+    assert result.entitlement is None and result.attestation is None
+
+
+def test_kiosk_without_active_authentication_is_too_low(deployment: Deployment) -> None:
+    result = check(deployment, deployment.card("howard"), terminal="kiosk-01", kind="kiosk", aa=False)
+    assert result.decision == "REJECTED"
+    assert "ASSURANCE_TOO_LOW" in result.reason_codes and "AA_MISSING" in result.reason_codes
+
+
+ATTACK_REASONS = {
+    "dg13_edited": "DATA_GROUP_HASH_MISMATCH",
+    "dg2_swapped": "DATA_GROUP_HASH_MISMATCH",
+    "rogue_ds": "SIGNER_UNTRUSTED",
+    "ds_not_yet_valid": "SIGNER_EXPIRED",
+    "ds_expired": "SIGNER_EXPIRED",
+    "ds_revoked": "SIGNER_REVOKED",
+    "untrusted_csca": "SIGNER_UNTRUSTED",
+    "cloned_chip": "CHIP_NOT_GENUINE",
+    "cloned_chip-ec": "CHIP_NOT_GENUINE",
+    "dg15_replaced": "DATA_GROUP_HASH_MISMATCH",
+    "aa_replay": "CHIP_NOT_GENUINE",
+    "aa_replay-ec": "CHIP_NOT_GENUINE",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACK_REASONS))
+def test_every_card_lab_attack_is_rejected_with_its_reason(deployment: Deployment, attack: str) -> None:
+    card = deployment.attack(attack)
+    victim = json.loads((card / "card.json").read_text(encoding="utf-8")).get("live_photo")
+    result = check(deployment, card, photos=[Path(victim)])
+    assert result.decision == "REJECTED"
+    assert result.reason_codes[0] == ATTACK_REASONS[attack], result.reasons
+    assert result.entitlement is None
+
+
+def _begin_and_request(
+    d: Deployment, card: Path, client: GatewayClient
+) -> tuple[Challenge, pb.VerifyRequest]:
+    challenge = client.begin(terminal_kind="desk", operator=OPERATOR)
+    signatures = SimulatedChip.from_dump(card).answer_challenge(challenge.aa_challenge)
+    camera = SimulatedCamera(live_photos(d, card))
+    frame = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))[0]
+    files = read_chip_files(card)
+    request = pb.VerifyRequest(
+        challenge_id=challenge.challenge_id,
+        terminal_id=client.terminal_id,
+        chip=pb.ChipData(
+            ef_sod=files["EF.SOD"],
+            dg1=files["DG1"],
+            dg2=files["DG2"],
+            dg13=files["DG13"],
+            dg14=files.get("DG14", b""),
+            dg15=files.get("DG15", b""),
+        ),
+        active_auth=pb.ActiveAuthResponse(signatures=signatures),
+        frames=[frame.to_proto()],
+        operator=OPERATOR.to_proto(),
+    )
+    return challenge, request
+
+
+def test_replayed_verify_is_rejected(deployment: Deployment) -> None:
+    card = deployment.card("howard")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        first = client.verification.Verify(request, timeout=60)
+        second = client.verification.Verify(request, timeout=60)
+    assert first.decision == pb.DECISION_ACCEPTED
+    assert second.decision == pb.DECISION_REJECTED
+    assert [r.code for r in second.reasons] == [pb.REASON_CODE_CHALLENGE_REPLAYED]
+
+
+def test_challenge_of_another_terminal_is_rejected(deployment: Deployment) -> None:
+    card = deployment.card("howard")
+    with deployment.client("desk-01") as desk1, deployment.client("desk-02") as desk2:
+        _, request = _begin_and_request(deployment, card, desk1)
+        request.terminal_id = "desk-02"
+        response = desk2.verification.Verify(request, timeout=60)
+    assert [r.code for r in response.reasons] == [pb.REASON_CODE_CHALLENGE_TERMINAL_MISMATCH]
+
+
+def test_expired_challenge_is_rejected(deployment: Deployment, clock: Callable[[dt.timedelta], None]) -> None:
+    card = deployment.card("howard")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        clock(dt.timedelta(minutes=10))
+        response = client.verification.Verify(request, timeout=60)
+    assert [r.code for r in response.reasons] == [pb.REASON_CODE_CHALLENGE_EXPIRED]
+
+
+def test_unknown_challenge_is_rejected(deployment: Deployment) -> None:
+    card = deployment.card("howard")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        request.challenge_id = "0" * 32
+        response = client.verification.Verify(request, timeout=60)
+    assert [r.code for r in response.reasons] == [pb.REASON_CODE_CHALLENGE_UNKNOWN]
+
+
+def test_lost_card_is_rejected(deployment: Deployment) -> None:
+    card = deployment.card("biden")
+    cccd = json.loads((card / "card.json").read_text(encoding="utf-8"))["citizen_id"]
+    assert check(deployment, card).decision == "ACCEPTED"
+    with deployment.client("counter-01") as counter:
+        counter.report_lost(cccd, "stolen", OPERATOR)
+    result = check(deployment, card)
+    assert result.decision == "REJECTED" and result.reason_codes == ["DOCUMENT_REPORTED_LOST"]
+
+
+def test_velocity_rule_sends_a_second_facility_to_review(deployment: Deployment) -> None:
+    card = deployment.card("rose-leslie")
+    first = check(deployment, card, terminal="desk-01")
+    assert first.decision == "ACCEPTED", first.reasons
+    second = check(deployment, card, terminal="desk-02")
+    assert second.decision == "REVIEW"
+    assert second.reason_codes == ["FRAUD_VELOCITY"]
+    assert second.entitlement is None
+
+
+def test_repeated_face_mismatches_lock_biometric_checkin(deployment: Deployment) -> None:
+    card = deployment.card("penny")
+    impostor = live_photos(deployment, deployment.card("howard"))
+    for _ in range(3):
+        assert check(deployment, card, photos=impostor).reason_codes == ["FACE_MISMATCH"]
+    locked = check(deployment, card)  # even the holder, until the lock ends
+    assert locked.decision == "REJECTED" and locked.reason_codes == ["FRAUD_BIOMETRIC_LOCKED"]
+
+
+def test_concurrent_verifications_of_different_cards_all_succeed(deployment: Deployment) -> None:
+    cards = [deployment.card(name) for name in ("obama", "howard", "sheldon", "amy")]
+    results: dict[str, VerificationResult] = {}
+
+    def run(card: Path) -> None:
+        results[card.name] = check(deployment, card, terminal="counter-01")
+
+    threads = [threading.Thread(target=run, args=(card,)) for card in cards]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == len(cards)
+    for name, result in results.items():
+        assert result.decision == "ACCEPTED", (name, result.reasons)
+
+
+def test_two_simultaneous_uses_of_one_challenge_exactly_one_wins(deployment: Deployment) -> None:
+    card = deployment.card("obama")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        responses: list[pb.VerifyResponse] = []
+        barrier = threading.Barrier(4)
+
+        def fire() -> None:
+            with deployment.client("desk-01") as own:
+                barrier.wait()
+                responses.append(own.verification.Verify(request, timeout=60))
+
+        threads = [threading.Thread(target=fire) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    replayed = [r for r in responses if [x.code for x in r.reasons] == [pb.REASON_CODE_CHALLENGE_REPLAYED]]
+    assert len(responses) == 4 and len(replayed) == 3
+
+
+def _other_ca_credentials(tmp_path: Path) -> grpc.ChannelCredentials:
+    layout = write_dev_pki(
+        tmp_path / "rogue", [TerminalIdentity("desk-01", "01001", "hospital-checkin", "desk")]
+    )  # type: ignore[arg-type]
+    return grpc.ssl_channel_credentials(
+        (layout.root.parent.parent / "x").read_bytes() if False else None,
+        layout.terminal_key("desk-01").read_bytes(),
+        layout.terminal_cert("desk-01").read_bytes(),
+    )
+
+
+def test_clients_without_a_valid_certificate_are_refused(deployment: Deployment, tmp_path: Path) -> None:
+    address = deployment.running.address
+    ca = (deployment.home / "pki" / "ca.pem").read_bytes()
+    rogue = write_dev_pki(
+        tmp_path / "rogue", [TerminalIdentity("desk-01", "01001", "hospital-checkin", "desk")]
+    )  # type: ignore[arg-type]
+    attempts = {
+        "no client certificate": grpc.ssl_channel_credentials(ca),
+        "certificate from another CA": grpc.ssl_channel_credentials(
+            ca, rogue.terminal_key("desk-01").read_bytes(), rogue.terminal_cert("desk-01").read_bytes()
+        ),
+    }
+    for label, credentials in attempts.items():
+        with grpc.secure_channel(address, credentials) as channel:
+            stub = pb_grpc.VerificationServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.GetAttestationKeys(pb.GetAttestationKeysRequest(), timeout=10)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, label
+
+
+def test_roles_and_claimed_identities_are_enforced(deployment: Deployment) -> None:
+    with deployment.client("desk-01") as desk, pytest.raises(GatewayError) as err:
+        desk.verify_audit()
+    assert err.value.code == "PERMISSION_DENIED"
+    with deployment.client("kiosk-01") as kiosk, pytest.raises(GatewayError) as err:
+        kiosk.begin(terminal_kind="desk", operator=OPERATOR)  # a kiosk claiming to be a staffed desk
+    assert err.value.code == "PERMISSION_DENIED"
+    with deployment.client("desk-01") as desk:
+        desk.terminal_id = "desk-02"
+        with pytest.raises(GatewayError) as err:
+            desk.begin(terminal_kind="desk", operator=OPERATOR)
+    assert err.value.code == "PERMISSION_DENIED"
+
+
+def test_malformed_requests_get_invalid_argument_with_field_details(deployment: Deployment) -> None:
+    card = deployment.card("obama")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        broken = pb.VerifyRequest()
+        broken.CopyFrom(request)
+        broken.chip.ClearField("ef_sod")
+        del broken.active_auth.signatures[3]
+        del broken.frames[:]
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.Verify(broken, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        fields = {f for f, _ in GatewayError.from_rpc_error(err.value).violations}
+        assert {"chip.ef_sod", "active_auth.signatures", "frames"} <= fields
+        garbage = pb.VerifyRequest()
+        garbage.CopyFrom(request)
+        garbage.chip.ef_sod = b"\x77\x82\xff\xff" + b"\x00" * 10
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.Verify(garbage, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert GatewayError.from_rpc_error(err.value).violations[0][0] == "chip.ef_sod"
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.BeginVerification(pb.BeginVerificationRequest(), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_broken_images_are_business_rejections_not_crashes(deployment: Deployment) -> None:
+    card = deployment.card("obama")
+    with deployment.client("desk-01") as client:
+        for image in (b"\xff\xd8\xff\xe0" + b"\x00" * 100, b"not an image at all", b"\x89PNG\r\n\x1a\n"):
+            _, request = _begin_and_request(deployment, card, client)
+            request.frames[0].image = image
+            response = client.verification.Verify(request, timeout=60)
+            assert response.decision == pb.DECISION_REJECTED
+            assert response.reasons[0].code == pb.REASON_CODE_POOR_FACE_QUALITY
+
+
+def test_import_rejects_bad_rows_without_importing_half(deployment: Deployment) -> None:
+    good = json.loads((deployment.card("obama") / "entitlement.json").read_text(encoding="utf-8"))
+    good = {
+        **good,
+        "card_number": "DN4010123456789",
+        "social_insurance_number": "0123456789",
+        "beneficiary_group": "DN",
+        "benefit_code": 4,
+        "province_code": "01",
+        "cccd_number": "001090000001",
+    }
+    bad = {**good, "card_number": "XX9", "valid_from": "31/02/2026"}
+    content = (
+        json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(bad, ensure_ascii=False) + "\n"
+    ).encode()
+    with deployment.client("admin-01") as admin:
+        response = admin.import_entitlements(content, "jsonl")
+        assert response.imported_count == 0 and response.errors
+        assert {e.row for e in response.errors} == {2}
+        assert deployment.running.gateway.store.entitlement_by_card("DN4010123456789") is None
+        ok = admin.import_entitlements(content.splitlines(keepends=True)[0], "jsonl")
+        assert ok.imported_count == 1 and not ok.errors
+    assert deployment.running.gateway.store.entitlement_by_card("DN4010123456789") is not None
+
+
+def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment, tmp_path: Path) -> None:
+    check(deployment, deployment.card("stuart"))
+    with deployment.client("admin-01") as admin:
+        before = admin.verify_audit()
+    assert before.ok and before.record_count > 5
+    # An attacker with write access to the database file: drop the append-only trigger, edit a row.
+    db = sqlite3.connect(deployment.home / "gateway.db")
+    triggers = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+    for name in triggers:
+        db.execute(f"DROP TRIGGER {name}")
+    row = db.execute("SELECT seq, body FROM audit_log ORDER BY seq LIMIT 1 OFFSET 2").fetchone()
+    db.execute(
+        "UPDATE audit_log SET body = ? WHERE seq = ?",
+        (row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1), row[0]),
+    )
+    db.commit()
+    db.close()
+    with deployment.client("admin-01") as admin:
+        after = admin.verify_audit()
+    assert not after.ok
+    assert after.first_broken_record == 2
+
+
+def test_audit_records_hold_no_personal_data(deployment: Deployment) -> None:
+    card = deployment.card("biden")
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    check(deployment, card)
+    db = sqlite3.connect(deployment.home / "gateway.db")
+    bodies = "\n".join(row[0] for row in db.execute("SELECT body FROM audit_log"))
+    db.close()
+    assert meta["citizen_id"] not in bodies and meta["full_name"] not in bodies
+    assert OPERATOR.full_name not in bodies
+
+
+def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
+    card = deployment.card("sheldon")
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    photos = live_photos(deployment, card)
+    with deployment.client("counter-01") as counter:
+        verification = check(deployment, card, terminal="counter-01")
+        assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
+        frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])]
+        assert counter.enroll(verification.verification_id, frames, OPERATOR)
+    qr = f"{meta['citizen_id']}||{meta['full_name']}|01011990|Nam|Hà Nội|01012021"
+    camera = SimulatedCamera(photos)
+    with deployment.client("desk-01") as desk:
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        result = desk.verify(challenge, qr=("cccd", qr), frames=frames, operator=OPERATOR)
+        assert result.decision in ("ACCEPTED", "REVIEW"), result.reasons
+        assert result.assurance_level == "QR_ENROLLED_FACE"
+        # someone else's face against the enrolled template
+        other = SimulatedCamera(live_photos(deployment, deployment.card("obama")))
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = other.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        mismatch = desk.verify(challenge, qr=("cccd", qr), frames=frames, operator=OPERATOR)
+        assert mismatch.decision == "REJECTED" and "TEMPLATE_MISMATCH" in mismatch.reason_codes
+        # a QR for a holder with no template
+        unknown = "001090000999||Ai Đó|01011990|Nam|Hà Nội|01012021"
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        none = desk.verify(challenge, qr=("cccd", unknown), frames=frames, operator=OPERATOR)
+        assert none.reason_codes == ["TEMPLATE_NOT_ENROLLED"]
+
+
+def test_terminal_device_key_signature(deployment: Deployment) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = deployment.home / "terminal_keys" / "phone-01.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    card = deployment.card("howard")
+    camera = SimulatedCamera(live_photos(deployment, card))
+    chip = SimulatedChip.from_dump(card)
+    try:
+        with deployment.client("phone-01") as phone:
+            for signer, expected in (
+                (key, "ACCEPTED"),
+                (ec.generate_private_key(ec.SECP256R1()), "REJECTED"),
+            ):
+                challenge = phone.begin(terminal_kind="phone")
+                frames = camera.burst(
+                    challenge.liveness_actions, start_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+                )
+                result = phone.verify(
+                    challenge,
+                    chip_files=read_chip_files(card),
+                    aa_signatures=chip.answer_challenge(challenge.aa_challenge),
+                    frames=frames,
+                    sign_frames=lambda payload, k=signer: k.sign(
+                        payload,
+                        ec.ECDSA(
+                            __import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA256"]).SHA256()
+                        ),
+                    ),
+                    key_id="phone-01",
+                )
+                assert result.decision == expected, result.reasons
+                if expected == "REJECTED":
+                    assert result.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+            challenge = phone.begin(terminal_kind="phone")
+            frames = camera.burst(
+                challenge.liveness_actions, start_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+            )
+            unsigned = phone.verify(
+                challenge,
+                chip_files=read_chip_files(card),
+                aa_signatures=chip.answer_challenge(challenge.aa_challenge),
+                frames=frames,
+            )
+            assert unsigned.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+    finally:
+        path.unlink()
+
+
+def test_health_and_reflection(deployment: Deployment) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with deployment.client("desk-01") as client:
+        channel = client._channel
+        status = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="bhytgate.v1.VerificationService"), timeout=10
+        )
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name for r in responses for s in r.list_services_response.service}
+        assert "bhytgate.v1.VerificationService" in names
+
+
+def test_metrics_count_decisions(deployment: Deployment) -> None:
+    text = deployment.running.metrics.render().decode()
+    assert 'bhytgate_decisions_total{outcome="ACCEPTED"}' in text
+    assert 'bhytgate_decision_reasons_total{code="FACE_MISMATCH"}' in text
+    assert "bhytgate_stage_seconds_bucket" in text
