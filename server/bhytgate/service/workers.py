@@ -15,7 +15,7 @@ import dataclasses
 import multiprocessing
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bhytgate.face import FaceConfig, FaceEngine, FaceError
@@ -77,13 +77,17 @@ class _CollectingStore:
 
 _ENGINE: FaceEngine | None = None
 _BARRIER: Any = None
+JobFn = Callable[[FaceEngine, "FaceJob"], "FaceOutcome"]
+_JOB_FN: JobFn
 
 
-def _init_worker(config: FaceConfig, barrier: Any) -> None:
-    global _ENGINE, _BARRIER
+def _init_worker(config: FaceConfig, barrier: Any, job_fn: Any = None) -> None:
+    global _ENGINE, _BARRIER, _JOB_FN
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _ENGINE = FaceEngine(config)
     _BARRIER = barrier
+    if job_fn is not None:
+        _JOB_FN = job_fn
 
 
 def _ping() -> int:
@@ -182,15 +186,23 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
     )
 
 
-def _run(job: FaceJob) -> FaceOutcome:
+_JOB_FN = run_face_job
+
+
+def _run_with(job: FaceJob) -> FaceOutcome:
     assert _ENGINE is not None, "worker not initialised"
-    return run_face_job(_ENGINE, job)
+    return _JOB_FN(_ENGINE, job)
 
 
 class FacePool:
     """Bounded admission in front of a spawn-context process pool."""
 
-    def __init__(self, config: FaceConfig, *, workers: int, queue_limit: int) -> None:
+    def __init__(
+        self, config: FaceConfig, *, workers: int, queue_limit: int, job_fn: JobFn | None = None
+    ) -> None:
+        """`job_fn` replaces the face pipeline (a module-level function: it is pickled to the
+        workers); the benchmarks use it to run a naive baseline behind the same gateway."""
+        self.job_fn = job_fn
         self.config = config
         self.workers = max(1, workers)
         self.queue_limit = max(0, queue_limit)
@@ -213,7 +225,7 @@ class FacePool:
             max_workers=self.workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.config, barrier),
+            initargs=(self.config, barrier, self.job_fn),
         )
         loop = asyncio.get_running_loop()
         pids = await asyncio.gather(
@@ -239,7 +251,7 @@ class FacePool:
         if self._executor is None:
             raise RuntimeError("face pool not started")
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _run, job)
+        future = loop.run_in_executor(self._executor, _run_with, job)
         return await asyncio.wait_for(future, timeout)
 
     async def close(self) -> None:
