@@ -11,9 +11,10 @@ import pytest
 
 from bhytgate.api import codegen
 from bhytgate.api.errors import FieldViolation, abort_invalid_argument, field_violations
-from bhytgate.api.signing import DOMAIN, frames_signing_payload
+from bhytgate.api.signing import frames_signing_payload
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+from bhytgate.face.liveness import SIGNING_DOMAIN as DOMAIN
 
 
 class _Rejecting(pb_grpc.VerificationServiceServicer):
@@ -60,18 +61,19 @@ def test_invalid_argument_carries_field_violations() -> None:
 
 def test_signing_payload_layout() -> None:
     frames = [(b"a", 1), (b"b", 2)]
-    payload = frames_signing_payload("c1", bytes(range(32)), frames)
+    payload = frames_signing_payload(bytes(range(32)), frames)
     expected = (
         DOMAIN
-        + b"c1\n"
+        + (32).to_bytes(2, "big")
         + bytes(range(32))
+        + (2).to_bytes(2, "big")
         + hashlib.sha256(b"a").digest()
         + (1).to_bytes(8, "big")
         + hashlib.sha256(b"b").digest()
         + (2).to_bytes(8, "big")
     )
     assert payload == expected
-    assert frames_signing_payload("c1", bytes(range(32)), frames[::-1]) != payload
+    assert frames_signing_payload(bytes(range(32)), frames[::-1]) != payload
     # the layout documented on TerminalSignature in the proto
     proto = (codegen.DEFAULT_PROTO_ROOT / "bhytgate/v1/gateway.proto").read_text()
-    assert '"bhytgate.v1.frames\\n" || challenge_id (UTF-8) || "\\n" || nonce' in proto
+    assert '"BHYTGATE-LIVENESS-V1\\n" || u16 len(nonce) || nonce || u16 number of frames' in proto

@@ -17,6 +17,7 @@ _COMMANDS: dict[str, str] = {
     "face": "bhytgate_clients.cli.face:face",
     "serve": "bhytgate_clients.cli.serve:serve",
     "checkin": "bhytgate_clients.cli.checkin:checkin",
+    "replay": "bhytgate_clients.cli.checkin:replay",
     "counter": "bhytgate_clients.cli.counter:counter",
     "admin": "bhytgate_clients.cli.admin:admin",
 }

@@ -137,6 +137,11 @@ def print_result(result: VerificationResult) -> None:
 @click.option("--operator-cccd", default=DEMO_OPERATOR.cccd_number, show_default=True)
 @click.option("--no-aa", is_flag=True, help="Do not send the chip's Active Authentication answer.")
 @click.option("--raw-frames", is_flag=True, help="Send the files' bytes as they are (no simulated camera).")
+@click.option(
+    "--save-request",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Record the Verify request sent (to demonstrate `bhytgate replay`).",
+)
 @click.option("--home", type=click.Path(path_type=Path), help="The gateway's data folder (default: found).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def checkin(
@@ -148,6 +153,7 @@ def checkin(
     operator_cccd: str,
     no_aa: bool,
     raw_frames: bool,
+    save_request: Path | None,
     home: Path | None,
     as_json: bool,
 ) -> None:
@@ -171,10 +177,39 @@ def checkin(
                 terminal_kind=terminal_kind,
                 operator=operator,
             )
+            if save_request is not None and client.last_request is not None:
+                save_request.write_bytes(client.last_request.SerializeToString())
     except (GatewayError, FileNotFoundError, ValueError) as exc:  # CameraError is a ValueError
         click.echo(f"error: {exc}", err=True)
         for field, message in getattr(exc, "violations", []):
             click.echo(f"  {field}: {message}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print_result(result)
+    sys.exit(0 if result.accepted else 1)
+
+
+@click.command("replay")
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--terminal", default="desk-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def replay(request_file: Path, terminal: str, home: Path | None, as_json: bool) -> None:
+    """Send a recorded Verify request again, as an attacker replaying captured traffic would."""
+    from bhytgate.api.v1 import gateway_pb2 as pb
+
+    try:
+        request = pb.VerifyRequest.FromString(request_file.read_bytes())
+    except Exception as exc:  # a file that is not a recorded request is the user's input problem
+        click.echo(f"error: {request_file} is not a recorded Verify request: {exc}", err=True)
+        sys.exit(2)
+    try:
+        with GatewayClient.local(terminal, home=home) as client:
+            result = client.send_verify(request)
+    except (GatewayError, FileNotFoundError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))

@@ -64,6 +64,7 @@ class GatewayClient:
         self.verification = pb_grpc.VerificationServiceStub(channel)
         self.counter = pb_grpc.CounterServiceStub(channel)
         self.admin = pb_grpc.AdminServiceStub(channel)
+        self.last_request: pb.VerifyRequest | None = None  # what the last verify() sent
 
     # --- construction --------------------------------------------------------------------
 
@@ -168,12 +169,15 @@ class GatewayClient:
         if operator is not None:
             request.operator.CopyFrom(operator.to_proto())
         if sign_frames is not None:
-            payload = frames_signing_payload(
-                challenge.challenge_id, challenge.nonce, [(f.image, f.timestamp_ms) for f in frames]
-            )
+            payload = frames_signing_payload(challenge.nonce, [(f.image, f.timestamp_ms) for f in frames])
             request.terminal_signature.CopyFrom(
                 pb.TerminalSignature(signature=sign_frames(payload), key_id=key_id)
             )
+        self.last_request = request
+        return self.send_verify(request)
+
+    def send_verify(self, request: pb.VerifyRequest) -> VerificationResult:
+        """Send a prepared Verify request as it is (the replay demo sends a recorded one)."""
         response = self._call(self.verification.Verify, request)
         assert isinstance(response, pb.VerifyResponse)
         return VerificationResult.from_proto(response)

@@ -1,6 +1,8 @@
 """The byte string a terminal's device key signs over a capture (see TerminalSignature in the proto).
 
-Part of the wire contract: client SDKs and the server build it with this one function.
+Part of the wire contract. There is one definition, the liveness library's `signing_payload`; this
+wrapper takes the encoded frames as sent so that client SDKs need not hash them themselves. The
+import is deferred: clients that never sign should not pay for loading the face library (dlib).
 """
 
 from __future__ import annotations
@@ -8,13 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-DOMAIN = b"bhytgate.v1.frames\n"
 
+def frames_signing_payload(nonce: bytes, frames: Iterable[tuple[bytes, int]]) -> bytes:
+    """`signing_payload(nonce, [(SHA-256(image), timestamp_ms), ...])` for frames in request order."""
+    from bhytgate.face.liveness import signing_payload
 
-def frames_signing_payload(challenge_id: str, nonce: bytes, frames: Iterable[tuple[bytes, int]]) -> bytes:
-    """DOMAIN || challenge_id || "\\n" || nonce || per frame: SHA-256(image) || timestamp_ms (8 bytes BE)."""
-    parts = [DOMAIN, challenge_id.encode("utf-8"), b"\n", nonce]
-    for image, timestamp_ms in frames:
-        parts.append(hashlib.sha256(image).digest())
-        parts.append(int(timestamp_ms).to_bytes(8, "big", signed=True))
-    return b"".join(parts)
+    return signing_payload(nonce, [(hashlib.sha256(image).digest(), int(ts)) for image, ts in frames])

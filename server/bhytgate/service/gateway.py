@@ -32,9 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from bhytgate.api.signing import frames_signing_payload
 from bhytgate.attestation import AttestationClaims, jwks_json, sign_attestation
@@ -45,7 +43,13 @@ from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.qr import QrFormatError, parse_bhyt_qr, parse_cccd_qr
 from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
-from bhytgate.face.liveness import FrameFingerprint, InMemoryFrameStore, issue_challenge
+from bhytgate.face.liveness import (
+    FrameFingerprint,
+    InMemoryFrameStore,
+    issue_challenge,
+    load_device_key,
+    verify_device_signature,
+)
 from bhytgate.face.template import template_from_bytes
 from bhytgate.policy import collect
 from bhytgate.policy.model import (
@@ -492,16 +496,12 @@ class Gateway:
         path = self.config.terminal_keys_dir / f"{key_id}.pem"
         if not key_id or key_id != challenge.terminal_id or not path.exists():
             return Reason("TERMINAL_SIGNATURE_INVALID", "unknown terminal key")
-        payload = frames_signing_payload(challenge.challenge_id, challenge.nonce, inp.frames)
         try:
-            key = serialization.load_pem_public_key(path.read_bytes())
-            if isinstance(key, ed25519.Ed25519PublicKey):
-                key.verify(signature, payload)
-            elif isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
-            else:
-                return Reason("TERMINAL_SIGNATURE_INVALID", "unsupported terminal key type")
-        except (InvalidSignature, ValueError):
+            key = load_device_key(path.read_bytes())
+            payload = frames_signing_payload(challenge.nonce, inp.frames)
+        except ValueError:
+            return Reason("TERMINAL_SIGNATURE_INVALID", "terminal key or frames unusable for a signature")
+        if not verify_device_signature(key, signature, payload):
             return Reason("TERMINAL_SIGNATURE_INVALID", "terminal signature does not verify")
         return None
 
