@@ -1,0 +1,247 @@
+"""The workload: a bench home from the card lab, the check mix, and frames rendered before the run.
+
+A check is what a real terminal sends: the chip's files, its Active Authentication answer (signed at
+run time, since the challenge is only known then) and a burst of fresh capture frames. The gateway
+refuses frames it has seen before, so every check that reaches the face stage gets frames of its own,
+rendered before the run (JPEG encoding on the generator's core during the run would distort it).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import json
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from bhytgate.service.config import GatewayConfig, load_config
+from bhytgate_clients.cardlab import IssueOptions, ensure_pki, issue_card, make_citizen
+from bhytgate_clients.cardlab.camera import SimulatedCamera, capture
+from bhytgate_clients.devsetup import ensure_dev_home
+
+# Identities whose photos (DG2 photo excluded) perform both head turns: kiosk and phone checks.
+LIVENESS_IDENTITIES = ("sheldon", "howard", "penny")
+# Identities whose first live photo matches their chip photo reliably: staffed-desk checks.
+DESK_IDENTITIES = ("obama", "howard", "sheldon", "biden", "amy", "stuart", "rose-leslie")
+# (victim card, impostor face): a few dedicated victims, as a real attacker would target.
+IMPOSTORS = (("howard", "biden"), ("stuart", "obama"), ("amy", "rose-leslie"))
+
+# Terminals of one facility (01001): one card at two facilities within 6 h would go to REVIEW.
+DESK_TERMINALS = ("desk-01", "counter-01")
+LIVENESS_TERMINALS = (("kiosk-01", "kiosk"), ("phone-01", "phone"))
+ALL_TERMINALS = ("desk-01", "counter-01", "kiosk-01", "phone-01")
+
+# The bench measures latency, not the fraud rules: a long run would otherwise lock the impostors'
+# victims (3 mismatches / 24 h) and flag terminals by their reject rate.
+BENCH_POLICY = {
+    "mismatch_lock_threshold": 1_000_000_000,
+    "velocity_max_facilities": 1_000,
+    "terminal_min_rejections": 1_000_000_000,
+}
+
+KINDS = ("genuine_liveness", "genuine_desk", "impostor_face", "forged_chip", "expired_card", "replay")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mix:
+    """Proportions of each kind of check (normalised when used)."""
+
+    genuine_liveness: float = 0.45  # kiosk or phone: chip + AA + 4-frame burst with 2 head turns
+    genuine_desk: float = 0.35  # staffed desk: chip + AA + one frame + operator
+    impostor_face: float = 0.08  # someone else's face on a genuine card -> FACE_MISMATCH
+    forged_chip: float = 0.05  # the card lab's attack cards -> rejected at Passive/Active Authentication
+    expired_card: float = 0.04  # a genuine but expired CCCD -> DOCUMENT_EXPIRED, no face work
+    replay: float = 0.03  # a captured Verify request sent again -> CHALLENGE_REPLAYED
+
+    def as_dict(self) -> dict[str, float]:
+        total = sum(dataclasses.astuple(self))
+        return {k: v / total for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Card:
+    name: str
+    path: Path
+    files: dict[str, bytes]
+
+
+@dataclasses.dataclass
+class Check:
+    """One pre-rendered check. `frames` holds the roles the terminal will order at send time:
+    "single" for a desk, "base", "turn_left", "turn_right", "end" for a liveness burst."""
+
+    kind: str
+    terminal: str
+    terminal_kind: str  # desk | kiosk | phone
+    card: str
+    frames: dict[str, bytes]
+    reusable: bool = False  # rejected before the face stage: its frames are never remembered
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What to render for one check (cheap to pickle to a render process)."""
+
+    kind: str
+    terminal: str
+    terminal_kind: str
+    card: str
+    photos: tuple[tuple[str, str], ...]  # (role, photo path)
+    seed: int
+
+
+@dataclasses.dataclass
+class BenchHome:
+    home: Path
+    config: GatewayConfig
+    cards: dict[str, Card]
+    faces: Path
+    desk_photo: dict[str, Path]  # identity -> the live photo a desk check shows
+    burst_photos: dict[str, dict[str, Path]]  # identity -> role -> photo
+    attack_cards: list[str]
+    expired_cards: list[str]
+
+
+def _identity(card_dir: Path) -> str:
+    meta = json.loads((card_dir / "card.json").read_text(encoding="utf-8"))
+    return str(meta.get("identity") or card_dir.name.split("-", 1)[1]).replace("_", "-")
+
+
+def _live_photos(faces: Path, card_dir: Path, identity: str) -> list[Path]:
+    meta = json.loads((card_dir / "card.json").read_text(encoding="utf-8"))
+    source = Path(meta["photo_source"]).resolve() if meta.get("photo_source") else None
+    rows = (faces / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
+    photos = [faces / r.split(",")[0] for r in rows if r.split(",")[1].replace("_", "-") == identity]
+    return [p for p in photos if source is None or p.resolve() != source]
+
+
+def _read_files(card_dir: Path) -> dict[str, bytes]:
+    from bhytgate.chip import load_dump
+
+    return dict(load_dump(card_dir).files)
+
+
+def _issue_expired(home: Path, faces: Path) -> list[Path]:
+    """Genuine CCCDs (RSA and EC chips) whose expiry date has passed."""
+    pki = ensure_pki(home / "demo" / "pki")
+    out = []
+    photo = faces / "face_recognition" / "examples" / "obama.jpg"
+    for index, kind in enumerate(("rsa", "ec")):
+        target = home / "bench" / "expired" / f"expired-{kind}"
+        if not (target / "EF.SOD").exists():
+            citizen = make_citizen(f"bench-expired-{index}")
+            past = dt.date.today() - dt.timedelta(days=40 + index)
+            citizen = dataclasses.replace(
+                citizen, issue_date=min(citizen.issue_date, past - dt.timedelta(days=400)), expiry_date=past
+            )
+            issue_card(pki, citizen, photo, IssueOptions(ds=kind, aa=kind)).write(target)  # type: ignore[arg-type]
+        out.append(target)
+    return out
+
+
+def prepare_home(home: Path, faces: Path, *, workers: int, queue_limit: int) -> BenchHome:
+    """A fresh dev home (PKI, demo cards, entitlements), the bench policy and two expired cards."""
+    config = load_config(home, listen="127.0.0.1:0", workers=workers, queue_limit=queue_limit)
+    dev = ensure_dev_home(config, faces, log=lambda *_: None)
+    toml = home / "gateway.toml"
+    text = toml.read_text(encoding="utf-8")
+    if "[policy]" not in text:
+        lines = "\n".join(f"{k} = {v}" for k, v in BENCH_POLICY.items())
+        toml.write_text(
+            text + "\n# bhytgate bench: measure latency, not the fraud rules\n[policy]\n" + lines + "\n",
+            encoding="utf-8",
+        )
+    config = load_config(home, listen="127.0.0.1:0", workers=workers, queue_limit=queue_limit)
+    cards: dict[str, Card] = {}
+    by_identity: dict[str, Path] = {}
+    for card_dir in dev.cards:
+        identity = _identity(card_dir)
+        by_identity[identity] = card_dir
+        cards[identity] = Card(identity, card_dir, _read_files(card_dir))
+    attack_names = []
+    for card_dir in dev.attacks:
+        name = f"attack:{card_dir.name}"
+        cards[name] = Card(name, card_dir, _read_files(card_dir))
+        attack_names.append(name)
+    expired_names = []
+    for card_dir in _issue_expired(home, faces):
+        name = f"expired:{card_dir.name}"
+        cards[name] = Card(name, card_dir, _read_files(card_dir))
+        expired_names.append(name)
+    desk_photo = {}
+    for identity in {*DESK_IDENTITIES, *(i for _, i in IMPOSTORS)}:
+        desk_photo[identity] = _live_photos(faces, by_identity[identity], identity)[0]
+    burst_photos: dict[str, dict[str, Path]] = {}
+    for identity in LIVENESS_IDENTITIES:
+        photos = _live_photos(faces, by_identity[identity], identity)
+        # The camera picks the photos whose measured yaw performs the turns; without a scene the
+        # frames are the photos' own bytes, which names them.
+        camera = SimulatedCamera(photos, scene=False)
+        raw = {p.read_bytes(): p for p in photos}
+        left = camera.burst(["turn_left"], start_ms=1, realtime=False)
+        right = camera.burst(["turn_right"], start_ms=1, realtime=False)
+        both = camera.burst(["turn_left", "turn_right"], start_ms=1, realtime=False)
+        burst_photos[identity] = {
+            "base": raw[both[0].image],
+            "turn_left": raw[left[1].image],
+            "turn_right": raw[right[1].image],
+            "end": raw[both[-1].image],
+        }
+    return BenchHome(home, config, cards, faces, desk_photo, burst_photos, attack_names, expired_names)
+
+
+def plan(bench: BenchHome, count: int, mix: Mix, rng: random.Random) -> list[Spec]:
+    """`count` checks drawn from the mix (replays are not rendered: they resend an earlier request)."""
+    weights = mix.as_dict()
+    kinds = rng.choices(list(weights), weights=list(weights.values()), k=count)
+    out = []
+    for kind in kinds:
+        seed = rng.getrandbits(48)
+        desk = rng.choice(DESK_TERMINALS)
+        if kind == "genuine_liveness":
+            identity = rng.choice(LIVENESS_IDENTITIES)
+            terminal, tkind = rng.choice(LIVENESS_TERMINALS)
+            roles = tuple((r, str(p)) for r, p in bench.burst_photos[identity].items())
+            out.append(Spec(kind, terminal, tkind, identity, roles, seed))
+        elif kind == "genuine_desk":
+            identity = rng.choice(DESK_IDENTITIES)
+            out.append(Spec(kind, desk, "desk", identity, (("single", str(bench.desk_photo[identity])),), seed))
+        elif kind == "impostor_face":
+            victim, impostor = rng.choice(IMPOSTORS)
+            out.append(Spec(kind, desk, "desk", victim, (("single", str(bench.desk_photo[impostor])),), seed))
+        elif kind == "forged_chip":
+            card = rng.choice(bench.attack_cards)
+            out.append(Spec(kind, desk, "desk", card, (("single", str(bench.desk_photo["howard"])),), seed))
+        elif kind == "expired_card":
+            card = rng.choice(bench.expired_cards)
+            out.append(Spec(kind, desk, "desk", card, (("single", str(bench.desk_photo["howard"])),), seed))
+        else:
+            out.append(Spec("replay", desk, "desk", "", (), seed))
+    return out
+
+
+def render(spec: Spec) -> Check:
+    """Fresh captures (a new random scene around each photo) for one check."""
+    rng = random.Random(spec.seed)
+    cache: dict[str, bytes] = {}
+    frames = {}
+    for role, path in spec.photos:
+        if path not in cache:
+            cache[path] = Path(path).read_bytes()
+        frames[role] = capture(cache[path], rng)
+    reusable = spec.kind in ("forged_chip", "expired_card", "replay")
+    return Check(spec.kind, spec.terminal, spec.terminal_kind, spec.card, frames, reusable)
+
+
+def render_all(
+    specs: Sequence[Spec], *, processes: int = 2, executor: concurrent.futures.Executor | None = None
+) -> Iterable[Check]:
+    """Render in a process pool (before the run: nothing else is measured meanwhile)."""
+    if executor is not None:
+        return executor.map(render, specs, chunksize=8)
+    if processes <= 1 or len(specs) < 16:
+        return [render(s) for s in specs]
+    with concurrent.futures.ProcessPoolExecutor(processes) as pool:
+        return list(pool.map(render, specs, chunksize=8))
