@@ -176,3 +176,47 @@ def test_country_mismatch_between_dg1_and_signer(
     assert report.passive.signature.valid and report.passive.chain.valid
     assert report.passive.country.reason == "country_mismatch"
     assert not report.passive.valid
+
+
+def _resign_with_content_type(card: CardDump, pki: Pki, content_type: str) -> bytes:
+    """The card's EF.SOD with another eContentType (and the matching signed attribute), re-signed
+    by the genuine Document Signer."""
+    from asn1crypto import cms, core
+
+    from bhytgate_clients.cardlab import crypto
+
+    info = cms.ContentInfo.load(core.load(card.files["EF.SOD"]).contents)
+    signed = info["content"]
+    econtent = bytes(signed["encap_content_info"]["content"].native)
+    signed["encap_content_info"] = cms.EncapsulatedContentInfo(
+        {"content_type": content_type, "content": cms.ParsableOctetString(econtent)}
+    )
+    signer_info = signed["signer_infos"][0]
+    attrs = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": [content_type]} if a["type"].native == "content_type" else a
+            for a in signer_info["signed_attrs"]
+        ]
+    )
+    signer_info["signed_attrs"] = attrs
+    signer = pki.signer("rsa")
+    signer_info["signature"] = crypto.sign(signer.key, attrs.dump(), "sha256")
+    wrapped = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump(force=True)
+    outer = core.Asn1Value(class_="application", tag=23, contents=wrapped)
+    outer.method = 1  # constructed: EF.SOD is [APPLICATION 23] around the ContentInfo
+    return bytes(outer.dump())
+
+
+def test_id_data_content_type_only_in_lenient_mode(
+    lab: tuple[Pki, Path, TrustStore], photos: dict[str, Path], tmp_path: Path
+) -> None:
+    pki, _, store = lab
+    card = issue_card(pki, make_citizen(9), photos["obama"])
+    card.files["EF.SOD"] = _resign_with_content_type(card, pki, "data")
+    card_dir = card.write(tmp_path / "card")
+    strict = _verify(card_dir, store)
+    assert strict.passive.signature.reason == "sod_content_type_invalid"
+    lenient = ChipPolicy(passive=PassivePolicy(allow_id_data=True))
+    report = _verify(card_dir, store, policy=lenient)
+    assert report.passive.signature.valid, report.passive.signature
+    assert report.passive.valid

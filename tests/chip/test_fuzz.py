@@ -68,7 +68,9 @@ def dg13_sample() -> bytes:
     body = core.Integer(1).dump() + core.ObjectIdentifier("1.0.10646.1.0.8").dump()
     body += core.SetOf(contents=b"".join(f.dump() for f in fields)).dump()
     inner = core.Sequence(contents=body).dump()
-    return core.Any.load(core.Sequence(contents=inner).dump()).dump().replace(b"\x30", b"\x6d", 1)
+    outer = core.Asn1Value(class_="application", tag=13, contents=inner)
+    outer.method = 1  # constructed: DG13 is [APPLICATION 13]
+    return bytes(outer.dump())
 
 
 def _expect_typed(parser: Callable[[bytes], Any], data: bytes) -> None:

@@ -521,3 +521,65 @@ def test_metrics_count_decisions(deployment: Deployment) -> None:
     assert 'bhytgate_decisions_total{outcome="ACCEPTED"}' in text
     assert 'bhytgate_decision_reasons_total{code="FACE_MISMATCH"}' in text
     assert "bhytgate_stage_seconds_bucket" in text
+
+
+def test_admin_loads_trust_anchors_and_master_lists(deployment: Deployment) -> None:
+    emrtd = deployment.faces.parent / "emrtd"
+    root = (emrtd / "trust" / "DE_ROOT_CA_CSCA07.cer").read_bytes()
+    master_list = (emrtd / "trust" / "DE_ML_2026-05-28-08-28-45.ml").read_bytes()
+    with deployment.client("admin-01") as admin:
+        before = admin.load_trust()
+        response = admin.load_trust([root], [master_list])
+        assert response.csca_total > before.csca_total + 400
+        again = admin.load_trust([root])
+        assert again.csca_added == 0  # duplicates are not counted
+        with pytest.raises(GatewayError) as err:
+            admin.load_trust([b"not a certificate"])
+        assert err.value.code == "INVALID_ARGUMENT"
+    with deployment.client("counter-01") as counter, pytest.raises(GatewayError) as err:
+        counter.load_trust([root])
+    assert err.value.code == "PERMISSION_DENIED"
+
+
+def test_bhyt_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
+    from bhytgate.entitlement.cardnumber import parse_card_number
+    from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr
+
+    card = deployment.card("howard")
+    photos = live_photos(deployment, card)
+    with deployment.client("counter-01") as counter:
+        verification = check(deployment, card, terminal="counter-01")
+        assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
+        frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:2])]
+        counter.enroll(verification.verification_id, frames, OPERATOR)
+    ent = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    qr = format_bhyt_qr(
+        BhytQr(
+            card_number=parse_card_number(ent["card_number"]),
+            full_name=ent["full_name"],
+            date_of_birth=ent["date_of_birth"],
+            sex=ent["sex"],
+            address=ent["address"],
+            registered_facility=ent["registered_facility"],
+            valid_from=dt.date.fromisoformat(ent["valid_from"]),
+            valid_to=None,
+            issue_date=None,
+            management_code="ABC",
+            parent_name=None,
+            area_code=None,
+            five_year_date=None,
+            check_string="0123",
+        )
+    )
+    camera = SimulatedCamera(photos)
+    with deployment.client("desk-01") as desk:
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        result = desk.verify(challenge, qr=("bhyt", qr), frames=frames, operator=OPERATOR)
+    assert result.assurance_level == "QR_ENROLLED_FACE", result.reasons
+    assert result.decision in ("ACCEPTED", "REVIEW")
+    with deployment.client("desk-01") as desk:
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        broken = desk.verify(challenge, qr=("bhyt", "garbage|$"), frames=frames, operator=OPERATOR)
+    assert broken.reason_codes == ["QR_UNUSABLE"]
