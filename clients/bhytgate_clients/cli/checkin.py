@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -180,10 +180,20 @@ def checkin(
             if save_request is not None and client.last_request is not None:
                 save_request.write_bytes(client.last_request.SerializeToString())
     except (GatewayError, FileNotFoundError, ValueError) as exc:  # CameraError is a ValueError
-        click.echo(f"error: {exc}", err=True)
-        for field, message in getattr(exc, "violations", []):
-            click.echo(f"  {field}: {message}", err=True)
-        sys.exit(2)
+        fail(exc)
+    finish(result, as_json)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Unusable input or a refused call: the message (and field violations), exit status 2."""
+    click.echo(f"error: {exc}", err=True)
+    for field, message in getattr(exc, "violations", []):
+        click.echo(f"  {field}: {message}", err=True)
+    sys.exit(2)
+
+
+def finish(result: VerificationResult, as_json: bool) -> NoReturn:
+    """Print a decision; exit 0 when accepted, 1 otherwise."""
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -209,10 +219,5 @@ def replay(request_file: Path, terminal: str, home: Path | None, as_json: bool) 
         with GatewayClient.local(terminal, home=home) as client:
             result = client.send_verify(request)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-    else:
-        print_result(result)
-    sys.exit(0 if result.accepted else 1)
+        fail(exc)
+    finish(result, as_json)

@@ -15,6 +15,7 @@ from bhytgate_clients.cli.checkin import (
     chip_answerer,
     chip_photo_source,
     expand_frames,
+    fail,
     read_chip_files,
 )
 from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, VerificationResult
@@ -22,13 +23,6 @@ from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, V
 
 def _client(terminal: str, home: Path | None) -> GatewayClient:
     return GatewayClient.local(terminal, home=home)
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    for field, message in getattr(exc, "violations", []):
-        click.echo(f"  {field}: {message}", err=True)
-    sys.exit(2)
 
 
 def _verify_at_counter(
@@ -90,7 +84,7 @@ def enroll(
             frames_ = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(images)]
             template_id = client.enroll(result.verification_id, frames_, operator)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(json.dumps({"verification_id": result.verification_id, "template_id": template_id}))
 
 
@@ -123,7 +117,7 @@ def link(
             result = _verify_at_counter(client, card, expand_frames(list(frames)), operator)
             ma_the = client.link(cccd, bhxh, result.verification_id, operator)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(
         json.dumps({"verification_id": result.verification_id, "cccd": cccd, "ma_the": ma_the or None})
     )
@@ -156,5 +150,5 @@ def report_lost(
                 note=note,
             )
     except (GatewayError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(json.dumps({"report_id": report_id}))

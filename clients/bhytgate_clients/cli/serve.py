@@ -49,15 +49,15 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = (home or default_home()).resolve()
-    config = load_config(
-        root,
-        listen=listen,
-        workers=workers,
-        queue_limit=queue_limit,
-        database_url=database,
-        metrics_port=metrics_port,
-        plaintext=plaintext or None,
-    )
+    flags = {
+        "listen": listen,
+        "workers": workers,
+        "queue_limit": queue_limit,
+        "database_url": database,
+        "metrics_port": metrics_port,
+        "plaintext": plaintext or None,
+    }
+    config = load_config(root, **flags)
     dev = None
     if not no_demo:
         try:
@@ -65,15 +65,7 @@ def serve(
         except (FileNotFoundError, ValueError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        config = load_config(
-            root,
-            listen=listen,
-            workers=workers,
-            queue_limit=queue_limit,
-            database_url=database,
-            metrics_port=metrics_port,
-            plaintext=plaintext or None,
-        )
+        config = load_config(root, **flags)  # the demo set-up wrote gateway.toml
 
     def ready(running: RunningGateway) -> None:
         click.echo(
