@@ -220,3 +220,21 @@ def test_id_data_content_type_only_in_lenient_mode(
     report = _verify(card_dir, store, policy=lenient)
     assert report.passive.signature.valid, report.passive.signature
     assert report.passive.valid
+
+
+def test_a_document_signer_cannot_sign_a_master_list(
+    lab: tuple[Pki, Path, TrustStore], photos: dict[str, Path]
+) -> None:
+    """A CMS of content type cscaMasterList, validly signed by a trusted DS: refused (no ML-signer EKU)."""
+    from asn1crypto import core
+
+    from bhytgate.chip.errors import TrustStoreError
+
+    pki, root, _ = lab
+    store = TrustStore.from_paths([root / "trust"])
+    card = issue_card(pki, make_citizen(2), photos["obama"])
+    signed = _resign_with_content_type(card, pki, "2.23.136.1.1.2")
+    with pytest.raises(TrustStoreError) as err:
+        store.add_master_list(core.load(signed).contents)
+    assert err.value.reason == "master_list_untrusted"
+    assert "cscaMasterListSigningKey" in err.value.message

@@ -200,3 +200,14 @@ def test_property_any_bytes_decode_or_typed_error(data: bytes) -> None:
     else:
         assert isinstance(out, DecodedImage)
         assert out.pixels.ndim == 3 and out.pixels.shape[2] == 3 and out.pixels.dtype == np.uint8
+
+
+def test_truncation_is_refused_even_after_face_recognition_is_imported(read: Callable[[str], bytes]) -> None:
+    """face_recognition flips Pillow's global LOAD_TRUNCATED_IMAGES on import; the decoder must not care."""
+    import face_recognition  # noqa: F401 - imported for its side effect
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    data = read(OBAMA)
+    with pytest.raises(ImageTruncated):
+        decode_image(data[: len(data) // 3], **BUDGET)

@@ -104,16 +104,55 @@ def test_kiosk_liveness_reaches_the_highest_assurance(deployment: Deployment) ->
 
 def test_someone_elses_face_is_rejected(deployment: Deployment) -> None:
     biden = live_photos(deployment, deployment.card("biden"))
-    result = check(deployment, deployment.card("howard"), photos=biden)
+    result = check(deployment, deployment.card("howard"), photos=biden, terminal="clean-desk")
     assert result.decision == "REJECTED"
     assert result.reason_codes == ["FACE_MISMATCH"]
     assert result.entitlement is None and result.attestation is None
 
 
-def test_kiosk_without_active_authentication_is_too_low(deployment: Deployment) -> None:
-    result = check(deployment, deployment.card("howard"), terminal="kiosk-01", kind="kiosk", aa=False)
+@pytest.mark.parametrize(("terminal", "kind"), [("kiosk-01", "kiosk"), ("lab-desk", "desk")])
+def test_a_chip_that_can_answer_must_answer_at_every_terminal(
+    deployment: Deployment, terminal: str, kind: str
+) -> None:
+    """EF.SOD lists DG15: without the Active Authentication answer a copy of the chip's data would
+    pass wherever the proof is not asked for, so it is asked for everywhere."""
+    result = check(deployment, deployment.card("howard"), terminal=terminal, kind=kind, aa=False)
     assert result.decision == "REJECTED"
-    assert "ASSURANCE_TOO_LOW" in result.reason_codes and "AA_MISSING" in result.reason_codes
+    assert result.reason_codes == ["AA_MISSING"]
+    assert result.checks["ACTIVE_AUTH"] == "FAILED"
+
+
+def test_a_cloned_chip_cannot_skip_active_authentication(deployment: Deployment) -> None:
+    card = deployment.attack("cloned_chip")
+    victim = json.loads((card / "card.json").read_text(encoding="utf-8"))["live_photo"]
+    result = check(deployment, card, photos=[Path(victim)], aa=False, terminal="lab-desk")
+    assert result.decision == "REJECTED" and result.reason_codes == ["AA_MISSING"]
+
+
+def test_desk_capture_must_be_fresh(deployment: Deployment) -> None:
+    """A desk sends one frame: it must be taken within the challenge window, and never seen before
+    (exact bytes, or re-encoded: perceptual hash)."""
+    import io
+
+    from PIL import Image
+
+    card = deployment.card("obama")
+    with deployment.client("clean-desk") as client:
+        _, first = _begin_and_request(deployment, card, client)
+        assert client.verification.Verify(first, timeout=60).decision == pb.DECISION_ACCEPTED
+        # the same capture, re-encoded, with a fresh timestamp
+        _, second = _begin_and_request(deployment, card, client)
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(first.frames[0].image)).save(buffer, "JPEG", quality=93)
+        second.frames[0].image = buffer.getvalue()
+        replayed = client.verification.Verify(second, timeout=60)
+        assert [r.code for r in replayed.reasons] == [pb.REASON_CODE_FRAMES_REPLAYED]
+        # a fresh capture stamped long ago
+        _, third = _begin_and_request(deployment, card, client)
+        third.frames[0].timestamp_ms = 1
+        stale = client.verification.Verify(third, timeout=60)
+        assert [r.code for r in stale.reasons] == [pb.REASON_CODE_LIVENESS_FAILED]
+        assert "window" in stale.reasons[0].detail
 
 
 ATTACK_REASONS = {
@@ -136,7 +175,7 @@ ATTACK_REASONS = {
 def test_every_card_lab_attack_is_rejected_with_its_reason(deployment: Deployment, attack: str) -> None:
     card = deployment.attack(attack)
     victim = json.loads((card / "card.json").read_text(encoding="utf-8")).get("live_photo")
-    result = check(deployment, card, photos=[Path(victim)])
+    result = check(deployment, card, photos=[Path(victim)], terminal="lab-desk")
     assert result.decision == "REJECTED"
     assert result.reason_codes[0] == ATTACK_REASONS[attack], result.reasons
     assert result.entitlement is None
@@ -170,7 +209,7 @@ def _begin_and_request(
 
 def test_replayed_verify_is_rejected(deployment: Deployment) -> None:
     card = deployment.card("howard")
-    with deployment.client("desk-01") as client:
+    with deployment.client("qr-desk") as client:
         _, request = _begin_and_request(deployment, card, client)
         first = client.verification.Verify(request, timeout=60)
         second = client.verification.Verify(request, timeout=60)
@@ -181,7 +220,7 @@ def test_replayed_verify_is_rejected(deployment: Deployment) -> None:
 
 def test_challenge_of_another_terminal_is_rejected(deployment: Deployment) -> None:
     card = deployment.card("howard")
-    with deployment.client("desk-01") as desk1, deployment.client("desk-02") as desk2:
+    with deployment.client("lab-desk") as desk1, deployment.client("desk-02") as desk2:
         _, request = _begin_and_request(deployment, card, desk1)
         request.terminal_id = "desk-02"
         response = desk2.verification.Verify(request, timeout=60)
@@ -190,7 +229,7 @@ def test_challenge_of_another_terminal_is_rejected(deployment: Deployment) -> No
 
 def test_expired_challenge_is_rejected(deployment: Deployment, clock: Callable[[dt.timedelta], None]) -> None:
     card = deployment.card("howard")
-    with deployment.client("desk-01") as client:
+    with deployment.client("lab-desk") as client:
         _, request = _begin_and_request(deployment, card, client)
         clock(dt.timedelta(minutes=10))
         response = client.verification.Verify(request, timeout=60)
@@ -199,7 +238,7 @@ def test_expired_challenge_is_rejected(deployment: Deployment, clock: Callable[[
 
 def test_unknown_challenge_is_rejected(deployment: Deployment) -> None:
     card = deployment.card("howard")
-    with deployment.client("desk-01") as client:
+    with deployment.client("lab-desk") as client:
         _, request = _begin_and_request(deployment, card, client)
         request.challenge_id = "0" * 32
         response = client.verification.Verify(request, timeout=60)
@@ -212,7 +251,7 @@ def test_lost_card_is_rejected(deployment: Deployment) -> None:
     assert check(deployment, card).decision == "ACCEPTED"
     with deployment.client("counter-01") as counter:
         counter.report_lost(cccd, "stolen", OPERATOR)
-    result = check(deployment, card)
+    result = check(deployment, card, terminal="lab-desk")
     assert result.decision == "REJECTED" and result.reason_codes == ["DOCUMENT_REPORTED_LOST"]
 
 
@@ -226,12 +265,48 @@ def test_velocity_rule_sends_a_second_facility_to_review(deployment: Deployment)
     assert second.entitlement is None
 
 
+def test_simultaneous_checks_at_two_facilities_cannot_both_pass(deployment: Deployment) -> None:
+    card = deployment.card("stuart")
+    results: dict[str, VerificationResult] = {}
+    barrier = threading.Barrier(2)
+
+    def run(terminal: str) -> None:
+        barrier.wait()
+        results[terminal] = check(deployment, card, terminal=terminal)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in ("desk-01", "desk-02")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    decisions = sorted(r.decision for r in results.values())
+    assert decisions == ["ACCEPTED", "REVIEW"], {k: v.reasons for k, v in results.items()}
+
+
+def test_cards_of_the_army_and_police_funds_go_to_review(deployment: Deployment) -> None:
+    card = deployment.card("amy")
+    record = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    with deployment.client("admin-01") as admin:
+        response = admin.import_entitlements(json.dumps({**record, "managed_by": "army"}).encode(), "jsonl")
+        assert response.imported_count == 1, list(response.errors)
+    try:
+        result = check(deployment, card)
+        assert result.decision == "REVIEW"
+        assert result.reason_codes == ["CARD_MANAGED_ELSEWHERE"]
+        assert result.entitlement is None
+    finally:
+        with deployment.client("admin-01") as admin:
+            admin.import_entitlements(json.dumps(record).encode(), "jsonl")
+
+
 def test_repeated_face_mismatches_lock_biometric_checkin(deployment: Deployment) -> None:
     card = deployment.card("penny")
     impostor = live_photos(deployment, deployment.card("howard"))
     for _ in range(3):
-        assert check(deployment, card, photos=impostor).reason_codes == ["FACE_MISMATCH"]
-    locked = check(deployment, card)  # even the holder, until the lock ends
+        assert check(deployment, card, photos=impostor, terminal="clean-desk").reason_codes == [
+            "FACE_MISMATCH"
+        ]
+    locked = check(deployment, card, terminal="clean-desk")  # even the holder, until the lock ends
     assert locked.decision == "REJECTED" and locked.reason_codes == ["FRAUD_BIOMETRIC_LOCKED"]
 
 
@@ -346,7 +421,7 @@ def test_malformed_requests_get_invalid_argument_with_field_details(deployment: 
 
 def test_broken_images_are_business_rejections_not_crashes(deployment: Deployment) -> None:
     card = deployment.card("obama")
-    with deployment.client("desk-01") as client:
+    with deployment.client("lab-desk") as client:
         for image in (b"\xff\xd8\xff\xe0" + b"\x00" * 100, b"not an image at all", b"\x89PNG\r\n\x1a\n"):
             _, request = _begin_and_request(deployment, card, client)
             request.frames[0].image = image
@@ -423,9 +498,11 @@ def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])]
         assert counter.enroll(verification.verification_id, frames, OPERATOR)
-    qr = f"{meta['citizen_id']}||{meta['full_name']}|01011990|Nam|Hà Nội|01012021"
+    holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    born = holder["date_of_birth"].replace("/", "")  # dd/MM/yyyy -> ddMMyyyy
+    qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"
     camera = SimulatedCamera(photos)
-    with deployment.client("desk-01") as desk:
+    with deployment.client("qr-desk") as desk:
         challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
         frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
         result = desk.verify(challenge, qr=("cccd", qr), frames=frames, operator=OPERATOR)
@@ -572,14 +649,42 @@ def test_bhyt_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
         )
     )
     camera = SimulatedCamera(photos)
-    with deployment.client("desk-01") as desk:
+    with deployment.client("qr-desk") as desk:
         challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
         frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
         result = desk.verify(challenge, qr=("bhyt", qr), frames=frames, operator=OPERATOR)
     assert result.assurance_level == "QR_ENROLLED_FACE", result.reasons
     assert result.decision in ("ACCEPTED", "REVIEW")
-    with deployment.client("desk-01") as desk:
+    with deployment.client("qr-desk") as desk:
         challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
         frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
         broken = desk.verify(challenge, qr=("bhyt", "garbage|$"), frames=frames, operator=OPERATOR)
     assert broken.reason_codes == ["QR_UNUSABLE"]
+
+
+def test_a_terminal_that_mostly_fails_is_flagged(deployment: Deployment) -> None:
+    """Probing with forged chips from one terminal: after enough rejections its checks go to review."""
+    forged = deployment.attack("dg13_edited")
+    victim = json.loads((forged / "card.json").read_text(encoding="utf-8"))["live_photo"]
+    for _ in range(10):
+        assert check(deployment, forged, photos=[Path(victim)], terminal="probe-desk").decision == "REJECTED"
+    genuine = check(deployment, deployment.card("obama"), terminal="probe-desk")
+    assert genuine.decision == "REVIEW"
+    assert genuine.reason_codes == ["FRAUD_TERMINAL_FLAGGED"]
+
+
+def test_a_counter_cannot_link_a_cccd_to_another_persons_cover(deployment: Deployment) -> None:
+    card = deployment.card("sheldon")
+    cccd = json.loads((card / "card.json").read_text(encoding="utf-8"))["citizen_id"]
+    other = json.loads((deployment.card("obama") / "entitlement.json").read_text(encoding="utf-8"))
+    own = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    verification = check(deployment, card, terminal="counter-01")
+    with deployment.client("counter-01") as counter:
+        with pytest.raises(GatewayError) as err:
+            counter.link(cccd, other["social_insurance_number"], verification.verification_id, OPERATOR)
+        assert err.value.code == "FAILED_PRECONDITION"
+        ma_the = counter.link(cccd, own["social_insurance_number"], verification.verification_id, OPERATOR)
+        assert ma_the == own["card_number"]
+    with deployment.client("desk-01") as desk, pytest.raises(GatewayError) as err:
+        desk.link(cccd, own["social_insurance_number"], verification.verification_id, OPERATOR)
+    assert err.value.code == "PERMISSION_DENIED"

@@ -27,15 +27,18 @@ class CameraError(ValueError):
     """The photos cannot perform what the challenge asks (e.g. no photo turned left)."""
 
 
-def _scene(size: tuple[int, int], rng: random.Random) -> Image.Image:
-    cells = 6
+def _scene(size: tuple[int, int], rng: random.Random, cells: int = 10) -> Image.Image:
+    """A random high-contrast block pattern. Measured: two captures of one photo on such scenes
+    differ by >= 52 of the 256 perceptual-hash bits (median ~100) over 3,000+ pairs, far from the
+    gateway's near-duplicate limit (24), so a reused photo never looks like a replayed frame."""
     grid = Image.new("L", (cells, cells))
-    grid.putdata([rng.randrange(256) for _ in range(cells * cells)])
-    tint = Image.merge("RGB", [grid.point(lambda v, k=k: (v * (k + 2)) % 256) for k in range(3)])
-    return tint.resize(size, Image.Resampling.BILINEAR)
+    grid.putdata(
+        [rng.choice((0, 255)) if rng.random() < 0.5 else rng.randrange(256) for _ in range(cells * cells)]
+    )
+    return Image.merge("RGB", [grid, grid, grid]).resize(size, Image.Resampling.NEAREST)
 
 
-def capture(photo: bytes, rng: random.Random, *, margin: float = 0.25, quality: int = 92) -> bytes:
+def capture(photo: bytes, rng: random.Random, *, margin: float = 0.3, quality: int = 92) -> bytes:
     """The photo on a fresh random scene, as a camera's JPEG."""
     with Image.open(io.BytesIO(photo)) as img:
         face = img.convert("RGB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -178,7 +179,10 @@ def checkin(
                 operator=operator,
             )
             if save_request is not None and client.last_request is not None:
-                save_request.write_bytes(client.last_request.SerializeToString())
+                # The request holds the chip's personal data and face frames: owner-only file.
+                fd = os.open(save_request, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(client.last_request.SerializeToString())
     except (GatewayError, FileNotFoundError, ValueError) as exc:  # CameraError is a ValueError
         fail(exc)
     finish(result, as_json)

@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from bhytgate.face.errors import (
     ImageCorrupt,
@@ -83,6 +83,9 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     if len(data) > max_bytes:
         raise ImageTooLarge(f"{len(data)} bytes exceeds the {max_bytes}-byte budget")
     fmt = sniff_format(data)
+    # face_recognition sets Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported, which
+    # would turn a truncated frame into a silently grey-padded one. Refuse truncation regardless.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

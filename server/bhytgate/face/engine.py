@@ -69,6 +69,7 @@ class FaceAnalysis:
     quality: Quality
     detection_upsample: int
     timings: StageTimings
+    fingerprint: FrameFingerprint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +148,15 @@ class FaceEngine:
             landmarks_ms=_ms(t2),
         )
 
-    def analyze(self, image_bytes: bytes, *, num_jitters: int | None = None) -> FaceAnalysis:
-        """Decode, detect, gate and embed one photo; raise the :class:`FaceError` that stops it."""
+    def analyze(
+        self, image_bytes: bytes, *, num_jitters: int | None = None, fingerprint: bool = False
+    ) -> FaceAnalysis:
+        """Decode, detect, gate and embed one photo; raise the :class:`FaceError` that stops it.
+
+        With `fingerprint`, also the frame's SHA-256 and perceptual hash (replay detection of a
+        single-frame capture)."""
         loc = self._locate(image_bytes, check_pose=True, check_blur=True)
+        print_ = self._fingerprint(image_bytes, loc) if fingerprint else None
         t = time.perf_counter()
         jitters = self.config.num_jitters if num_jitters is None else num_jitters
         embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), jitters)
@@ -163,6 +170,7 @@ class FaceEngine:
             quality=loc.quality,
             detection_upsample=loc.detection.upsample,
             timings=StageTimings(loc.decode_ms, loc.detect_ms, loc.landmarks_ms, _ms(t)),
+            fingerprint=print_,
         )
 
     def chip_embedding(self, dg2_image_bytes: bytes) -> Embedding:
@@ -200,12 +208,16 @@ class FaceEngine:
     def _measure(self, image_bytes: bytes, timestamp_ms: int) -> tuple[FrameMeasurement, _Located]:
         # Head turns and motion blur are what a challenge burst contains: no pose or blur gate here.
         loc = self._locate(image_bytes, check_pose=False, check_blur=False)
+        fingerprint = self._fingerprint(image_bytes, loc)
+        return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box), loc
+
+    @staticmethod
+    def _fingerprint(image_bytes: bytes, loc: _Located) -> FrameFingerprint:
         gray = Image.fromarray(loc.decoded.pixels).convert("L").resize((64, 64), Image.Resampling.BOX)
-        fingerprint = FrameFingerprint(
+        return FrameFingerprint(
             sha256=hashlib.sha256(image_bytes).digest(),
             phash=perceptual_hash(np.asarray(gray, dtype=np.float64)),
         )
-        return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box), loc
 
     def measure_frame(self, image_bytes: bytes, timestamp_ms: int) -> FrameMeasurement:
         """Detection and landmarks for one liveness frame; no embedding (that is the expensive part)."""
@@ -238,7 +250,9 @@ class FaceEngine:
         )
         t0 = time.perf_counter()
         measured: list[FrameMeasurement] = []
-        located: list[_Located] = []
+        # Only the face crops are kept for the embeddings to come, never the decoded frames: a burst
+        # of large frames must not hold every full image in memory at once.
+        crops: list[tuple[Pixels, Box]] = []
         for i, (data, ts) in enumerate(frames):
             try:
                 m, loc = self._measure(data, ts)
@@ -247,15 +261,16 @@ class FaceEngine:
                     f"frame {i}: {exc.reason}", frame_index=i, frame_reason=exc.reason
                 ) from exc
             measured.append(m)
-            located.append(loc)
+            crops.append((loc.crop, loc.crop_box))
+            del loc
         measure_ms = _ms(t0)
         embed_ms = 0.0
 
         def embed(index: int) -> Embedding:
             nonlocal embed_ms
             t = time.perf_counter()
-            loc = located[index]
-            emb = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
+            crop, crop_box = crops[index]
+            emb = embed_face(self.models, crop, crop_box.as_tuple(), self.config.num_jitters)
             embed_ms += _ms(t)
             return emb
 

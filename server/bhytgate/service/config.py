@@ -27,7 +27,12 @@ class GatewayConfig:
     queue_limit: int = 4  # face jobs that may wait beyond the busy workers
     challenge_ttl: dt.timedelta = dt.timedelta(minutes=2)
     attestation_ttl: dt.timedelta = dt.timedelta(days=7)
-    max_frames: int = 30
+    max_frames: int = 12  # a liveness burst needs 3-8; each frame is decoded in a worker
+    max_check_seconds: float = 20.0  # a face job running longer is abandoned (INTERNAL_CHECK_UNAVAILABLE)
+    begin_rate_per_minute: int = 60  # BeginVerification per terminal; more is RESOURCE_EXHAUSTED
+    # Chips whose EF.SOD has no DG15 cannot prove they are genuine: refused unless this is False.
+    # Chips that list DG15 must always answer the Active Authentication challenge.
+    require_active_authentication: bool = True
     max_frame_bytes: int = 4 * 1024 * 1024
     max_chip_file_bytes: int = 1024 * 1024
     metrics_port: int | None = None
@@ -76,6 +81,8 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     for key in ("velocity_window", "mismatch_window", "mismatch_lock_duration"):
         if key in policy:
             policy[key] = dt.timedelta(seconds=float(policy[key]))
+    # Plaintext (no terminal authentication) comes only from an explicit flag, never from a file.
+    values.pop("plaintext", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -28,7 +29,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -66,8 +67,15 @@ from bhytgate.policy.model import (
 from bhytgate.policy.rules import decide
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.trust import TrustAnchors
-from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, LivenessSpec
-from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord, Store
+from bhytgate.service.workers import (
+    FaceJob,
+    FaceOutcome,
+    FacePool,
+    FaceUnavailable,
+    LivenessSpec,
+    Overloaded,
+)
+from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord, Store, VerificationEvent
 
 log = logging.getLogger("bhytgate.gateway")
 T = TypeVar("T")
@@ -75,6 +83,14 @@ T = TypeVar("T")
 AA_DOMAIN = b"bhytgate.v1.aa-challenge\n"
 REQUIRED_DATA_GROUPS = (1, 2, 13)
 SESSION_TTL = dt.timedelta(minutes=30)
+
+
+def _dmy(text: str | None) -> dt.date | None:
+    """A DG13 date (dd/mm/yyyy); None when absent or not a date."""
+    try:
+        return dt.datetime.strptime((text or "").strip(), "%d/%m/%Y").date()
+    except ValueError:
+        return None
 
 
 def derive_aa_challenge(nonce: bytes) -> bytes:
@@ -163,6 +179,7 @@ class _Session:
     reason_codes: tuple[str, ...]
     chip_image: bytes | None
     at: dt.datetime
+    holder: tuple[str | None, str | None] = (None, None)  # name and date of birth from the chip
 
 
 CHECKS = (
@@ -227,6 +244,22 @@ def chip_reasons(report: ChipReport) -> list[Reason]:
     return out
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Evidence:
+    """What steps 1-4 established, handed to the per-document part of the check."""
+
+    source: DocumentSource
+    challenge: ChallengeRecord
+    report: ChipReport | None
+    issue_date: dt.date | None
+    chip_image: bytes | None
+    template: bytes | None
+    name: str | None
+    dob: str | None
+    aa_ok: bool | None
+    document_expired: bool | None
+
+
 class _Timings:
     def __init__(self) -> None:
         self.stages: list[tuple[str, float]] = []
@@ -266,6 +299,10 @@ class Gateway:
         self.metrics = metrics
         self._frames = InMemoryFrameStore(config.face.liveness.frame_store_capacity)
         self._sessions: collections.OrderedDict[str, _Session] = collections.OrderedDict()
+        self._doc_locks: dict[str, asyncio.Lock] = {}
+        self._doc_waiters: dict[str, int] = {}
+        self._begin_times: dict[str, collections.deque[float]] = {}
+        self._begins_since_purge = 0
         self._audit_lock = asyncio.Lock()
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -273,8 +310,25 @@ class Gateway:
 
     # --- BeginVerification ----------------------------------------------------------------
 
+    def _admit_begin(self, terminal_id: str) -> None:
+        """At most `begin_rate_per_minute` challenges per terminal per minute: a terminal cannot
+        flood the challenge table (each BeginVerification is a database write)."""
+        window = self._begin_times.setdefault(terminal_id, collections.deque())
+        moment = time.monotonic()
+        while window and moment - window[0] > 60:
+            window.popleft()
+        limit = self.config.begin_rate_per_minute
+        if len(window) >= limit:
+            raise Overloaded(f"more than {limit} challenges a minute from this terminal")
+        window.append(moment)
+
     async def begin(self, caller: Caller) -> BeginResult:
+        self._admit_begin(caller.terminal_id)
         now = self.clock()
+        self._begins_since_purge += 1
+        if self._begins_since_purge >= 500:
+            self._begins_since_purge = 0
+            await self._db(self.store.purge_challenges, now - dt.timedelta(hours=1))
         live = self.config.face.liveness
         required_liveness = self.config.policy.liveness_required.get(caller.kind, True)
         now_ms = int(now.timestamp() * 1000)
@@ -306,8 +360,30 @@ class Gateway:
     # --- Verify ---------------------------------------------------------------------------
 
     async def verify(self, caller: Caller, inp: VerifyInput, *, timeout: float | None = None) -> VerifyResult:
+        # Without a caller deadline the face work is still bounded: a job that runs away is abandoned
+        # (its worker stays counted by admission until it really ends).
+        cap = self.config.max_check_seconds
+        limit = cap if timeout is None else min(timeout, cap)
         async with self.pool.slot():
-            return await self._verify(caller, inp, timeout)
+            return await self._verify(caller, inp, limit)
+
+    @contextlib.asynccontextmanager
+    async def _document_lock(self, doc_key: str) -> AsyncIterator[None]:
+        """One check per document at a time: the fraud rules read the document's history before the
+        face work and record the outcome after it, so two simultaneous checks of one card (at two
+        facilities, or a burst of impostor attempts) must not both read the same history."""
+        lock = self._doc_locks.get(doc_key)
+        if lock is None:
+            lock = self._doc_locks[doc_key] = asyncio.Lock()
+        self._doc_waiters[doc_key] = self._doc_waiters.get(doc_key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._doc_waiters[doc_key] -= 1
+            if self._doc_waiters[doc_key] == 0:
+                del self._doc_waiters[doc_key]
+                del self._doc_locks[doc_key]
 
     async def _verify(self, caller: Caller, inp: VerifyInput, timeout: float | None) -> VerifyResult:
         vid = uuid.uuid4().hex
@@ -339,6 +415,7 @@ class Gateway:
 
         # 4. the credential
         report: ChipReport | None = None
+        issue_date: dt.date | None = None
         chip_image: bytes | None = None
         template: bytes | None = None
         name = dob = None
@@ -361,13 +438,28 @@ class Gateway:
                     raise InvalidRequest([("chip.ef_sod", f"{exc.message} [{exc.reason}]")]) from exc
             problems = chip_reasons(report)
             checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
-            if report.active is not None:
+            aa_capable = 15 in report.passive.data_groups  # EF.SOD lists the AA key
+            if report.active is not None and report.active.reason == "aa_key_absent":
+                problems.append(Reason("AA_MISSING", "EF.SOD lists DG15 but DG15 was not sent"))
+            elif report.active is not None:
                 aa_ok = report.active.valid
                 checks["ACTIVE_AUTH"] = "PASSED" if aa_ok else "FAILED"
                 if not aa_ok and not problems:
                     problems.append(
                         Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}")
                     )
+            elif aa_capable:
+                # A chip that can prove it is genuine must do so at every terminal: otherwise a copy
+                # of its data on another chip would pass wherever the proof is not asked for.
+                problems.append(
+                    Reason("AA_MISSING", "the chip supports Active Authentication; no answer was sent")
+                )
+            elif self.config.require_active_authentication:
+                problems.append(
+                    Reason("AA_MISSING", "chip without Active Authentication (no DG15 in EF.SOD)")
+                )
+            if any(r.code == "AA_MISSING" for r in problems):
+                checks["ACTIVE_AUTH"] = "FAILED"
             if problems:
                 return await self._finish(caller, inp, reject(problems), None)
             doc = report.document
@@ -376,13 +468,15 @@ class Gateway:
             name = doc.dg13.get("full_name") if doc.dg13 else None
             dob = doc.dg13.get("date_of_birth") if doc.dg13 else None
             chip_image = doc.face.image
+            issue_date = _dmy(doc.dg13.get("issue_date")) if doc.dg13 else None
             expiry = doc.mrz.date_of_expiry
-            document_expired = expiry is not None and expiry < now.date()
+            # Only the explicit no-expiry rule means "no expiry"; an unreadable date is no date.
+            unreadable = expiry is None and not doc.mrz.no_expiry
+            document_expired = unreadable or (expiry is not None and expiry < now.date())
             checks["DOCUMENT_STATUS"] = "FAILED" if document_expired else "PASSED"
             if document_expired:
-                return await self._finish(
-                    caller, inp, reject([Reason("DOCUMENT_EXPIRED", "CCCD past its expiry date")]), cccd
-                )
+                detail = "CCCD expiry date unreadable" if unreadable else "CCCD past its expiry date"
+                return await self._finish(caller, inp, reject([Reason("DOCUMENT_EXPIRED", detail)]), cccd)
             stored = await self._db(self.store.get_face_template, cccd)
             template = stored.template if stored is not None else None
         else:
@@ -390,14 +484,42 @@ class Gateway:
             found = await self._qr_holder(inp.qr)
             if isinstance(found, Reason):
                 return await self._finish(caller, inp, reject([found]), None)
-            cccd, template = found
+            cccd, template, name, dob = found
             document_expired = False
             checks["DOCUMENT_STATUS"] = "PASSED"
 
-        # 5. lost/stolen and locks, before any face work
+        # 5-8 run one at a time per document (the fraud rules read, then record, its history)
+        state = _Evidence(
+            source, challenge, report, issue_date, chip_image, template, name, dob, aa_ok, document_expired
+        )
         doc_key = document_key(self.audit_key, cccd)
+        async with self._document_lock(doc_key):
+            return await self._decide_for_document(
+                caller, inp, vid, now, t, checks, state, cccd, doc_key, timeout
+            )
+
+    async def _decide_for_document(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        vid: str,
+        now: dt.datetime,
+        t: _Timings,
+        checks: dict[str, str],
+        state: _Evidence,
+        cccd: str,
+        doc_key: str,
+        timeout: float | None,
+    ) -> VerifyResult:
+        source, challenge, report, chip_image = state.source, state.challenge, state.report, state.chip_image
+        name, dob, aa_ok, document_expired = state.name, state.dob, state.aa_ok, state.document_expired
+
+        def reject(reasons: list[Reason]) -> VerifyResult:
+            return self._result(vid, now, Outcome.REJECTED, reasons, t, checks)
+
+        # 5. lost/stolen and locks, before any face work
         with t.stage("fraud_signals"):
-            fraud = await self._db(self._fraud_signals, doc_key, cccd, report, caller, now)
+            fraud = await self._db(self._fraud_signals, doc_key, state.issue_date, caller, now)
         early = []
         if fraud.reported_lost:
             early.append(
@@ -413,22 +535,40 @@ class Gateway:
 
         # 6. the face, in a worker process
         liveness = None
+        issued_ms = int(challenge.issued_at.timestamp() * 1000)
         if challenge.actions:
+            # The actions must be performed within the liveness window, however long the
+            # challenge itself stays valid for the chip and the upload.
+            window_end = issued_ms + self.config.face.liveness.window_ms
             liveness = LivenessSpec(
                 challenge.nonce,
                 tuple(challenge.actions),
-                int(challenge.issued_at.timestamp() * 1000),
-                int(challenge.expires_at.timestamp() * 1000),
+                issued_ms,
+                min(window_end, int(challenge.expires_at.timestamp() * 1000)),
             )
+        else:
+            now_ms = int(now.timestamp() * 1000)
+            if any(not issued_ms <= ts <= now_ms for _, ts in inp.frames):
+                checks["LIVENESS"] = "FAILED"
+                stale = Reason("LIVENESS_FAILED", "capture time outside the challenge window")
+                return await self._finish(caller, inp, reject([stale]), cccd, doc_key=doc_key)
         job = FaceJob(
             frames=tuple(inp.frames),
             now_ms=int(now.timestamp() * 1000),
             chip_image=chip_image,
-            template=template,
+            template=state.template,
             liveness=liveness,
         )
         with t.stage("face"):
-            face = await self.pool.run(job, timeout=timeout)
+            try:
+                face = await self.pool.run(job, timeout=timeout)
+            except (TimeoutError, FaceUnavailable) as exc:
+                # The challenge is used up: leave a record of the attempt before reporting.
+                detail = f"face check not completed: {type(exc).__name__}"
+                await self._finish(
+                    caller, inp, reject([Reason("INTERNAL_CHECK_UNAVAILABLE", detail)]), cccd, doc_key=doc_key
+                )
+                raise
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
         with t.stage("replay"):
@@ -437,7 +577,10 @@ class Gateway:
         # 7. the entitlement
         with t.stage("entitlement"):
             entitlements = await self._db(self.store.entitlements_by_cccd, cccd)
-        entitlement = entitlements[0] if entitlements else None
+        # The holder's own card first (its record names this CCCD), then cards reached by a link.
+        own = [e for e in entitlements if e.cccd_number == cccd]
+        candidates = own or entitlements
+        entitlement = candidates[0] if candidates else None
         ent_check = (
             check_entitlement(entitlement, now.date(), name=name, dob=dob)
             if entitlement is not None
@@ -481,6 +624,7 @@ class Gateway:
             face_mismatch=face_mismatch,
             chip_image=chip_image,
             identity_ok=self._identity_ok(reasons),
+            holder=(name, dob) if source is DocumentSource.CHIP else (None, None),
         )
 
     # --- verify helpers ---------------------------------------------------------------------
@@ -505,15 +649,20 @@ class Gateway:
             return Reason("TERMINAL_SIGNATURE_INVALID", "terminal signature does not verify")
         return None
 
-    async def _qr_holder(self, qr: tuple[str, str]) -> tuple[str, bytes] | Reason:
+    async def _qr_holder(self, qr: tuple[str, str]) -> tuple[str, bytes, str, str] | Reason:
+        """Whose enrolled template to compare with, and the name and birth date the QR claims (the
+        entitlement must agree with them, as the card-check service's lookup requires)."""
         kind, text = qr
         try:
             if kind == "cccd":
-                cccd: str | None = parse_cccd_qr(text).cccd_number
+                cccd_qr = parse_cccd_qr(text)
+                cccd: str | None = cccd_qr.cccd_number
+                name, dob = cccd_qr.full_name, cccd_qr.date_of_birth.strftime("%d/%m/%Y")
             else:
-                card = parse_bhyt_qr(text).card_number
-                ent = await self._db(self.store.entitlement_by_card, card.value)
+                bhyt_qr = parse_bhyt_qr(text)
+                ent = await self._db(self.store.entitlement_by_card, bhyt_qr.card_number.value)
                 cccd = ent.cccd_number if ent is not None else None
+                name, dob = bhyt_qr.full_name, bhyt_qr.date_of_birth
         except QrFormatError as exc:
             return Reason("QR_UNUSABLE", f"QR {exc.field}: {exc.message}")
         if not cccd:
@@ -521,10 +670,10 @@ class Gateway:
         stored = await self._db(self.store.get_face_template, cccd)
         if stored is None:
             return Reason("TEMPLATE_NOT_ENROLLED", "no face template enrolled for this holder")
-        return cccd, stored.template
+        return cccd, stored.template, name, dob
 
     def _fraud_signals(
-        self, doc_key: str, cccd: str, report: ChipReport | None, caller: Caller, now: dt.datetime
+        self, doc_key: str, issue_date: dt.date | None, caller: Caller, now: dt.datetime
     ) -> FraudSignals:
         signals = collect.collect_fraud_signals(
             self.store,
@@ -534,11 +683,18 @@ class Gateway:
             now=now,
             policy=self.config.policy,
         )
-        # A report may name one physical card (document number) rather than every card of the person.
-        if not signals.reported_lost and report is not None and report.document.mrz is not None:
-            card_key = document_key(self.audit_key, f"{cccd}:{report.document.mrz.document_number}")
-            if self.store.is_reported_lost(card_key):
-                signals = dataclasses.replace(signals, reported_lost=True)
+        if signals.reported_lost:
+            # A lost or stolen card is replaced by a new card with the same CCCD number: a report
+            # blocks the cards issued up to the day it was made, not the replacement. A reported
+            # death blocks every card.
+            report = self.store.lost_report(doc_key)
+            if (
+                report is not None
+                and report.reason != "deceased"
+                and issue_date is not None
+                and issue_date > report.reported_at.date()
+            ):
+                signals = dataclasses.replace(signals, reported_lost=False)
         return signals
 
     async def _replayed(
@@ -602,7 +758,10 @@ class Gateway:
             liveness_ok=liveness_ok,
             liveness_failure=liveness_failure,
             operator=inp.operator.full_name if inp.operator else None,
-            entitlement_usable=(ent_check.usable if ent_check is not None else False),
+            # 001/002 (army/police funds): not refused, but a person checks the papers (REVIEW)
+            entitlement_usable=(ent_check.usable or ent_check.needs_review)
+            if ent_check is not None
+            else False,
             ma_ket_qua=(ent_check.ma_ket_qua.value if ent_check is not None else None),
         )
 
@@ -721,12 +880,25 @@ class Gateway:
         face_mismatch: bool = False,
         chip_image: bytes | None = None,
         identity_ok: bool = False,
+        holder: tuple[str | None, str | None] = (None, None),
     ) -> VerifyResult:
         """Record the event and the audit entry; sign the attestation for an acceptance."""
         start = time.perf_counter()
         now = result.verify_time
         operator = inp.operator.full_name if inp.operator else None
-        if cccd is not None:
+        if cccd is None:
+            # No document known (forged chip, bad challenge...): still counted for the terminal,
+            # whose rejection rate is a fraud signal of its own.
+            terminal_event = VerificationEvent(
+                f"none:{result.verification_id}",
+                caller.facility,
+                caller.terminal_id,
+                result.outcome.value,
+                False,
+                now,
+            )
+            await self._db(self.store.record_verification, terminal_event)
+        else:
             key = doc_key or document_key(self.audit_key, cccd)
             decision = Decision(result.outcome, result.reasons, result.assurance_level)
             await self._db(
@@ -783,6 +955,7 @@ class Gateway:
                     tuple(r.code for r in result.reasons),
                     chip_image,
                     now,
+                    holder,
                 ),
             )
         timings = [*result.timings, ("record", (time.perf_counter() - start) * 1000)]
@@ -849,8 +1022,15 @@ class Gateway:
         session = self._session(verification_id, caller)
         if session.cccd_number != cccd:
             raise FailedPrecondition("the verification was for another CCCD")
-        if not session.identity_ok:
-            raise FailedPrecondition("linking needs a verification whose identity checks passed")
+        if not session.identity_ok or session.chip_image is None:
+            raise FailedPrecondition("linking needs a chip verification whose identity checks passed")
+        # The BHXH number's card must belong to the person the chip proved: otherwise a counter
+        # could point one citizen's CCCD at another citizen's cover.
+        name, dob = session.holder
+        for ent in await self._db(self.store.entitlements_by_bhxh, bhxh):
+            check = check_entitlement(ent, self.clock().date(), name=name, dob=dob)
+            if check.ma_ket_qua.value in ("060", "061", "070", "080"):
+                raise FailedPrecondition("the social-insurance number's card names another person")
         now = self.clock()
         await self._db(self.store.link_cccd, cccd, bhxh, caller.terminal_id, now)
         await self._db(
@@ -874,8 +1054,11 @@ class Gateway:
         self, caller: Caller, cccd: str, document_number: str, reason: str, reporter: str
     ) -> str:
         now = self.clock()
-        subject = f"{cccd}:{document_number}" if document_number else cccd
-        key = document_key(self.audit_key, subject)
+        # Keyed by the person's CCCD number; which cards it blocks is decided at check time by
+        # their issue date (see _fraud_signals). The DG1 document number of a CCCD is the last nine
+        # digits of the CCCD number, so it cannot tell a replacement card from the lost one.
+        del document_number
+        key = document_key(self.audit_key, cccd)
         await self._db(self.store.report_lost, key, reason, reporter, now)
         report_id = uuid.uuid4().hex
         await self._db(

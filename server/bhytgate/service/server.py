@@ -85,6 +85,9 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     ]
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     if config.plaintext:
+        host = config.listen.rsplit(":", 1)[0].strip("[]")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
         port = server.add_insecure_port(config.listen)
     else:
         port = server.add_secure_port(config.listen, server_credentials(config.pki_dir))

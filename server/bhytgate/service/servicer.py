@@ -13,6 +13,8 @@ import datetime as dt
 import functools
 import logging
 import re
+import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -120,7 +122,16 @@ def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             raise
         except Exception:
             # Log the type and place only: exception messages may carry request data.
-            log.exception("internal error in %s", handler.__name__)
+            # Type and place only: messages and tracebacks may carry request data.
+            exc_type, _, tb = sys.exc_info()
+            where = traceback.extract_tb(tb)[-1] if tb else None
+            log.error(
+                "internal error in %s: %s at %s:%s",
+                handler.__name__,
+                exc_type.__name__ if exc_type else "?",
+                where.filename if where else "?",
+                where.lineno if where else "?",
+            )
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         raise AssertionError("abort returned")
 
@@ -137,7 +148,8 @@ class _Base:
         self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
     ) -> Caller:
         if self.config.plaintext:
-            # Explicit local-test mode: no certificates, so the request's own claims are taken.
+            # Explicit local-test mode (loopback only): no certificates, so the request's own claims
+            # are taken; roles are not enforced.
             kind = KINDS.get(claimed_kind, TerminalKind.DESK)  # type: ignore[call-overload]
             return Caller(claimed_id or "plaintext-terminal", "00000", "admin", kind)
         try:
@@ -192,6 +204,10 @@ def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]
 
 
 class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
+    def __init__(self, gateway: Gateway, config: GatewayConfig, metrics: Any | None = None) -> None:
+        super().__init__(gateway, config, metrics)
+        self._plaintext_kinds: dict[str, int] = {}
+
     @_rpc
     async def BeginVerification(
         self, request: pb.BeginVerificationRequest, context: Ctx
@@ -210,6 +226,10 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=request.terminal_kind
         )
         result = await self.gateway.begin(caller)
+        if self.config.plaintext:
+            self._plaintext_kinds[result.challenge_id] = request.terminal_kind
+            while len(self._plaintext_kinds) > 10_000:
+                self._plaintext_kinds.pop(next(iter(self._plaintext_kinds)))
         return pb.BeginVerificationResponse(
             challenge_id=result.challenge_id,
             nonce=result.nonce,
@@ -272,7 +292,9 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             if not sig.signature or len(sig.signature) > 1024 or not sig.key_id:
                 violations.append(("terminal_signature", "signature (1-1024 bytes) and key_id required"))
             terminal_signature = (bytes(sig.signature), sig.key_id)
-        caller = self.caller(context, VERIFY_ROLES, claimed_id=request.terminal_id)
+        # In plaintext mode the kind is the one the terminal claimed when it took the challenge.
+        claimed = self._plaintext_kinds.pop(request.challenge_id, 0) if self.config.plaintext else 0
+        caller = self.caller(context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=claimed)
         operator = _operator(
             request.operator, "operator", violations, required=caller.kind is TerminalKind.DESK
         )
@@ -336,6 +358,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     async def EnrollTemplate(
         self, request: pb.EnrollTemplateRequest, context: Ctx
     ) -> pb.EnrollTemplateResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
         if not request.verification_id:
             violations.append(("verification_id", "required"))
@@ -343,7 +366,6 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         _operator(request.operator, "operator", violations, required=True)
         if violations:
             raise InvalidRequest(violations)
-        caller = self.caller(context, self.ROLES)
         template_id = await self.gateway.enroll(caller, request.verification_id, frames)
         return pb.EnrollTemplateResponse(
             template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))
@@ -353,6 +375,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     async def LinkSocialInsurance(
         self, request: pb.LinkSocialInsuranceRequest, context: Ctx
     ) -> pb.LinkSocialInsuranceResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
         if not _CCCD.match(request.cccd_number):
             violations.append(("cccd_number", "must be 12 digits"))
@@ -363,7 +386,6 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         _operator(request.operator, "operator", violations, required=True)
         if violations:
             raise InvalidRequest(violations)
-        caller = self.caller(context, self.ROLES)
         ent = await self.gateway.link(
             caller, request.cccd_number, request.social_insurance_number, request.verification_id
         )
@@ -378,6 +400,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     async def ReportDocumentLost(
         self, request: pb.ReportDocumentLostRequest, context: Ctx
     ) -> pb.ReportDocumentLostResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
         if not _CCCD.match(request.cccd_number):
             violations.append(("cccd_number", "must be 12 digits"))
@@ -395,7 +418,6 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
             violations.append(("note", "at most 2000 characters"))
         if violations or reason is None or reporter is None:
             raise InvalidRequest(violations)
-        caller = self.caller(context, self.ROLES)
         report_id = await self.gateway.report_lost(
             caller, request.cccd_number, request.document_number, reason, reporter.full_name
         )
@@ -421,10 +443,10 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     async def ImportEntitlements(
         self, request: pb.ImportEntitlementsRequest, context: Ctx
     ) -> pb.ImportEntitlementsResponse:
+        self.caller(context, self.ROLES)
         fmt = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_JSONL: "jsonl"}.get(request.format)
         if fmt is None:
             raise InvalidRequest([("format", "required")])
-        self.caller(context, self.ROLES)
         imported, valid, errors = await self.gateway.import_entitlements(
             request.content, fmt, dry_run=request.dry_run
         )

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import os
 import time
@@ -22,9 +23,15 @@ from bhytgate.face import FaceConfig, FaceEngine, FaceError
 from bhytgate.face.liveness import Action, Challenge, FrameFingerprint
 from bhytgate.face.template import template_from_bytes, template_to_bytes
 
+log = logging.getLogger("bhytgate.workers")
+
 
 class Overloaded(Exception):
     """Every worker is busy and the bounded queue is full."""
+
+
+class FaceUnavailable(Exception):
+    """A worker process died (crash, out of memory); the pool is being rebuilt."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,7 +124,10 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
         try:
             template_embedding = template_from_bytes(job.template, expected_model=engine.model_id).embedding
         except FaceError as exc:
-            return FaceOutcome(reference_failure=exc.reason, timings=timings)
+            if chip_embedding is None:  # the template is the only reference (QR path)
+                return FaceOutcome(reference_failure=exc.reason, timings=timings)
+            # A template from an older model is stale, not a reason to refuse the chip path:
+            # the check goes on against the chip photo and the holder re-enrols later.
     if job.enrol:
         start = time.perf_counter()
         try:
@@ -164,13 +174,14 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
     else:
         start = time.perf_counter()
         try:
-            analysis = engine.analyze(job.frames[0][0])
+            analysis = engine.analyze(job.frames[0][0], fingerprint=True)
         except FaceError as exc:
             return FaceOutcome(capture_failure=exc.reason, capture_detail=str(exc), timings=timings)
         t = analysis.timings
         timings.update(decode=t.decode_ms, detect=t.detect_ms, landmarks=t.landmarks_ms, embed=t.embed_ms)
         probe = analysis.embedding
-        fingerprints = ()
+        assert analysis.fingerprint is not None
+        fingerprints = ((analysis.fingerprint.sha256, analysis.fingerprint.phash),)
         liveness_ok = None
     chip_distance = engine.match(probe, chip_embedding).distance if chip_embedding is not None else None
     template_distance = (
@@ -208,17 +219,19 @@ class FacePool:
         self.queue_limit = max(0, queue_limit)
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._inflight = 0
+        self._orphans = 0  # jobs whose caller gave up (deadline) but that still occupy a worker
 
     @property
     def inflight(self) -> int:
-        return self._inflight
+        return self._inflight + self._orphans
 
     @property
     def queue_depth(self) -> int:
-        return max(0, self._inflight - self.workers)
+        return max(0, self.inflight - self.workers)
 
     async def start(self) -> list[int]:
         """Spawn every worker and load its models; returns the worker pids."""
+        self._executor = None
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(self.workers)
         self._executor = concurrent.futures.ProcessPoolExecutor(
@@ -238,8 +251,8 @@ class FacePool:
         """Admission: reserve a place for one check, or refuse at once when all are taken.
 
         Taken before the check consumes anything (its challenge), so a refused caller can retry."""
-        if self._inflight >= self.workers + self.queue_limit:
-            raise Overloaded(f"{self._inflight} checks in flight (limit {self.workers + self.queue_limit})")
+        if self.inflight >= self.workers + self.queue_limit:
+            raise Overloaded(f"{self.inflight} checks in flight (limit {self.workers + self.queue_limit})")
         self._inflight += 1
         try:
             yield
@@ -249,10 +262,37 @@ class FacePool:
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
         """Run a job in a worker; the caller holds a `slot()`."""
         if self._executor is None:
-            raise RuntimeError("face pool not started")
+            raise FaceUnavailable("face workers not running")
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _run_with, job)
-        return await asyncio.wait_for(future, timeout)
+        try:
+            future = loop.run_in_executor(self._executor, _run_with, job)
+        except concurrent.futures.BrokenExecutor as exc:
+            await self._rebuild()
+            raise FaceUnavailable("face workers restarting") from exc
+        try:
+            # Shielded: a caller whose deadline passes stops waiting, but the job keeps its worker
+            # until it ends, and admission keeps counting it (an orphan) until then.
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            self._orphans += 1
+
+            def _done(_: asyncio.Future[FaceOutcome]) -> None:
+                self._orphans -= 1
+
+            future.add_done_callback(_done)
+            raise
+        except concurrent.futures.BrokenExecutor as exc:
+            await self._rebuild()
+            raise FaceUnavailable("a face worker died; workers restarting") from exc
+
+    async def _rebuild(self) -> None:
+        """Replace a broken process pool (a worker killed by the OOM killer or a crash in dlib)."""
+        broken, self._executor = self._executor, None
+        if broken is None:
+            return
+        log.error("face worker pool broken; restarting %d workers", self.workers)
+        broken.shutdown(wait=False, cancel_futures=True)
+        await self.start()
 
     async def close(self) -> None:
         if self._executor is not None:

@@ -29,6 +29,7 @@ from bhytgate.chip.errors import ChipError, TrustStoreError
 from bhytgate.chip.trust.chain import RevocationPolicy, validate_document_signer
 
 CSCA_MASTER_LIST = "2.23.136.1.1.2"
+MASTER_LIST_SIGNING_KEY = "2.23.136.1.1.3"  # id-icao-cscaMasterListSigningKey
 _CERT_SUFFIXES = {".cer", ".crt", ".der", ".pem", ".cert"}
 
 
@@ -74,6 +75,18 @@ class TrustStore:
         signer = find_signer_certificate(content.signer_info, content.certificates)
         if signer is None:
             raise TrustStoreError("master list signer certificate not found", reason="master_list_invalid")
+        # Only a Master List Signer may vouch for CSCAs: a Document Signer key (of any trusted
+        # country) must not be able to add anchors.
+        try:
+            usages = signer.asn1.extended_key_usage_value
+            allowed = usages is not None and MASTER_LIST_SIGNING_KEY in [u.dotted for u in usages]
+        except PARSE_ERRORS:
+            allowed = False
+        if not allowed:
+            raise TrustStoreError(
+                "master list signer lacks the cscaMasterListSigningKey extended key usage",
+                reason="master_list_untrusted",
+            )
         problem = signed_attributes_problem(content)
         if problem is not None:
             raise TrustStoreError(f"master list signed attributes: {problem}", reason="master_list_invalid")
@@ -131,15 +144,18 @@ class TrustStore:
 
     @property
     def anchors(self) -> tuple[Certificate, ...]:
-        return tuple(self._anchors.values())
+        with self._lock:
+            return tuple(self._anchors.values())
 
     @property
     def links(self) -> tuple[Certificate, ...]:
-        return tuple(self._links.values())
+        with self._lock:
+            return tuple(self._links.values())
 
     def issuer_candidates(self, cert: Certificate) -> list[tuple[Certificate, bool]]:
         """(certificate, is_anchor) that may have issued `cert`: by key identifier first, then name."""
-        pool = [(c, True) for c in self._anchors.values()] + [(c, False) for c in self._links.values()]
+        with self._lock:  # snapshot: an admin may add anchors while checks run
+            pool = [(c, True) for c in self._anchors.values()] + [(c, False) for c in self._links.values()]
         if cert.aki is not None:
             by_key = [(c, a) for c, a in pool if c.ski is not None and c.ski == cert.aki]
             if by_key:
@@ -148,7 +164,9 @@ class TrustStore:
 
     def crls_for(self, issuer: Certificate) -> list[Crl]:
         out = []
-        for crl in self._crls:
+        with self._lock:
+            crls = list(self._crls)
+        for crl in crls:
             if crl.aki is not None and issuer.ski is not None:
                 if crl.aki == issuer.ski:
                     out.append(crl)
