@@ -27,7 +27,15 @@ class FastChip:
         if isinstance(key, rsa.RSAPrivateKey) and self._chip.replay is None:
             numbers = key.private_numbers()
             n = numbers.public_numbers.n
-            self._rsa = (n, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp, n.bit_length() // 8)
+            self._rsa = (
+                n,
+                numbers.p,
+                numbers.q,
+                numbers.dmp1,
+                numbers.dmq1,
+                numbers.iqmp,
+                n.bit_length() // 8,
+            )
             self._key = key
             probe_nonce = bytes(self._m1_len())
             probe = b"\x01\x02\x03\x04\x05\x06\x07\x08"

@@ -1,0 +1,156 @@
+"""The compute floor: the same checks through the same `Gateway`, in-process, one at a time, no gRPC.
+
+The face pool is replaced by one that runs the job inline (no worker process, no pickling, no
+queue), so the median of these checks is what one check costs when nothing else runs: the floor
+against which the gateway's latency under load and its capacity (`workers / floor`) are judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bhytgate.attestation import load_or_create_key
+from bhytgate.face import FaceConfig, FaceEngine
+from bhytgate.policy.model import TerminalKind
+from bhytgate.service.config import load_or_create_secret
+from bhytgate.service.gateway import Caller, Gateway, Operator, VerifyInput
+from bhytgate.service.trust import TrustAnchors
+from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, JobFn, run_face_job
+from bhytgate.storage import open_store
+
+from .chips import FastChip
+from .workload import BenchHome, Check
+
+OPERATOR = Operator("Lê Thu Hà", "001185000123")
+FACILITY = "01001"
+_KINDS = {"desk": TerminalKind.DESK, "kiosk": TerminalKind.KIOSK, "phone": TerminalKind.PHONE}
+
+
+class InlinePool(FacePool):
+    """A face pool of one, running each job in the calling thread: the compute floor's pool."""
+
+    def __init__(self, config: FaceConfig, *, job_fn: JobFn | None = None) -> None:
+        super().__init__(config, workers=1, queue_limit=0, job_fn=job_fn)
+        self.engine = FaceEngine(config)
+
+    async def start(self) -> list[int]:
+        return [os.getpid()]
+
+    async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
+        return (self.job_fn or run_face_job)(self.engine, job)
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class FloorSample:
+    kind: str
+    millis: float
+    outcome: str
+    stages: list[tuple[str, float]]
+
+
+def _caller(check: Check) -> Caller:
+    role = "counter" if check.terminal.startswith("counter") else "hospital-checkin"
+    return Caller(check.terminal, FACILITY, role, _KINDS[check.terminal_kind])
+
+
+async def _run(
+    bench: BenchHome, checks: Sequence[Check], warmup: Sequence[Check], job_fn: JobFn | None
+) -> list[FloorSample]:
+    config = bench.config
+    keys = config.keys_dir
+    store = open_store(config.db_url, template_key=load_or_create_secret(keys / "template.key"))
+    trust = TrustAnchors(config.trust_dir)
+    pool = InlinePool(config.face, job_fn=job_fn)
+    gateway = Gateway(
+        config,
+        store,
+        trust,
+        pool,
+        attestation_key=load_or_create_key(keys / "attestation.pem"),
+        audit_key=load_or_create_secret(keys / "audit.key"),
+    )
+    chips = {name: FastChip(card.path) for name, card in bench.cards.items()}
+    last: tuple[Caller, VerifyInput] | None = None
+    samples: list[FloorSample] = []
+
+    async def one(check: Check) -> FloorSample | None:
+        nonlocal last
+        start = time.perf_counter()
+        if check.kind == "replay":
+            if last is None:
+                return None
+            result = await gateway.verify(*last)
+        else:
+            caller = _caller(check)
+            begin = await gateway.begin(caller)
+            signatures = chips[check.card].answer(begin.aa_challenge)
+            desk = check.terminal_kind == "desk"
+            roles = ["single"] if desk else ["base", *begin.actions, "end"]
+            first_ms = int(time.time() * 1000)
+            frames = [(check.frames[r], first_ms + i) for i, r in enumerate(roles)]
+            wait = (first_ms + len(roles)) / 1000 - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            inp = VerifyInput(
+                challenge_id=begin.challenge_id,
+                frames=frames,
+                chip_files=bench.cards[check.card].files,
+                aa_signatures=signatures,
+                operator=OPERATOR if desk else None,
+            )
+            result = await gateway.verify(caller, inp)
+            if check.kind.startswith("genuine") and result.outcome.value == "ACCEPTED":
+                last = (caller, inp)
+        millis = (time.perf_counter() - start) * 1000
+        outcome = result.outcome.value + (f":{result.reasons[0].code}" if result.reasons else "")
+        return FloorSample(check.kind, millis, outcome, list(result.timings))
+
+    try:
+        for check in warmup:
+            await one(check)
+        for check in checks:
+            sample = await one(check)
+            if sample is not None:
+                samples.append(sample)
+    finally:
+        store.close()
+    return samples
+
+
+async def measure_floor(
+    bench: BenchHome, checks: Sequence[Check], *, warmup: Sequence[Check] = (), job_fn: JobFn | None = None
+) -> list[FloorSample]:
+    """Run `warmup` (uncounted: fills the chip-photo cache as a warm server has it), then `checks`."""
+    return await _run(bench, checks, warmup, job_fn)
+
+
+def floor_summary(samples: Sequence[FloorSample]) -> dict[str, Any]:
+    from .generator import summarize
+
+    times = [s.millis for s in samples]
+    by_kind: dict[str, Any] = {}
+    for kind in sorted({s.kind for s in samples}):
+        ks = [s for s in samples if s.kind == kind]
+        outcomes: dict[str, int] = {}
+        for s in ks:
+            outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
+        by_kind[kind] = {**summarize([s.millis for s in ks]), "outcomes": outcomes}
+    stages: dict[str, list[float]] = {}
+    for s in samples:
+        for stage, millis in s.stages:
+            stages.setdefault(stage, []).append(millis)
+    return {
+        **summarize(times),
+        "median_ms": statistics.median(times) if times else 0.0,
+        "by_kind": by_kind,
+        "stages": {k: summarize(v) for k, v in sorted(stages.items())},
+    }
