@@ -435,6 +435,10 @@ class Gateway:
                         policy=self.config.chip,
                     )
                 except ChipError as exc:
+                    # Unusable input is INVALID_ARGUMENT, but the challenge is spent: record it.
+                    checks["PASSIVE_AUTH"] = "FAILED"
+                    malformed = Reason("CHIP_DATA_MALFORMED", f"EF.SOD: {exc.reason}")
+                    await self._finish(caller, inp, reject([malformed]), None)
                     raise InvalidRequest([("chip.ef_sod", f"{exc.message} [{exc.reason}]")]) from exc
             problems = chip_reasons(report)
             checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
