@@ -90,7 +90,9 @@ _JOB_FN: JobFn
 
 def _init_worker(config: FaceConfig, barrier: Any, job_fn: Any = None) -> None:
     global _ENGINE, _BARRIER, _JOB_FN
+    # One BLAS thread per worker: the workers already fill the cores (two threads measured slower).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     _ENGINE = FaceEngine(config)
     _BARRIER = barrier
     if job_fn is not None:
