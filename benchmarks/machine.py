@@ -8,6 +8,8 @@ import subprocess
 from importlib import metadata
 from typing import Any
 
+from bhytgate_clients.machine import cpu_name
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -41,18 +43,9 @@ def git_revision() -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return {
         "hostname_kind": os.environ.get("BHYTGATE_MACHINE", "python-svc"),
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),

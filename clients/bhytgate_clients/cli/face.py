@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from bhytgate_clients.machine import cpu_name
+
 
 @click.group()
 def face() -> None:
@@ -39,17 +41,8 @@ def _version(dist: str) -> str:
 
 
 def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "gpu": "none used (dlib CUDA off)" if not _dlib_cuda() else "dlib built with CUDA",
         "os": platform.platform(),
