@@ -136,7 +136,7 @@ def baseline_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
                 now_ms=job.now_ms,
                 store=store,
                 config=engine.config.liveness,
-                embed=lambda i: faces[i].encoding,
+                embed=lambda idx: [faces[i].encoding for i in idx],
                 card_embedding=chip_encoding,
             )
         except FaceError as exc:

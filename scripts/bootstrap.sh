@@ -3,15 +3,17 @@
 # dependency files skips the install when nothing changed.
 #
 # Why not a plain `pip install -e .`: face-recognition 1.3.0 depends on the `dlib` sdist, a
-# ~9 minute C++ build. By default we install the prebuilt `dlib-bin` wheel (same dlib 20.0 API) and
-# then face-recognition with --no-deps. BHYTGATE_DLIB=openblas builds (once, cached) and installs the
-# clang + OpenBLAS wheel instead: 2.1x less CPU per check, 10-20 minutes for the first build
-# (scripts/build_dlib.sh, docs/dlib-build.md).
+# ~9 minute C++ build without BLAS. By default we build dlib once with clang + OpenBLAS into a
+# wheel cache (scripts/build_dlib.sh: ~11 minutes the first time on 2 cores, seconds after) and
+# install that: 2x less CPU per check than the prebuilt `dlib-bin` wheel (docs/dlib-build.md).
+# BHYTGATE_DLIB=bin installs `dlib-bin` instead (seconds, no compiler); if the build cannot run
+# (no root for apt, no network), bootstrap says so loudly and falls back to `dlib-bin`: same API,
+# same embeddings (to 3e-7), slower. face-recognition itself goes in with --no-deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-DLIB=${BHYTGATE_DLIB:-bin}  # bin: prebuilt dlib-bin wheel; openblas: scripts/build_dlib.sh
+DLIB=${BHYTGATE_DLIB:-openblas}  # openblas: scripts/build_dlib.sh (cached); bin: prebuilt dlib-bin
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -24,14 +26,25 @@ fi
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade "pip>=24"
 pip install "setuptools>=77,<81" wheel
+install_bin() {
+  pip uninstall -y dlib >/dev/null 2>&1 || true  # both wheels own dlib/ and _dlib_pybind11*.so
+  pip install "dlib-bin==20.0.1.post1"
+}
 case "$DLIB" in
   openblas)
-    whl=$(scripts/build_dlib.sh --python "$VENV/bin/python" --print-path)
-    pip uninstall -y dlib-bin >/dev/null 2>&1 || true  # both wheels own dlib/ and _dlib_pybind11*.so
-    pip install --no-deps --force-reinstall "$whl" ;;
-  bin)
-    pip uninstall -y dlib >/dev/null 2>&1 || true
-    pip install "dlib-bin==20.0.1.post1" ;;
+    if whl=$(scripts/build_dlib.sh --python "$VENV/bin/python" --print-path) \
+      && { pip uninstall -y dlib-bin >/dev/null 2>&1 || true; } \
+      && pip install --no-deps --force-reinstall "$whl" \
+      && OPENBLAS_NUM_THREADS=1 "$VENV/bin/python" -c 'import dlib; assert dlib.DLIB_USE_BLAS'; then
+      :
+    else
+      echo "bootstrap: WARNING: the clang + OpenBLAS dlib could not be built or loaded (see above;" >&2
+      echo "bootstrap: WARNING: at run time it needs libopenblas0). Falling back to the prebuilt" >&2
+      echo "bootstrap: WARNING: dlib-bin wheel: same results, about 2x more CPU per check." >&2
+      install_bin
+      DLIB=bin-fallback
+    fi ;;
+  bin) install_bin ;;
   *) echo "BHYTGATE_DLIB must be bin or openblas" >&2; exit 2 ;;
 esac
 pip install --no-deps "face-recognition==1.3.0"
@@ -45,4 +58,5 @@ print("\n".join(d for d in deps if not d.startswith("face-recognition")))
 PYEOF
 pip install -r "$VENV/.requirements.txt"
 pip install --no-deps --no-build-isolation -e .
-echo "$want" > "$stamp"
+# After a fallback the stamp does not match, so the next run tries the OpenBLAS build again.
+if [ "$DLIB" = bin-fallback ]; then echo "fallback" > "$stamp"; else echo "$want" > "$stamp"; fi

@@ -32,11 +32,19 @@ class _BaselinePool(FacePool):
     """The gateway's pool with the naive face pipeline plugged in."""
 
     def __init__(
-        self, config: FaceConfig, *, workers: int, queue_limit: int, job_fn: JobFn | None = None
+        self,
+        config: FaceConfig,
+        *,
+        workers: int,
+        queue_limit: int,
+        job_fn: JobFn | None = None,
+        nice: int = 0,
     ) -> None:
         from benchmarks.baseline import baseline_face_job
 
-        super().__init__(config, workers=workers, queue_limit=queue_limit, job_fn=baseline_face_job)
+        super().__init__(
+            config, workers=workers, queue_limit=queue_limit, job_fn=baseline_face_job, nice=nice
+        )
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -135,7 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--queue-limit", type=int, default=4)
+    parser.add_argument("--queue-limit", type=int, default=3)
     parser.add_argument("--baseline", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

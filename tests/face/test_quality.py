@@ -134,3 +134,36 @@ def test_embedding_equals_face_recognitions(engine: FaceEngine, read: Read) -> N
     box = ours.box
     theirs = face_recognition.face_encodings(image, [(box.top, box.right - 1, box.bottom - 1, box.left)])[0]
     assert np.allclose(ours.embedding, theirs, atol=1e-6)
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_tracked_detection_finds_the_face_at_its_previous_size(engine: FaceEngine, read: Read) -> None:
+    from bhytgate.face.detect import detect_faces, detect_tracked
+
+    pixels = _pixels(read("face_recognition/examples/obama.jpg"))
+    full = detect_faces(engine.models.detector, pixels, engine.config)
+    (box,) = full.boxes
+    tracked = detect_tracked(engine.models.detector, pixels, engine.config, box.height)
+    assert tracked is not None and len(tracked.boxes) == 1
+    assert tracked.scale < full.scale  # the cheaper copy
+    (seen,) = tracked.boxes
+    assert abs(seen.center[0] - box.center[0]) < 0.15 * box.width
+    assert abs(seen.height - box.height) < 0.3 * box.height
+    # told the face was four times larger, the copy is too small to see it: the caller falls back
+    assert detect_tracked(engine.models.detector, pixels, engine.config, 4 * box.height) is None
+
+
+def test_tracked_detection_still_sees_a_second_person_of_comparable_size(
+    engine: FaceEngine, read: Read
+) -> None:
+    from bhytgate.face.detect import detect_faces, detect_tracked, select_subject
+
+    pixels = _pixels(read("face_recognition/examples/two_people.jpg"))
+    largest = max(b.height for b in detect_faces(engine.models.detector, pixels, engine.config).boxes)
+    tracked = detect_tracked(engine.models.detector, pixels, engine.config, largest)
+    assert tracked is not None
+    with pytest.raises(MultipleFaces):
+        select_subject(tracked.boxes, engine.config)

@@ -1,13 +1,16 @@
-"""Admission control of the face worker pool: refuse at once beyond workers + queue_limit."""
+"""Admission control of the face worker pool: refuse at once beyond workers + queue_limit
+average checks of work, each kind of check weighed by its measured cost."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 
-from bhytgate.face import FaceConfig
-from bhytgate.service.workers import FacePool, Overloaded
+from bhytgate.face import FaceConfig, FaceEngine
+from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, Overloaded
 
 
 def test_slots_are_bounded_and_released() -> None:
@@ -33,5 +36,77 @@ def test_a_failing_check_releases_its_slot() -> None:
                 raise RuntimeError("check failed")
         async with pool.slot():
             assert pool.inflight == 1
+
+    asyncio.run(scenario())
+
+
+def test_admission_weighs_checks_by_their_measured_cost() -> None:
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=2, queue_limit=1)  # room for 3 average checks
+        for _ in range(200):  # a burst costs three desk frames
+            pool.costs.learn("burst", 300.0)
+            pool.costs.learn("single", 100.0)
+        single, burst = pool.costs.units("single"), pool.costs.units("burst")
+        assert burst == pytest.approx(3 * single) and 0.4 < single < 0.6  # about 1.5 and 0.5
+        fits = int(3 / single)  # five or six desk frames make three average checks
+        assert fits >= 5
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(fits):
+                await stack.enter_async_context(pool.slot("single"))
+            with pytest.raises(Overloaded, match="single check adds"):
+                await stack.enter_async_context(pool.slot("single"))
+        assert pool.work_in_flight == pytest.approx(0.0)
+        async with pool.slot("burst"):
+            with pytest.raises(Overloaded):  # three bursts (~4.5 average checks) never fit
+                async with pool.slot("burst"), pool.slot("burst"):
+                    pass
+            async with pool.slot("single"):  # a burst and a desk frame fit
+                assert pool.work_in_flight == pytest.approx(burst + single)
+        assert pool.inflight == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_heavy_check_is_admitted_when_nothing_is_in_flight() -> None:
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=0)
+        for _ in range(50):
+            pool.costs.learn("single", 10.0)
+        pool.costs.learn("enrol", 5_000.0)  # far above the limit of one average check
+        async with pool.slot("enrol"):
+            with pytest.raises(Overloaded):
+                async with pool.slot("single"):
+                    pass
+
+    asyncio.run(scenario())
+
+
+def _slow_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
+    time.sleep(1.5)
+    return FaceOutcome()
+
+
+def test_an_abandoned_job_stays_counted_until_its_worker_is_free() -> None:
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=0, job_fn=_slow_job)
+        await pool.start()
+        try:
+            async with pool.slot("single"):
+                with pytest.raises(TimeoutError):
+                    await pool.run(FaceJob(frames=(), now_ms=0), timeout=0.2)
+            # the caller is gone, the worker is not: admission still counts the job
+            assert pool.inflight == 1 and pool.work_in_flight == pytest.approx(1.0)
+            with pytest.raises(Overloaded):
+                async with pool.slot("single"):
+                    pass
+            for _ in range(100):
+                if pool.inflight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert pool.inflight == 0 and pool.work_in_flight == pytest.approx(0.0)
+            async with pool.slot("single"):  # free again, and the job's real cost was learned
+                assert pool.costs.units("single") == pytest.approx(1.0)
+        finally:
+            await pool.close()
 
     asyncio.run(scenario())

@@ -39,7 +39,11 @@ def _import_harness() -> Any:
 )
 @click.option("--workers", type=int, default=2, show_default=True, help="Face worker processes.")
 @click.option(
-    "--queue-limit", type=int, default=4, show_default=True, help="Checks admitted beyond the busy workers."
+    "--queue-limit",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Face work admitted beyond the busy workers, in average checks (the gateway's default).",
 )
 @click.option("--duration-per-step", "step_s", type=float, default=None, help="Seconds per sweep step.")
 @click.option(
@@ -68,7 +72,12 @@ def bench(
     from benchmarks.load.report import check_report, write_outputs
 
     options = harness.Options(
-        quick=quick, workers=workers, queue_limit=queue_limit, step_s=step_s, faces=faces, budget_s=budget_s
+        quick=quick,
+        workers=workers,
+        queue_limit=queue_limit,
+        step_s=step_s,
+        faces=faces,
+        budget_s=budget_s,
     )
     if out is not None:
         options.out = out

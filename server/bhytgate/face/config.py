@@ -59,11 +59,20 @@ class FaceConfig:
     max_image_pixels: int = 24_000_000  # 6000 x 4000; a phone photo is ~12 Mpx
     # --- detection: HOG on a copy whose longer side is at most this; the cheap pass runs at upsample 0
     detect_max_side: int = 640
-    # HOG's sliding window is 80 px: a face smaller than this in the detection copy is invisible to the
-    # cheap pass, so a finer pass runs when nothing was found (upsample 1), or when a second face of
-    # comparable size (secondary_face_ratio of the largest) could have been missed (an enlarged copy).
-    # Measured on 640x480 frames: ~30-40 ms with a face >= 135 px, ~90 ms with a 107 px face.
-    hog_window_px: int = 80
+    # The smallest face box dlib's HOG detector finds at upsample 0. Its scanning window is 80 px,
+    # but the box it reports is the face inside the window: measured on ../shared/faces (55 photos,
+    # each face rescaled to a given box height on a grey canvas), boxes of 68 px and up are found as
+    # often as boxes of 80-90 px (54/55), 64 px in 53/55, 56 px in 43/55. A face smaller than this in
+    # the detection copy is invisible to the cheap pass, so a finer pass runs when nothing was found
+    # (upsample 1), or when a second face of comparable size (secondary_face_ratio of the largest)
+    # could have been missed (an enlarged copy). With 80 here, a 128 px face (the usual kiosk
+    # frame) needed the enlarged pass for second faces of 77-80 px: 1.4x the detection cost for a
+    # blind spot that does not exist.
+    hog_window_px: int = 68
+    # In the frames of a liveness burst after the first, the face is looked for on a copy where the
+    # previous frame's face is this high: it may shrink by 1 - 68/90 = 24% before the pass misses it
+    # (then the full detection runs). A 130 px face in a 320 px frame: 2x less HOG work per frame.
+    track_face_px: int = 90
     # Faces smaller than this fraction of the largest are background (a queue behind the patient);
     # anything larger is a second person in front of the camera and refused as "multiple faces".
     secondary_face_ratio: float = 0.6
@@ -112,3 +121,5 @@ class FaceConfig:
             raise ValueError("image budgets must be positive")
         if self.detect_max_side < self.hog_window_px:
             raise ValueError("detect_max_side must be at least one HOG window")
+        if self.track_face_px < self.hog_window_px:
+            raise ValueError("track_face_px must be at least the smallest face HOG finds")

@@ -441,7 +441,7 @@ def verify_challenge(
     now_ms: int,
     store: FrameStore,
     config: LivenessConfig,
-    embed: Callable[[int], Embedding],
+    embed: Callable[[Sequence[int]], Sequence[Embedding]],
     card_embedding: Embedding | None = None,
     device_key: DeviceKey | None = None,
     signature: bytes | None = None,
@@ -451,6 +451,8 @@ def verify_challenge(
     Checks run cheapest first: shape of the request, time window, device signature, replay (after
     which every frame is remembered, pass or fail), stillness, continuity, the actions and their
     order, then — spending embeddings — one person throughout, and not the chip photo itself.
+    ``embed`` gets the indices of every frame to embed at once (best frontal frame first) and
+    returns their embeddings in that order.
     """
     precheck(
         challenge,
@@ -487,16 +489,16 @@ def verify_challenge(
     matched = _match_actions(challenge.actions, turns, blinks, n)
 
     best = best_frontal_frame(frames, baseline * (1.0 - config.blink_drop / 2.0))
-    live = as_embedding(embed(best))
-    distances: dict[int, float] = {}
-    embedded: dict[int, Embedding] = {best: live}
-    for event in matched:
-        if event.action in _TURNS and event.peak not in embedded:
-            emb = as_embedding(embed(event.peak))
-            embedded[event.peak] = emb
-            distances[event.peak] = float(np.linalg.norm(emb - live))
-            if distances[event.peak] > config.identity_threshold:
-                raise LivenessIdentityChanged("a different person performed an action")
+    # One call for every frame to embed: the engine runs them through the network as one batch.
+    wanted = [best, *dict.fromkeys(e.peak for e in matched if e.action in _TURNS and e.peak != best)]
+    results = embed(wanted)
+    if len(results) != len(wanted):
+        raise ValueError("embed returned a different number of embeddings than frames asked for")
+    embedded: dict[int, Embedding] = {i: as_embedding(e) for i, e in zip(wanted, results, strict=True)}
+    live = embedded[best]
+    distances = {i: float(np.linalg.norm(e - live)) for i, e in embedded.items() if i != best}
+    if any(d > config.identity_threshold for d in distances.values()):
+        raise LivenessIdentityChanged("a different person performed an action")
 
     card_distance: float | None = None
     if card_embedding is not None:

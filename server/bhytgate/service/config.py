@@ -24,7 +24,13 @@ class GatewayConfig:
     database_url: str | None = None  # default: SQLite under home
     gateway_id: str = "bhytgate-dev"
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 2)
-    queue_limit: int = 4  # face jobs that may wait beyond the busy workers
+    # Face work that may wait beyond the busy workers, in average checks (admission weighs a
+    # liveness burst and a desk frame by their measured worker time; see service/workers.py).
+    # Everything beyond is shed at once with RESOURCE_EXHAUSTED, so an accepted check waits about
+    # queue_limit / workers average service times at most, under any overload.
+    queue_limit: int = 3
+    # CPU priority of the face workers below the main process (os.nice increment; 0 disables).
+    worker_nice: int = 5
     challenge_ttl: dt.timedelta = dt.timedelta(minutes=2)
     attestation_ttl: dt.timedelta = dt.timedelta(days=7)
     max_frames: int = 12  # a liveness burst needs 3-8; each frame is decoded in a worker

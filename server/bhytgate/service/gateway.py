@@ -364,7 +364,7 @@ class Gateway:
         # (its worker stays counted by admission until it really ends).
         cap = self.config.max_check_seconds
         limit = cap if timeout is None else min(timeout, cap)
-        async with self.pool.slot():
+        async with self.pool.slot("burst" if len(inp.frames) > 1 else "single"):
             return await self._verify(caller, inp, limit)
 
     @contextlib.asynccontextmanager
@@ -987,7 +987,7 @@ class Gateway:
         session = self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
-        async with self.pool.slot():
+        async with self.pool.slot("enrol"):
             outcome = await self.pool.run(
                 FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True)
             )

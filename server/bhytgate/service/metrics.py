@@ -31,6 +31,11 @@ class Metrics:
             "bhytgate_queue_depth", "Checks waiting for a face worker", registry=self.registry
         )
         self.inflight = Gauge("bhytgate_inflight", "Checks admitted and not finished", registry=self.registry)
+        self.work = Gauge(
+            "bhytgate_face_work_in_flight",
+            "Admitted face work, in average checks (admission refuses beyond workers + queue_limit)",
+            registry=self.registry,
+        )
 
     def observe_decision(self, result: VerifyResult) -> None:
         self.decisions.labels(result.outcome.value).inc()
@@ -42,6 +47,7 @@ class Metrics:
     def track_pool(self, pool: Any) -> None:
         self.queue_depth.set_function(lambda: float(pool.queue_depth))
         self.inflight.set_function(lambda: float(pool.inflight))
+        self.work.set_function(lambda: float(getattr(pool, "work_in_flight", pool.inflight)))
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -61,7 +61,9 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     attestation_key = load_or_create_key(keys / "attestation.pem")
     store = open_store(config.db_url, template_key=template_key)
     trust = TrustAnchors(config.trust_dir)
-    pool = FacePool(config.face, workers=config.workers, queue_limit=config.queue_limit)
+    pool = FacePool(
+        config.face, workers=config.workers, queue_limit=config.queue_limit, nice=config.worker_nice
+    )
     pids = await pool.start()
     metrics = Metrics()
     metrics.track_pool(pool)

@@ -1,9 +1,13 @@
 """The face pipeline in worker processes.
 
 dlib holds a core per call, so face work runs in a pool of spawned processes (each loads the
-models once, before the server listens). The pool admits at most `workers + queue_limit` jobs;
-beyond that a job is refused at once (`Overloaded`) rather than queued without bound, so latency
-stays bounded and the caller gets RESOURCE_EXHAUSTED quickly.
+models once, before the server listens). Admission is counted in expected work, not in jobs: a
+liveness burst costs two to three times a single desk frame, so "four jobs in flight" can mean
+anything from 200 to 600 ms of queued work. The pool keeps a moving average of the worker time of
+each kind of job and admits a new one only while the work in flight, the new job's included, stays
+within `workers + queue_limit` average jobs; beyond that a job is refused at once (`Overloaded`)
+rather than queued, so an accepted check's latency stays bounded and the caller gets
+RESOURCE_EXHAUSTED quickly. Until a kind has been measured, each job counts as one average job.
 """
 
 from __future__ import annotations
@@ -88,8 +92,13 @@ JobFn = Callable[[FaceEngine, "FaceJob"], "FaceOutcome"]
 _JOB_FN: JobFn
 
 
-def _init_worker(config: FaceConfig, barrier: Any, job_fn: Any = None) -> None:
+def _init_worker(config: FaceConfig, barrier: Any, job_fn: Any = None, nice: int = 0) -> None:
     global _ENGINE, _BARRIER, _JOB_FN
+    if nice > 0:
+        # Face work is long and CPU-bound; the main process's is short (TLS, protobuf, chip checks,
+        # database). At equal priority a busy worker delays the main process's next slice; niced,
+        # the workers yield to it at once and only lose what the main process actually uses.
+        os.nice(nice)
     # One BLAS thread per worker: the workers already fill the cores (two threads measured slower).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -202,26 +211,70 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
 _JOB_FN = run_face_job
 
 
-def _run_with(job: FaceJob) -> FaceOutcome:
+def _run_with(job: FaceJob) -> tuple[FaceOutcome, float]:
+    """The job's outcome and the worker time it took (ms), which admission learns from."""
     assert _ENGINE is not None, "worker not initialised"
-    return _JOB_FN(_ENGINE, job)
+    start = time.perf_counter()
+    outcome = _JOB_FN(_ENGINE, job)
+    return outcome, (time.perf_counter() - start) * 1000.0
+
+
+def job_kind(job: FaceJob) -> str:
+    """What admission estimates the cost of: a liveness burst, an enrolment, or one frame."""
+    if job.enrol:
+        return "enrol"
+    return "burst" if job.liveness is not None else "single"
+
+
+class _CostModel:
+    """Moving average of worker time per kind of job (ms); an unknown kind costs the overall mean."""
+
+    ALPHA = 0.1
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, float] = {}
+        self._mean: float | None = None
+
+    def learn(self, kind: str, millis: float) -> None:
+        if not millis > 0:
+            return
+        old = self._by_kind.get(kind)
+        self._by_kind[kind] = millis if old is None else old + self.ALPHA * (millis - old)
+        self._mean = millis if self._mean is None else self._mean + self.ALPHA * (millis - self._mean)
+
+    def units(self, kind: str) -> float:
+        """The kind's cost in average jobs (1.0 while nothing is known)."""
+        if self._mean is None:
+            return 1.0
+        return self._by_kind.get(kind, self._mean) / self._mean
 
 
 class FacePool:
     """Bounded admission in front of a spawn-context process pool."""
 
     def __init__(
-        self, config: FaceConfig, *, workers: int, queue_limit: int, job_fn: JobFn | None = None
+        self,
+        config: FaceConfig,
+        *,
+        workers: int,
+        queue_limit: int,
+        job_fn: JobFn | None = None,
+        nice: int = 0,
     ) -> None:
         """`job_fn` replaces the face pipeline (a module-level function: it is pickled to the
-        workers); the benchmarks use it to run a naive baseline behind the same gateway."""
+        workers); the benchmarks use it to run a naive baseline behind the same gateway. `nice`
+        lowers the workers' CPU priority below the main process's."""
         self.job_fn = job_fn
+        self.nice = max(0, nice)
         self.config = config
         self.workers = max(1, workers)
         self.queue_limit = max(0, queue_limit)
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._inflight = 0
         self._orphans = 0  # jobs whose caller gave up (deadline) but that still occupy a worker
+        self._work = 0.0  # admitted work in average-job units
+        self._orphan_work = 0.0  # work of abandoned jobs that still occupy a worker
+        self.costs = _CostModel()
 
     @property
     def inflight(self) -> int:
@@ -240,7 +293,7 @@ class FacePool:
             max_workers=self.workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.config, barrier, self.job_fn),
+            initargs=(self.config, barrier, self.job_fn, self.nice),
         )
         loop = asyncio.get_running_loop()
         pids = await asyncio.gather(
@@ -248,38 +301,63 @@ class FacePool:
         )
         return sorted(set(pids))
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Admission: reserve a place for one check, or refuse at once when all are taken.
+    @property
+    def work_in_flight(self) -> float:
+        """Admitted face work, in average jobs (abandoned jobs still running included)."""
+        return self._work + self._orphan_work
 
-        Taken before the check consumes anything (its challenge), so a refused caller can retry."""
-        if self.inflight >= self.workers + self.queue_limit:
-            raise Overloaded(f"{self.inflight} checks in flight (limit {self.workers + self.queue_limit})")
+    @contextlib.asynccontextmanager
+    async def slot(self, kind: str = "single") -> AsyncIterator[None]:
+        """Admission: reserve the expected work of one check of this `kind` (see `job_kind`), or
+        refuse at once when the work in flight would exceed `workers + queue_limit` average jobs.
+
+        Taken before the check consumes anything (its challenge), so a refused caller can retry.
+        A job always fits when nothing is in flight, however heavy it is."""
+        units = self.costs.units(kind)
+        limit = self.workers + self.queue_limit
+        if self.inflight > 0 and self.work_in_flight + units > limit + 1e-9:
+            raise Overloaded(
+                f"{self.work_in_flight:.1f} average checks of face work in flight; a {kind} check"
+                f" adds {units:.1f} (limit {limit})"
+            )
         self._inflight += 1
+        self._work += units
         try:
             yield
         finally:
             self._inflight -= 1
+            self._work = max(0.0, self._work - units)
 
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
         """Run a job in a worker; the caller holds a `slot()`."""
         if self._executor is None:
             raise FaceUnavailable("face workers not running")
         loop = asyncio.get_running_loop()
+        kind = job_kind(job)
         try:
             future = loop.run_in_executor(self._executor, _run_with, job)
         except concurrent.futures.BrokenExecutor as exc:
             await self._rebuild()
             raise FaceUnavailable("face workers restarting") from exc
+
+        def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.costs.learn(kind, done.result()[1])
+
+        future.add_done_callback(_learn)
         try:
             # Shielded: a caller whose deadline passes stops waiting, but the job keeps its worker
             # until it ends, and admission keeps counting it (an orphan) until then.
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            outcome, _millis = await asyncio.wait_for(asyncio.shield(future), timeout)
+            return outcome
         except TimeoutError:
+            units = self.costs.units(kind)
             self._orphans += 1
+            self._orphan_work += units
 
-            def _done(_: asyncio.Future[FaceOutcome]) -> None:
+            def _done(_: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
                 self._orphans -= 1
+                self._orphan_work = max(0.0, self._orphan_work - units)
 
             future.add_done_callback(_done)
             raise
