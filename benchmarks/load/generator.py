@@ -130,6 +130,8 @@ class Recorder:
     shed_latency: HdrHistogram = dataclasses.field(default_factory=new_histogram)  # RESOURCE_EXHAUSTED
     lag: HdrHistogram = dataclasses.field(default_factory=new_histogram)  # generator: actual - intended
     terminal: HdrHistogram = dataclasses.field(default_factory=new_histogram)  # Begin reply -> Verify sent
+    begin: HdrHistogram = dataclasses.field(default_factory=new_histogram)  # BeginVerification round trip
+    verify: HdrHistogram = dataclasses.field(default_factory=new_histogram)  # Verify round trip (OK calls)
     statuses: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     outcomes: dict[str, collections.Counter[str]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
@@ -304,6 +306,7 @@ class Generator:
             begin_request, timeout=self.deadline_s
         )
         replied = loop.time()
+        rec.record_us(rec.begin, replied - start)
         signatures = await self.chips.answer(check.card, begin.aa_challenge)
         if desk:
             roles = ["single"]
@@ -327,8 +330,10 @@ class Generator:
         if wait > 0:
             await asyncio.sleep(wait)
         rec.record_us(rec.terminal, loop.time() - replied)
-        remaining = max(0.001, self.deadline_s - (loop.time() - start))
+        sent = loop.time()
+        remaining = max(0.001, self.deadline_s - (sent - start))
         response: pb.VerifyResponse = await stub.Verify(request, timeout=remaining)
+        rec.record_us(rec.verify, loop.time() - sent)
         if check.kind.startswith("genuine") and response.decision == pb.DECISION_ACCEPTED:
             self.replayable.append((check.terminal, request))
         return response

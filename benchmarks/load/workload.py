@@ -33,6 +33,11 @@ DESK_IDENTITIES = ("obama", "howard", "sheldon", "biden", "amy", "stuart", "rose
 # (victim card, impostor face): a few dedicated victims, as a real attacker would target.
 IMPOSTORS = (("howard", "biden"), ("stuart", "obama"), ("amy", "rose-leslie"))
 
+# Many people, not a few cards checked again and again: the gateway serialises the checks of one
+# document (fraud rules read its history), so a mix drawn from two cards would measure that lock.
+# Each identity gets this many cards (distinct citizens, same photos); the first is the demo's own.
+CARDS_PER_IDENTITY = {"liveness": 12, "desk": 4}
+
 # Terminals of one facility (01001): one card at two facilities within 6 h would go to REVIEW.
 DESK_TERMINALS = ("desk-01", "counter-01")
 LIVENESS_TERMINALS = (("kiosk-01", "kiosk"), ("phone-01", "phone"))
@@ -107,6 +112,10 @@ class BenchHome:
     burst_photos: dict[str, dict[str, Path]]  # identity -> role -> photo
     attack_cards: list[str]
     expired_cards: list[str]
+    people: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # identity -> its cards
+
+    def card_of(self, identity: str, rng: random.Random) -> str:
+        return rng.choice(self.people.get(identity) or [identity])
 
 
 def _identity(card_dir: Path) -> str:
@@ -146,6 +155,49 @@ def _issue_expired(home: Path, faces: Path) -> list[Path]:
     return out
 
 
+def _issue_people(config: GatewayConfig, by_identity: dict[str, Path]) -> dict[str, list[Path]]:
+    """More cards for each bench identity (new citizens, the same photos) with their entitlements."""
+    from bhytgate.entitlement.importer import parse_entitlements
+    from bhytgate.service.config import load_or_create_secret
+    from bhytgate.storage import open_store
+
+    pki = ensure_pki(config.home / "demo" / "pki")
+    wanted = {i: CARDS_PER_IDENTITY["liveness"] for i in LIVENESS_IDENTITIES}
+    for identity in {*DESK_IDENTITIES, *(victim for victim, _ in IMPOSTORS)}:
+        wanted.setdefault(identity, CARDS_PER_IDENTITY["desk"])
+    out: dict[str, list[Path]] = {}
+    records = []
+    for identity, count in sorted(wanted.items()):
+        source = by_identity[identity]
+        meta = json.loads((source / "card.json").read_text(encoding="utf-8"))
+        out[identity] = [source]
+        for k in range(1, count):
+            target = config.home / "bench" / "people" / f"{identity}-{k:02d}"
+            citizen = make_citizen(f"bench-{identity}-{k}", sex=meta.get("sex"))
+            kind = "rsa" if k % 2 else "ec"
+            dump = issue_card(
+                pki,
+                citizen,
+                Path(meta["photo_source"]),
+                IssueOptions(ds=kind, aa=kind),  # type: ignore[arg-type]
+                seed=f"bench-{identity}-{k}",
+            )
+            dump.meta["identity"] = identity
+            dump.write(target)
+            records.append(dump.entitlement)
+            out[identity].append(target)
+    store = open_store(config.db_url, template_key=load_or_create_secret(config.keys_dir / "template.key"))
+    try:
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        parsed, errors = parse_entitlements(text.encode("utf-8"), "jsonl")
+        if errors:
+            raise ValueError(f"bench entitlements invalid: {errors[:3]}")
+        store.upsert_entitlements(parsed)
+    finally:
+        store.close()
+    return out
+
+
 def prepare_home(home: Path, faces: Path, *, workers: int, queue_limit: int) -> BenchHome:
     """A fresh dev home (PKI, demo cards, entitlements), the bench policy and two expired cards."""
     config = load_config(home, listen="127.0.0.1:0", workers=workers, queue_limit=queue_limit)
@@ -180,6 +232,13 @@ def prepare_home(home: Path, faces: Path, *, workers: int, queue_limit: int) -> 
         name = f"expired:{card_dir.name}"
         cards[name] = Card(name, card_dir, _read_files(card_dir))
         expired_names.append(name)
+    people: dict[str, list[str]] = {}
+    for identity, dirs in _issue_people(config, by_identity).items():
+        people[identity] = [identity]
+        for card_dir in dirs[1:]:
+            name = f"{identity}~{card_dir.name.rsplit('-', 1)[1]}"
+            cards[name] = Card(name, card_dir, _read_files(card_dir))
+            people[identity].append(name)
     desk_photo = {}
     for identity in {*DESK_IDENTITIES, *(i for _, i in IMPOSTORS)}:
         desk_photo[identity] = _live_photos(faces, by_identity[identity], identity)[0]
@@ -199,7 +258,9 @@ def prepare_home(home: Path, faces: Path, *, workers: int, queue_limit: int) -> 
             "turn_right": raw[right[1].image],
             "end": raw[both[-1].image],
         }
-    return BenchHome(home, config, cards, faces, desk_photo, burst_photos, attack_names, expired_names)
+    return BenchHome(
+        home, config, cards, faces, desk_photo, burst_photos, attack_names, expired_names, people
+    )
 
 
 def plan(bench: BenchHome, count: int, mix: Mix, rng: random.Random) -> list[Spec]:
@@ -214,15 +275,15 @@ def plan(bench: BenchHome, count: int, mix: Mix, rng: random.Random) -> list[Spe
             identity = rng.choice(LIVENESS_IDENTITIES)
             terminal, tkind = rng.choice(LIVENESS_TERMINALS)
             roles = tuple((r, str(p)) for r, p in bench.burst_photos[identity].items())
-            out.append(Spec(kind, terminal, tkind, identity, roles, seed))
+            out.append(Spec(kind, terminal, tkind, bench.card_of(identity, rng), roles, seed))
         elif kind == "genuine_desk":
             identity = rng.choice(DESK_IDENTITIES)
-            out.append(
-                Spec(kind, desk, "desk", identity, (("single", str(bench.desk_photo[identity])),), seed)
-            )
+            photo = (("single", str(bench.desk_photo[identity])),)
+            out.append(Spec(kind, desk, "desk", bench.card_of(identity, rng), photo, seed))
         elif kind == "impostor_face":
             victim, impostor = rng.choice(IMPOSTORS)
-            out.append(Spec(kind, desk, "desk", victim, (("single", str(bench.desk_photo[impostor])),), seed))
+            photo = (("single", str(bench.desk_photo[impostor])),)
+            out.append(Spec(kind, desk, "desk", bench.card_of(victim, rng), photo, seed))
         elif kind == "forged_chip":
             card = rng.choice(bench.attack_cards)
             out.append(Spec(kind, desk, "desk", card, (("single", str(bench.desk_photo["howard"])),), seed))
