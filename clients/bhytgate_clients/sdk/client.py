@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -55,6 +56,26 @@ class GatewayError(Exception):
 
 SignFrames = Callable[[bytes], bytes]
 
+# A Verify refused with RESOURCE_EXHAUSTED was shed by admission before anything was consumed (its
+# challenge is still unused), so sending it again a moment later is safe and usually succeeds: under
+# Poisson arrivals a few calls are shed even at half load. gRPC's own retry policy does it, with
+# jittered exponential backoff (0.1, 0.2, 0.4 s) inside the call's deadline. Nothing else is retried.
+RETRY_SHED_VERIFY = {
+    "methodConfig": [
+        {
+            "name": [{"service": "bhytgate.v1.VerificationService", "method": "Verify"}],
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "0.5s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["RESOURCE_EXHAUSTED"],
+            },
+        }
+    ]
+}
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+
 
 class GatewayClient:
     def __init__(self, channel: grpc.Channel, *, terminal_id: str, timeout_s: float = 30.0) -> None:
@@ -80,8 +101,21 @@ class GatewayClient:
         plaintext: bool = False,
         server_name: str | None = None,
         timeout_s: float = 30.0,
+        retry_shed: bool = True,
     ) -> GatewayClient:
-        options: list[tuple[str, str | int]] = [("grpc.max_send_message_length", 32 * 1024 * 1024)]
+        """`retry_shed`: resend a Verify that the gateway shed (RESOURCE_EXHAUSTED), see above."""
+        options: list[tuple[str, str | int]] = [("grpc.max_send_message_length", MAX_REQUEST_BYTES)]
+        if retry_shed:
+            options += [
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", json.dumps(RETRY_SHED_VERIFY)),
+                # gRPC keeps a request for retries only if it fits this buffer (256 kB by default,
+                # less than a burst of camera frames).
+                ("grpc.per_rpc_retry_buffer_size", MAX_REQUEST_BYTES),
+                ("grpc.retry_buffer_size", 4 * MAX_REQUEST_BYTES),
+            ]
+        else:
+            options.append(("grpc.enable_retries", 0))
         if plaintext:
             channel = grpc.insecure_channel(address, options=options)
         else:
@@ -94,20 +128,32 @@ class GatewayClient:
         return cls(channel, terminal_id=terminal_id, timeout_s=timeout_s)
 
     @classmethod
-    def local(cls, terminal: str, *, home: Path | None = None, timeout_s: float = 30.0) -> GatewayClient:
+    def local(
+        cls, terminal: str, *, home: Path | None = None, timeout_s: float = 30.0, retry_shed: bool = True
+    ) -> GatewayClient:
         """Connect to the gateway `bhytgate serve` started, as one of its dev terminals."""
         gateway = GatewayHome.find(home)
         info = gateway.info()
         address = str(info["address"])
         if info.get("plaintext"):
-            return cls.connect(address, terminal_id=terminal, plaintext=True, timeout_s=timeout_s)
+            return cls.connect(
+                address, terminal_id=terminal, plaintext=True, timeout_s=timeout_s, retry_shed=retry_shed
+            )
         ca, cert, key = gateway.terminal_credentials(terminal)
         if not cert.exists():
             known = sorted(p.name for p in (gateway.pki / "terminals").glob("*"))
             raise FileNotFoundError(
                 f"no dev certificate for terminal {terminal!r}; known: {', '.join(known)}"
             )
-        return cls.connect(address, terminal_id=terminal, ca=ca, cert=cert, key=key, timeout_s=timeout_s)
+        return cls.connect(
+            address,
+            terminal_id=terminal,
+            ca=ca,
+            cert=cert,
+            key=key,
+            timeout_s=timeout_s,
+            retry_shed=retry_shed,
+        )
 
     def close(self) -> None:
         self._channel.close()
