@@ -30,7 +30,7 @@ async def _fill_until_shed(d: Deployment, full: threading.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         while True:
             try:
-                await stack.enter_async_context(pool.slot("burst"))
+                await stack.enter_async_context(pool.slot("single"))  # the kind the probe sends
             except Overloaded:
                 break
         before = _shed_count(d)
