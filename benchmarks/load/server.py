@@ -23,7 +23,7 @@ from bhytgate.face import FaceConfig
 from bhytgate.service import server as server_module
 from bhytgate.service.config import load_config
 from bhytgate.service.server import RunningGateway, start_gateway
-from bhytgate.service.workers import FacePool, JobFn
+from bhytgate.service.workers import FacePool
 
 SAMPLE_S = 0.010
 
@@ -31,20 +31,10 @@ SAMPLE_S = 0.010
 class _BaselinePool(FacePool):
     """The gateway's pool with the naive face pipeline plugged in."""
 
-    def __init__(
-        self,
-        config: FaceConfig,
-        *,
-        workers: int,
-        queue_limit: int,
-        job_fn: JobFn | None = None,
-        nice: int = 0,
-    ) -> None:
+    def __init__(self, config: FaceConfig, **options: Any) -> None:
         from benchmarks.baseline import baseline_face_job
 
-        super().__init__(
-            config, workers=workers, queue_limit=queue_limit, job_fn=baseline_face_job, nice=nice
-        )
+        super().__init__(config, **{**options, "job_fn": baseline_face_job})
 
 
 def _quantile(values: list[float], q: float) -> float:
