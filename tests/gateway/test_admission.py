@@ -110,3 +110,33 @@ def test_an_abandoned_job_stays_counted_until_its_worker_is_free() -> None:
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_a_job_whose_caller_hangs_up_stays_counted_until_its_worker_is_free() -> None:
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=0, job_fn=_slow_job)
+        await pool.start()
+        try:
+
+            async def caller() -> None:
+                async with pool.slot("single"):
+                    await pool.run(FaceJob(frames=(), now_ms=0))
+
+            task = asyncio.create_task(caller())
+            await asyncio.sleep(0.3)  # the job is running in the worker
+            task.cancel()  # what grpc.aio does to the handler when the terminal disconnects
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert pool.inflight == 1 and pool.work_in_flight == pytest.approx(1.0)
+            with pytest.raises(Overloaded):
+                async with pool.slot("single"):
+                    pass
+            for _ in range(100):
+                if pool.inflight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert pool.inflight == 0 and pool.work_in_flight == pytest.approx(0.0)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())

@@ -346,11 +346,12 @@ class FacePool:
 
         future.add_done_callback(_learn)
         try:
-            # Shielded: a caller whose deadline passes stops waiting, but the job keeps its worker
-            # until it ends, and admission keeps counting it (an orphan) until then.
+            # Shielded: a caller whose deadline passes (or who hangs up: the RPC is cancelled)
+            # stops waiting, but the job keeps its worker until it ends, and admission keeps
+            # counting it (an orphan) until then.
             outcome, _millis = await asyncio.wait_for(asyncio.shield(future), timeout)
             return outcome
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError):
             units = self.costs.units(kind)
             self._orphans += 1
             self._orphan_work += units
