@@ -57,8 +57,9 @@ def test_admission_weighs_checks_by_their_measured_cost() -> None:
                 await stack.enter_async_context(pool.slot("single"))
         assert pool.work_in_flight == pytest.approx(0.0)
         async with pool.slot("burst"):
-            with pytest.raises(Overloaded):  # three bursts (~4.5 average checks) never fit
-                async with pool.slot("burst"), pool.slot("burst"):
+            assert 2 * burst > 3
+            with pytest.raises(Overloaded):  # a second burst (~3.0 average checks with it) does not fit
+                async with pool.slot("burst"):
                     pass
             async with pool.slot("single"):  # a burst and a desk frame fit
                 assert pool.work_in_flight == pytest.approx(burst + single)
@@ -140,3 +141,38 @@ def test_a_job_whose_caller_hangs_up_stays_counted_until_its_worker_is_free() ->
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def _refused_early(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
+    return FaceOutcome(liveness_failure="liveness_expired")
+
+
+def _complete_quickly(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
+    time.sleep(0.01)
+    return FaceOutcome(chip_distance=0.3, threshold=0.5)
+
+
+def test_early_refusals_do_not_teach_admission_that_a_kind_is_cheap() -> None:
+    async def scenario() -> None:
+        burst = FaceJob(frames=((b"a", 1), (b"b", 2)), now_ms=0)
+        for job_fn, learned in ((_refused_early, False), (_complete_quickly, True)):
+            pool = FacePool(FaceConfig(), workers=1, queue_limit=0, job_fn=job_fn)
+            await pool.start()
+            try:
+                for _ in range(3):
+                    async with pool.slot("burst"):
+                        await pool.run(burst, timeout=30)
+                assert (pool.costs.estimate_ms("burst") is not None) is learned
+            finally:
+                await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_no_kind_costs_less_than_a_quarter_of_an_average_check() -> None:
+    pool = FacePool(FaceConfig(), workers=2, queue_limit=3)
+    for _ in range(100):
+        pool.costs.learn("single", 1.0)
+        pool.costs.learn("burst", 1_000.0)
+    assert pool.costs.units("single") == pytest.approx(0.25)
+    assert pool.costs.units("burst") > 1.0

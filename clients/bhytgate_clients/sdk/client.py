@@ -59,7 +59,9 @@ SignFrames = Callable[[bytes], bytes]
 # A Verify refused with RESOURCE_EXHAUSTED was shed by admission before anything was consumed (its
 # challenge is still unused), so sending it again a moment later is safe and usually succeeds: under
 # Poisson arrivals a few calls are shed even at half load. gRPC's own retry policy does it, with
-# jittered exponential backoff (0.1, 0.2, 0.4 s) inside the call's deadline. Nothing else is retried.
+# jittered exponential backoff (each wait random, at most 0.1, 0.2, 0.4 s) inside the call's
+# deadline. Nothing else is retried. Retry throttling stops the retries while most calls of this
+# channel fail (a gateway that is really saturated), so retries do not multiply its load.
 RETRY_SHED_VERIFY = {
     "methodConfig": [
         {
@@ -72,7 +74,8 @@ RETRY_SHED_VERIFY = {
                 "retryableStatusCodes": ["RESOURCE_EXHAUSTED"],
             },
         }
-    ]
+    ],
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
 }
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
@@ -112,7 +115,6 @@ class GatewayClient:
                 # gRPC keeps a request for retries only if it fits this buffer (256 kB by default,
                 # less than a burst of camera frames).
                 ("grpc.per_rpc_retry_buffer_size", MAX_REQUEST_BYTES),
-                ("grpc.retry_buffer_size", 4 * MAX_REQUEST_BYTES),
             ]
         else:
             options.append(("grpc.enable_retries", 0))

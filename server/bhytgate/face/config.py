@@ -72,6 +72,8 @@ class FaceConfig:
     # In the frames of a liveness burst after the first, the face is looked for on a copy where the
     # previous frame's face is this high: it may shrink by 1 - 68/90 = 24% before the pass misses it
     # (then the full detection runs). A 130 px face in a 320 px frame: 2x less HOG work per frame.
+    # In those frames a second face is sure to be seen from 68/90 (~3/4) of the subject's size, not
+    # from secondary_face_ratio: the burst's first frame gets the full check.
     track_face_px: int = 90
     # Faces smaller than this fraction of the largest are background (a queue behind the patient);
     # anything larger is a second person in front of the camera and refused as "multiple faces".

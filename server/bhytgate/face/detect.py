@@ -121,9 +121,10 @@ def detect_tracked(detector: Any, pixels: Pixels, config: FaceConfig, face_px: f
     The face cannot change size much between consecutive frames (the liveness check refuses a
     jump of more than max_scale_jump), so one pass on a copy where such a face is
     ``track_face_px`` high is enough: far smaller than the copy `detect_faces` needs to rule out
-    every second face of 60% of its size. A face of comparable size still shows up, so
-    `select_subject` still refuses two people. None when nothing was found there: the caller then
-    runs the full `detect_faces`.
+    every second face of 60% of its size. A second face of at least hog_window_px /
+    track_face_px (68/90, about 3/4) of the subject's size still shows up, so `select_subject`
+    still refuses two people of comparable size; the burst's first frame had the full 60% check.
+    None when nothing was found there: the caller then runs the full `detect_faces`.
     """
     if face_px <= 0:
         return None

@@ -489,7 +489,7 @@ def verify_challenge(
     matched = _match_actions(challenge.actions, turns, blinks, n)
 
     best = best_frontal_frame(frames, baseline * (1.0 - config.blink_drop / 2.0))
-    # One call for every frame to embed: the engine runs them through the network as one batch.
+    # One call for every frame to embed (best frontal first), after every cheaper check passed.
     wanted = [best, *dict.fromkeys(e.peak for e in matched if e.action in _TURNS and e.peak != best)]
     results = embed(wanted)
     if len(results) != len(wanted):

@@ -74,6 +74,7 @@ from bhytgate.service.workers import (
     FaceUnavailable,
     LivenessSpec,
     Overloaded,
+    check_kind,
 )
 from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord, Store, VerificationEvent
 
@@ -364,7 +365,7 @@ class Gateway:
         # (its worker stays counted by admission until it really ends).
         cap = self.config.max_check_seconds
         limit = cap if timeout is None else min(timeout, cap)
-        async with self.pool.slot("burst" if len(inp.frames) > 1 else "single"):
+        async with self.pool.slot(check_kind(len(inp.frames))):
             return await self._verify(caller, inp, limit)
 
     @contextlib.asynccontextmanager
@@ -987,7 +988,7 @@ class Gateway:
         session = self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
-        async with self.pool.slot("enrol"):
+        async with self.pool.slot(check_kind(len(frames), enrol=True)):
             outcome = await self.pool.run(
                 FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True)
             )

@@ -293,7 +293,8 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 violations.append(("terminal_signature", "signature (1-1024 bytes) and key_id required"))
             terminal_signature = (bytes(sig.signature), sig.key_id)
         # In plaintext mode the kind is the one the terminal claimed when it took the challenge.
-        claimed = self._plaintext_kinds.pop(request.challenge_id, 0) if self.config.plaintext else 0
+        # Read, not removed, until the check ran: a call shed by admission may be sent again.
+        claimed = self._plaintext_kinds.get(request.challenge_id, 0) if self.config.plaintext else 0
         caller = self.caller(context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=claimed)
         operator = _operator(
             request.operator, "operator", violations, required=caller.kind is TerminalKind.DESK
@@ -313,6 +314,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             ),
             timeout=self.timeout(context),
         )
+        self._plaintext_kinds.pop(request.challenge_id, None)
         return verify_response(result)
 
     @_rpc

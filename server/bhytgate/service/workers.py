@@ -219,17 +219,31 @@ def _run_with(job: FaceJob) -> tuple[FaceOutcome, float]:
     return outcome, (time.perf_counter() - start) * 1000.0
 
 
-def job_kind(job: FaceJob) -> str:
-    """What admission estimates the cost of: a liveness burst, an enrolment, or one frame."""
-    if job.enrol:
+def check_kind(frames: int, *, enrol: bool = False) -> str:
+    """What admission estimates the cost of: an enrolment, a burst of frames, or one frame.
+
+    Decided from the request alone (the gateway takes the slot before it looks up the challenge),
+    and the same function names the job when its cost is learned, so the two always agree."""
+    if enrol:
         return "enrol"
-    return "burst" if job.liveness is not None else "single"
+    return "burst" if frames > 1 else "single"
+
+
+def job_kind(job: FaceJob) -> str:
+    return check_kind(len(job.frames), enrol=job.enrol)
+
+
+def _complete(outcome: FaceOutcome) -> bool:
+    """A job that ran the whole pipeline. Early refusals (a bad frame, an expired window) take a
+    millisecond: learning from them would let a caller talk admission into underpricing a kind."""
+    return not (outcome.capture_failure or outcome.liveness_failure or outcome.reference_failure)
 
 
 class _CostModel:
     """Moving average of worker time per kind of job (ms); an unknown kind costs the overall mean."""
 
     ALPHA = 0.1
+    MIN_UNITS = 0.25  # however cheap a kind looks, at most 4 x (workers + queue_limit) jobs fit
 
     def __init__(self) -> None:
         self._by_kind: dict[str, float] = {}
@@ -242,11 +256,15 @@ class _CostModel:
         self._by_kind[kind] = millis if old is None else old + self.ALPHA * (millis - old)
         self._mean = millis if self._mean is None else self._mean + self.ALPHA * (millis - self._mean)
 
+    def estimate_ms(self, kind: str) -> float | None:
+        """The kind's learned worker time, if any job of it has completed."""
+        return self._by_kind.get(kind)
+
     def units(self, kind: str) -> float:
         """The kind's cost in average jobs (1.0 while nothing is known)."""
         if self._mean is None:
             return 1.0
-        return self._by_kind.get(kind, self._mean) / self._mean
+        return max(self.MIN_UNITS, self._by_kind.get(kind, self._mean) / self._mean)
 
 
 class FacePool:
@@ -342,7 +360,9 @@ class FacePool:
 
         def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
             if not done.cancelled() and done.exception() is None:
-                self.costs.learn(kind, done.result()[1])
+                outcome, millis = done.result()
+                if _complete(outcome):
+                    self.costs.learn(kind, millis)
 
         future.add_done_callback(_learn)
         try:
