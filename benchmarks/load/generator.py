@@ -136,6 +136,9 @@ class Recorder:
     outcomes: dict[str, collections.Counter[str]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
+    # Genuine holders the gateway did not accept, by every reason it gave (code: detail): a genuine
+    # check refused under load is a bug or a threshold, and the report must say which.
+    unexpected: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     kinds_sent: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     stages: dict[str, list[float]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
     sent: int = 0
@@ -161,6 +164,14 @@ class Recorder:
             )
             self.stages["face.worker"].append(worker)
             self.stages["face.wait"].append(max(0.0, values["face"] - worker))
+
+
+def unexpected_key(kind: str, response: pb.VerifyResponse) -> str:
+    decision = pb.Decision.Name(response.decision).removeprefix("DECISION_")
+    reasons = "; ".join(
+        f"{pb.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')}: {r.detail}" for r in response.reasons
+    )
+    return f"{kind} {decision} [{reasons}]"
 
 
 def hist_ms(hist: HdrHistogram, percentile: float) -> float:
@@ -275,6 +286,8 @@ class Generator:
                 else ""
             )
             rec.outcomes[kind][f"{decision}:{reason}" if reason else decision] += 1
+            if kind.startswith("genuine") and response.decision != pb.DECISION_ACCEPTED:
+                rec.unexpected[unexpected_key(kind, response)] += 1
             rec.record_stages([(t.stage, t.millis) for t in response.stage_timings])
         else:
             rec.statuses[status] += 1

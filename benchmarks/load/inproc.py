@@ -55,6 +55,7 @@ class FloorSample:
     millis: float
     outcome: str
     stages: list[tuple[str, float]]
+    reasons: str = ""  # every reason with its detail, for checks that end otherwise than expected
 
 
 def _caller(check: Check) -> Caller:
@@ -112,7 +113,8 @@ async def _run(
                 last = (caller, inp)
         millis = (time.perf_counter() - start) * 1000
         outcome = result.outcome.value + (f":{result.reasons[0].code}" if result.reasons else "")
-        return FloorSample(check.kind, millis, outcome, list(result.timings))
+        reasons = "; ".join(f"{r.code}: {r.detail}" for r in result.reasons)
+        return FloorSample(check.kind, millis, outcome, list(result.timings), reasons)
 
     try:
         for check in warmup:

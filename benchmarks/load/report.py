@@ -55,7 +55,7 @@ def add_verdicts(report: dict[str, Any]) -> None:
         for s in steps
         if s["shed_fraction"] <= 0.01
         and s["achieved_rps"] >= 0.95 * s["offered_actual_rps"]
-        and not s["errors_by_status"]
+        and not any(status != "RESOURCE_EXHAUSTED" for status in s["errors_by_status"])
     ]
     report["sustained_rps"] = max(sustained, default=0.0)
     # The machine is shared: what would the gateway do with every core to itself? From the CPU the
@@ -282,6 +282,12 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
                 totals[kind][outcome] += n
     for kind, outcomes in sorted(totals.items()):
         lines.append(f"- {kind}: {json.dumps(outcomes)}")
+    unexpected: dict[str, int] = {}
+    for s in report.get("steps", []):
+        for key, n in s.get("unexpected", {}).items():
+            unexpected[key] = unexpected.get(key, 0) + n
+    lines += ["", "Genuine holders not accepted (all sweep steps), with every reason given:", ""]
+    lines += [f"- {n} x {key}" for key, n in sorted(unexpected.items())] or ["- none"]
     lines += [
         "",
         f"Workload mix: {json.dumps({k: round(v, 3) for k, v in report['mix'].items()})}.",

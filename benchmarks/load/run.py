@@ -356,6 +356,7 @@ class Run:
             "server": stats,
             "kinds_sent": dict(rec.kinds_sent),
             "outcomes": {k: dict(v) for k, v in sorted(rec.outcomes.items())},
+            "unexpected": dict(rec.unexpected),
         }
 
     async def serve_and_measure(

@@ -102,6 +102,29 @@ def test_kiosk_liveness_reaches_the_highest_assurance(deployment: Deployment) ->
     assert result.checks["LIVENESS"] == "PASSED" and result.checks["ACTIVE_AUTH"] == "PASSED"
 
 
+def test_a_failed_challenge_is_reported_as_liveness_not_as_a_missing_check(deployment: Deployment) -> None:
+    """The worker stops at a failed challenge before matching the face: the answer names the
+    liveness failure alone (it once led with INTERNAL_CHECK_UNAVAILABLE for the missing match)."""
+    d = deployment
+    card = d.card("sheldon")
+    camera = SimulatedCamera(live_photos(d, card))
+
+    def capture(challenge: Challenge) -> list[Frame]:
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        return camera.burst(list(reversed(challenge.liveness_actions)), start_ms=now)
+
+    with d.client("kiosk-01") as client:
+        result = client.check_in(
+            read_chip_files(card),
+            capture,
+            answer_challenge=SimulatedChip.from_dump(card).answer_challenge,
+            terminal_kind="kiosk",
+        )
+    assert result.decision == "REJECTED"
+    assert result.reason_codes == ["LIVENESS_FAILED"], result.reasons
+    assert result.checks["LIVENESS"] == "FAILED"
+
+
 def test_someone_elses_face_is_rejected(deployment: Deployment) -> None:
     biden = live_photos(deployment, deployment.card("biden"))
     result = check(deployment, deployment.card("howard"), photos=biden, terminal="clean-desk")

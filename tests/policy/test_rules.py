@@ -115,6 +115,15 @@ def test_single_failure_rejects_with_its_code(change: dict[str, object], code: s
     assert outcome is Outcome.REJECTED and code in got
 
 
+def test_failed_liveness_is_the_reason_not_a_missing_match() -> None:
+    # The worker stops at the failed challenge, before any match: seen under load as a genuine
+    # holder's rejection whose first reason read INTERNAL_CHECK_UNAVAILABLE.
+    failed = dataclasses.replace(GOOD, face_match=None, liveness_ok=False, liveness_failure="no turn")
+    assert codes(failed) == (Outcome.REJECTED, ["LIVENESS_FAILED"])
+    # Without a liveness verdict a missing match still fails closed.
+    assert codes(dataclasses.replace(GOOD, face_match=None))[1][0] == "CHECK_MISSING"
+
+
 def test_usable_result_codes_accepted() -> None:
     for code in ("001", "002", "003", "004"):
         assert codes(dataclasses.replace(GOOD, ma_ket_qua=code))[0] is Outcome.ACCEPTED

@@ -119,7 +119,10 @@ def _face_reasons(c: CheckResults) -> list[Reason]:
     out: list[Reason] = []
     if c.document_source is DocumentSource.CHIP:
         if c.face_match is None:
-            out.append(_missing("face match against the chip photo"))
+            # A failed liveness challenge stops the face work before the match: that failure is
+            # the reason (LIVENESS_FAILED rejects on its own), not a check the service forgot.
+            if c.liveness_ok is not False:
+                out.append(_missing("face match against the chip photo"))
         elif not _face_ok(c.face_match):
             out.append(
                 _r(
