@@ -302,6 +302,7 @@ class Gateway:
         self._sessions: collections.OrderedDict[str, _Session] = collections.OrderedDict()
         self._doc_locks: dict[str, asyncio.Lock] = {}
         self._doc_waiters: dict[str, int] = {}
+        self._background: set[asyncio.Future[VerifyResult]] = set()  # records written after a hang-up
         self._begin_times: dict[str, collections.deque[float]] = {}
         self._begins_since_purge = 0
         self._audit_lock = asyncio.Lock()
@@ -360,11 +361,14 @@ class Gateway:
 
     # --- Verify ---------------------------------------------------------------------------
 
-    async def verify(self, caller: Caller, inp: VerifyInput, *, timeout: float | None = None) -> VerifyResult:
-        # Without a caller deadline the face work is still bounded: a job that runs away is abandoned
-        # (its worker stays counted by admission until it really ends).
+    def _face_limit(self, timeout: float | None) -> float:
+        """Without a caller deadline the face work is still bounded: a job that runs away is
+        abandoned (its worker stays counted by admission until it really ends)."""
         cap = self.config.max_check_seconds
-        limit = cap if timeout is None else min(timeout, cap)
+        return cap if timeout is None else min(timeout, cap)
+
+    async def verify(self, caller: Caller, inp: VerifyInput, *, timeout: float | None = None) -> VerifyResult:
+        limit = self._face_limit(timeout)
         async with self.pool.slot(check_kind(len(inp.frames))):
             return await self._verify(caller, inp, limit)
 
@@ -567,12 +571,25 @@ class Gateway:
         with t.stage("face"):
             try:
                 face = await self.pool.run(job, timeout=timeout)
-            except (TimeoutError, FaceUnavailable) as exc:
-                # The challenge is used up: leave a record of the attempt before reporting.
-                detail = f"face check not completed: {type(exc).__name__}"
-                await self._finish(
-                    caller, inp, reject([Reason("INTERNAL_CHECK_UNAVAILABLE", detail)]), cccd, doc_key=doc_key
+            except (TimeoutError, FaceUnavailable, asyncio.CancelledError) as exc:
+                # The challenge is used up: leave a record of the attempt before reporting. A caller
+                # that hangs up cancels this handler; the record is written all the same.
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                detail = "caller cancelled" if cancelled else type(exc).__name__
+                record = self._finish(
+                    caller,
+                    inp,
+                    reject([Reason("INTERNAL_CHECK_UNAVAILABLE", f"face check not completed: {detail}")]),
+                    cccd,
+                    doc_key=doc_key,
                 )
+                if cancelled:
+                    task = asyncio.ensure_future(record)
+                    self._background.add(task)  # a strong reference until it is written
+                    task.add_done_callback(self._background.discard)
+                    await asyncio.shield(task)
+                else:
+                    await record
                 raise
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
@@ -984,13 +1001,21 @@ class Gateway:
 
     # --- CounterService -------------------------------------------------------------------
 
-    async def enroll(self, caller: Caller, verification_id: str, frames: Sequence[tuple[bytes, int]]) -> str:
+    async def enroll(
+        self,
+        caller: Caller,
+        verification_id: str,
+        frames: Sequence[tuple[bytes, int]],
+        *,
+        timeout: float | None = None,
+    ) -> str:
         session = self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
         async with self.pool.slot(check_kind(len(frames), enrol=True)):
             outcome = await self.pool.run(
-                FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True)
+                FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True),
+                timeout=self._face_limit(timeout),
             )
         if outcome.capture_failure or outcome.template is None:
             raise InvalidRequest([("frames", f"capture unusable: {outcome.capture_failure}")])

@@ -368,7 +368,9 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         _operator(request.operator, "operator", violations, required=True)
         if violations:
             raise InvalidRequest(violations)
-        template_id = await self.gateway.enroll(caller, request.verification_id, frames)
+        template_id = await self.gateway.enroll(
+            caller, request.verification_id, frames, timeout=self.timeout(context)
+        )
         return pb.EnrollTemplateResponse(
             template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))
         )
