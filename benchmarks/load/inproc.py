@@ -8,6 +8,7 @@ against which the gateway's latency under load and its capacity (`workers / floo
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import os
 import statistics
@@ -30,6 +31,22 @@ from .workload import BenchHome, Check
 OPERATOR = Operator("Lê Thu Hà", "001185000123")
 FACILITY = "01001"
 _KINDS = {"desk": TerminalKind.DESK, "kiosk": TerminalKind.KIOSK, "phone": TerminalKind.PHONE}
+
+
+def one_blas_thread() -> int | None:
+    """Run the floor as a face worker runs: with one BLAS thread (`_init_worker` sets it, since the
+    workers already fill the cores). Left to OpenBLAS the in-process floor depended on its thread
+    scheduling: the median kiosk check measured 84 ms with two threads asked for, 112-126 ms with
+    the default (also two), 94 ms with one. Only the last is what each of `workers` processes
+    can do at once, which `workers / floor` assumes. None when dlib has no OpenBLAS (dlib-bin).
+    """
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for an OpenBLAS not loaded yet
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")  # the one dlib links, loaded once per process
+    except OSError:
+        return None
+    lib.openblas_set_num_threads(1)
+    return int(lib.openblas_get_num_threads())
 
 
 class InlinePool(FacePool):

@@ -183,7 +183,8 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
         f"{report['dlib_build']}, git {m.get('git')}. Face workers: {report['workers']}, "
         f"queue limit {report['queue_limit']}, "
         f"deadline {report['deadline_s']} s, {report['channels']} TLS connections, "
-        f"{report['duration_per_step_s']} s per step. Elapsed {report.get('elapsed_s', 0):.0f} s.",
+        f"{report['duration_per_step_s']} s per step. Elapsed {report.get('elapsed_s', 0):.0f} s. "
+        f"Floors measured with {report.get('floor_blas_threads') or 'no'} BLAS thread(s), as a worker runs.",
         "",
         "## Summary",
         "",

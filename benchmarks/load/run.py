@@ -41,7 +41,7 @@ from .generator import (
     summarize,
     system_cpu,
 )
-from .inproc import floor_summary, measure_floor
+from .inproc import floor_summary, measure_floor, one_blas_thread
 from .scaling import scaling_probe
 from .workload import BENCH_POLICY, BenchHome, Check, Mix, Spec, plan, prepare_home, render
 
@@ -465,6 +465,7 @@ class Run:
             "mix": o.mix.as_dict(),
             "policy_overrides": BENCH_POLICY,
             "loadavg_start": os.getloadavg(),
+            "floor_blas_threads": one_blas_thread(),
         }
         with tempfile.TemporaryDirectory(prefix="bhytgate-bench-") as tmp:
             self.tmp = Path(tmp)
