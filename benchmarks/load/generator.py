@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,10 +167,15 @@ class Recorder:
             self.stages["face.wait"].append(max(0.0, values["face"] - worker))
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def unexpected_key(kind: str, response: pb.VerifyResponse) -> str:
     decision = pb.Decision.Name(response.decision).removeprefix("DECISION_")
+    # Numbers (distances, sizes) stripped from the details: one line per kind of failure, not per call.
     reasons = "; ".join(
-        f"{pb.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')}: {r.detail}" for r in response.reasons
+        f"{pb.ReasonCode.Name(r.code).removeprefix('REASON_CODE_')}: {_NUMBER.sub('#', r.detail)}"
+        for r in response.reasons
     )
     return f"{kind} {decision} [{reasons}]"
 

@@ -40,13 +40,16 @@ def one_blas_thread() -> int | None:
     the default (also two), 94 ms with one. Only the last is what each of `workers` processes
     can do at once, which `workers / floor` assumes. None when dlib has no OpenBLAS (dlib-bin).
     """
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for an OpenBLAS not loaded yet
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the processes the bench starts
+    import dlib  # noqa: F401  (loads the OpenBLAS it links, if any)
+
     try:
-        lib = ctypes.CDLL("libopenblas.so.0")  # the one dlib links, loaded once per process
-    except OSError:
+        # Only an OpenBLAS already in this process, i.e. the one dlib linked: never load one.
+        lib = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
+        lib.openblas_set_num_threads(1)
+        return int(lib.openblas_get_num_threads())
+    except (OSError, AttributeError):
         return None
-    lib.openblas_set_num_threads(1)
-    return int(lib.openblas_get_num_threads())
 
 
 class InlinePool(FacePool):
@@ -72,7 +75,6 @@ class FloorSample:
     millis: float
     outcome: str
     stages: list[tuple[str, float]]
-    reasons: str = ""  # every reason with its detail, for checks that end otherwise than expected
 
 
 def _caller(check: Check) -> Caller:
@@ -130,8 +132,7 @@ async def _run(
                 last = (caller, inp)
         millis = (time.perf_counter() - start) * 1000
         outcome = result.outcome.value + (f":{result.reasons[0].code}" if result.reasons else "")
-        reasons = "; ".join(f"{r.code}: {r.detail}" for r in result.reasons)
-        return FloorSample(check.kind, millis, outcome, list(result.timings), reasons)
+        return FloorSample(check.kind, millis, outcome, list(result.timings))
 
     try:
         for check in warmup:

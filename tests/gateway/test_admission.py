@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bhytgate.face import FaceConfig, FaceEngine
-from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, Overloaded
+from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, Overloaded
 
 
 def test_slots_are_bounded_and_released() -> None:
@@ -137,6 +137,32 @@ def test_a_job_whose_caller_hangs_up_stays_counted_until_its_worker_is_free() ->
                     break
                 await asyncio.sleep(0.05)
             assert pool.inflight == 0 and pool.work_in_flight == pytest.approx(0.0)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_job_the_executor_drops_is_unavailable_not_a_hang_up() -> None:
+    """A pool rebuild cancels the queued jobs' futures: their callers did not hang up, so they get
+    FaceUnavailable (a recorded INTERNAL_CHECK_UNAVAILABLE), not a cancellation."""
+
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=4, job_fn=_slow_job)
+        await pool.start()
+        try:
+            running = asyncio.create_task(pool.run(FaceJob(frames=(), now_ms=0)))
+            await asyncio.sleep(0.3)  # the first job holds the only worker
+            # The executor hands one job beyond its workers to its call queue; the rest wait in it.
+            queued = [asyncio.create_task(pool.run(FaceJob(frames=(), now_ms=0))) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            assert pool._executor is not None
+            pool._executor.shutdown(wait=False, cancel_futures=True)
+            outcomes = await asyncio.gather(*queued, return_exceptions=True)
+            dropped = [o for o in outcomes if isinstance(o, FaceUnavailable)]
+            assert dropped and "dropped" in str(dropped[0])
+            assert not any(isinstance(o, asyncio.CancelledError) for o in outcomes)
+            await running
         finally:
             await pool.close()
 

@@ -261,6 +261,18 @@ class _Evidence:
     document_expired: bool | None
 
 
+@dataclasses.dataclass(slots=True)
+class _Attempt:
+    """One Verify call once its challenge is spent: what a record of it needs if the caller hangs up."""
+
+    vid: str
+    now: dt.datetime
+    timings: _Timings
+    checks: dict[str, str]
+    cccd: str | None = None
+    doc_key: str | None = None
+
+
 class _Timings:
     def __init__(self) -> None:
         self.stages: list[tuple[str, float]] = []
@@ -302,7 +314,8 @@ class Gateway:
         self._sessions: collections.OrderedDict[str, _Session] = collections.OrderedDict()
         self._doc_locks: dict[str, asyncio.Lock] = {}
         self._doc_waiters: dict[str, int] = {}
-        self._background: set[asyncio.Future[VerifyResult]] = set()  # records written after a hang-up
+        self._background: set[asyncio.Future[VerifyResult]] = set()  # records being written
+        self._finishing: set[str] = set()  # verification ids whose record is being written
         self._begin_times: dict[str, collections.deque[float]] = {}
         self._begins_since_purge = 0
         self._audit_lock = asyncio.Lock()
@@ -395,7 +408,6 @@ class Gateway:
         now = self.clock()
         t = _Timings()
         checks = dict.fromkeys(CHECKS, "SKIPPED")
-        source = DocumentSource.CHIP if inp.chip_files is not None else DocumentSource.QR
 
         def reject(reasons: list[Reason], **kw: Any) -> VerifyResult:
             return self._result(vid, now, Outcome.REJECTED, reasons, t, checks, **kw)
@@ -403,11 +415,47 @@ class Gateway:
         # 2. the challenge
         with t.stage("challenge"):
             consumed = await self._db(self.store.consume_challenge, inp.challenge_id, caller.terminal_id, now)
-        if isinstance(consumed, ChallengeProblem):
-            checks["CHALLENGE"] = "FAILED"
-            code, detail = _CHALLENGE_REASONS[consumed]
-            return await self._finish(caller, inp, reject([Reason(code, detail)]), None)
-        challenge = consumed
+        try:
+            if isinstance(consumed, ChallengeProblem):
+                checks["CHALLENGE"] = "FAILED"
+                code, detail = _CHALLENGE_REASONS[consumed]
+                return await self._finish(caller, inp, reject([Reason(code, detail)]), None)
+            attempt = _Attempt(vid, now, t, checks)
+            try:
+                return await self._verify_spent(caller, inp, attempt, consumed, timeout)
+            except asyncio.CancelledError:
+                # The caller hung up (or the server is stopping) after the challenge was spent:
+                # the attempt must not vanish from the audit log (a no-op when its record is
+                # already being written).
+                await self._record_abandoned(caller, inp, attempt)
+                raise
+        finally:
+            self._finishing.discard(vid)
+
+    async def _record_abandoned(self, caller: Caller, inp: VerifyInput, attempt: _Attempt) -> None:
+        if attempt.vid in self._finishing:
+            return
+        reason = Reason("INTERNAL_CHECK_UNAVAILABLE", "check not completed: caller cancelled")
+        result = self._result(
+            attempt.vid, attempt.now, Outcome.REJECTED, [reason], attempt.timings, attempt.checks
+        )
+        await self._finish(caller, inp, result, attempt.cccd, doc_key=attempt.doc_key)
+
+    async def _verify_spent(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        attempt: _Attempt,
+        challenge: ChallengeRecord,
+        timeout: float | None,
+    ) -> VerifyResult:
+        """Steps 3-8, once the challenge is spent."""
+        vid, now, t, checks = attempt.vid, attempt.now, attempt.timings, attempt.checks
+        source = DocumentSource.CHIP if inp.chip_files is not None else DocumentSource.QR
+
+        def reject(reasons: list[Reason], **kw: Any) -> VerifyResult:
+            return self._result(vid, now, Outcome.REJECTED, reasons, t, checks, **kw)
+
         checks["CHALLENGE"] = "PASSED"
 
         # 3. the terminal's device signature
@@ -502,10 +550,17 @@ class Gateway:
             source, challenge, report, issue_date, chip_image, template, name, dob, aa_ok, document_expired
         )
         doc_key = document_key(self.audit_key, cccd)
+        attempt.cccd, attempt.doc_key = cccd, doc_key
         async with self._document_lock(doc_key):
-            return await self._decide_for_document(
-                caller, inp, vid, now, t, checks, state, cccd, doc_key, timeout
-            )
+            try:
+                return await self._decide_for_document(
+                    caller, inp, vid, now, t, checks, state, cccd, doc_key, timeout
+                )
+            except asyncio.CancelledError:
+                # Recorded while the document is still locked: the next check of this card must
+                # see this attempt in its history.
+                await self._record_abandoned(caller, inp, attempt)
+                raise
 
     async def _decide_for_document(
         self,
@@ -571,25 +626,12 @@ class Gateway:
         with t.stage("face"):
             try:
                 face = await self.pool.run(job, timeout=timeout)
-            except (TimeoutError, FaceUnavailable, asyncio.CancelledError) as exc:
-                # The challenge is used up: leave a record of the attempt before reporting. A caller
-                # that hangs up cancels this handler; the record is written all the same.
-                cancelled = isinstance(exc, asyncio.CancelledError)
-                detail = "caller cancelled" if cancelled else type(exc).__name__
-                record = self._finish(
-                    caller,
-                    inp,
-                    reject([Reason("INTERNAL_CHECK_UNAVAILABLE", f"face check not completed: {detail}")]),
-                    cccd,
-                    doc_key=doc_key,
+            except (TimeoutError, FaceUnavailable) as exc:
+                # The challenge is used up: leave a record of the attempt before reporting.
+                detail = f"face check not completed: {type(exc).__name__}"
+                await self._finish(
+                    caller, inp, reject([Reason("INTERNAL_CHECK_UNAVAILABLE", detail)]), cccd, doc_key=doc_key
                 )
-                if cancelled:
-                    task = asyncio.ensure_future(record)
-                    self._background.add(task)  # a strong reference until it is written
-                    task.add_done_callback(self._background.discard)
-                    await asyncio.shield(task)
-                else:
-                    await record
                 raise
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
@@ -904,7 +946,63 @@ class Gateway:
         identity_ok: bool = False,
         holder: tuple[str | None, str | None] = (None, None),
     ) -> VerifyResult:
-        """Record the event and the audit entry; sign the attestation for an acceptance."""
+        """Record the event and the audit entry; sign the attestation for an acceptance.
+
+        The challenge is spent whatever happens next, so the record is written even if the caller
+        hangs up meanwhile: the work runs in a task of its own, which a cancelled handler waits out
+        before the cancellation goes on (and `drain` waits for at shutdown)."""
+        self._finishing.add(result.verification_id)
+        task = asyncio.ensure_future(
+            self._record(
+                caller,
+                inp,
+                result,
+                cccd,
+                doc_key=doc_key,
+                face_mismatch=face_mismatch,
+                chip_image=chip_image,
+                identity_ok=identity_ok,
+                holder=holder,
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        interrupted: asyncio.CancelledError | None = None
+        while True:
+            try:
+                final = await asyncio.shield(task)
+            except asyncio.CancelledError as exc:
+                if task.cancelled():
+                    raise
+                interrupted = exc  # keep waiting: the record first, then the cancellation
+                continue
+            except Exception as exc:
+                if interrupted is None:
+                    raise
+                log.error("record of an abandoned check failed: %s", type(exc).__name__)
+                raise interrupted from None
+            if interrupted is not None:
+                raise interrupted
+            return final
+
+    async def drain(self) -> None:
+        """Wait for the records still being written (of callers that hung up)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def _record(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        result: VerifyResult,
+        cccd: str | None,
+        *,
+        doc_key: str | None,
+        face_mismatch: bool,
+        chip_image: bytes | None,
+        identity_ok: bool,
+        holder: tuple[str | None, str | None],
+    ) -> VerifyResult:
         start = time.perf_counter()
         now = result.verify_time
         operator = inp.operator.full_name if inp.operator else None

@@ -48,6 +48,7 @@ class RunningGateway:
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.server.stop(grace)
+        await self.gateway.drain()  # records of checks whose callers hung up, before the store closes
         await self.pool.close()
         self.gateway.store.close()
 

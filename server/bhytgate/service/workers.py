@@ -371,7 +371,12 @@ class FacePool:
             # counting it (an orphan) until then.
             outcome, _millis = await asyncio.wait_for(asyncio.shield(future), timeout)
             return outcome
-        except (TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            task = asyncio.current_task()
+            caller_cancelled = task is not None and task.cancelling() > 0
+            if isinstance(exc, asyncio.CancelledError) and future.cancelled() and not caller_cancelled:
+                # Nobody cancelled the caller: the executor dropped the job (a pool rebuild).
+                raise FaceUnavailable("face job dropped; workers restarting") from exc
             units = self.costs.units(kind)
             self._orphans += 1
             self._orphan_work += units
