@@ -3,13 +3,17 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup serve test lint typecheck pytest bench-quick
+.PHONY: setup serve cluster test lint typecheck pytest bench-quick
 
 setup:
 	./scripts/bootstrap.sh
 
 serve: setup
 	$(BIN)/bhytgate serve
+
+# Three replicas over PostgreSQL on 127.0.0.1:5432 ($BHYTGATE_CLUSTER_DB, $BHYTGATE_CLUSTER_HOME).
+cluster: setup
+	$(BIN)/bhytgate cluster
 
 lint: setup
 	$(BIN)/ruff check proto server clients benchmarks tests

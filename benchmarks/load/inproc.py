@@ -16,14 +16,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bhytgate.attestation import load_or_create_key
 from bhytgate.face import FaceConfig, FaceEngine
 from bhytgate.policy.model import TerminalKind
-from bhytgate.service.config import load_or_create_secret
+from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.gateway import Caller, Gateway, Operator, VerifyInput
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, JobFn, run_face_job
-from bhytgate.storage import open_store
 
 from .chips import FastChip
 from .workload import BenchHome, Check
@@ -86,17 +84,11 @@ async def _run(
     bench: BenchHome, checks: Sequence[Check], warmup: Sequence[Check], job_fn: JobFn | None
 ) -> list[FloorSample]:
     config = bench.config
-    keys = config.keys_dir
-    store = open_store(config.db_url, template_key=load_or_create_secret(keys / "template.key"))
-    trust = TrustAnchors(config.trust_dir)
+    store, keys = open_store_with_keys(config)
+    trust = TrustAnchors(store, config.trust_dir)
     pool = InlinePool(config.face, job_fn=job_fn)
     gateway = Gateway(
-        config,
-        store,
-        trust,
-        pool,
-        attestation_key=load_or_create_key(keys / "attestation.pem"),
-        audit_key=load_or_create_secret(keys / "audit.key"),
+        config, store, trust, pool, attestation_key=keys.attestation_key, audit_key=keys.audit_key
     )
     chips = {name: FastChip(card.path) for name, card in bench.cards.items()}
     last: tuple[Caller, VerifyInput] | None = None

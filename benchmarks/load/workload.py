@@ -158,8 +158,7 @@ def _issue_expired(home: Path, faces: Path) -> list[Path]:
 def _issue_people(config: GatewayConfig, by_identity: dict[str, Path]) -> dict[str, list[Path]]:
     """More cards for each bench identity (new citizens, the same photos) with their entitlements."""
     from bhytgate.entitlement.importer import parse_entitlements
-    from bhytgate.service.config import load_or_create_secret
-    from bhytgate.storage import open_store
+    from bhytgate.service.cluster import open_store_with_keys
 
     pki = ensure_pki(config.home / "demo" / "pki")
     wanted = {i: CARDS_PER_IDENTITY["liveness"] for i in LIVENESS_IDENTITIES}
@@ -186,7 +185,7 @@ def _issue_people(config: GatewayConfig, by_identity: dict[str, Path]) -> dict[s
             dump.write(target)
             records.append(dump.entitlement)
             out[identity].append(target)
-    store = open_store(config.db_url, template_key=load_or_create_secret(config.keys_dir / "template.key"))
+    store, _ = open_store_with_keys(config)
     try:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         parsed, errors = parse_entitlements(text.encode("utf-8"), "jsonl")

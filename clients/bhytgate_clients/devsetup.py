@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.pki.devca import TerminalIdentity, add_terminal, write_dev_pki
-from bhytgate.service.config import GatewayConfig, load_or_create_secret
-from bhytgate.storage import open_store
+from bhytgate.service.cluster import open_store_with_keys
+from bhytgate.service.config import GatewayConfig
 from bhytgate_clients.cardlab.demo import build_demo
 
 DEV_TERMINALS = (
@@ -83,7 +83,7 @@ def ensure_dev_home(config: GatewayConfig, faces_dir: Path | None, *, log: objec
         for path in sorted(source.glob(pattern)):
             if not (target / path.name).exists():
                 shutil.copy2(path, target / path.name)
-    store = open_store(config.db_url, template_key=load_or_create_secret(config.keys_dir / "template.key"))
+    store, _ = open_store_with_keys(config)
     try:
         records, errors = parse_entitlements((demo / "entitlements.jsonl").read_bytes(), "jsonl")
         if errors:

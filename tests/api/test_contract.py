@@ -36,7 +36,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
     assert methods == {
         "VerificationService": {"BeginVerification", "Verify", "GetAttestationKeys"},
         "CounterService": {"EnrollTemplate", "LinkSocialInsurance", "ReportDocumentLost"},
-        "AdminService": {"LoadTrustAnchors", "ImportEntitlements", "VerifyAuditChain"},
+        "AdminService": {"LoadTrustAnchors", "ImportEntitlements", "VerifyAuditChain", "RegisterTerminalKey"},
     }
     inputs = []
     for service in pb.DESCRIPTOR.services_by_name.values():

@@ -600,56 +600,53 @@ def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
 
 
 def test_terminal_device_key_signature(deployment: Deployment) -> None:
+    """A device key registered through the admin RPC is required from then on (the terminal has a
+    certificate of its own, so the key binds no other test's terminal)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    path = deployment.home / "terminal_keys" / "phone-01.pem"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    with deployment.client("admin-01") as admin:
+        admin.register_terminal_key("signing-phone", public)
     card = deployment.card("howard")
     camera = SimulatedCamera(live_photos(deployment, card))
     chip = SimulatedChip.from_dump(card)
-    try:
-        with deployment.client("phone-01") as phone:
-            for signer, expected in (
-                (key, "ACCEPTED"),
-                (ec.generate_private_key(ec.SECP256R1()), "REJECTED"),
-            ):
-                challenge = phone.begin(terminal_kind="phone")
-                frames = camera.burst(
-                    challenge.liveness_actions, start_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-                )
-                result = phone.verify(
-                    challenge,
-                    chip_files=read_chip_files(card),
-                    aa_signatures=chip.answer_challenge(challenge.aa_challenge),
-                    frames=frames,
-                    sign_frames=lambda payload, k=signer: k.sign(
-                        payload,
-                        ec.ECDSA(
-                            __import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA256"]).SHA256()
-                        ),
-                    ),
-                    key_id="phone-01",
-                )
-                assert result.decision == expected, result.reasons
-                if expected == "REJECTED":
-                    assert result.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+    with deployment.client("signing-phone") as phone:
+        for signer, expected in (
+            (key, "ACCEPTED"),
+            (ec.generate_private_key(ec.SECP256R1()), "REJECTED"),
+        ):
             challenge = phone.begin(terminal_kind="phone")
             frames = camera.burst(
                 challenge.liveness_actions, start_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000)
             )
-            unsigned = phone.verify(
+            result = phone.verify(
                 challenge,
                 chip_files=read_chip_files(card),
                 aa_signatures=chip.answer_challenge(challenge.aa_challenge),
                 frames=frames,
+                sign_frames=lambda payload, k=signer: k.sign(
+                    payload,
+                    ec.ECDSA(
+                        __import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA256"]).SHA256()
+                    ),
+                ),
+                key_id="signing-phone",
             )
-            assert unsigned.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
-    finally:
-        path.unlink()
+            assert result.decision == expected, result.reasons
+            if expected == "REJECTED":
+                assert result.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+        challenge = phone.begin(terminal_kind="phone")
+        frames = camera.burst(
+            challenge.liveness_actions, start_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        )
+        unsigned = phone.verify(
+            challenge,
+            chip_files=read_chip_files(card),
+            aa_signatures=chip.answer_challenge(challenge.aa_challenge),
+            frames=frames,
+        )
+        assert unsigned.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
 
 
 def test_health_and_reflection(deployment: Deployment) -> None:

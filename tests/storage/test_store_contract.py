@@ -21,7 +21,7 @@ from bhytgate.storage import (
     TemplateIntegrityError,
     VerificationEvent,
 )
-from bhytgate.storage.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from bhytgate.storage.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
 from .conftest import StoreFactory
 

@@ -16,6 +16,7 @@ _COMMANDS: dict[str, str] = {
     "card": "bhytgate_clients.cli.card:card",
     "face": "bhytgate_clients.cli.face:face",
     "serve": "bhytgate_clients.cli.serve:serve",
+    "cluster": "bhytgate_clients.cli.cluster:cluster",
     "checkin": "bhytgate_clients.cli.checkin:checkin",
     "replay": "bhytgate_clients.cli.checkin:replay",
     "counter": "bhytgate_clients.cli.counter:counter",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -31,6 +32,16 @@ from bhytgate_clients.sdk.home import default_home
 @click.option(
     "--plaintext", is_flag=True, help="INSECURE: no TLS, no terminal authentication (local tests only)."
 )
+@click.option(
+    "--master-key-file",
+    type=click.Path(path_type=Path),
+    help="Cluster mode: the master key (64 hex chars) that wraps the cluster's secrets"
+    " (default $BHYTGATE_MASTER_KEY). Required with PostgreSQL.",
+)
+@click.option("--init-cluster", is_flag=True, help="Create the cluster in this database if it has none yet.")
+@click.option(
+    "--info-name", default="gateway.json", show_default=True, help="File in --home describing this process."
+)
 def serve(
     home: Path | None,
     listen: str,
@@ -41,10 +52,15 @@ def serve(
     faces: Path | None,
     no_demo: bool,
     plaintext: bool,
+    master_key_file: Path | None,
+    init_cluster: bool,
+    info_name: str,
 ) -> None:
     """Start the gateway and print where everything is."""
+    from bhytgate.service.cluster import ClusterError
     from bhytgate.service.config import load_config
     from bhytgate.service.server import RunningGateway, run
+    from bhytgate.storage import StoreUnavailable
     from bhytgate_clients.devsetup import default_faces_dir, ensure_dev_home
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -56,15 +72,20 @@ def serve(
         "database_url": database,
         "metrics_port": metrics_port,
         "plaintext": plaintext or None,
+        "master_key_file": master_key_file,
+        "init_cluster": init_cluster or None,
+        "info_name": info_name,
     }
-    config = load_config(root, **flags)
+    try:
+        config = load_config(root, **flags)
+    except (OSError, ValueError, TypeError) as exc:
+        _fail(f"configuration unusable: {exc}")
     dev = None
     if not no_demo:
         try:
             dev = ensure_dev_home(config, faces or default_faces_dir(), log=click.echo)
-        except (FileNotFoundError, ValueError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+        except (FileNotFoundError, ValueError, ClusterError, StoreUnavailable) as exc:
+            _fail(str(exc))
         config = load_config(root, **flags)  # the demo set-up wrote gateway.toml
 
     def ready(running: RunningGateway) -> None:
@@ -85,7 +106,31 @@ def serve(
             click.echo(f"  metrics      : http://127.0.0.1:{config.metrics_port}/metrics")
         click.echo("Ctrl-C to stop.")
 
-    run(config, on_ready=ready)
+    try:
+        run(config, on_ready=ready)
+    except ClusterError as exc:
+        _fail(f"cannot join the cluster: {exc}")
+    except StoreUnavailable as exc:
+        _fail(f"database {_safe_url(config.db_url)}: {exc}")
+    except (FileNotFoundError, PermissionError) as exc:
+        _fail(f"{exc.strerror or 'cannot open'}: {exc.filename}")
+    except (ValueError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    """One line and exit status 2: the operator reads what to fix, not a traceback."""
+    click.echo(f"bhytgate serve: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, creds = head.partition("://")
+    return f"{scheme}://{creds.split(':', 1)[0]}@{tail}"
 
 
 def _terminals(pki: Path) -> list[str]:

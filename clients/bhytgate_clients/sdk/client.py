@@ -311,6 +311,11 @@ class GatewayClient:
         assert isinstance(response, pb.ImportEntitlementsResponse)
         return response
 
+    def register_terminal_key(self, terminal_id: str, public_key: bytes) -> None:
+        """Require `terminal_id`'s captures to be signed with this device key, on every replica."""
+        request = pb.RegisterTerminalKeyRequest(terminal_id=terminal_id, public_key=public_key)
+        self._call(self.admin.RegisterTerminalKey, request)
+
     def verify_audit(self) -> pb.VerifyAuditChainResponse:
         response = self._call(self.admin.VerifyAuditChain, pb.VerifyAuditChainRequest())
         assert isinstance(response, pb.VerifyAuditChainResponse)

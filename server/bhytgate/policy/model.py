@@ -22,37 +22,71 @@ class Outcome(enum.StrEnum):
 
 
 class ReasonCode(enum.StrEnum):
-    """Stable strings: they go over the wire and into the audit log."""
+    """The gateway's one vocabulary of reasons: stable strings, over the wire (`wire_name`, the
+    proto's ReasonCode) and in the audit log. A `Reason` with any other code cannot be built."""
 
+    # chip data (Passive Authentication)
     CHIP_SIGNATURE_INVALID = "CHIP_SIGNATURE_INVALID"
     SIGNER_UNTRUSTED = "SIGNER_UNTRUSTED"
     SIGNER_REVOKED = "SIGNER_REVOKED"
     SIGNER_EXPIRED = "SIGNER_EXPIRED"
     DATA_GROUP_HASH_MISMATCH = "DATA_GROUP_HASH_MISMATCH"
+    DATA_GROUP_NOT_IN_SOD = "DATA_GROUP_NOT_IN_SOD"
+    CHIP_DATA_MALFORMED = "CHIP_DATA_MALFORMED"
+    # the chip itself (Active Authentication)
     CHIP_NOT_GENUINE = "CHIP_NOT_GENUINE"
     AA_MISSING = "AA_MISSING"
+    # the challenge and the terminal
     CHALLENGE_UNKNOWN = "CHALLENGE_UNKNOWN"
     CHALLENGE_EXPIRED = "CHALLENGE_EXPIRED"
     CHALLENGE_REPLAYED = "CHALLENGE_REPLAYED"
     CHALLENGE_TERMINAL_MISMATCH = "CHALLENGE_TERMINAL_MISMATCH"
+    TERMINAL_SIGNATURE_INVALID = "TERMINAL_SIGNATURE_INVALID"
+    # the document
     DOCUMENT_EXPIRED = "DOCUMENT_EXPIRED"
     DOCUMENT_REPORTED_LOST = "DOCUMENT_REPORTED_LOST"
+    QR_UNUSABLE = "QR_UNUSABLE"
+    # the face
     NO_FACE = "NO_FACE"
     MULTIPLE_FACES = "MULTIPLE_FACES"
     POOR_FACE_QUALITY = "POOR_FACE_QUALITY"
     FACE_MISMATCH = "FACE_MISMATCH"
     TEMPLATE_MISMATCH = "TEMPLATE_MISMATCH"
+    TEMPLATE_NOT_ENROLLED = "TEMPLATE_NOT_ENROLLED"
+    # liveness
     LIVENESS_FAILED = "LIVENESS_FAILED"
+    FRAMES_REPLAYED = "FRAMES_REPLAYED"
+    CARD_PHOTO_PRESENTED = "CARD_PHOTO_PRESENTED"
+    # the entitlement
     NO_ENTITLEMENT = "NO_ENTITLEMENT"
     CARD_EXPIRED = "CARD_EXPIRED"
     CARD_REVOKED = "CARD_REVOKED"
+    CARD_REDUCED = "CARD_REDUCED"
+    CARD_MANAGED_ELSEWHERE = "CARD_MANAGED_ELSEWHERE"
+    HOLDER_DATA_MISMATCH = "HOLDER_DATA_MISMATCH"
+    # fraud rules
     FRAUD_VELOCITY = "FRAUD_VELOCITY"
     FRAUD_BIOMETRIC_LOCKED = "FRAUD_BIOMETRIC_LOCKED"
     FRAUD_TERMINAL_FLAGGED = "FRAUD_TERMINAL_FLAGGED"
+    # policy
     ASSURANCE_TOO_LOW = "ASSURANCE_TOO_LOW"
-    OPERATOR_REQUIRED = "OPERATOR_REQUIRED"
-    # Not in the original list: a check the service did not report. Fail closed, and say which.
+    OPERATOR_REQUIRED = "OPERATOR_REQUIRED"  # on the wire: OPERATOR_NOT_AUTHORIZED
+    # a check the service did not report (fail closed, and say which); on the wire:
+    # INTERNAL_CHECK_UNAVAILABLE, like a check that could not run
     CHECK_MISSING = "CHECK_MISSING"
+    INTERNAL_CHECK_UNAVAILABLE = "INTERNAL_CHECK_UNAVAILABLE"
+
+    @property
+    def wire_name(self) -> str:
+        """The name of this code in the proto's ReasonCode enum."""
+        return "REASON_CODE_" + _WIRE_ALIASES.get(self.value, self.value)
+
+
+_WIRE_ALIASES = {
+    "OPERATOR_REQUIRED": "OPERATOR_NOT_AUTHORIZED",
+    "CHECK_MISSING": "INTERNAL_CHECK_UNAVAILABLE",
+}
+_REASON_CODES = frozenset(c.value for c in ReasonCode)
 
 
 CHIP_FAILURE_CODES = frozenset(
@@ -101,6 +135,10 @@ class DocumentSource(enum.StrEnum):
 class Reason:
     code: str
     detail: str
+
+    def __post_init__(self) -> None:
+        if self.code not in _REASON_CODES:
+            raise ValueError(f"unknown reason code {self.code!r}: add it to ReasonCode (and the proto)")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

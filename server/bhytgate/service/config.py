@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,13 @@ class GatewayConfig:
     max_frame_bytes: int = 4 * 1024 * 1024
     max_chip_file_bytes: int = 1024 * 1024
     metrics_port: int | None = None
+    # Cluster mode: secrets come from the database, wrapped by this master key (or $BHYTGATE_MASTER_KEY).
+    master_key_file: Path | None = None
+    init_cluster: bool = False  # the first replica creates the cluster; the others join it
+    # A second check of one document waits this long for the first (then UNAVAILABLE).
+    document_lock_wait_s: float = 10.0
+    orphan_sweep_s: float = 30.0  # how often spent challenges without a record are looked for
+    info_name: str = "gateway.json"  # written into home once listening (several replicas: one each)
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
@@ -68,6 +77,41 @@ class GatewayConfig:
         return self.home / "terminal_keys"
 
 
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of a settings value (dataclasses, mappings, enums, durations)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(getattr(k, "value", k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, frozenset | set) else items
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def shared_settings(config: GatewayConfig) -> dict[str, Any]:
+    """The settings every replica of a cluster must agree on (the guarantees depend on them)."""
+    return {
+        "gateway_id": config.gateway_id,
+        "policy": _plain(config.policy),
+        "chip": _plain(config.chip),
+        "face": _plain(config.face),
+        "require_active_authentication": config.require_active_authentication,
+        "challenge_ttl_s": config.challenge_ttl.total_seconds(),
+        "attestation_ttl_s": config.attestation_ttl.total_seconds(),
+        "begin_rate_per_minute": config.begin_rate_per_minute,
+        "max_frames": config.max_frames,
+        "max_frame_bytes": config.max_frame_bytes,
+        "max_check_seconds": config.max_check_seconds,
+    }
+
+
 def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy]), then overrides."""
     values: dict[str, Any] = {}
@@ -90,6 +134,8 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     # Plaintext (no terminal authentication) comes only from an explicit flag, never from a file.
     values.pop("plaintext", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("master_key_file") is not None:
+        values["master_key_file"] = Path(values["master_key_file"])
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
     )

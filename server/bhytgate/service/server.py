@@ -22,15 +22,16 @@ from grpc_reflection.v1alpha import reflection
 
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
-from bhytgate.attestation import load_or_create_key
 from bhytgate.pki.devca import server_credentials
-from bhytgate.service.config import GatewayConfig, load_or_create_secret
+from bhytgate.service.cluster import open_store_with_keys
+from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
 from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
+from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FacePool
-from bhytgate.storage import open_store
+from bhytgate.storage import StoreUnavailable, is_postgres
 
 log = logging.getLogger("bhytgate.server")
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -45,32 +46,54 @@ class RunningGateway:
     port: int
     metrics: Metrics
     worker_pids: list[int]
+    sweeper: asyncio.Future[None] | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.server.stop(grace)
-        await self.gateway.drain()  # records of checks whose callers hung up, before the store closes
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+        await self.gateway.close()  # records of checks whose callers hung up, before the store closes
         await self.pool.close()
         self.gateway.store.close()
 
 
 async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> RunningGateway:
+    """Storage and keys (cluster or local) first, so a misconfigured replica stops before the
+    models load; then the trust anchors, the orphan sweep, the face workers, the port."""
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
-    keys = config.keys_dir
-    template_key = load_or_create_secret(keys / "template.key")
-    audit_key = load_or_create_secret(keys / "audit.key")
-    attestation_key = load_or_create_key(keys / "attestation.pem")
-    store = open_store(config.db_url, template_key=template_key)
-    trust = TrustAnchors(config.trust_dir)
+    store, keys = open_store_with_keys(config)
+    try:
+        # Certificates now, not after the models load: a missing file stops the start at once.
+        credentials = None if config.plaintext else server_credentials(config.pki_dir)
+        trust = TrustAnchors(store, config.trust_dir)
+        TerminalKeys(store).import_folder(config.terminal_keys_dir)
+    except BaseException:
+        store.close()
+        raise
+    doc_lock: DocumentLock | None = None
+    if is_postgres(config.db_url):
+        doc_lock = PostgresDocumentLock(config.db_url, config.document_lock_wait_s)
     pool = FacePool(
         config.face, workers=config.workers, queue_limit=config.queue_limit, nice=config.worker_nice
     )
-    pids = await pool.start()
     metrics = Metrics()
-    metrics.track_pool(pool)
     gateway = Gateway(
-        config, store, trust, pool, attestation_key=attestation_key, audit_key=audit_key, metrics=metrics
+        config,
+        store,
+        trust,
+        pool,
+        attestation_key=keys.attestation_key,
+        audit_key=keys.audit_key,
+        doc_lock=doc_lock,
+        metrics=metrics,
     )
+    # Checks a killed process left without a record are recorded before this one serves.
+    swept = await asyncio.to_thread(gateway.recorder.sweep_orphans)
+    if swept:
+        log.warning("recorded %d check(s) left unfinished by a stopped gateway", swept)
+    pids = await pool.start()
+    metrics.track_pool(pool)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -93,7 +116,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
         port = server.add_insecure_port(config.listen)
     else:
-        port = server.add_secure_port(config.listen, server_credentials(config.pki_dir))
+        assert credentials is not None
+        port = server.add_secure_port(config.listen, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind {config.listen}")
     await server.start()
@@ -108,15 +132,34 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             "address": address,
             "plaintext": config.plaintext,
             "pid": os.getpid(),
-            "database": config.db_url,
+            "database": config.db_url.split("@")[-1] if "://" in config.db_url else config.db_url,
             "pki": str(config.pki_dir),
             "trust": str(config.trust_dir),
             "metrics_port": config.metrics_port,
             "workers": len(pids),
         }
-        (home / "gateway.json").write_text(json.dumps(info, indent=2))
-    log.info("gateway listening on %s with %d face workers", address, len(pids))
-    return RunningGateway(server, gateway, pool, address, port, metrics, pids)
+        (home / config.info_name).write_text(json.dumps(info, indent=2))
+    log.info(
+        "gateway listening on %s with %d face workers (%s)",
+        address,
+        len(pids),
+        f"cluster {keys.cluster_id[:12]}" if keys.cluster_id else "single gateway",
+    )
+    running = RunningGateway(server, gateway, pool, address, port, metrics, pids)
+    running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
+    return running
+
+
+async def _sweep_forever(gateway: Gateway, every_s: float) -> None:
+    """Any replica records what any stopped replica left unrecorded (the append decides who)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(gateway.recorder.sweep_orphans)
+        except StoreUnavailable:
+            log.warning("orphan sweep skipped: database unavailable")
+        except Exception as exc:  # the sweep must never stop for good
+            log.error("orphan sweep failed: %s", type(exc).__name__)
 
 
 async def serve_forever(config: GatewayConfig, *, on_ready: object | None = None) -> None:
@@ -127,7 +170,7 @@ async def serve_forever(config: GatewayConfig, *, on_ready: object | None = None
         await running.server.wait_for_termination()
     finally:
         await running.stop()
-        info = config.home / "gateway.json"
+        info = config.home / config.info_name
         if info.exists():
             info.unlink()
 

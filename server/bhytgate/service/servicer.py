@@ -27,7 +27,7 @@ from bhytgate.api.errors import abort_invalid_argument
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
-from bhytgate.policy.model import AssuranceLevel, Outcome, TerminalKind
+from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import (
     Caller,
@@ -36,10 +36,13 @@ from bhytgate.service.gateway import (
     InvalidRequest,
     NotFound,
     Operator,
+    RateLimited,
+    Unavailable,
     VerifyInput,
     VerifyResult,
 )
-from bhytgate.service.workers import Overloaded
+from bhytgate.service.workers import FaceUnavailable, Overloaded
+from bhytgate.storage.interface import StoreUnavailable
 
 log = logging.getLogger("bhytgate.servicer")
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -66,22 +69,16 @@ ACTIONS = {
     "turn_right": pb.LIVENESS_ACTION_TURN_RIGHT,
     "blink": pb.LIVENESS_ACTION_BLINK,
 }
-# Policy codes the wire has under another name.
-_CODE_ALIASES = {
-    "OPERATOR_REQUIRED": "OPERATOR_NOT_AUTHORIZED",
-    "CHECK_MISSING": "INTERNAL_CHECK_UNAVAILABLE",
-}
 VERIFY_ROLES = frozenset({"hospital-checkin", "counter"})
 _CCCD = re.compile(r"^\d{12}$")
 _BHXH = re.compile(r"^\d{10}$")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def reason_code(code: str) -> str:
-    """The wire enum's name for a gateway reason; unknown codes fail closed to a generic one."""
-    name = "REASON_CODE_" + _CODE_ALIASES.get(code, code)
-    known = set(pb.ReasonCode.keys())
-    return name if name in known else "REASON_CODE_INTERNAL_CHECK_UNAVAILABLE"
+def reason_code(code: str) -> int:
+    """The wire enum value of a gateway reason (`Reason` admits only `ReasonCode` values, and a
+    test proves every one of them exists in the proto)."""
+    return int(pb.ReasonCode.Value(ReasonCode(code).wire_name))
 
 
 def timestamp(value: dt.datetime) -> Timestamp:
@@ -112,6 +109,12 @@ def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             if self.metrics is not None:
                 self.metrics.shed.inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "gateway at capacity; retry with backoff")
+        except RateLimited as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except (Unavailable, StoreUnavailable) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; retry shortly")
+        except FaceUnavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "face workers restarting; retry shortly")
         except TimeoutError:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for the check")
         except NotFound as exc:
@@ -328,7 +331,7 @@ def verify_response(result: VerifyResult) -> pb.VerifyResponse:
     response = pb.VerifyResponse(
         verification_id=result.verification_id,
         decision=DECISIONS[result.outcome],
-        reasons=[pb.Reason(code=reason_code(r.code), detail=r.detail) for r in result.reasons],
+        reasons=[pb.Reason(code=reason_code(r.code), detail=r.detail) for r in result.reasons],  # type: ignore[arg-type]
         assurance_level=LEVELS.get(result.assurance_level, pb.ASSURANCE_LEVEL_UNSPECIFIED)  # type: ignore[arg-type]
         if result.assurance_level
         else pb.ASSURANCE_LEVEL_UNSPECIFIED,
@@ -472,3 +475,18 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
         if broken is not None:
             response.first_broken_record = broken
         return response
+
+    @_rpc
+    async def RegisterTerminalKey(
+        self, request: pb.RegisterTerminalKeyRequest, context: Ctx
+    ) -> pb.RegisterTerminalKeyResponse:
+        self.caller(context, self.ROLES)
+        violations: list[tuple[str, str]] = []
+        if not _ID.fullmatch(request.terminal_id):
+            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
+        if not 1 <= len(request.public_key) <= 4096:
+            violations.append(("public_key", "required, at most 4096 bytes"))
+        if violations:
+            raise InvalidRequest(violations)
+        await self.gateway.register_terminal_key(request.terminal_id, bytes(request.public_key))
+        return pb.RegisterTerminalKeyResponse(register_time=timestamp(dt.datetime.now(dt.UTC)))

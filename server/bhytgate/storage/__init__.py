@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bhytgate.storage.interface import (
+    AlreadyRecorded,
     AuditConflictError,
     CccdLink,
     ChallengeProblem,
@@ -16,21 +17,26 @@ from bhytgate.storage.interface import (
     LostReport,
     StorageError,
     Store,
+    StoreUnavailable,
     TemplateIntegrityError,
     VerificationEvent,
 )
-from bhytgate.storage.sqlite import SqliteStore
+from bhytgate.storage.sql import SqliteStore, SqlStore
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(
     url: str,
     *,
-    template_key: bytes,
+    template_key: bytes | None,
     frame_hash_ttl: dt.timedelta = dt.timedelta(hours=24),
     pg_schema: str = "bhytgate",
-) -> Store:
+) -> SqlStore:
     """`sqlite:///path/to/db` (or a bare path) or `postgresql://...` → a migrated, open store."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres(url):
         from bhytgate.storage.postgres import PostgresStore
 
         return PostgresStore(url, template_key=template_key, schema=pg_schema, frame_hash_ttl=frame_hash_ttl)
@@ -39,16 +45,20 @@ def open_store(
 
 
 __all__ = [
+    "AlreadyRecorded",
     "AuditConflictError",
     "CccdLink",
     "ChallengeProblem",
     "ChallengeRecord",
     "FaceTemplate",
     "LostReport",
+    "SqlStore",
     "SqliteStore",
     "StorageError",
     "Store",
+    "StoreUnavailable",
     "TemplateIntegrityError",
     "VerificationEvent",
+    "is_postgres",
     "open_store",
 ]

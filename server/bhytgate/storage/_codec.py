@@ -135,3 +135,14 @@ class TemplateSealer:
             )
         except InvalidTag as exc:
             raise TemplateIntegrityError("face template failed authentication") from exc
+
+    def seal_blob(self, label: str, data: bytes) -> tuple[bytes, bytes]:
+        """Other personal data at rest (counter sessions), bound to its row by `label`."""
+        nonce = os.urandom(12)
+        return nonce, self._aead.encrypt(nonce, data, json.dumps(["bhytgate-blob-v1", label]).encode())
+
+    def open_blob(self, label: str, nonce: bytes, ciphertext: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, ciphertext, json.dumps(["bhytgate-blob-v1", label]).encode())
+        except InvalidTag as exc:
+            raise TemplateIntegrityError("sealed record failed authentication") from exc

@@ -30,6 +30,17 @@ class AuditConflictError(StorageError):
     """An audit entry did not extend the current head (a builder returned a stale link)."""
 
 
+class StoreUnavailable(StorageError):
+    """The database could not be reached, or a lock or statement waited past its bound.
+
+    The failed call changed nothing; the store reconnects on the next call. The service answers
+    UNAVAILABLE: the caller may retry."""
+
+
+class AlreadyRecorded(StorageError):
+    """The audit log already holds this record (a retried append, or an orphan sweep came first)."""
+
+
 class ChallengeProblem(enum.StrEnum):
     """Why a challenge could not be consumed; values are stable strings for policy and logs."""
 
@@ -51,6 +62,7 @@ class ChallengeRecord:
     issued_at: dt.datetime
     expires_at: dt.datetime
     consumed_at: dt.datetime | None = None
+    facility: str = ""  # of the terminal it was issued to (for the record of an abandoned check)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +102,24 @@ class VerificationEvent:
     decision: str  # "ACCEPTED" | "REJECTED" | "REVIEW"
     face_mismatch: bool
     at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    """The cluster a database belongs to: who initialised it, how a master key is recognised, and
+    the configuration every replica must share (canonical JSON)."""
+
+    cluster_id: str
+    created_at: dt.datetime
+    master_check: str
+    config: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredFingerprint:
+    row_id: int
+    sha256: bytes
+    phash: bytes
 
 
 class Store(Protocol):

@@ -556,3 +556,17 @@ class VerifyAuditChainResponse(_message.Message):
     first_broken_record: int
     detail: str
     def __init__(self, ok: _Optional[bool] = ..., record_count: _Optional[int] = ..., first_broken_record: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RegisterTerminalKeyRequest(_message.Message):
+    __slots__ = ("terminal_id", "public_key")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    public_key: bytes
+    def __init__(self, terminal_id: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class RegisterTerminalKeyResponse(_message.Message):
+    __slots__ = ("register_time",)
+    REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
+    register_time: _timestamp_pb2.Timestamp
+    def __init__(self, register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

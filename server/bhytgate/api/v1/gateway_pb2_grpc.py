@@ -383,6 +383,11 @@ class AdminServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.FromString,
                 _registered_method=True)
+        self.RegisterTerminalKey = channel.unary_unary(
+                '/bhytgate.v1.AdminService/RegisterTerminalKey',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -411,6 +416,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterTerminalKey(self, request, context):
+        """Register (or replace) a terminal's device key. From then on, on every replica of the cluster,
+        that terminal's captures must carry a valid terminal_signature made with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -428,6 +441,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAuditChain,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.SerializeToString,
+            ),
+            'RegisterTerminalKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterTerminalKey,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -512,6 +530,33 @@ class AdminService:
             '/bhytgate.v1.AdminService/VerifyAuditChain',
             bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterTerminalKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.AdminService/RegisterTerminalKey',
+            bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

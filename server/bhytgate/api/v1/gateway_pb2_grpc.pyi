@@ -83,16 +83,19 @@ class AdminServiceStub:
     LoadTrustAnchors: grpc.UnaryUnaryMultiCallable[gateway_pb2.LoadTrustAnchorsRequest, gateway_pb2.LoadTrustAnchorsResponse]
     ImportEntitlements: grpc.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]
     VerifyAuditChain: grpc.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]
+    RegisterTerminalKey: grpc.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]
 
 class AdminServiceAsyncStub(AdminServiceStub):
     LoadTrustAnchors: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.LoadTrustAnchorsRequest, gateway_pb2.LoadTrustAnchorsResponse]  # type: ignore[assignment]
     ImportEntitlements: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]  # type: ignore[assignment]
     VerifyAuditChain: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
+    RegisterTerminalKey: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer:
     def LoadTrustAnchors(self, request: gateway_pb2.LoadTrustAnchorsRequest, context: Any) -> gateway_pb2.LoadTrustAnchorsResponse | Awaitable[gateway_pb2.LoadTrustAnchorsResponse]: ...
     def ImportEntitlements(self, request: gateway_pb2.ImportEntitlementsRequest, context: Any) -> gateway_pb2.ImportEntitlementsResponse | Awaitable[gateway_pb2.ImportEntitlementsResponse]: ...
     def VerifyAuditChain(self, request: gateway_pb2.VerifyAuditChainRequest, context: Any) -> gateway_pb2.VerifyAuditChainResponse | Awaitable[gateway_pb2.VerifyAuditChainResponse]: ...
+    def RegisterTerminalKey(self, request: gateway_pb2.RegisterTerminalKeyRequest, context: Any) -> gateway_pb2.RegisterTerminalKeyResponse | Awaitable[gateway_pb2.RegisterTerminalKeyResponse]: ...
 
 def add_AdminServiceServicer_to_server(
     servicer: AdminServiceServicer, server: grpc.Server | grpc.aio.Server
@@ -105,3 +108,5 @@ class AdminService:
     def ImportEntitlements(request: gateway_pb2.ImportEntitlementsRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.ImportEntitlementsResponse: ...
     @staticmethod
     def VerifyAuditChain(request: gateway_pb2.VerifyAuditChainRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.VerifyAuditChainResponse: ...
+    @staticmethod
+    def RegisterTerminalKey(request: gateway_pb2.RegisterTerminalKeyRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterTerminalKeyResponse: ...

@@ -1,0 +1,94 @@
+"""The CCCD chip: Passive Authentication, Active Authentication over the gateway's challenge, the
+document's expiry, and the holder's enrolled template (if any)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bhytgate.chip import ChipError, dump_from_files, verify_chip
+from bhytgate.policy.model import DocumentSource, Reason
+from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected
+from bhytgate.service.model import VerifyInput
+from bhytgate.service.reasons import chip_reasons
+
+
+def _dmy(text: str | None) -> dt.date | None:
+    """A DG13 date (dd/mm/yyyy); None when absent or not a date."""
+    try:
+        return dt.datetime.strptime((text or "").strip(), "%d/%m/%Y").date()
+    except ValueError:
+        return None
+
+
+class ChipCredential:
+    kind = "chip"
+
+    def verify(self, inp: VerifyInput, ctx: CredentialContext) -> Evidence | Rejected:
+        assert inp.chip_files is not None
+        checks = ctx.checks
+        ctx.trust.refresh()  # anchors another replica loaded a moment ago count already
+        try:
+            dump = dump_from_files(inp.chip_files)
+            report = verify_chip(
+                dump,
+                ctx.trust.store,
+                at=ctx.now,
+                challenge=ctx.challenge.aa_challenge if inp.aa_signatures else None,
+                aa_signatures=list(inp.aa_signatures or []),
+                policy=ctx.config.chip,
+            )
+        except ChipError as exc:
+            # Unusable input is INVALID_ARGUMENT, but the challenge is spent: it is recorded first.
+            checks["PASSIVE_AUTH"] = "FAILED"
+            return Rejected(
+                [Reason("CHIP_DATA_MALFORMED", f"EF.SOD: {exc.reason}")],
+                violations=[("chip.ef_sod", f"{exc.message} [{exc.reason}]")],
+            )
+        problems = chip_reasons(report)
+        checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
+        aa_capable = 15 in report.passive.data_groups  # EF.SOD lists the AA key
+        aa_ok: bool | None = None
+        if report.active is not None and report.active.reason == "aa_key_absent":
+            problems.append(Reason("AA_MISSING", "EF.SOD lists DG15 but DG15 was not sent"))
+        elif report.active is not None:
+            aa_ok = report.active.valid
+            checks["ACTIVE_AUTH"] = "PASSED" if aa_ok else "FAILED"
+            if not aa_ok and not problems:
+                problems.append(Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}"))
+        elif aa_capable:
+            # A chip that can prove it is genuine must do so at every terminal: otherwise a copy of
+            # its data on another chip would pass wherever the proof is not asked for.
+            problems.append(
+                Reason("AA_MISSING", "the chip supports Active Authentication; no answer was sent")
+            )
+        elif ctx.config.require_active_authentication:
+            problems.append(Reason("AA_MISSING", "chip without Active Authentication (no DG15 in EF.SOD)"))
+        if any(r.code == "AA_MISSING" for r in problems):
+            checks["ACTIVE_AUTH"] = "FAILED"
+        if problems:
+            return Rejected(problems)
+        doc = report.document
+        assert doc.mrz is not None and doc.face is not None
+        dg13 = doc.dg13
+        cccd = (dg13.get("id_number") if dg13 else None) or doc.mrz.optional_data[:12]
+        expiry = doc.mrz.date_of_expiry
+        # Only the explicit no-expiry rule means "no expiry"; an unreadable date is no date.
+        unreadable = expiry is None and not doc.mrz.no_expiry
+        expired = unreadable or (expiry is not None and expiry < ctx.now.date())
+        checks["DOCUMENT_STATUS"] = "FAILED" if expired else "PASSED"
+        if expired:
+            detail = "CCCD expiry date unreadable" if unreadable else "CCCD past its expiry date"
+            return Rejected([Reason("DOCUMENT_EXPIRED", detail)], cccd=cccd)
+        stored = ctx.store.get_face_template(cccd)
+        return Evidence(
+            source=DocumentSource.CHIP,
+            cccd=cccd,
+            template=stored.template if stored is not None else None,
+            report=report,
+            issue_date=_dmy(dg13.get("issue_date")) if dg13 else None,
+            chip_image=doc.face.image,
+            name=dg13.get("full_name") if dg13 else None,
+            dob=dg13.get("date_of_birth") if dg13 else None,
+            aa_ok=aa_ok,
+            document_expired=False,
+        )

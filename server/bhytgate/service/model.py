@@ -1,0 +1,117 @@
+"""What the service layer passes around: the caller, the inputs and results of each operation, and
+the typed failures the servicer turns into gRPC statuses. No protobuf here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from bhytgate.entitlement.model import Entitlement
+from bhytgate.entitlement.validity import EntitlementCheck
+from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
+
+
+class InvalidRequest(Exception):
+    """Well-formed on the wire but not usable: becomes INVALID_ARGUMENT with field violations."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in violations))
+        self.violations = violations
+
+
+class NotFound(Exception):
+    pass
+
+
+class FailedPrecondition(Exception):
+    pass
+
+
+class Unavailable(Exception):
+    """Something the check depends on is down or busy (database, a lock held too long); nothing the
+    caller did. UNAVAILABLE: the caller may retry (a Verify with a new challenge)."""
+
+
+class RateLimited(Exception):
+    """A per-terminal limit was hit; unlike overload, waiting for the window to reset is the cure."""
+
+    def __init__(self, message: str, *, limit: int, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated terminal (from its mTLS certificate)."""
+
+    terminal_id: str
+    facility: str
+    role: str
+    kind: TerminalKind
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Operator:
+    full_name: str
+    cccd_number: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BeginResult:
+    challenge_id: str
+    nonce: bytes
+    aa_challenge: bytes
+    actions: tuple[str, ...]
+    expire_time: dt.datetime
+    kind: TerminalKind
+    required_level: AssuranceLevel
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifyInput:
+    challenge_id: str
+    frames: Sequence[tuple[bytes, int]]
+    chip_files: dict[str, bytes] | None = None
+    qr: tuple[str, str] | None = None  # ("cccd" | "bhyt", text)
+    aa_signatures: Sequence[bytes] | None = None
+    terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
+    operator: Operator | None = None
+
+    @property
+    def credential_kind(self) -> str:
+        """Which credential verifier handles this input (see `service.credentials`)."""
+        if self.chip_files is not None:
+            return "chip"
+        assert self.qr is not None
+        return f"{self.qr[0]}_qr"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifyResult:
+    verification_id: str
+    outcome: Outcome
+    reasons: list[Reason]
+    assurance_level: AssuranceLevel | None
+    face_distance: float | None
+    face_threshold: float | None
+    timings: list[tuple[str, float]]
+    entitlement: Entitlement | None
+    entitlement_check: EntitlementCheck | None
+    attestation: str | None
+    checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED
+    verify_time: dt.datetime
+
+
+CHECKS = (
+    "CHALLENGE",
+    "TERMINAL_SIGNATURE",
+    "PASSIVE_AUTH",
+    "ACTIVE_AUTH",
+    "DOCUMENT_STATUS",
+    "FACE_MATCH",
+    "LIVENESS",
+    "ENTITLEMENT",
+    "FRAUD_RULES",
+)

@@ -1,0 +1,219 @@
+"""Numbered migrations for both engines, applied in order at open and recorded in schema_version.
+
+Never edit a released migration: append a new one. DDL is written once with `{type}` slots that the
+dialect fills; statements that only one engine has (triggers) are tagged with its name.
+"""
+
+from __future__ import annotations
+
+# (version, [(engine or "*", statement)])
+Migration = tuple[int, tuple[tuple[str, str], ...]]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (
+        1,
+        (
+            (
+                "*",
+                """CREATE TABLE entitlements (
+                card_number TEXT PRIMARY KEY,
+                bhxh_number TEXT NOT NULL,
+                cccd_number TEXT,
+                valid_from {date} NOT NULL,
+                data {json} NOT NULL,
+                updated_at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_entitlements_bhxh ON entitlements(bhxh_number)"),
+            ("*", "CREATE INDEX ix_entitlements_cccd ON entitlements(cccd_number)"),
+            (
+                "*",
+                """CREATE TABLE cccd_links (
+                cccd_number TEXT PRIMARY KEY,
+                bhxh_number TEXT NOT NULL,
+                by_terminal TEXT NOT NULL,
+                linked_at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_cccd_links_bhxh ON cccd_links(bhxh_number)"),
+            (
+                "*",
+                """CREATE TABLE face_templates (
+                cccd_number TEXT PRIMARY KEY,
+                model_name TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                nonce {blob} NOT NULL,
+                ciphertext {blob} NOT NULL,
+                enrolled_at {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE challenges (
+                challenge_id TEXT PRIMARY KEY,
+                terminal_id TEXT NOT NULL,
+                nonce {blob} NOT NULL,
+                aa_challenge {blob} NOT NULL,
+                actions {json} NOT NULL,
+                issued_at {ts} NOT NULL,
+                expires_at {ts} NOT NULL,
+                consumed_at {ts})""",
+            ),
+            ("*", "CREATE INDEX ix_challenges_expires ON challenges(expires_at)"),
+            (
+                "*",
+                """CREATE TABLE lost_reports (
+                document_key TEXT PRIMARY KEY,
+                reason TEXT NOT NULL,
+                reporter TEXT NOT NULL,
+                reported_at {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE verification_events (
+                id {serial},
+                document_key TEXT NOT NULL,
+                facility TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                face_mismatch {bool} NOT NULL,
+                at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_events_document_at ON verification_events(document_key, at)"),
+            ("*", "CREATE INDEX ix_events_terminal ON verification_events(terminal_id, id)"),
+            (
+                "*",
+                """CREATE TABLE biometric_locks (
+                document_key TEXT PRIMARY KEY,
+                until {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE audit_log (
+                seq {bigint} PRIMARY KEY,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL UNIQUE,
+                body TEXT NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE frame_hashes (
+                digest {blob} PRIMARY KEY,
+                seen_at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_frame_hashes_seen ON frame_hashes(seen_at)"),
+        ),
+    ),
+    (
+        2,
+        (
+            # The audit log is append-only in the database too, not only by convention.
+            (
+                "sqlite",
+                """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+            ),
+            (
+                "sqlite",
+                """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+            ),
+            (
+                "postgres",
+                """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'audit log is append-only'; END $$""",
+            ),
+            (
+                "postgres",
+                """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+               FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+            ),
+            (
+                "postgres",
+                """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+               FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+            ),
+        ),
+    ),
+    (
+        3,
+        (
+            # One record per verification (or counter action): a retried append cannot add a second.
+            ("*", "ALTER TABLE audit_log ADD COLUMN record_id TEXT"),
+            ("*", "CREATE UNIQUE INDEX ux_audit_record ON audit_log(record_id)"),
+            # INSERT OR REPLACE deletes the old row without firing delete triggers (unless
+            # recursive_triggers is on): refuse any insert that would collide with a kept record.
+            (
+                "sqlite",
+                """CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
+               WHEN EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq OR hash = NEW.hash
+                            OR (NEW.record_id IS NOT NULL AND record_id = NEW.record_id))
+               BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+            ),
+            # A spent challenge is the intent of a record: facility for an orphan's record, and
+            # recorded_at once its record exists (an orphan sweep finds the rest).
+            ("*", "ALTER TABLE challenges ADD COLUMN facility TEXT"),
+            ("*", "ALTER TABLE challenges ADD COLUMN recorded_at {ts}"),
+            (
+                "*",
+                "CREATE INDEX ix_challenges_unrecorded ON challenges(consumed_at) WHERE recorded_at IS NULL",
+            ),
+            (
+                "*",
+                """CREATE TABLE sessions (
+                verification_id TEXT PRIMARY KEY,
+                terminal_id TEXT NOT NULL,
+                created_at {ts} NOT NULL,
+                nonce {blob} NOT NULL,
+                payload {blob} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_sessions_created ON sessions(created_at)"),
+            (
+                "*",
+                """CREATE TABLE frame_fingerprints (
+                id {serial},
+                sha256 {blob} NOT NULL,
+                phash {blob} NOT NULL,
+                seen_at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_fingerprints_seen ON frame_fingerprints(seen_at)"),
+            (
+                "*",
+                """CREATE TABLE rate_windows (
+                scope TEXT NOT NULL,
+                window_start {bigint} NOT NULL,
+                hits INTEGER NOT NULL,
+                PRIMARY KEY (scope, window_start))""",
+            ),
+            (
+                "*",
+                """CREATE TABLE trust_items (
+                id {serial},
+                kind TEXT NOT NULL,
+                sha256 TEXT NOT NULL UNIQUE,
+                der {blob} NOT NULL,
+                added_at {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE terminal_keys (
+                key_id TEXT PRIMARY KEY,
+                pem TEXT NOT NULL,
+                registered_at {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE cluster (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                cluster_id TEXT NOT NULL,
+                created_at {ts} NOT NULL,
+                master_check TEXT NOT NULL,
+                config TEXT NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE cluster_secrets (
+                name TEXT PRIMARY KEY,
+                nonce {blob} NOT NULL,
+                wrapped {blob} NOT NULL)""",
+            ),
+        ),
+    ),
+)
