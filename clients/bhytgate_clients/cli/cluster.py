@@ -109,9 +109,7 @@ def cluster(
     master = root / "keys" / "master.key"
     if not master.exists():
         new_master_key_file(master)
-        click.echo(
-            f"created a dev master key in {master} (production: from a secret store)"
-        )
+        click.echo(f"created a dev master key in {master} (production: from a secret store)")
     if not (root / "gateway.toml").exists():  # before the cluster records its configuration
         (root / "gateway.toml").write_text(DEV_TOML, encoding="utf-8")
     config = load_config(root, database_url=url, master_key_file=master, init_cluster=True)
