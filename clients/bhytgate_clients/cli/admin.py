@@ -8,11 +8,36 @@ from pathlib import Path
 
 import click
 
+from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import GatewayClient, GatewayError
+from bhytgate_clients.sdk.targets import list_server_name, split_addresses
+
+# What a refused or impossible connection raises: reported as "error: ...", exit status 2.
+CLIENT_ERRORS = (GatewayError, FileNotFoundError, ValueError)
 
 
-def _client(terminal: str, home: Path | None) -> GatewayClient:
-    return GatewayClient.local(terminal, home=home)
+def _client(
+    terminal: str, home: Path | None, address: str | None, server_name: str | None = None
+) -> GatewayClient:
+    return GatewayClient.local(terminal, home=home, address=address, server_name=server_name)
+
+
+def _each_replica(address: str | None) -> tuple[list[str | None], str | None]:
+    """The addresses to send a replica-local change to, one by one, and the certificate name.
+
+    Trust anchors live in each replica's own trust store (its memory and home/trust), so
+    `admin trust` loads them into every listed replica in turn instead of into whichever one round
+    robin picks; each is checked against the name a channel to the whole list would check. One DNS
+    name naming several replicas cannot be split here: list them."""
+    if address is None:
+        return [None], None
+    try:
+        entries = split_addresses(address)
+    except ValueError:
+        return [address], None  # a target URI, or bad input that connecting reports
+    if len(entries) == 1:
+        return [address], None
+    return [str(entry) for entry in entries], list_server_name(entries)
 
 
 @click.group()
@@ -27,11 +52,14 @@ def admin() -> None:
 @click.option("--dry-run", is_flag=True, help="Validate only.")
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
-def import_(files: tuple[Path, ...], dry_run: bool, terminal: str, home: Path | None) -> None:
+@address_option
+def import_(
+    files: tuple[Path, ...], dry_run: bool, terminal: str, home: Path | None, address: str | None
+) -> None:
     """Import entitlement records (CSV with a header row, or JSON lines). All-or-nothing per file."""
     failed = False
     try:
-        with _client(terminal, home) as client:
+        with _client(terminal, home, address) as client:
             for path in files:
                 fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
                 response = client.import_entitlements(path.read_bytes(), fmt, dry_run=dry_run)
@@ -42,7 +70,7 @@ def import_(files: tuple[Path, ...], dry_run: bool, terminal: str, home: Path | 
                 for error in response.errors:
                     click.echo(f"  row {error.row} {error.field or '-'}: {error.message}")
                 failed = failed or bool(response.errors)
-    except GatewayError as exc:
+    except CLIENT_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     sys.exit(1 if failed else 0)
@@ -59,45 +87,57 @@ def import_(files: tuple[Path, ...], dry_run: bool, terminal: str, home: Path | 
 @click.option("--crl", "crls", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
+@address_option
 def trust(
     cscas: tuple[Path, ...],
     master_lists: tuple[Path, ...],
     crls: tuple[Path, ...],
     terminal: str,
     home: Path | None,
+    address: str | None,
 ) -> None:
-    """Load CSCA certificates, ICAO master lists and CRLs into the running gateway."""
+    """Load CSCA certificates, ICAO master lists and CRLs into the running gateway.
+
+    With several --address entries, into each of them in turn (one JSON line per replica, with its
+    "address"); exit status 2 if any of them failed."""
     from asn1crypto import pem
 
     def der(path: Path) -> bytes:
         data = path.read_bytes()
         return bytes(pem.unarmor(data)[2]) if pem.detect(data) else data
 
-    try:
-        with _client(terminal, home) as client:
-            response = client.load_trust(
-                [der(p) for p in cscas], [der(p) for p in master_lists], [der(p) for p in crls]
-            )
-    except GatewayError as exc:
-        click.echo(f"error: {exc}", err=True)
+    loads = [der(p) for p in cscas], [der(p) for p in master_lists], [der(p) for p in crls]
+    replicas, server_name = _each_replica(address)
+    failed = False
+    for replica in replicas:
+        where = f"{replica}: " if len(replicas) > 1 else ""
+        try:
+            with _client(terminal, home, replica, server_name) as client:
+                response = client.load_trust(*loads)
+        except CLIENT_ERRORS as exc:
+            click.echo(f"error: {where}{exc}", err=True)
+            failed = True
+            continue
+        out: dict[str, object] = {"address": replica} if len(replicas) > 1 else {}
+        out |= {
+            "csca_added": response.csca_added,
+            "crls_added": response.crls_added,
+            "csca_total": response.csca_total,
+        }
+        click.echo(json.dumps(out))
+    if failed:
         sys.exit(2)
-    click.echo(
-        json.dumps(
-            {
-                "csca_added": response.csca_added,
-                "crls_added": response.crls_added,
-                "csca_total": response.csca_total,
-            }
-        )
-    )
 
 
 @admin.command("audit")
 @click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
-def audit(offline: bool, terminal: str, home: Path | None) -> None:
+@address_option
+def audit(offline: bool, terminal: str, home: Path | None, address: str | None) -> None:
     """Verify the audit log's hash chain; report the first broken link. Exit 1 if broken."""
+    if offline and address is not None:
+        raise click.UsageError("--offline reads the database under --home; it takes no --address")
     if offline:
         from bhytgate.audit.chain import verify_chain
         from bhytgate.service.config import load_config, load_or_create_secret
@@ -121,9 +161,9 @@ def audit(offline: bool, terminal: str, home: Path | None) -> None:
         }
     else:
         try:
-            with _client(terminal, home) as client:
+            with _client(terminal, home, address) as client:
                 response = client.verify_audit()
-        except GatewayError as exc:
+        except CLIENT_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         out = {

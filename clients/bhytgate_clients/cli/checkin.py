@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
+from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import Challenge, Frame, GatewayClient, GatewayError, Operator, VerificationResult
 
 DEFAULT_TERMINALS = {"desk": "desk-01", "kiosk": "kiosk-01", "phone": "phone-01"}
@@ -144,6 +145,7 @@ def print_result(result: VerificationResult) -> None:
     help="Record the Verify request sent (to demonstrate `bhytgate replay`).",
 )
 @click.option("--home", type=click.Path(path_type=Path), help="The gateway's data folder (default: found).")
+@address_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def checkin(
     card: Path,
@@ -156,6 +158,7 @@ def checkin(
     raw_frames: bool,
     save_request: Path | None,
     home: Path | None,
+    address: str | None,
     as_json: bool,
 ) -> None:
     """Verify the holder of CARD with a live capture; print the decision and the entitlement."""
@@ -170,7 +173,9 @@ def checkin(
         sys.exit(2)
     operator = Operator(operator_name, operator_cccd) if terminal_kind == "desk" else None
     try:
-        with GatewayClient.local(terminal or DEFAULT_TERMINALS[terminal_kind], home=home) as client:
+        with GatewayClient.local(
+            terminal or DEFAULT_TERMINALS[terminal_kind], home=home, address=address
+        ) as client:
             result = client.check_in(
                 chip_files,
                 capture_for(images, raw=raw_frames, exclude=chip_photo_source(card)),
@@ -209,8 +214,9 @@ def finish(result: VerificationResult, as_json: bool) -> NoReturn:
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--terminal", default="desk-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
+@address_option
 @click.option("--json", "as_json", is_flag=True)
-def replay(request_file: Path, terminal: str, home: Path | None, as_json: bool) -> None:
+def replay(request_file: Path, terminal: str, home: Path | None, address: str | None, as_json: bool) -> None:
     """Send a recorded Verify request again, as an attacker replaying captured traffic would."""
     from bhytgate.api.v1 import gateway_pb2 as pb
 
@@ -220,7 +226,7 @@ def replay(request_file: Path, terminal: str, home: Path | None, as_json: bool) 
         click.echo(f"error: {request_file} is not a recorded Verify request: {exc}", err=True)
         sys.exit(2)
     try:
-        with GatewayClient.local(terminal, home=home) as client:
+        with GatewayClient.local(terminal, home=home, address=address) as client:
             result = client.send_verify(request)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
         fail(exc)

@@ -18,11 +18,16 @@ from bhytgate_clients.cli.checkin import (
     fail,
     read_chip_files,
 )
+from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, VerificationResult
 
 
-def _client(terminal: str, home: Path | None) -> GatewayClient:
-    return GatewayClient.local(terminal, home=home)
+def _client(terminal: str, home: Path | None, address: str | None, *, sticky: bool = False) -> GatewayClient:
+    """`sticky`: every call on one replica (pick_first), for a verification followed by an
+    enrolment or a link, which refer to it by an id only that replica's memory holds."""
+    return GatewayClient.local(
+        terminal, home=home, address=address, load_balancing="pick_first" if sticky else "round_robin"
+    )
 
 
 def _verify_at_counter(
@@ -38,6 +43,7 @@ def _verify_at_counter(
 
 
 def _options(f: Any) -> Any:
+    f = address_option(f)
     f = click.option("--home", type=click.Path(path_type=Path))(f)
     f = click.option("--terminal", default="counter-01", show_default=True)(f)
     f = click.option("--operator-cccd", default=DEMO_OPERATOR.cccd_number, show_default=True)(f)
@@ -65,6 +71,7 @@ def enroll(
     card: Path,
     frames: tuple[Path, ...],
     home: Path | None,
+    address: str | None,
     terminal: str,
     operator_name: str,
     operator_cccd: str,
@@ -73,7 +80,7 @@ def enroll(
     images = expand_frames(list(frames))
     operator = Operator(operator_name, operator_cccd)
     try:
-        with _client(terminal, home) as client:
+        with _client(terminal, home, address, sticky=True) as client:
             result = _verify_at_counter(client, card, images, operator)
             if "FACE_MISMATCH" in result.reason_codes or (
                 result.decision == "REJECTED" and not set(result.reason_codes) <= {"NO_ENTITLEMENT"}
@@ -98,6 +105,7 @@ def link(
     frames: tuple[Path, ...],
     bhxh: str,
     home: Path | None,
+    address: str | None,
     terminal: str,
     operator_name: str,
     operator_cccd: str,
@@ -113,7 +121,7 @@ def link(
         sys.exit(2)
     operator = Operator(operator_name, operator_cccd)
     try:
-        with _client(terminal, home) as client:
+        with _client(terminal, home, address, sticky=True) as client:
             result = _verify_at_counter(client, card, expand_frames(list(frames)), operator)
             ma_the = client.link(cccd, bhxh, result.verification_id, operator)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
@@ -135,13 +143,14 @@ def report_lost(
     document_number: str,
     note: str,
     home: Path | None,
+    address: str | None,
     terminal: str,
     operator_name: str,
     operator_cccd: str,
 ) -> None:
     """Report a card lost or stolen (or its holder deceased): later presentations are rejected."""
     try:
-        with _client(terminal, home) as client:
+        with _client(terminal, home, address) as client:
             report_id = client.report_lost(
                 cccd,
                 reason,

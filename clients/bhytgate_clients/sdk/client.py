@@ -16,6 +16,7 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate_clients.sdk.home import GatewayHome
 from bhytgate_clients.sdk.results import Challenge, Frame, Operator, VerificationResult
+from bhytgate_clients.sdk.targets import channel_target, service_config
 
 TERMINAL_KINDS = {
     "desk": pb.TERMINAL_KIND_DESK,
@@ -56,27 +57,6 @@ class GatewayError(Exception):
 
 SignFrames = Callable[[bytes], bytes]
 
-# A Verify refused with RESOURCE_EXHAUSTED was shed by admission before anything was consumed (its
-# challenge is still unused), so sending it again a moment later is safe and usually succeeds: under
-# Poisson arrivals a few calls are shed even at half load. gRPC's own retry policy does it, with
-# jittered exponential backoff (each wait random, at most 0.1, 0.2, 0.4 s) inside the call's
-# deadline. Nothing else is retried. Retry throttling stops the retries while most calls of this
-# channel fail (a gateway that is really saturated), so retries do not multiply its load.
-RETRY_SHED_VERIFY = {
-    "methodConfig": [
-        {
-            "name": [{"service": "bhytgate.v1.VerificationService", "method": "Verify"}],
-            "retryPolicy": {
-                "maxAttempts": 4,
-                "initialBackoff": "0.1s",
-                "maxBackoff": "0.5s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["RESOURCE_EXHAUSTED"],
-            },
-        }
-    ],
-    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-}
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
@@ -105,41 +85,99 @@ class GatewayClient:
         server_name: str | None = None,
         timeout_s: float = 30.0,
         retry_shed: bool = True,
+        load_balancing: str = "round_robin",
     ) -> GatewayClient:
-        """`retry_shed`: resend a Verify that the gateway shed (RESOURCE_EXHAUSTED), see above."""
-        options: list[tuple[str, str | int]] = [("grpc.max_send_message_length", MAX_REQUEST_BYTES)]
-        if retry_shed:
-            options += [
-                ("grpc.enable_retries", 1),
-                ("grpc.service_config", json.dumps(RETRY_SHED_VERIFY)),
-                # gRPC keeps a request for retries only if it fits this buffer (256 kB by default,
-                # less than a burst of camera frames).
-                ("grpc.per_rpc_retry_buffer_size", MAX_REQUEST_BYTES),
-            ]
-        else:
-            options.append(("grpc.enable_retries", 0))
+        """A channel to the gateway's replicas.
+
+        `address`: `HOST:PORT`, a comma-separated list of them (IPv4, `[IPv6]` or host names), or one
+        DNS name `HOST:PORT` that resolves to every replica; calls are spread round robin over the
+        replicas whose health service says SERVING, and move to the others when one dies
+        (`bhytgate_clients.sdk.targets`). A bad address raises ValueError.
+
+        `server_name`: the name the server certificate must carry, when it is not the address's
+        host; with several addresses it defaults to their common host, else to the dev
+        certificate's "localhost" (see `targets.channel_target`).
+
+        `retry_shed`: resend a Verify that the gateway shed (RESOURCE_EXHAUSTED). BeginVerification,
+        GetAttestationKeys and VerifyAuditChain are resent on UNAVAILABLE; Verify never is (its
+        challenge may have been consumed), nor is anything that changes state.
+
+        `load_balancing`: "round_robin", or "pick_first" to keep every call on one replica (the
+        counter's enrolment and linking refer to a verification held in that replica's memory)."""
+        target = channel_target(address, server_name=server_name)
+        options: list[tuple[str, str | int]] = [
+            ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
+            ("grpc.enable_retries", 1),
+            (
+                "grpc.service_config",
+                json.dumps(service_config(retry_shed=retry_shed, load_balancing=load_balancing)),
+            ),
+            # Our retry policy is part of what makes a resend safe: a DNS TXT record must not
+            # replace it.
+            ("grpc.service_config_disable_resolution", 1),
+            # gRPC keeps a request for retries only if it fits this buffer (256 kB by default, less
+            # than a burst of camera frames).
+            ("grpc.per_rpc_retry_buffer_size", MAX_REQUEST_BYTES),
+            # A dead replica is tried again after 0.5 s, then with doubling (jittered) waits up to
+            # 10 s: it comes back into the rotation soon after it restarts, without being hammered
+            # (gRPC's defaults, 1 s up to 120 s, would leave a restarted replica idle for minutes).
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 10_000),
+        ]
+        if target.authority is not None:
+            # One channel has one authority for all its addresses: the ipv4:/ipv6: list target has
+            # no host name of its own, so the name to check every replica's certificate against (and
+            # to send as :authority) is set here.
+            options.append(("grpc.default_authority", target.authority))
         if plaintext:
-            channel = grpc.insecure_channel(address, options=options)
+            channel = grpc.insecure_channel(target.target, options=options)
         else:
             if ca is None or cert is None or key is None:
                 raise ValueError("mutual TLS needs ca, cert and key (or plaintext=True for local tests)")
             credentials = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
-            if server_name:
-                options.append(("grpc.ssl_target_name_override", server_name))
-            channel = grpc.secure_channel(address, credentials, options=options)
+            if target.authority is not None:
+                options.append(("grpc.ssl_target_name_override", target.authority))
+            channel = grpc.secure_channel(target.target, credentials, options=options)
         return cls(channel, terminal_id=terminal_id, timeout_s=timeout_s)
 
     @classmethod
     def local(
-        cls, terminal: str, *, home: Path | None = None, timeout_s: float = 30.0, retry_shed: bool = True
+        cls,
+        terminal: str,
+        *,
+        home: Path | None = None,
+        address: str | None = None,
+        server_name: str | None = None,
+        timeout_s: float = 30.0,
+        retry_shed: bool = True,
+        load_balancing: str = "round_robin",
     ) -> GatewayClient:
-        """Connect to the gateway `bhytgate serve` started, as one of its dev terminals."""
+        """Connect as one of the dev terminals of `home` (certificates under home/pki).
+
+        The gateway is `address` when given (`HOST:PORT[,HOST:PORT...]` or a DNS name, see
+        `connect`), else the one `bhytgate serve` recorded in home/gateway.json ("addresses", a
+        list, or "address")."""
         gateway = GatewayHome.find(home)
-        info = gateway.info()
-        address = str(info["address"])
+        try:
+            info = gateway.info()
+        except FileNotFoundError:
+            if address is None:
+                raise
+            info = {}  # replicas elsewhere, reached with this home's dev certificates
+        if address is None:
+            addresses = info.get("addresses")
+            if isinstance(addresses, list) and addresses:
+                address = ",".join(str(a) for a in addresses)
+            else:
+                address = str(info["address"])
         if info.get("plaintext"):
             return cls.connect(
-                address, terminal_id=terminal, plaintext=True, timeout_s=timeout_s, retry_shed=retry_shed
+                address,
+                terminal_id=terminal,
+                plaintext=True,
+                timeout_s=timeout_s,
+                retry_shed=retry_shed,
+                load_balancing=load_balancing,
             )
         ca, cert, key = gateway.terminal_credentials(terminal)
         if not cert.exists():
@@ -153,8 +191,10 @@ class GatewayClient:
             ca=ca,
             cert=cert,
             key=key,
+            server_name=server_name,
             timeout_s=timeout_s,
             retry_shed=retry_shed,
+            load_balancing=load_balancing,
         )
 
     def close(self) -> None:
@@ -225,7 +265,10 @@ class GatewayClient:
         return self.send_verify(request)
 
     def send_verify(self, request: pb.VerifyRequest) -> VerificationResult:
-        """Send a prepared Verify request as it is (the replay demo sends a recorded one)."""
+        """Send a prepared Verify request as it is (the replay demo sends a recorded one).
+
+        Resent by gRPC only when shed (RESOURCE_EXHAUSTED). A GatewayError UNAVAILABLE means the
+        replica may or may not have consumed the challenge: start again with `begin`."""
         response = self._call(self.verification.Verify, request)
         assert isinstance(response, pb.VerifyResponse)
         return VerificationResult.from_proto(response)

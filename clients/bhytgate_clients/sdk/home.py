@@ -1,7 +1,8 @@
 """Where a local gateway keeps its state, so clients find it without flags.
 
 `bhytgate serve` writes `gateway.json` (address, certificate paths) into the home folder:
-$BHYTGATE_HOME, or ./.bhytgate under the current directory.
+$BHYTGATE_HOME, or ./.bhytgate under the current directory. Clients also read an "addresses" list
+there, for several replicas.
 """
 
 from __future__ import annotations
