@@ -29,6 +29,11 @@ from bhytgate_clients.sdk.home import default_home
     "--no-demo", is_flag=True, help="Do not create demo citizens; trust anchors come from --home/trust."
 )
 @click.option(
+    "--shutdown-grace",
+    type=float,
+    help="Seconds the checks in flight get on SIGTERM/Ctrl-C (default 10); a second signal exits at once.",
+)
+@click.option(
     "--plaintext", is_flag=True, help="INSECURE: no TLS, no terminal authentication (local tests only)."
 )
 def serve(
@@ -40,6 +45,7 @@ def serve(
     metrics_port: int | None,
     faces: Path | None,
     no_demo: bool,
+    shutdown_grace: float | None,
     plaintext: bool,
 ) -> None:
     """Start the gateway and print where everything is."""
@@ -56,6 +62,7 @@ def serve(
         "database_url": database,
         "metrics_port": metrics_port,
         "plaintext": plaintext or None,
+        "shutdown_grace_seconds": shutdown_grace,
     }
     config = load_config(root, **flags)
     dev = None
@@ -83,7 +90,7 @@ def serve(
             click.echo(f"  try          : bhytgate checkin --card {example} --frame {_live_photo(example)}")
         if config.metrics_port:
             click.echo(f"  metrics      : http://127.0.0.1:{config.metrics_port}/metrics")
-        click.echo("Ctrl-C to stop.")
+        click.echo("Ctrl-C or SIGTERM to stop (checks in flight finish first).")
 
     run(config, on_ready=ready)
 
