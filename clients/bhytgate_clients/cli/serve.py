@@ -30,6 +30,11 @@ from bhytgate_clients.sdk.home import default_home
     "--no-demo", is_flag=True, help="Do not create demo citizens; trust anchors come from --home/trust."
 )
 @click.option(
+    "--shutdown-grace",
+    type=float,
+    help="Seconds the checks in flight get on SIGTERM/Ctrl-C (default 10); a second signal exits at once.",
+)
+@click.option(
     "--plaintext", is_flag=True, help="INSECURE: no TLS, no terminal authentication (local tests only)."
 )
 @click.option(
@@ -51,6 +56,7 @@ def serve(
     metrics_port: int | None,
     faces: Path | None,
     no_demo: bool,
+    shutdown_grace: float | None,
     plaintext: bool,
     master_key_file: Path | None,
     init_cluster: bool,
@@ -75,6 +81,7 @@ def serve(
         "master_key_file": master_key_file,
         "init_cluster": init_cluster or None,
         "info_name": info_name,
+        "shutdown_grace_seconds": shutdown_grace,
     }
     try:
         config = load_config(root, **flags)
@@ -104,7 +111,7 @@ def serve(
             click.echo(f"  try          : bhytgate checkin --card {example} --frame {_live_photo(example)}")
         if config.metrics_port:
             click.echo(f"  metrics      : http://127.0.0.1:{config.metrics_port}/metrics")
-        click.echo("Ctrl-C to stop.")
+        click.echo("Ctrl-C or SIGTERM to stop (checks in flight finish first).")
 
     try:
         run(config, on_ready=ready)

@@ -37,6 +37,9 @@ class GatewayConfig:
     attestation_ttl: dt.timedelta = dt.timedelta(days=7)
     max_frames: int = 12  # a liveness burst needs 3-8; each frame is decoded in a worker
     max_check_seconds: float = 20.0  # a face job running longer is abandoned (INTERNAL_CHECK_UNAVAILABLE)
+    # On SIGTERM/SIGINT the server refuses new calls at once and gives the checks in flight this
+    # long to finish; those still running are then cancelled (and recorded as not completed).
+    shutdown_grace_seconds: float = 10.0
     begin_rate_per_minute: int = 60  # BeginVerification per terminal; more is RESOURCE_EXHAUSTED
     # Chips whose EF.SOD has no DG15 cannot prove they are genuine: refused unless this is False.
     # Chips that list DG15 must always answer the Active Authentication challenge.

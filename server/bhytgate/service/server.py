@@ -12,6 +12,8 @@ import dataclasses
 import json
 import logging
 import os
+import signal
+import time
 from pathlib import Path
 
 import grpc
@@ -35,6 +37,7 @@ from bhytgate.storage import StoreUnavailable, is_postgres
 
 log = logging.getLogger("bhytgate.server")
 MAX_MESSAGE = 64 * 1024 * 1024
+DRAIN_TIMEOUT = 30.0  # seconds the records of stopped checks get to be written at shutdown
 
 
 @dataclasses.dataclass
@@ -46,13 +49,29 @@ class RunningGateway:
     port: int
     metrics: Metrics
     worker_pids: list[int]
+    health: health_aio.HealthServicer | None = None
     sweeper: asyncio.Future[None] | None = None
 
-    async def stop(self, grace: float = 2.0) -> None:
+    async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+        """Drain and stop: health NOT_SERVING, no new calls (grpc refuses them from here on), the
+        calls in flight get `grace` seconds and are then cancelled; every record still being
+        written (a cancelled check leaves one) is written; the face workers stop (within
+        `FacePool.stop_timeout`, killed beyond it); the store closes."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.sweeper is not None:
             self.sweeper.cancel()
-        await self.gateway.close()  # records of checks whose callers hung up, before the store closes
+        # grpc.aio returns once the cancelled handlers have ended (a cancelled check has then
+        # started writing its record, see Recorder.finish); a few loop turns in case one has not.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        drain = asyncio.ensure_future(self.gateway.drain())
+        # Not wait_for: a timeout must not cancel the records being written.
+        done, _ = await asyncio.wait([drain], timeout=drain_timeout)
+        if not done:
+            log.error("records still being written after %.0f s; closing anyway", drain_timeout)
+        await self.gateway.doc_lock.close()
         await self.pool.close()
         self.gateway.store.close()
 
@@ -145,7 +164,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         len(pids),
         f"cluster {keys.cluster_id[:12]}" if keys.cluster_id else "single gateway",
     )
-    running = RunningGateway(server, gateway, pool, address, port, metrics, pids)
+    running = RunningGateway(server, gateway, pool, address, port, metrics, pids, health_servicer)
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     return running
 
@@ -163,20 +182,77 @@ async def _sweep_forever(gateway: Gateway, every_s: float) -> None:
 
 
 async def serve_forever(config: GatewayConfig, *, on_ready: object | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then drain (see `RunningGateway.stop`) and return.
+
+    The first signal starts the drain, bounded by `config.shutdown_grace_seconds` for the calls in
+    flight; a second one kills the face workers and exits at once (status 128 + signal)."""
     running = await start_gateway(config)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    received: list[signal.Signals] = []
+
+    def force_exit(signum: int, _frame: object) -> None:
+        # A plain handler, not the loop's: it runs even while the loop is busy.
+        log.warning(
+            "%s again: exiting now, without waiting for the checks in flight", signal.Signals(signum).name
+        )
+        running.pool.kill()
+        os._exit(128 + signum)
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum)
+        log.info(
+            "%s: shutting down (checks in flight get %.1f s; a second signal exits at once)",
+            signum.name,
+            config.shutdown_grace_seconds,
+        )
+        for sig in _STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, force_exit)
+        stop_requested.set()
+
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    handled: list[signal.Signals] = []
+    for sig in _STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            handled.append(sig)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or not POSIX
+            log.debug("cannot handle %s here; stop the gateway some other way", sig.name)
     if callable(on_ready):
         on_ready(running)
+    stopping = asyncio.ensure_future(stop_requested.wait())
+    terminated = asyncio.ensure_future(running.server.wait_for_termination())
     try:
-        await running.server.wait_for_termination()
+        await asyncio.wait([stopping, terminated], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await running.stop()
-        info = config.home / config.info_name
-        if info.exists():
-            info.unlink()
+        started = time.monotonic()
+        stopping.cancel()
+        # `terminated` is left alone: cancelling it would cancel grpc's own shutdown future.
+        try:
+            await running.stop(config.shutdown_grace_seconds)
+            await asyncio.wait([terminated], timeout=1.0)
+        finally:
+            info = config.home / config.info_name
+            if info.exists():
+                info.unlink()
+            for sig in handled:
+                if not received:
+                    loop.remove_signal_handler(sig)
+                signal.signal(sig, previous[sig])
+        log.info(
+            "gateway stopped in %.2f s%s",
+            time.monotonic() - started,
+            f" ({received[0].name})" if received else "",
+        )
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def run(config: GatewayConfig, *, on_ready: object | None = None) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
+    """Run the gateway until it is stopped; returns normally (exit status 0) after a drain."""
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the signal handlers are in place
         asyncio.run(serve_forever(config, on_ready=on_ready))
 
 

@@ -8,6 +8,13 @@ each kind of job and admits a new one only while the work in flight, the new job
 within `workers + queue_limit` average jobs; beyond that a job is refused at once (`Overloaded`)
 rather than queued, so an accepted check's latency stays bounded and the caller gets
 RESOURCE_EXHAUSTED quickly. Until a kind has been measured, each job counts as one average job.
+
+Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
+pool; every job it held, running or queued, fails with `FaceUnavailable` (retryable), and the pool
+is rebuilt once per breakage in a task of its own, however many callers saw it break. The workers
+never outlive the gateway: each one asks the kernel for SIGKILL when its parent dies
+(PR_SET_PDEATHSIG, Linux) and also watches its parent pid, and `close` stops them within a bound,
+killing any that a stuck job keeps busy.
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -92,8 +104,50 @@ JobFn = Callable[[FaceEngine, "FaceJob"], "FaceOutcome"]
 _JOB_FN: JobFn
 
 
-def _init_worker(config: FaceConfig, barrier: Any, job_fn: Any = None, nice: int = 0) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_SECONDS = 1.0
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    """The fallback for when the death signal is not available (not Linux, prctl refused): a
+    worker whose parent is gone is re-parented (to init or a subreaper) and exits at once."""
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def _die_with_parent(parent_pid: int, interval: float = PARENT_POLL_SECONDS) -> None:
+    """Make this worker exit when the gateway process dies, however it dies (kill -9 included).
+
+    PR_SET_PDEATHSIG is delivered when the *thread* that spawned the worker exits: the pool spawns
+    its workers from the event loop's thread (`submit` runs there), which lives as long as the pool.
+    SIGKILL, not SIGTERM, because a worker inside a dlib call would not run a handler anyway and
+    holds nothing that needs flushing."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError):
+            log.warning("prctl not available; relying on the parent watchdog")
+    # The parent may have died before the prctl took effect: then nothing would ever signal us.
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, interval), name="parent-watchdog", daemon=True
+    ).start()
+
+
+def _init_worker(
+    config: FaceConfig, barrier: Any, job_fn: Any = None, nice: int = 0, parent_pid: int | None = None
+) -> None:
     global _ENGINE, _BARRIER, _JOB_FN
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group: the gateway's main process coordinates the shutdown
+    # (finishing or refusing in-flight checks), so a worker must not abort its job on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice > 0:
         # Face work is long and CPU-bound; the main process's is short (TLS, protobuf, chip checks,
         # database). At equal priority a busy worker delays the main process's next slice; niced,
@@ -267,8 +321,42 @@ class _CostModel:
         return max(self.MIN_UNITS, self._by_kind.get(kind, self._mean) / self._mean)
 
 
+def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
+    """Stop a process pool within `timeout` seconds (plus a second or two for the kill).
+
+    Each worker finishes the job it holds, then exits; queued jobs are cancelled. A worker still
+    running after `timeout` (a job stuck in dlib) is killed. Exits are watched through the process
+    sentinels, never by waiting on the pids, which the executor's own thread reaps. Blocking: run it
+    in a thread. Returns the pids that had to be killed."""
+    processes: dict[int, Any] = dict(getattr(executor, "_processes", None) or {})
+    manager: threading.Thread | None = getattr(executor, "_executor_manager_thread", None)
+    executor.shutdown(wait=False, cancel_futures=True)
+    alive = {process.sentinel: process for process in processes.values()}
+    deadline = time.monotonic() + max(0.0, timeout)
+    while alive:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        for sentinel in multiprocessing.connection.wait(list(alive), remaining):
+            alive.pop(sentinel)
+    killed = []
+    if alive:
+        log.warning("%d face worker(s) still busy after %.1f s: killing them", len(alive), timeout)
+        for process in alive.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            killed.append(process.pid)
+        multiprocessing.connection.wait(list(alive), 2.0)
+    if manager is not None:
+        manager.join(2.0)  # it joins the processes, now gone, and ends
+    return killed
+
+
 class FacePool:
     """Bounded admission in front of a spawn-context process pool."""
+
+    STOP_TIMEOUT = 5.0  # seconds `close` lets the workers finish their jobs before killing them
+    REBUILD_RETRY_SECONDS = 5.0  # after a failed rebuild, the next job tries again this much later
 
     def __init__(
         self,
@@ -287,7 +375,13 @@ class FacePool:
         self.config = config
         self.workers = max(1, workers)
         self.queue_limit = max(0, queue_limit)
+        self.stop_timeout = self.STOP_TIMEOUT
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._started = False
+        self._closed = False
+        self._rebuilding: asyncio.Task[None] | None = None
+        self._last_rebuild = 0.0
+        self.rebuilds = 0  # pool rebuilds started (one per breakage)
         self._inflight = 0
         self._orphans = 0  # jobs whose caller gave up (deadline) but that still occupy a worker
         self._work = 0.0  # admitted work in average-job units
@@ -302,22 +396,38 @@ class FacePool:
     def queue_depth(self) -> int:
         return max(0, self.inflight - self.workers)
 
+    @property
+    def pids(self) -> list[int]:
+        """The live pool's worker pids (empty while it is being rebuilt or once closed)."""
+        executor = self._executor
+        processes = getattr(executor, "_processes", None) or {}
+        return sorted(processes)
+
     async def start(self) -> list[int]:
         """Spawn every worker and load its models; returns the worker pids."""
-        self._executor = None
+        if self._closed:
+            raise FaceUnavailable("face pool closed")
+        self._started = True
+        self._executor, pids = await self._spawn()
+        return pids
+
+    async def _spawn(self) -> tuple[concurrent.futures.ProcessPoolExecutor, list[int]]:
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(self.workers)
-        self._executor = concurrent.futures.ProcessPoolExecutor(
+        executor = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.config, barrier, self.job_fn, self.nice),
+            initargs=(self.config, barrier, self.job_fn, self.nice, os.getpid()),
         )
         loop = asyncio.get_running_loop()
-        pids = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _ping) for _ in range(self.workers))
-        )
-        return sorted(set(pids))
+        try:
+            # The workers are spawned here, from the event loop's thread (see `_die_with_parent`).
+            pids = await asyncio.gather(*(loop.run_in_executor(executor, _ping) for _ in range(self.workers)))
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(_stop_executor, executor, 0.0))
+            raise
+        return executor, sorted(set(pids))
 
     @property
     def work_in_flight(self) -> float:
@@ -347,15 +457,21 @@ class FacePool:
             self._work = max(0.0, self._work - units)
 
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
-        """Run a job in a worker; the caller holds a `slot()`."""
-        if self._executor is None:
-            raise FaceUnavailable("face workers not running")
+        """Run a job in a worker; the caller holds a `slot()`.
+
+        Raises the job's own exception, TimeoutError past `timeout`, CancelledError when the caller
+        is cancelled, and FaceUnavailable whenever the workers cannot run it (a worker died, the
+        pool is being rebuilt or closed): that one is retryable."""
+        executor = self._executor
+        if executor is None:
+            self._retry_rebuild()
+            raise FaceUnavailable("face workers not running" if self._closed else "face workers restarting")
         loop = asyncio.get_running_loop()
         kind = job_kind(job)
         try:
-            future = loop.run_in_executor(self._executor, _run_with, job)
-        except concurrent.futures.BrokenExecutor as exc:
-            await self._rebuild()
+            future = loop.run_in_executor(executor, _run_with, job)
+        except RuntimeError as exc:  # BrokenProcessPool, or shut down meanwhile
+            self._broken(executor)
             raise FaceUnavailable("face workers restarting") from exc
 
         def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
@@ -388,19 +504,77 @@ class FacePool:
             future.add_done_callback(_done)
             raise
         except concurrent.futures.BrokenExecutor as exc:
-            await self._rebuild()
+            self._broken(executor)
             raise FaceUnavailable("a face worker died; workers restarting") from exc
 
-    async def _rebuild(self) -> None:
-        """Replace a broken process pool (a worker killed by the OOM killer or a crash in dlib)."""
-        broken, self._executor = self._executor, None
-        if broken is None:
+    def _broken(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        """One rebuild per broken pool: every caller that saw `executor` break lands here, and only
+        the first, while `executor` is still the live pool, replaces it."""
+        if self._closed or executor is not self._executor:
             return
+        self._executor = None
         log.error("face worker pool broken; restarting %d workers", self.workers)
-        broken.shutdown(wait=False, cancel_futures=True)
-        await self.start()
+        self._start_rebuild(executor)
+
+    def _start_rebuild(self, broken: concurrent.futures.ProcessPoolExecutor | None) -> None:
+        self.rebuilds += 1
+        self._last_rebuild = time.monotonic()
+        # A task of its own: the caller that noticed the breakage reports FaceUnavailable at once,
+        # and its cancellation (the terminal hanging up) cannot abort the rebuild halfway.
+        self._rebuilding = asyncio.get_running_loop().create_task(self._rebuild(broken))
+
+    def _retry_rebuild(self) -> None:
+        """A rebuild that failed (models could not load, a worker died during warm-up) is tried
+        again by a later job, at most every REBUILD_RETRY_SECONDS."""
+        if self._closed or not self._started or self._executor is not None:
+            return
+        if self._rebuilding is not None and not self._rebuilding.done():
+            return
+        if time.monotonic() - self._last_rebuild < self.REBUILD_RETRY_SECONDS:
+            return
+        self._start_rebuild(None)
+
+    async def _rebuild(self, broken: concurrent.futures.ProcessPoolExecutor | None) -> None:
+        """Replace a broken process pool (a worker killed by the OOM killer or a crash in dlib)."""
+        try:
+            if broken is not None:
+                # The executor has already failed every job it held and terminated the other
+                # workers; this reaps them (killing any that ignored the terminate).
+                await asyncio.to_thread(_stop_executor, broken, 1.0)
+            executor, pids = await self._spawn()
+        except Exception:
+            log.exception("face worker pool rebuild failed; retrying on a later check")
+            return
+        if self._closed:
+            await asyncio.to_thread(_stop_executor, executor, 0.0)
+            return
+        self._executor = executor
+        log.warning("face worker pool restarted: workers %s", pids)
+
+    async def wait_ready(self) -> bool:
+        """Wait for a rebuild in progress; True when the pool can take jobs."""
+        rebuilding = self._rebuilding
+        if rebuilding is not None:
+            await asyncio.wait([rebuilding])
+        return self._executor is not None
+
+    def kill(self) -> None:
+        """Kill every worker now (a forced exit); the pool is unusable afterwards."""
+        self._closed = True
+        executor, self._executor = self._executor, None
+        processes = getattr(executor, "_processes", None) or {}
+        for pid in list(processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     async def close(self) -> None:
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+        """Stop the workers: each finishes the job it holds, for at most `stop_timeout` seconds,
+        then any still running is killed. No rebuild happens afterwards."""
+        self._closed = True
+        rebuilding, self._rebuilding = self._rebuilding, None
+        if rebuilding is not None and not rebuilding.done():
+            rebuilding.cancel()
+            await asyncio.wait([rebuilding])
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(_stop_executor, executor, self.stop_timeout)
