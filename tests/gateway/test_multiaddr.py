@@ -292,17 +292,14 @@ def test_cli_commands_take_an_address_list(deployment: Deployment) -> None:
     assert audit.exit_code in (0, 1), audit.output  # 1: another test broke the chain on purpose
     assert "record_count" in json.loads(audit.stdout)
 
-    # Trust anchors are per replica: loaded into each listed one, each checked against the list's
-    # one certificate name ("localhost" here: two hosts); the dead one is reported.
+    # Trust anchors are shared through the database: loaded once, through whichever replica is up
+    # (the list mixes families, so the certificate is checked against its one name, "localhost").
     dead6 = f"[::1]:{dead_port('::1')}"
     trust = runner.invoke(
         main, ["admin", "trust", "--home", str(d.home), "--address", f"{dead6},{d.running.address}"]
     )
-    assert trust.exit_code == 2
-    lines = [json.loads(line) for line in trust.stdout.splitlines()]
-    assert [line["address"] for line in lines] == [d.running.address]
-    assert lines[0]["csca_added"] == 0
-    assert f"error: {dead6}: UNAVAILABLE" in trust.stderr
+    assert trust.exit_code == 0, trust.output
+    assert json.loads(trust.stdout)["csca_added"] == 0
 
     bad = runner.invoke(main, ["admin", "audit", "--home", str(d.home), "--address", "::1:50051"])
     assert bad.exit_code == 2 and "needs brackets" in bad.stderr

@@ -10,7 +10,6 @@ import click
 
 from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import GatewayClient, GatewayError
-from bhytgate_clients.sdk.targets import list_server_name, split_addresses
 
 # What a refused or impossible connection raises: reported as "error: ...", exit status 2.
 CLIENT_ERRORS = (GatewayError, FileNotFoundError, ValueError)
@@ -20,24 +19,6 @@ def _client(
     terminal: str, home: Path | None, address: str | None, server_name: str | None = None
 ) -> GatewayClient:
     return GatewayClient.local(terminal, home=home, address=address, server_name=server_name)
-
-
-def _each_replica(address: str | None) -> tuple[list[str | None], str | None]:
-    """The addresses to send a replica-local change to, one by one, and the certificate name.
-
-    Trust anchors live in each replica's own trust store (its memory and home/trust), so
-    `admin trust` loads them into every listed replica in turn instead of into whichever one round
-    robin picks; each is checked against the name a channel to the whole list would check. One DNS
-    name naming several replicas cannot be split here: list them."""
-    if address is None:
-        return [None], None
-    try:
-        entries = split_addresses(address)
-    except ValueError:
-        return [address], None  # a target URI, or bad input that connecting reports
-    if len(entries) == 1:
-        return [address], None
-    return [str(entry) for entry in entries], list_server_name(entries)
 
 
 @click.group()
@@ -96,10 +77,8 @@ def trust(
     home: Path | None,
     address: str | None,
 ) -> None:
-    """Load CSCA certificates, ICAO master lists and CRLs into the running gateway.
-
-    With several --address entries, into each of them in turn (one JSON line per replica, with its
-    "address"); exit status 2 if any of them failed."""
+    """Load CSCA certificates, ICAO master lists and CRLs into the gateway: every replica of a
+    cluster trusts them within a second (they are kept in the shared database)."""
     from asn1crypto import pem
 
     def der(path: Path) -> bytes:
@@ -107,26 +86,18 @@ def trust(
         return bytes(pem.unarmor(data)[2]) if pem.detect(data) else data
 
     loads = [der(p) for p in cscas], [der(p) for p in master_lists], [der(p) for p in crls]
-    replicas, server_name = _each_replica(address)
-    failed = False
-    for replica in replicas:
-        where = f"{replica}: " if len(replicas) > 1 else ""
-        try:
-            with _client(terminal, home, replica, server_name) as client:
-                response = client.load_trust(*loads)
-        except CLIENT_ERRORS as exc:
-            click.echo(f"error: {where}{exc}", err=True)
-            failed = True
-            continue
-        out: dict[str, object] = {"address": replica} if len(replicas) > 1 else {}
-        out |= {
-            "csca_added": response.csca_added,
-            "crls_added": response.crls_added,
-            "csca_total": response.csca_total,
-        }
-        click.echo(json.dumps(out))
-    if failed:
+    try:
+        with _client(terminal, home, address) as client:
+            response = client.load_trust(*loads)
+    except CLIENT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    out = {
+        "csca_added": response.csca_added,
+        "crls_added": response.crls_added,
+        "csca_total": response.csca_total,
+    }
+    click.echo(json.dumps(out))
 
 
 @admin.command("audit")

@@ -22,12 +22,10 @@ from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, VerificationResult
 
 
-def _client(terminal: str, home: Path | None, address: str | None, *, sticky: bool = False) -> GatewayClient:
-    """`sticky`: every call on one replica (pick_first), for a verification followed by an
-    enrolment or a link, which refer to it by an id only that replica's memory holds."""
-    return GatewayClient.local(
-        terminal, home=home, address=address, load_balancing="pick_first" if sticky else "round_robin"
-    )
+def _client(terminal: str, home: Path | None, address: str | None) -> GatewayClient:
+    """Round robin over the replicas: a follow-up (enrolment, link) finds the verification it refers
+    to on any of them (sessions live in the shared database)."""
+    return GatewayClient.local(terminal, home=home, address=address)
 
 
 def _verify_at_counter(
@@ -80,7 +78,7 @@ def enroll(
     images = expand_frames(list(frames))
     operator = Operator(operator_name, operator_cccd)
     try:
-        with _client(terminal, home, address, sticky=True) as client:
+        with _client(terminal, home, address) as client:
             result = _verify_at_counter(client, card, images, operator)
             if "FACE_MISMATCH" in result.reason_codes or (
                 result.decision == "REJECTED" and not set(result.reason_codes) <= {"NO_ENTITLEMENT"}
@@ -121,7 +119,7 @@ def link(
         sys.exit(2)
     operator = Operator(operator_name, operator_cccd)
     try:
-        with _client(terminal, home, address, sticky=True) as client:
+        with _client(terminal, home, address) as client:
             result = _verify_at_counter(client, card, expand_frames(list(frames)), operator)
             ma_the = client.link(cccd, bhxh, result.verification_id, operator)
     except (GatewayError, FileNotFoundError, ValueError) as exc:
