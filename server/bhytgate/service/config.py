@@ -53,6 +53,8 @@ class GatewayConfig:
     # A second check of one document waits this long for the first (then UNAVAILABLE).
     document_lock_wait_s: float = 10.0
     orphan_sweep_s: float = 30.0  # how often spent challenges without a record are looked for
+    # A spent challenge counts as abandoned this long after max_check_seconds (clock skew, slow I/O).
+    orphan_grace_s: float = 30.0
     info_name: str = "gateway.json"  # written into home once listening (several replicas: one each)
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)

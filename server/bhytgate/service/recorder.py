@@ -232,7 +232,7 @@ class Recorder:
     def sweep_orphans(self, now: dt.datetime | None = None) -> int:
         """Write the record of every spent challenge whose check can no longer be running."""
         moment = now or self.clock()
-        bound = dt.timedelta(seconds=self.config.max_check_seconds + 30)
+        bound = dt.timedelta(seconds=self.config.max_check_seconds + self.config.orphan_grace_s)
         written = 0
         for challenge in self.store.unrecorded_challenges(moment - bound):
             written += self._record_orphan(challenge)

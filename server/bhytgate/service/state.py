@@ -115,10 +115,21 @@ class PostgresDocumentLock:
         import psycopg
 
         conn = await self._connection()
+        try:
+            await conn.execute("BEGIN")
+        except psycopg.OperationalError:
+            # An idle connection the server dropped (restart, pg_terminate_backend): one fresh try.
+            await self._give_back(conn, False)
+            await self.close()  # the other idle ones were dropped with it
+            conn = await self._connection()
+            try:
+                await conn.execute("BEGIN")
+            except psycopg.OperationalError:
+                await self._give_back(conn, False)
+                raise Unavailable("database unreachable (document lock)") from None
         healthy = False
         try:
             try:
-                await conn.execute("BEGIN")
                 await conn.execute(f"SET LOCAL lock_timeout = {int(self.wait_s * 1000)}")
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("doc:" + doc_key,)

@@ -121,7 +121,15 @@ class SqlStore(SharedStateMixin):
         conn: Any = None
         try:
             conn = self._conn()
-            conn.execute(self._d.begin(write))
+            try:
+                conn.execute(self._d.begin(write))
+            except Exception as exc:
+                if not self._d.is_unavailable(exc) or self._d.name != "postgres":
+                    raise
+                # A connection the server dropped while idle: nothing was sent yet, one fresh try.
+                self._drop(conn)
+                conn = self._conn()
+                conn.execute(self._d.begin(write))
             try:
                 yield Tx(conn, self._d)
             except BaseException:

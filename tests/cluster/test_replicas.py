@@ -1,0 +1,305 @@
+"""Every guarantee across replicas: real `bhytgate serve` processes over one real PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import io
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from PIL import Image
+
+from bhytgate_clients.cardlab import SimulatedChip
+from bhytgate_clients.cardlab.camera import SimulatedCamera
+from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
+from bhytgate_clients.sdk import Frame, GatewayClient, GatewayError, Operator, VerificationResult
+
+from .conftest import Cluster
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+OPERATOR = Operator("Lê Thu Hà", "001185000123")
+
+
+def photos(c: Cluster, card: Path, identity: str | None = None) -> list[Path]:
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    who = identity or meta.get("identity") or card.name.split("-", 1)[1]
+    rows = (c.faces / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
+    found = [c.faces / line.split(",")[0] for line in rows if line.split(",")[1] == who]
+    source = chip_photo_source(card)
+    return [p for p in found if source is None or p.resolve() != source.resolve()]
+
+
+def now_ms() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+
+def desk_check(
+    begin_on: GatewayClient,
+    verify_on: GatewayClient,
+    card: Path,
+    camera: SimulatedCamera | Callable[[], list[Frame]],
+) -> VerificationResult:
+    """Begin on one replica, capture (after the challenge, as a terminal does), Verify on another."""
+    challenge = begin_on.begin(terminal_kind="desk", operator=OPERATOR)
+    frames = fresh(camera) if isinstance(camera, SimulatedCamera) else camera()
+    return verify_on.verify(
+        challenge,
+        chip_files=read_chip_files(card),
+        aa_signatures=SimulatedChip.from_dump(card).answer_challenge(challenge.aa_challenge),
+        frames=frames,
+        operator=OPERATOR,
+    )
+
+
+def fresh(camera: SimulatedCamera) -> list[Frame]:
+    return camera.single(now_ms())
+
+
+def test_begin_on_one_replica_verify_on_another(cluster: Cluster) -> None:
+    card = cluster.card("obama")
+    camera = SimulatedCamera(photos(cluster, card))
+    with cluster.client("desk-01", "a") as a, cluster.client("desk-01", "b") as b:
+        result = desk_check(a, b, card, camera)
+        assert result.decision == "ACCEPTED", result.reasons
+        # every replica publishes the same attestation key
+        assert a.attestation_keys() == b.attestation_keys()
+
+
+def test_same_card_at_two_facilities_at_once_is_serialised(cluster: Cluster) -> None:
+    """Two simultaneous check-ins of one card, at facilities 01001 (replica A) and 79014 (B): the
+    document lock spans replicas, so the second sees the first (velocity REVIEW)."""
+    card = cluster.card("biden")
+    camera = SimulatedCamera(photos(cluster, card))
+    with cluster.client("desk-01", "a") as a, cluster.client("desk-b", "b") as b:
+        challenges = [
+            a.begin(terminal_kind="desk", operator=OPERATOR),
+            b.begin(terminal_kind="desk", operator=OPERATOR),
+        ]
+        frames = [fresh(camera), fresh(camera)]
+        barrier = threading.Barrier(2)
+
+        def run(i: int) -> VerificationResult:
+            client = (a, b)[i]
+            barrier.wait()
+            return client.verify(
+                challenges[i],
+                chip_files=read_chip_files(card),
+                aa_signatures=SimulatedChip.from_dump(card).answer_challenge(challenges[i].aa_challenge),
+                frames=frames[i],
+                operator=OPERATOR,
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(run, range(2)))
+    decisions = sorted(r.decision for r in results)
+    assert decisions == ["ACCEPTED", "REVIEW"], [r.reasons for r in results]
+    review = next(r for r in results if r.decision == "REVIEW")
+    assert review.reason_codes == ["FRAUD_VELOCITY"]
+
+
+def test_the_mismatch_lock_counts_tries_on_every_replica(cluster: Cluster) -> None:
+    victim = cluster.card("bernadette")
+    impostor = SimulatedCamera(photos(cluster, cluster.card("obama")))
+    seen = []
+    with cluster.client("lab-desk", "a") as a, cluster.client("lab-desk", "b") as b:
+        for i in range(4):
+            client = (a, b)[i % 2]
+            seen.append(desk_check(client, client, victim, impostor).reason_codes)
+    assert seen[:3] == [["FACE_MISMATCH"]] * 3, seen
+    assert seen[3] == ["FRAUD_BIOMETRIC_LOCKED"], seen
+
+
+def test_a_near_duplicate_frame_replayed_on_another_replica_is_refused(cluster: Cluster) -> None:
+    card = cluster.card("howard")
+    camera = SimulatedCamera(photos(cluster, card))
+    with cluster.client("desk-01", "a") as a, cluster.client("desk-01", "b") as b:
+        taken: list[Frame] = []
+
+        def capture() -> list[Frame]:
+            taken.extend(fresh(camera))
+            return taken
+
+        first = desk_check(a, a, card, capture)
+        frames = taken
+        assert first.decision in ("ACCEPTED", "REVIEW"), first.reasons
+        # the same picture re-encoded: other bytes, the same perceptual hash
+        image = Image.open(io.BytesIO(frames[0].image))
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=80)
+        assert out.getvalue() != frames[0].image
+        replay = desk_check(b, b, card, lambda: [Frame(out.getvalue(), now_ms())])
+    assert replay.decision == "REJECTED" and replay.reason_codes == ["FRAMES_REPLAYED"], replay.reasons
+
+
+def test_enrol_on_one_replica_use_it_on_another(cluster: Cluster) -> None:
+    card = cluster.card("sheldon")
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    live = photos(cluster, card)
+    camera = SimulatedCamera(live)
+    with cluster.client("counter-01", "a") as a, cluster.client("counter-01", "b") as b:
+        verification = desk_check(a, a, card, camera)
+        assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
+        enrol_frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(live[:3])]
+        # the follow-up goes to the other replica: the session is in the database
+        assert b.enroll(verification.verification_id, enrol_frames, OPERATOR)
+    holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    born = holder["date_of_birth"].replace("/", "")
+    qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"
+    with cluster.client("desk-01", "b") as b:
+        challenge = b.begin(terminal_kind="desk", operator=OPERATOR)
+        result = b.verify(challenge, qr=("cccd", qr), frames=fresh(camera), operator=OPERATOR)
+    assert result.decision in ("ACCEPTED", "REVIEW"), result.reasons
+    assert result.assurance_level == "QR_ENROLLED_FACE"
+
+
+def test_a_stolen_report_on_one_replica_rejects_the_card_on_another(cluster: Cluster) -> None:
+    card = cluster.card("leonard")
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    camera = SimulatedCamera(photos(cluster, card))
+    with cluster.client("counter-01", "a") as counter:
+        counter.report_lost(meta["citizen_id"], "stolen", OPERATOR)
+    with cluster.client("desk-01", "b") as b:
+        result = desk_check(b, b, card, camera)
+    assert result.decision == "REJECTED" and result.reason_codes == ["DOCUMENT_REPORTED_LOST"]
+
+
+def test_trust_anchors_and_device_keys_registered_on_one_replica_apply_on_another(cluster: Cluster) -> None:
+    attack = cluster.home / "demo" / "attacks" / "untrusted_csca"
+    camera = SimulatedCamera(photos(cluster, attack, "obama"))
+    with cluster.client("desk-01", "b") as b:
+        before = desk_check(b, b, attack, camera)
+    assert before.reason_codes == ["SIGNER_UNTRUSTED"], before.reasons
+    csca = (cluster.home / "demo" / "pki" / "untrusted" / "csca-untrusted.der").read_bytes()
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with cluster.client("admin-01", "a") as admin:
+        assert admin.load_trust(cscas=[csca]).csca_added == 1
+        admin.register_terminal_key("signing-kiosk", public)
+    time.sleep(1.5)  # replicas look for new anchors at most once a second
+    with cluster.client("desk-01", "b") as b:
+        after = desk_check(b, b, attack, camera)
+    assert "SIGNER_UNTRUSTED" not in after.reason_codes, after.reasons
+    # the kiosk's unsigned capture is refused on B now
+    card = cluster.card("howard")
+    kiosk_camera = SimulatedCamera(photos(cluster, card))
+    with cluster.client("signing-kiosk", "b") as kiosk:
+        challenge = kiosk.begin(terminal_kind="kiosk")
+        frames = kiosk_camera.burst(challenge.liveness_actions, start_ms=now_ms())
+        chip = SimulatedChip.from_dump(card)
+        unsigned = kiosk.verify(
+            challenge,
+            chip_files=read_chip_files(card),
+            aa_signatures=chip.answer_challenge(challenge.aa_challenge),
+            frames=frames,
+        )
+        assert unsigned.reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+        challenge = kiosk.begin(terminal_kind="kiosk")
+        frames = kiosk_camera.burst(challenge.liveness_actions, start_ms=now_ms())
+        signed = kiosk.verify(
+            challenge,
+            chip_files=read_chip_files(card),
+            aa_signatures=chip.answer_challenge(challenge.aa_challenge),
+            frames=frames,
+            sign_frames=lambda payload: key.sign(payload, ec.ECDSA(hashes.SHA256())),
+            key_id="signing-kiosk",
+        )
+    assert "TERMINAL_SIGNATURE_INVALID" not in signed.reason_codes, signed.reasons
+
+
+def test_connections_killed_give_unavailable_then_recover(cluster: Cluster) -> None:
+    import psycopg
+
+    card = cluster.card("obama")
+    camera = SimulatedCamera(photos(cluster, card))
+    name = cluster.url.rsplit("/", 1)[1]
+    with psycopg.connect(cluster.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()
+    assert killed is not None and killed[0] > 0
+    outcomes: list[str] = []
+    with cluster.client("burst-desk", "a") as a:
+        for _ in range(15):
+            try:
+                outcomes.append(desk_check(a, a, card, camera).decision)
+            except GatewayError as exc:
+                outcomes.append(exc.code)
+            if outcomes[-3:] == ["ACCEPTED"] * 3:
+                break
+    assert set(outcomes) <= {"ACCEPTED", "REVIEW", "UNAVAILABLE"}, outcomes  # never INTERNAL
+    assert outcomes[-3:] == ["ACCEPTED"] * 3, outcomes
+
+
+def test_kill_one_replica_mid_burst(cluster: Cluster) -> None:
+    """The SDK moves to the survivors, every acceptance a client saw has its audit record, every
+    spent challenge gets one (the sweep records the dead replica's), and the chain verifies."""
+    third = cluster.start("c")
+    card = cluster.card("obama")
+    camera = SimulatedCamera(photos(cluster, card))
+    accepted: list[str] = []
+    errors: list[str] = []
+    with cluster.client("burst-desk", "a", "b", "c") as client:
+        for i in range(24):
+            if i == 6:
+                third.kill()
+            try:
+                result = desk_check(client, client, card, camera)
+            except GatewayError as exc:
+                errors.append(exc.code)
+                continue
+            if result.decision == "ACCEPTED":
+                accepted.append(result.verification_id)
+    assert len(accepted) >= 15, (accepted, errors)
+    assert set(errors) <= {"UNAVAILABLE", "CANCELLED"}, errors
+    store = cluster.store()
+    try:
+        assert all(store.audit_record_exists(vid) for vid in accepted)
+        deadline = time.monotonic() + 30
+        while store.unrecorded_challenges(dt.datetime.now(dt.UTC)) and time.monotonic() < deadline:
+            time.sleep(1)
+        left = store.unrecorded_challenges(dt.datetime.now(dt.UTC))
+        assert left == [], f"{len(left)} spent challenges without a record"
+    finally:
+        store.close()
+    with cluster.client("admin-01", "a", "b") as admin:
+        chain = admin.verify_audit()
+    assert chain.ok, chain.detail
+
+
+def test_a_replica_with_the_wrong_master_key_refuses_to_start(cluster: Cluster, tmp_path: Path) -> None:
+    from bhytgate.service.cluster import new_master_key_file
+
+    wrong = tmp_path / "wrong.key"
+    new_master_key_file(wrong)
+    proc = subprocess.run(
+        cluster.serve_args("wrong", master=wrong), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(
+        "bhytgate serve: error: cannot join the cluster: the master key does not match"
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_replica_with_another_configuration_refuses_to_start(cluster: Cluster, tmp_path: Path) -> None:
+    home = tmp_path / "other"
+    home.mkdir()
+    (home / "gateway.toml").write_text("[policy]\nmismatch_lock_threshold = 9\n", encoding="utf-8")
+    args = cluster.serve_args("other")
+    args[args.index("--home") + 1] = str(home)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "configuration differs" in proc.stderr and "Traceback" not in proc.stderr
