@@ -16,7 +16,7 @@ from bhytgate.policy.model import DocumentSource, Reason
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.model import VerifyInput
 from bhytgate.service.trust import TrustAnchors
-from bhytgate.storage.interface import ChallengeRecord
+from bhytgate.storage.interface import ChallengeRecord, TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 
@@ -56,6 +56,18 @@ class CredentialContext:
     challenge: ChallengeRecord
     now: dt.datetime
     checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED, filled in as checks run
+
+
+def enrolled_template(ctx: CredentialContext, cccd: str) -> bytes | Rejected | None:
+    """The holder's enrolled template; a row that fails authentication (wrong key, swapped or edited
+    at rest) rejects the check with its own reason instead of escaping as an internal error."""
+    try:
+        stored = ctx.store.get_face_template(cccd)
+    except TemplateIntegrityError:
+        return Rejected(
+            [Reason("INTERNAL_CHECK_UNAVAILABLE", "enrolled template failed its integrity check")], cccd=cccd
+        )
+    return None if stored is None else stored.template
 
 
 class CredentialVerifier(Protocol):

@@ -7,7 +7,7 @@ import datetime as dt
 
 from bhytgate.chip import ChipError, dump_from_files, verify_chip
 from bhytgate.policy.model import DocumentSource, Reason
-from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected
+from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected, enrolled_template
 from bhytgate.service.model import VerifyInput
 from bhytgate.service.reasons import chip_reasons
 
@@ -79,11 +79,13 @@ class ChipCredential:
         if expired:
             detail = "CCCD expiry date unreadable" if unreadable else "CCCD past its expiry date"
             return Rejected([Reason("DOCUMENT_EXPIRED", detail)], cccd=cccd)
-        stored = ctx.store.get_face_template(cccd)
+        template = enrolled_template(ctx, cccd)
+        if isinstance(template, Rejected):
+            return template
         return Evidence(
             source=DocumentSource.CHIP,
             cccd=cccd,
-            template=stored.template if stored is not None else None,
+            template=template,
             report=report,
             issue_date=_dmy(dg13.get("issue_date")) if dg13 else None,
             chip_image=doc.face.image,

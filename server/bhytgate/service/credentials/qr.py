@@ -6,21 +6,23 @@ from __future__ import annotations
 
 from bhytgate.entitlement.qr import QrFormatError, parse_bhyt_qr, parse_cccd_qr
 from bhytgate.policy.model import DocumentSource, Reason
-from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected
+from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected, enrolled_template
 from bhytgate.service.model import VerifyInput
 
 
 def _holder(cccd: str | None, name: str, dob: str, ctx: CredentialContext) -> Evidence | Rejected:
     if not cccd:
         return Rejected([Reason("QR_UNUSABLE", "no holder known for this QR")])
-    stored = ctx.store.get_face_template(cccd)
-    if stored is None:
+    template = enrolled_template(ctx, cccd)
+    if isinstance(template, Rejected):
+        return template
+    if template is None:
         return Rejected([Reason("TEMPLATE_NOT_ENROLLED", "no face template enrolled for this holder")])
     ctx.checks["DOCUMENT_STATUS"] = "PASSED"
     return Evidence(
         source=DocumentSource.QR,
         cccd=cccd,
-        template=stored.template,
+        template=template,
         name=name,
         dob=dob,
         document_expired=False,
