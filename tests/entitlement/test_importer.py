@@ -157,3 +157,36 @@ def test_any_csv_cells(cells: list[str]) -> None:
     records, errors = parse_entitlements(csv_bytes(line), "csv")
     blank = all(not c.strip() for c in cells)  # a blank line is skipped, not an error
     assert len(records) + len({e.row for e in errors}) == (0 if blank else 1)
+
+
+def test_a_huge_integer_is_a_row_error_not_a_crash() -> None:
+    """A 5,000-digit JSON integer once escaped as ValueError (int()'s 4,300-digit limit): INTERNAL."""
+    good = {
+        "card_number": "DN4797912345678",
+        "full_name": "Nguyễn Văn An",
+        "date_of_birth": "15/03/1990",
+        "sex": "Nam",
+        "registered_facility": "79014",
+        "valid_from": "2025-01-01",
+    }
+    lines = [
+        json.dumps({**good, "benefit_code": 4}),  # a small integer is still fine
+        json.dumps(good)[:-1] + ', "benefit_code": ' + "9" * 5000 + "}",
+        json.dumps(good)[:-1] + ', "revoked": -' + "1" * 21 + "}",
+        '{"card_number": ' + "7" * 100_000 + "}",
+    ]
+    records, errors = parse_entitlements("\n".join(lines).encode(), "jsonl")
+    assert len(records) == 1
+    by_row = {(e.row, e.field) for e in errors}
+    assert {(2, "benefit_code"), (3, "revoked"), (4, "card_number")} <= by_row
+    assert all("digits" in e.message for e in errors if e.field in ("benefit_code", "revoked"))
+    assert all(len(e.message) < 200 for e in errors)
+
+
+def test_error_reports_do_not_echo_huge_field_names() -> None:
+    name = "x" * 100_000
+    _, errors = parse_entitlements(csv_bytes(GOOD[0] + ",1", header=HEADER + "," + name), "csv")
+    assert (1, name[:64] + "…") in {(e.row, e.field) for e in errors}
+    assert all(len(e.field) <= 65 for e in errors)
+    _, errors = parse_entitlements(json.dumps({name: "1"}).encode(), "jsonl")
+    assert errors and all(len(e.field) <= 65 for e in errors)

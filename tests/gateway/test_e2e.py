@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.attestation import AttestationStatus, verify_attestation
 from bhytgate.pki.devca import TerminalIdentity, write_dev_pki
+from bhytgate.service.wire import RequestLimits
 from bhytgate_clients.cardlab import SimulatedChip
 from bhytgate_clients.cardlab.camera import SimulatedCamera
 from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
@@ -494,14 +497,72 @@ def test_malformed_requests_get_invalid_argument_with_field_details(deployment: 
 
 
 def test_broken_images_are_business_rejections_not_crashes(deployment: Deployment) -> None:
+    """As the contract says: a frame that is no JPEG, PNG or JPEG 2000 at all is INVALID_ARGUMENT
+    before the challenge is spent; one with a valid signature that does not decode is found by the
+    face check, after it: REJECTED, POOR_FACE_QUALITY, the detail naming the image error."""
     card = deployment.card("obama")
     with deployment.client("lab-desk") as client:
-        for image in (b"\xff\xd8\xff\xe0" + b"\x00" * 100, b"not an image at all", b"\x89PNG\r\n\x1a\n"):
+        for image in (b"not an image at all", b"GIF89a" + b"\x00" * 100, bytes(range(256)) * 4):
+            _, request = _begin_and_request(deployment, card, client)
+            request.frames[0].image = image
+            with pytest.raises(grpc.RpcError) as err:
+                client.verification.Verify(request, timeout=60)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert GatewayError.from_rpc_error(err.value).violations == [
+                ("frames[0].image", "not a JPEG, PNG or JPEG 2000 image")
+            ]
+            # the challenge was not consumed: the same request with a real frame is checked
+            request.frames[0].image = (
+                SimulatedCamera(live_photos(deployment, card)).single(request.frames[0].timestamp_ms)[0].image
+            )
+            checked = client.verification.Verify(request, timeout=60)
+            challenge = [c.status for c in checked.checks if c.check == pb.CHECK_CHALLENGE]
+            assert challenge == [pb.CHECK_STATUS_PASSED], checked.reasons
+            assert pb.REASON_CODE_POOR_FACE_QUALITY not in [r.code for r in checked.reasons]
+        undecodable = {"live capture: image_truncated", "live capture: image_corrupt"}
+        for image in (
+            b"\xff\xd8\xff\xe0" + b"\x00" * 100,
+            b"\x89PNG\r\n\x1a\n",
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"IEND",
+            b"\xff\x4f\xff\x51" + b"\x00" * 100,  # a JPEG 2000 codestream header, then nothing
+        ):
             _, request = _begin_and_request(deployment, card, client)
             request.frames[0].image = image
             response = client.verification.Verify(request, timeout=60)
             assert response.decision == pb.DECISION_REJECTED
-            assert response.reasons[0].code == pb.REASON_CODE_POOR_FACE_QUALITY
+            codes = [r.code for r in response.reasons]
+            # lab-desk takes every attack, so the terminal rule may flag it as well
+            assert [c for c in codes if c != pb.REASON_CODE_FRAUD_TERMINAL_FLAGGED] == [
+                pb.REASON_CODE_POOR_FACE_QUALITY
+            ]
+            assert response.reasons[0].detail in undecodable
+
+
+def test_request_size_limits_and_undecodable_bodies(
+    deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-RPC limits, checked before parsing; a body that is no protobuf message is
+    INVALID_ARGUMENT (it was UNKNOWN with the decoder's class name and a traceback in the log)."""
+    limits = RequestLimits.from_config(deployment.running.gateway.config)
+    with deployment.client("desk-01") as client:
+        channel = client._channel
+        for method, body, expected in [
+            ("BeginVerification", b"\x12\xff\xff", "request body is not a valid BeginVerificationRequest"),
+            ("Verify", b"\x0a\x80\x80\x80\x80\x10", "request body is not a valid VerifyRequest"),
+            (
+                "BeginVerification",
+                pb.BeginVerificationRequest(terminal_id="x" * 5000).SerializeToString(),
+                f"exceeds {limits.limit('BeginVerification')} for BeginVerification",
+            ),
+        ]:
+            call = channel.unary_unary(f"/bhytgate.v1.VerificationService/{method}")
+            with caplog.at_level(logging.INFO), pytest.raises(grpc.RpcError) as err:
+                call(body, timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+            assert expected in (err.value.details() or "")
+        assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    assert limits.largest == limits.limit("Verify")
+    assert limits.limit("BeginVerification") <= 4096 < limits.limit("ReportDocumentLost") <= 16384
 
 
 def test_import_rejects_bad_rows_without_importing_half(deployment: Deployment) -> None:
@@ -762,3 +823,29 @@ def test_a_counter_cannot_link_a_cccd_to_another_persons_cover(deployment: Deplo
     with deployment.client("desk-01") as desk, pytest.raises(GatewayError) as err:
         desk.link(cccd, own["social_insurance_number"], verification.verification_id, OPERATOR)
     assert err.value.code == "PERMISSION_DENIED"
+
+
+def test_an_undecodable_frame_in_a_liveness_burst_is_poor_quality(deployment: Deployment) -> None:
+    """Like a desk frame: REJECTED, POOR_FACE_QUALITY naming the image error, and the burst counts
+    as not performed, as with a frame showing no face (it was a lone LIVENESS_FAILED whose detail
+    said only "liveness_bad_frame")."""
+    d = deployment
+    card = d.card("sheldon")
+    camera = SimulatedCamera(live_photos(d, card))
+
+    def capture(challenge: Challenge) -> list[Frame]:
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        frames = camera.burst(challenge.liveness_actions, start_ms=now)
+        cut = frames[1].image[: len(frames[1].image) // 3]  # a transfer cut short: still a JPEG start
+        return [frames[0], dataclasses.replace(frames[1], image=cut), *frames[2:]]
+
+    with d.client("kiosk-01") as client:
+        result = client.check_in(
+            read_chip_files(card),
+            capture,
+            answer_challenge=SimulatedChip.from_dump(card).answer_challenge,
+            terminal_kind="kiosk",
+        )
+    assert result.decision == "REJECTED"
+    assert result.reason_codes == ["POOR_FACE_QUALITY", "LIVENESS_FAILED"], result.reasons
+    assert result.reasons[0][1] in ("live capture: image_truncated", "live capture: image_corrupt")

@@ -188,7 +188,8 @@ def make_citizen(
 ) -> Citizen:
     """A deterministic citizen from `seed`; name, sex and CCCD number may be imposed."""
     rng = random.Random(f"cardlab-citizen:{seed}")
-    if cccd is not None and (len(cccd) != 12 or not cccd.isdigit() or cccd[3] not in "0123"):
+    ascii_digits = cccd is not None and cccd.isascii() and cccd.isdigit()
+    if cccd is not None and (len(cccd) != 12 or not ascii_digits or cccd[3] not in "0123"):
         raise ValueError(f"a CCCD number has 12 digits, the fourth 0-3 (century and sex): {cccd!r}")
     if sex is None and cccd is not None:
         sex = "M" if int(cccd[3]) % 2 == 0 else "F"

@@ -12,7 +12,7 @@ _WEIGHTS = (7, 3, 1)
 def _char_value(char: str) -> int:
     if char == "<":
         return 0
-    if char.isdigit():
+    if "0" <= char <= "9":  # ASCII only: isdigit() accepts Arabic-Indic and fullwidth digits
         return int(char)
     if "A" <= char <= "Z":
         return ord(char) - ord("A") + 10
@@ -30,7 +30,7 @@ def transliterate(text: str) -> str:
     text = text.replace("đ", "d").replace("Đ", "D")
     decomposed = unicodedata.normalize("NFD", text)
     plain = "".join(c for c in decomposed if unicodedata.category(c) != "Mn").upper()
-    return "".join(c if ("A" <= c <= "Z" or c.isdigit()) else "<" for c in plain)
+    return "".join(c if ("A" <= c <= "Z" or "0" <= c <= "9") else "<" for c in plain)
 
 
 def name_field(family: str, given: str, width: int = 30) -> str:
@@ -69,7 +69,7 @@ def cccd_td1(
     nationality: str = "VNM",
 ) -> TD1:
     """Build the CCCD MRZ: document number = last 9 digits of the ID, optional data = the full ID."""
-    if len(cccd_number) != 12 or not cccd_number.isdigit():
+    if len(cccd_number) != 12 or not (cccd_number.isascii() and cccd_number.isdigit()):
         raise ValueError("a CCCD number has 12 digits")
     if sex not in ("M", "F", "<"):
         raise ValueError("sex must be M, F or <")

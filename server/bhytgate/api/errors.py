@@ -7,6 +7,7 @@ and the rule, never echo the value (it may be personal data).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
@@ -37,6 +38,29 @@ def bad_request_status(
     status.details.add().Pack(bad)
     result: grpc.Status = rpc_status.to_status(status)
     return result
+
+
+def retry_status(code: grpc.StatusCode, message: str, retry_after_s: float) -> grpc.Status:
+    """A grpc.Status carrying a google.rpc.RetryInfo: when retrying can succeed (a rate limit's reset)."""
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromMilliseconds(max(0, math.ceil(retry_after_s * 1000)))
+    status = status_pb2.Status(code=code.value[0], message=message)
+    status.details.add().Pack(info)
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
+
+
+def retry_after(error: grpc.RpcError) -> float | None:
+    """The RetryInfo delay in an RpcError's status details, in seconds; None if there is none."""
+    trailing = getattr(error, "trailing_metadata", None)
+    raw = _details(trailing() if callable(trailing) else None)
+    if raw is None:
+        return None
+    for detail in status_pb2.Status.FromString(raw).details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return float(info.retry_delay.ToMilliseconds()) / 1000
+    return None
 
 
 async def abort_invalid_argument(

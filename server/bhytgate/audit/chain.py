@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 GENESIS_HASH = "00" * 32
 BODY_VERSION = 1
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)  # with fullmatch: no trailing newline
 
 
 class ReasonLike(Protocol):
@@ -126,7 +126,7 @@ def entry_hash(prev_hash: str, body_text: str) -> str:
 
 def seal(seq: int, prev_hash: str, body: Mapping[str, Any]) -> AuditEntry:
     """Link a body to its predecessor; the body's own `seq` must agree with the row's."""
-    if not _HEX64.match(prev_hash):
+    if not _HEX64.fullmatch(prev_hash):
         raise ValueError("prev_hash must be 64 lowercase hex characters")
     if body.get("seq") != seq:
         raise ValueError("body seq does not match the entry seq")
@@ -164,7 +164,7 @@ def verify_chain(
     count = 0
     for i, entry in enumerate(entries):
         count = i + 1
-        if not (_HEX64.match(entry.hash) and _HEX64.match(entry.prev_hash)):
+        if not (_HEX64.fullmatch(entry.hash) and _HEX64.fullmatch(entry.prev_hash)):
             return ChainReport(False, i, "malformed hash field", count)
         try:
             parsed = json.loads(entry.body)

@@ -11,7 +11,7 @@ from bhytgate.chip.errors import ChipFormatError
 from bhytgate.chip.lds.tlv import MAX_EF_BYTES
 
 CANONICAL = ("EF.COM", "EF.SOD", "DG1", "DG2", "DG13", "DG14", "DG15")
-_NAME = re.compile(r"^(?:ef[._])?(?:(sod)|(com)|(?:dg|datagroup)(\d{1,2}))$")
+_NAME = re.compile(r"(?:ef[._])?(?:(sod)|(com)|(?:dg|datagroup)([0-9]{1,2}))", re.ASCII)
 
 
 def canonical_name(filename: str) -> str | None:
@@ -23,7 +23,7 @@ def canonical_name(filename: str) -> str | None:
     for suffix in (".bin", ".der"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
-    match = _NAME.match(stem)
+    match = _NAME.fullmatch(stem)
     if match is None:
         return None
     if match.group(1):

@@ -15,11 +15,13 @@ import dataclasses
 import enum
 import re
 
-CARD_NUMBER_RE = re.compile(r"^[A-Z]{2}[1-5][0-9]{2}[0-9]{10}$")
-"""The 15-character card code, as the README defines it."""
+from bhytgate import ids
 
-_BHXH_RE = re.compile(r"^[0-9]{10}$")
-_CCCD_RE = re.compile(r"^[0-9]{12}$")
+CARD_NUMBER_RE = ids.CARD_NUMBER_RE
+"""The 15-character card code, as the README defines it (ASCII only; use with fullmatch)."""
+
+_BHXH_RE = ids.BHXH_RE
+_CCCD_RE = ids.CCCD_RE
 _SEPARATORS = re.compile(r"[\s\-]+")
 
 

@@ -23,6 +23,27 @@ from bhytgate.entitlement.validation import (
     coerce_json_record,
 )
 
+MAX_INTEGER_DIGITS = 20
+"""No entitlement field holds a longer integer. Longer ones are a row error, never parsed: Python's
+int() refuses more than 4,300 digits with a ValueError, and anything near that is no field value."""
+
+MAX_FIELD_NAME_CHARS = 64
+"""Column and key names in error reports are cut to this (an unknown key may be megabytes long)."""
+
+
+class _LongInteger(str):
+    """A JSON integer literal longer than MAX_INTEGER_DIGITS, kept as its text (never int())."""
+
+
+def _bounded_int(text: str) -> int | str:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return _LongInteger(text)
+    return int(text)
+
+
+def _field_name(name: str) -> str:
+    return name if len(name) <= MAX_FIELD_NAME_CHARS else name[:MAX_FIELD_NAME_CHARS] + "…"
+
 
 class ImportFormat(enum.StrEnum):
     CSV = "csv"
@@ -68,7 +89,7 @@ class _Accumulator:
                 errors.append(FieldError("card_number", f"duplicate of row {first}"))
             else:
                 self.records.append(ent)
-        self.errors.extend(RowError(row, e.field, e.message) for e in errors)
+        self.errors.extend(RowError(row, _field_name(e.field), e.message) for e in errors)
 
     def result(self) -> ImportResult:
         return ImportResult(self.records, self.errors)
@@ -85,9 +106,9 @@ def _parse_csv(text: str, acc: _Accumulator) -> None:
         fatal = False
         for name in columns:
             if name not in FIELD_NAMES:
-                acc.errors.append(RowError(1, name, "unknown column"))
+                acc.errors.append(RowError(1, _field_name(name), "unknown column"))
             elif columns.count(name) > 1:
-                acc.errors.append(RowError(1, name, "duplicate column"))
+                acc.errors.append(RowError(1, _field_name(name), "duplicate column"))
                 fatal = True
         for name in sorted(REQUIRED_FIELDS - set(columns)):
             acc.errors.append(RowError(1, name, "required column missing"))
@@ -111,16 +132,24 @@ def _parse_jsonl(text: str, acc: _Accumulator) -> None:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_bounded_int)
         except json.JSONDecodeError as exc:
             acc.errors.append(RowError(row, "", f"not valid JSON: {exc.msg} at column {exc.colno}"))
             continue
         except RecursionError:
             acc.errors.append(RowError(row, "", "not valid JSON: nested too deeply"))
             continue
+        long_integers: list[FieldError] = []
+        if isinstance(obj, dict):
+            for key, value in list(obj.items()):
+                if isinstance(value, _LongInteger):
+                    message = f"integer of more than {MAX_INTEGER_DIGITS} digits; no field holds one"
+                    long_integers.append(FieldError(key, message))
+                    del obj[key]
         raw, pre_errors = coerce_json_record(obj)
+        pre_errors = long_integers + pre_errors
         if not raw and pre_errors:
-            acc.errors.extend(RowError(row, e.field, e.message) for e in pre_errors)
+            acc.errors.extend(RowError(row, _field_name(e.field), e.message) for e in pre_errors)
             continue
         acc.add(row, raw, pre_errors)
 

@@ -13,13 +13,14 @@ import datetime as dt
 import re
 import unicodedata
 
+from bhytgate import ids
 from bhytgate.entitlement.cardnumber import CardNumber, CardNumberError, parse_card_number
 from bhytgate.entitlement.dates import format_vn, parse_compact_date, parse_date
 
 MAX_QR_CHARS = 4096
 """Well above a QR code's capacity (2,953 bytes); longer input is not a scanned QR."""
 
-_CCCD_RE = re.compile(r"^[0-9]{12}$")
+_CCCD_RE = ids.CCCD_RE
 _CMND_RE = re.compile(r"^(?:[0-9]{9}|[0-9]{12})$")
 _YEAR_RE = re.compile(r"^[0-9]{4}$")
 _HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")

@@ -19,7 +19,6 @@ import datetime as dt
 import enum
 import ipaddress
 import os
-import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,11 +29,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bhytgate import ids
 from bhytgate.policy.model import TerminalKind
 
 URI_PREFIX = "urn:bhytgate:terminal:"
-_TERMINAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_FACILITY_RE = re.compile(r"^[0-9]{5}$")
+# Shared ASCII patterns, used with fullmatch: `$` with match let "desk-01\n" through.
+_TERMINAL_ID_RE = ids.TERMINAL_ID_RE
+_FACILITY_RE = ids.FACILITY_RE
 
 
 class TerminalRole(enum.StrEnum):
@@ -75,11 +76,11 @@ class TerminalIdentity:
     kind: TerminalKind
 
     def __post_init__(self) -> None:
-        if not _TERMINAL_ID_RE.match(self.terminal_id):
+        if not _TERMINAL_ID_RE.fullmatch(self.terminal_id):
             raise InvalidTerminalFieldError(
                 "terminal id must be 1-64 of [A-Za-z0-9._-], not starting with . - _"
             )
-        if not _FACILITY_RE.match(self.facility):
+        if not _FACILITY_RE.fullmatch(self.facility):
             raise InvalidTerminalFieldError("facility must be 5 digits")
         try:
             object.__setattr__(self, "role", TerminalRole(self.role))
@@ -324,7 +325,7 @@ class PkiLayout:
 
 
 def _checked_id(terminal_id: str) -> str:
-    if not _TERMINAL_ID_RE.match(terminal_id):
+    if not _TERMINAL_ID_RE.fullmatch(terminal_id):
         raise InvalidTerminalFieldError("bad terminal id")
     return terminal_id
 

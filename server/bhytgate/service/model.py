@@ -11,6 +11,9 @@ from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck
 from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
 
+# A per-terminal limit (not overload): defined beside Overloaded, part of this vocabulary too.
+from bhytgate.service.workers import RateLimited as RateLimited
+
 
 class InvalidRequest(Exception):
     """Well-formed on the wire but not usable: becomes INVALID_ARGUMENT with field violations."""
@@ -31,15 +34,6 @@ class FailedPrecondition(Exception):
 class Unavailable(Exception):
     """Something the check depends on is down or busy (database, a lock held too long); nothing the
     caller did. UNAVAILABLE: the caller may retry (a Verify with a new challenge)."""
-
-
-class RateLimited(Exception):
-    """A per-terminal limit was hit; unlike overload, waiting for the window to reset is the cure."""
-
-    def __init__(self, message: str, *, limit: int, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.limit = limit
-        self.retry_after_s = retry_after_s
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

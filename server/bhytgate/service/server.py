@@ -23,7 +23,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from bhytgate.api.v1 import gateway_pb2 as pb
-from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
@@ -32,6 +31,7 @@ from bhytgate.service.metrics import Metrics
 from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
+from bhytgate.service.wire import RequestLimits, add_services
 from bhytgate.service.workers import FacePool
 from bhytgate.storage import StoreUnavailable, is_postgres
 
@@ -115,13 +115,17 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     metrics.track_pool(pool)
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ]
     )
-    pb_grpc.add_VerificationServiceServicer_to_server(VerificationServicer(gateway, config, metrics), server)
-    pb_grpc.add_CounterServiceServicer_to_server(CounterServicer(gateway, config, metrics), server)
-    pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(gateway, config, metrics), server)
+    add_services(
+        server,
+        VerificationServicer(gateway, config, metrics),
+        CounterServicer(gateway, config, metrics),
+        AdminServicer(gateway, config, metrics),
+        RequestLimits.from_config(config),
+    )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [

@@ -12,20 +12,21 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-import re
-import sys
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bhytgate import ids
 from bhytgate.api.convert import entitlement_to_proto
-from bhytgate.api.errors import abort_invalid_argument
+from bhytgate.api.errors import bad_request_status, retry_status
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
+from bhytgate.face.decode import sniff_format
+from bhytgate.face.errors import FaceError
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.service.config import GatewayConfig
@@ -41,6 +42,7 @@ from bhytgate.service.gateway import (
     VerifyInput,
     VerifyResult,
 )
+from bhytgate.service.wire import LARGE_REQUEST_BYTES, RefusedRequest, release_freed_memory
 from bhytgate.service.workers import FaceUnavailable, Overloaded
 from bhytgate.storage.interface import StoreUnavailable
 
@@ -70,9 +72,7 @@ ACTIONS = {
     "blink": pb.LIVENESS_ACTION_BLINK,
 }
 VERIFY_ROLES = frozenset({"hospital-checkin", "counter"})
-_CCCD = re.compile(r"^\d{12}$")
-_BHXH = re.compile(r"^\d{10}$")
-_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def reason_code(code: str) -> int:
@@ -94,49 +94,95 @@ class _Abort(Exception):
         self.message = message
 
 
+def _release(exc: BaseException) -> None:
+    """Drop the tracebacks of `exc` and of the exceptions it chains (`raise ... from`): their frames
+    hold the request and the copies made of it, and must not outlive the call."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
+def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str, Metadata]:
+    """The status for a failure of the gateway or of the request."""
+    if isinstance(exc, _Abort):
+        return exc.code, exc.message, ()
+    if isinstance(exc, InvalidRequest):
+        status = bad_request_status(exc.violations)
+        return status.code, status.details, status.trailing_metadata
+    if isinstance(exc, RateLimited):
+        # Not overload: backoff within the window cannot help. Say which limit, and when it resets.
+        status = retry_status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s)
+        return status.code, status.details, status.trailing_metadata
+    if isinstance(exc, Overloaded):
+        if self.metrics is not None:
+            self.metrics.shed.inc()
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, "gateway at capacity; retry with backoff", ()
+    if isinstance(exc, FaceUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, "face workers restarting; retry", ()
+    if isinstance(exc, Unavailable | StoreUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, f"{exc}; retry shortly", ()
+    if isinstance(exc, TimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for the check", ()
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(exc), ()
+    if isinstance(exc, FailedPrecondition):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ()
+    # Type and place only: messages and tracebacks may carry request data.
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else None
+    where = frames[-1] if frames else None
+    log.error(
+        "internal error in %s: %s at %s:%s",
+        name,
+        type(exc).__name__,
+        where.filename if where else "?",
+        where.lineno if where else "?",
+    )
+    return grpc.StatusCode.INTERNAL, "internal error", ()
+
+
 def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Map the gateway's typed failures to gRPC statuses; nothing else escapes to the caller."""
+    """Map the gateway's typed failures to gRPC statuses; nothing else escapes to the caller.
+
+    A failed call holds nothing once it ends. gRPC keeps the AbortError of `context.abort` on the
+    call state, and its traceback runs through this frame: aborting inside an `except` block
+    chained the handler's exception to it, whose traceback held the handler's frame, the request
+    and its copies, in a cycle only the garbage collector frees (~2x the request's size per refused
+    call). So the status is worked out in the `except` block, the exception's tracebacks dropped,
+    the request released, and only then is the call aborted. After a large refused request the
+    allocator is asked to return freed pages (wire.release_freed_memory).
+    """
+    name = handler.__name__
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: Ctx) -> R:
-        try:
-            return await handler(self, request, context)
-        except _Abort as exc:
-            await context.abort(exc.code, exc.message)
-        except InvalidRequest as exc:
-            await abort_invalid_argument(context, exc.violations)
-        except Overloaded:
-            if self.metrics is not None:
-                self.metrics.shed.inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "gateway at capacity; retry with backoff")
-        except RateLimited as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except (Unavailable, StoreUnavailable) as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; retry shortly")
-        except FaceUnavailable:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "face workers restarting; retry shortly")
-        except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for the check")
-        except NotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except FailedPrecondition as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Log the type and place only: exception messages may carry request data.
-            # Type and place only: messages and tracebacks may carry request data.
-            exc_type, _, tb = sys.exc_info()
-            where = traceback.extract_tb(tb)[-1] if tb else None
-            log.error(
-                "internal error in %s: %s at %s:%s",
-                handler.__name__,
-                exc_type.__name__ if exc_type else "?",
-                where.filename if where else "?",
-                where.lineno if where else "?",
+        if isinstance(request, RefusedRequest):  # too big or not parseable (service/wire.py)
+            status = bad_request_status([], request.message)
+            failure: tuple[grpc.StatusCode, str, Metadata] = (
+                status.code,
+                status.details,
+                status.trailing_metadata,
             )
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        raise AssertionError("abort returned")
+            size = request.size
+        else:
+            try:
+                return await handler(self, request, context)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = _failure(self, name, exc)
+                _release(exc)
+            size = request.ByteSize()
+        del request
+        if size >= LARGE_REQUEST_BYTES:
+            release_freed_memory()
+        # Outside the except blocks: the AbortError chains no exception, and this frame no longer
+        # holds the request. (Not set_code and return: that sends headers and an empty message
+        # before the status, and a client can then not retry a shed call.)
+        await context.abort(*failure)
+        raise AssertionError("context.abort returned")  # abort always raises
 
     return wrapper
 
@@ -177,6 +223,17 @@ class _Base:
         return None if remaining is None else max(0.0, remaining)
 
 
+def _valid(
+    violations: list[tuple[str, str]], field: str, check: Callable[[str], str], value: str
+) -> str | None:
+    """`check(value)` (a bhytgate.ids validator), or None with a violation naming `field`."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        violations.append((field, str(exc)))
+        return None
+
+
 def _operator(
     msg: pb.Operator, field: str, violations: list[tuple[str, str]], *, required: bool
 ) -> Operator | None:
@@ -184,11 +241,11 @@ def _operator(
         if required:
             violations.append((field, "required"))
         return None
-    if not msg.full_name.strip() or len(msg.full_name) > 200:
-        violations.append((f"{field}.full_name", "must be 1-200 characters"))
-    if not _CCCD.match(msg.cccd_number):
-        violations.append((f"{field}.cccd_number", "must be 12 digits"))
-    return Operator(msg.full_name.strip(), msg.cccd_number)
+    name = _valid(violations, f"{field}.full_name", ids.person_name, msg.full_name)
+    cccd = _valid(violations, f"{field}.cccd_number", ids.cccd, msg.cccd_number)
+    if name is None or cccd is None:
+        return None
+    return Operator(name, cccd)
 
 
 def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]]) -> list[tuple[bytes, int]]:
@@ -196,13 +253,24 @@ def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]
         violations.append(("frames", f"between 1 and {config.max_frames} frames required"))
     out = []
     for i, frame in enumerate(frames):
-        if not frame.image:
+        image = frame.image  # one copy: every access to a bytes field makes another
+        if not image:
             violations.append((f"frames[{i}].image", "empty"))
-        elif len(frame.image) > config.max_frame_bytes:
+            image = b""
+        elif len(image) > config.max_frame_bytes:
             violations.append((f"frames[{i}].image", f"over {config.max_frame_bytes} bytes"))
+            image = b""  # refused: keep no copy
+        else:
+            # Only the container is checked here, from its magic bytes, before the challenge is
+            # spent; a frame that passes but does not decode is a REJECTED check (see the proto).
+            try:
+                sniff_format(image)
+            except FaceError:
+                violations.append((f"frames[{i}].image", "not a JPEG, PNG or JPEG 2000 image"))
+                image = b""
         if frame.timestamp_ms <= 0:
             violations.append((f"frames[{i}].timestamp_ms", "must be positive (ms since the Unix epoch)"))
-        out.append((bytes(frame.image), int(frame.timestamp_ms)))
+        out.append((image, int(frame.timestamp_ms)))
     return out
 
 
@@ -218,10 +286,9 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
         violations: list[tuple[str, str]] = []
         if request.terminal_kind not in KINDS:
             violations.append(("terminal_kind", "required"))
-        if not _ID.match(request.terminal_id):
-            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
-        if request.facility_code and not re.fullmatch(r"\d{5}", request.facility_code):
-            violations.append(("facility_code", "must be 5 digits"))
+        _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
+        if request.facility_code:
+            _valid(violations, "facility_code", ids.facility_code, request.facility_code)
         _operator(request.operator, "operator", violations, required=False)
         if violations:
             raise InvalidRequest(violations)
@@ -247,10 +314,8 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
     async def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
         cfg = self.config
         violations: list[tuple[str, str]] = []
-        if not request.challenge_id or len(request.challenge_id) > 64:
-            violations.append(("challenge_id", "required"))
-        if not _ID.match(request.terminal_id):
-            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
+        _valid(violations, "challenge_id", ids.challenge_id, request.challenge_id)
+        _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         credential = request.WhichOneof("credential")
         chip_files: dict[str, bytes] | None = None
         qr: tuple[str, str] | None = None
@@ -273,13 +338,13 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                     continue
                 if len(data) > cfg.max_chip_file_bytes:
                     violations.append((f"chip.{field}", f"over {cfg.max_chip_file_bytes} bytes"))
-                chip_files[name] = bytes(data)
+                    continue  # refused: keep no copy
+                chip_files[name] = data
         else:
             kind = {pb.QR_KIND_CCCD_QR: "cccd", pb.QR_KIND_BHYT_QR: "bhyt"}.get(request.qr.qr_kind)
             if kind is None:
                 violations.append(("qr.qr_kind", "required"))
-            if not request.qr.qr_text or len(request.qr.qr_text) > 4096:
-                violations.append(("qr.qr_text", "required, at most 4096 characters"))
+            _valid(violations, "qr.qr_text", ids.qr_text, request.qr.qr_text)
             qr = (kind or "", request.qr.qr_text)
         signatures = None
         if request.HasField("active_auth"):
@@ -292,18 +357,22 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
         terminal_signature = None
         if request.HasField("terminal_signature"):
             sig = request.terminal_signature
-            if not sig.signature or len(sig.signature) > 1024 or not sig.key_id:
-                violations.append(("terminal_signature", "signature (1-1024 bytes) and key_id required"))
+            if not sig.signature or len(sig.signature) > 1024:
+                violations.append(("terminal_signature.signature", "required, 1-1024 bytes"))
+            _valid(violations, "terminal_signature.key_id", ids.key_id, sig.key_id)
             terminal_signature = (bytes(sig.signature), sig.key_id)
+        # Malformed input is refused before anything else is looked at (the caller's identity
+        # included): a claimed terminal_id with a trailing newline is INVALID_ARGUMENT, not a
+        # PERMISSION_DENIED that depends on the certificate.
+        operator = _operator(request.operator, "operator", violations, required=False)
+        if violations:
+            raise InvalidRequest(violations)
         # In plaintext mode the kind is the one the terminal claimed when it took the challenge.
         # Read, not removed, until the check ran: a call shed by admission may be sent again.
         claimed = self._plaintext_kinds.get(request.challenge_id, 0) if self.config.plaintext else 0
         caller = self.caller(context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=claimed)
-        operator = _operator(
-            request.operator, "operator", violations, required=caller.kind is TerminalKind.DESK
-        )
-        if violations:
-            raise InvalidRequest(violations)
+        if operator is None and caller.kind is TerminalKind.DESK:
+            raise InvalidRequest([("operator", "required")])
         result = await self.gateway.verify(
             caller,
             VerifyInput(
@@ -365,8 +434,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     ) -> pb.EnrollTemplateResponse:
         caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
-        if not request.verification_id:
-            violations.append(("verification_id", "required"))
+        _valid(violations, "verification_id", ids.verification_id, request.verification_id)
         frames = _frames(request.frames, self.config, violations)
         _operator(request.operator, "operator", violations, required=True)
         if violations:
@@ -384,12 +452,9 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     ) -> pb.LinkSocialInsuranceResponse:
         caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
-        if not _CCCD.match(request.cccd_number):
-            violations.append(("cccd_number", "must be 12 digits"))
-        if not _BHXH.match(request.social_insurance_number):
-            violations.append(("social_insurance_number", "must be 10 digits"))
-        if not request.verification_id:
-            violations.append(("verification_id", "required"))
+        _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
+        _valid(violations, "social_insurance_number", ids.bhxh, request.social_insurance_number)
+        _valid(violations, "verification_id", ids.verification_id, request.verification_id)
         _operator(request.operator, "operator", violations, required=True)
         if violations:
             raise InvalidRequest(violations)
@@ -409,10 +474,9 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
     ) -> pb.ReportDocumentLostResponse:
         caller = self.caller(context, self.ROLES)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
-        if not _CCCD.match(request.cccd_number):
-            violations.append(("cccd_number", "must be 12 digits"))
-        if request.document_number and not re.fullmatch(r"[A-Z0-9]{1,20}", request.document_number):
-            violations.append(("document_number", "1-20 of A-Z, 0-9"))
+        _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
+        if request.document_number:
+            _valid(violations, "document_number", ids.document_number, request.document_number)
         reason = {
             pb.LOSS_REASON_LOST: "lost",
             pb.LOSS_REASON_STOLEN: "stolen",
@@ -421,8 +485,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         if reason is None:
             violations.append(("reason", "required"))
         reporter = _operator(request.reporter, "reporter", violations, required=True)
-        if len(request.note) > 2000:
-            violations.append(("note", "at most 2000 characters"))
+        _valid(violations, "note", ids.free_text, request.note)
         if violations or reason is None or reporter is None:
             raise InvalidRequest(violations)
         report_id = await self.gateway.report_lost(
@@ -482,8 +545,7 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     ) -> pb.RegisterTerminalKeyResponse:
         self.caller(context, self.ROLES)
         violations: list[tuple[str, str]] = []
-        if not _ID.fullmatch(request.terminal_id):
-            violations.append(("terminal_id", "required: 1-64 of [A-Za-z0-9._-]"))
+        _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         if not 1 <= len(request.public_key) <= 4096:
             violations.append(("public_key", "required, at most 4096 bytes"))
         if violations:

@@ -327,13 +327,7 @@ class RateLimiter:
         if self._calls % 1000 == 0:
             self.store.purge_rate_windows(window - 2)
         if hits > self.limit:
-            reset = 60 - (moment % 60)
-            raise RateLimited(
-                f"BeginVerification limit of {self.limit} a minute for this terminal reached;"
-                f" resets in {reset:.0f} s",
-                limit=self.limit,
-                retry_after_s=reset,
-            )
+            raise RateLimited(self.limit, 60 - (moment % 60))
 
 
 # --- terminal device keys -----------------------------------------------------------------------

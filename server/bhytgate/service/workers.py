@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import dataclasses
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -36,6 +37,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bhytgate.face import FaceConfig, FaceEngine, FaceError
+from bhytgate.face.errors import ImageError
 from bhytgate.face.liveness import Action, Challenge, FrameFingerprint
 from bhytgate.face.template import template_from_bytes, template_to_bytes
 
@@ -44,6 +46,23 @@ log = logging.getLogger("bhytgate.workers")
 
 class Overloaded(Exception):
     """Every worker is busy and the bounded queue is full."""
+
+
+class RateLimited(Exception):
+    """A per-caller rate limit was reached (not overload): backoff within the window cannot help,
+    waiting `retry_after_s` does. `str()` says which limit and when it resets."""
+
+    def __init__(
+        self, limit: int, retry_after_s: float, *, rpc: str = "BeginVerification", per: str = "a minute"
+    ) -> None:
+        self.limit = limit
+        self.retry_after_s = max(0.0, retry_after_s)
+        self.rpc = rpc
+        self.per = per
+        super().__init__(
+            f"{rpc} limit of {limit} {per} for this terminal reached; "
+            f"resets in {max(1, math.ceil(self.retry_after_s))} s"
+        )
 
 
 class FaceUnavailable(Exception):
@@ -225,7 +244,16 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
         except FaceError as exc:
             timings["liveness"] = (time.perf_counter() - start) * 1000
             frame_reason = getattr(exc, "frame_reason", None)
-            if frame_reason in ("no_face", "multiple_faces", "face_too_small", "face_cut_off", "too_blurred"):
+            # A frame that does not decode (truncated, corrupt) is a capture failure, as for a
+            # single desk frame: REJECTED, POOR_FACE_QUALITY, the detail naming the image error.
+            undecodable = isinstance(exc.__cause__, ImageError)
+            if undecodable or frame_reason in (
+                "no_face",
+                "multiple_faces",
+                "face_too_small",
+                "face_cut_off",
+                "too_blurred",
+            ):
                 return FaceOutcome(capture_failure=frame_reason, capture_detail=str(exc), timings=timings)
             return FaceOutcome(
                 liveness_ok=False, liveness_failure=exc.reason, capture_detail=str(exc), timings=timings

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import re
 import types
 import typing
 from typing import Any
@@ -14,31 +13,33 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bhytgate import ids
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.storage.interface import TemplateIntegrityError
 
-CARD_RE = re.compile(r"^[A-Z]{2}[1-5][0-9]{2}[0-9]{10}$")
-BHXH_RE = re.compile(r"^[0-9]{10}$")
-CCCD_RE = re.compile(r"^[0-9]{12}$")
+# The shared ASCII patterns, used with fullmatch (`^...$` with match accepted a trailing newline).
+CARD_RE = ids.CARD_NUMBER_RE
+BHXH_RE = ids.BHXH_RE
+CCCD_RE = ids.CCCD_RE
 
 _TEMPLATE_AAD_TAG = "bhytgate-face-template-v1"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def check_card(card_number: str) -> str:
-    if not CARD_RE.match(card_number):
+    if not CARD_RE.fullmatch(card_number):
         raise ValueError("card number must be 15 characters: group, benefit 1-5, province, 10 digits")
     return card_number
 
 
 def check_bhxh(bhxh_number: str) -> str:
-    if not BHXH_RE.match(bhxh_number):
+    if not BHXH_RE.fullmatch(bhxh_number):
         raise ValueError("social-insurance number must be 10 digits")
     return bhxh_number
 
 
 def check_cccd(cccd_number: str) -> str:
-    if not CCCD_RE.match(cccd_number):
+    if not CCCD_RE.fullmatch(cccd_number):
         raise ValueError("CCCD number must be 12 digits")
     return cccd_number
 

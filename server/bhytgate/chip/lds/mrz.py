@@ -19,7 +19,7 @@ _WEIGHTS = (7, 3, 1)
 def check_digit(field: str) -> str:
     total = 0
     for i, ch in enumerate(field):
-        if ch.isdigit():
+        if "0" <= ch <= "9":  # not isdigit(): that accepts Arabic-Indic and fullwidth digits
             value = ord(ch) - 48
         elif "A" <= ch <= "Z":
             value = ord(ch) - 55
@@ -70,7 +70,7 @@ def _field_ok(value: str, digit: str, name: str) -> None:
 
 
 def _date(raw: str, *, birth: bool, today: dt.date) -> dt.date | None:
-    if not raw.isdigit() or len(raw) != 6:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) != 6:
         return None
     yy, mm, dd = int(raw[:2]), int(raw[2:4]), int(raw[4:])
     if birth:
@@ -92,7 +92,7 @@ def parse_mrz(text: str, *, policy: ExpiryPolicy | None = None, today: dt.date |
     policy = policy or ExpiryPolicy()
     today = today or dt.date.today()
     compact = text.replace("\n", "").replace("\r", "")
-    if any(not (c.isdigit() or "A" <= c <= "Z" or c == "<") for c in compact):
+    if any(not ("0" <= c <= "9" or "A" <= c <= "Z" or c == "<") for c in compact):
         raise ChipFormatError("MRZ holds characters outside A-Z, 0-9 and <", reason="mrz_malformed")
     if len(compact) == 90:
         return _td1(compact, policy, today)
