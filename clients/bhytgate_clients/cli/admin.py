@@ -102,24 +102,30 @@ def trust(
 
 @admin.command("audit")
 @click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
+@click.option(
+    "--database", help="With --offline: sqlite:///path or postgresql://... (default: under --home)."
+)
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
-def audit(offline: bool, terminal: str, home: Path | None, address: str | None) -> None:
+def audit(offline: bool, database: str | None, terminal: str, home: Path | None, address: str | None) -> None:
     """Verify the audit log's hash chain; report the first broken link. Exit 1 if broken."""
     if offline and address is not None:
         raise click.UsageError("--offline reads the database under --home; it takes no --address")
     if offline:
         from bhytgate.audit.chain import verify_chain
-        from bhytgate.service.config import load_config, load_or_create_secret
-        from bhytgate.storage import open_store
+        from bhytgate.service.config import load_config
+        from bhytgate.storage import StoreUnavailable, open_store
         from bhytgate_clients.sdk.home import GatewayHome
 
         root = GatewayHome.find(home).root
-        config = load_config(root)
-        store = open_store(
-            config.db_url, template_key=load_or_create_secret(config.keys_dir / "template.key")
-        )
+        config = load_config(root, database_url=database)
+        try:
+            # The chain needs no secret: nothing is created, nothing decrypted.
+            store = open_store(config.db_url, template_key=None)
+        except StoreUnavailable as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
         try:
             report = verify_chain(store.iter_audit())
         finally:

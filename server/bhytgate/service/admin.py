@@ -16,10 +16,9 @@ from bhytgate.audit.chain import verify_chain
 from bhytgate.chip import ChipError
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
-from bhytgate.service.model import InvalidRequest, Unavailable
+from bhytgate.service.model import InvalidRequest, db
 from bhytgate.service.state import TerminalKeys
 from bhytgate.service.trust import TrustAnchors
-from bhytgate.storage.interface import StoreUnavailable
 from bhytgate.storage.sql import SqlStore
 
 
@@ -39,17 +38,11 @@ class AdminService:
         self.attestation_key = attestation_key
         self.clock = clock
 
-    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
-
     async def load_trust(
         self, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
     ) -> tuple[int, int, int]:
         try:
-            added, crls_added = await self._io(self.trust.add, cscas, master_lists, crls)
+            added, crls_added = await db(self.trust.add, cscas, master_lists, crls)
         except ChipError as exc:
             raise InvalidRequest([("trust", f"{exc.message} [{exc.reason}]")]) from None
         return added, crls_added, self.trust.csca_total
@@ -60,7 +53,7 @@ class AdminService:
         records, errors = await asyncio.to_thread(parse_entitlements, content, fmt)
         if errors or dry_run:
             return 0, len(records), list(errors)
-        imported = await self._io(self.store.upsert_entitlements, records)
+        imported = await db(self.store.upsert_entitlements, records)
         return int(imported), len(records), []
 
     async def register_terminal_key(self, key_id: str, pem: bytes) -> None:
@@ -70,14 +63,14 @@ class AdminService:
         except ValueError as exc:
             raise InvalidRequest([("public_key", f"{exc} (Ed25519 or EC P-256, PEM or DER)")]) from None
         text = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
-        await self._io(self.terminal_keys.register, key_id, text, self.clock())
+        await db(self.terminal_keys.register, key_id, text, self.clock())
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         def run() -> tuple[bool, int, int | None, str]:
             report = verify_chain(self.store.iter_audit())
             return report.ok, report.checked, report.first_broken_index, report.reason
 
-        result: tuple[bool, int, int | None, str] = await self._io(run)
+        result: tuple[bool, int, int | None, str] = await db(run)
         return result
 
     def jwks(self) -> str:

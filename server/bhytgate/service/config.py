@@ -51,7 +51,7 @@ class GatewayConfig:
     master_key_file: Path | None = None
     init_cluster: bool = False  # the first replica creates the cluster; the others join it
     # A second check of one document waits this long for the first (then UNAVAILABLE).
-    document_lock_wait_s: float = 10.0
+    document_lock_wait_s: float = 5.0
     orphan_sweep_s: float = 30.0  # how often spent challenges without a record are looked for
     # A spent challenge counts as abandoned this long after max_check_seconds (clock skew, slow I/O).
     orphan_grace_s: float = 30.0

@@ -4,7 +4,6 @@ they work on any replica and after a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
@@ -14,11 +13,10 @@ from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.template import template_from_bytes
 from bhytgate.service.config import GatewayConfig
-from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, NotFound, Unavailable
+from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, NotFound, db
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import Session, Sessions
 from bhytgate.service.workers import FaceJob, FacePool, check_kind
-from bhytgate.storage.interface import StoreUnavailable
 from bhytgate.storage.sql import SqlStore
 
 
@@ -44,14 +42,8 @@ class CounterService:
         self.clock = clock
         self.face_limit = face_limit
 
-    async def _io(self, fn: Callable[..., object], *args: object) -> object:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
-
     async def _session(self, vid: str, caller: Caller) -> Session:
-        session = await self._io(self.sessions.get, vid, self.clock())
+        session = await db(self.sessions.get, vid, self.clock())
         if session is None:
             raise NotFound("no recent verification with this id")
         assert isinstance(session, Session)
@@ -82,7 +74,7 @@ class CounterService:
             raise FailedPrecondition("the enrolment frames do not match the verified chip photo")
         parsed = template_from_bytes(outcome.template)
         now = self.clock()
-        await self._io(
+        await db(
             self.store.put_face_template,
             session.cccd_number,
             outcome.template,
@@ -90,7 +82,7 @@ class CounterService:
             parsed.model.version,
             now,
         )
-        await self._io(
+        await db(
             lambda: self.recorder.record_action(
                 caller, "ENROLLED", "enrol", document_number=session.cccd_number
             )
@@ -106,14 +98,14 @@ class CounterService:
         # The BHXH number's card must belong to the person the chip proved: otherwise a counter could
         # point one citizen's CCCD at another citizen's cover.
         name, dob = session.holder
-        cards = await self._io(self.store.entitlements_by_bhxh, bhxh)
+        cards = await db(self.store.entitlements_by_bhxh, bhxh)
         assert isinstance(cards, list)
         for ent in cards:
             check = check_entitlement(ent, self.clock().date(), name=name, dob=dob)
             if check.ma_ket_qua.value in ("060", "061", "070", "080"):
                 raise FailedPrecondition("the social-insurance number's card names another person")
-        await self._io(self.store.link_cccd, cccd, bhxh, caller.terminal_id, self.clock())
-        await self._io(lambda: self.recorder.record_action(caller, "LINKED", "link", document_number=cccd))
+        await db(self.store.link_cccd, cccd, bhxh, caller.terminal_id, self.clock())
+        await db(lambda: self.recorder.record_action(caller, "LINKED", "link", document_number=cccd))
         return cards[0] if cards else None
 
     async def report_lost(
@@ -124,8 +116,8 @@ class CounterService:
         # so it cannot tell a replacement card from the lost one.
         del document_number
         key = document_key(self.audit_key, cccd)
-        await self._io(self.store.report_lost, key, reason, reporter, self.clock())
-        rid = await self._io(
+        await db(self.store.report_lost, key, reason, reporter, self.clock())
+        rid = await db(
             lambda: self.recorder.record_action(
                 caller, f"REPORTED_{reason.upper()}", "report_lost", document_number=cccd, operator=reporter
             )

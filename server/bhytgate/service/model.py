@@ -3,16 +3,22 @@ the typed failures the servicer turns into gRPC statuses. No protobuf here."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck
 from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
 
-# A per-terminal limit (not overload): defined beside Overloaded, part of this vocabulary too.
+# RateLimited, a per-terminal limit (not overload), is defined beside Overloaded; it is part of
+# this vocabulary too.
 from bhytgate.service.workers import RateLimited as RateLimited
+from bhytgate.storage.interface import StoreUnavailable
+
+T = TypeVar("T")
 
 
 class InvalidRequest(Exception):
@@ -34,6 +40,14 @@ class FailedPrecondition(Exception):
 class Unavailable(Exception):
     """Something the check depends on is down or busy (database, a lock held too long); nothing the
     caller did. UNAVAILABLE: the caller may retry (a Verify with a new challenge)."""
+
+
+async def db(fn: Callable[..., T], *args: Any) -> T:
+    """A storage call in the default thread pool; a database outage surfaces as Unavailable."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except StoreUnavailable as exc:
+        raise Unavailable(str(exc)) from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

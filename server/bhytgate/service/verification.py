@@ -56,12 +56,13 @@ from bhytgate.service.model import (
     Unavailable,
     VerifyInput,
     VerifyResult,
+    db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, LivenessSpec, check_kind
-from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord, StoreUnavailable
+from bhytgate.storage.interface import ChallengeProblem, ChallengeRecord
 from bhytgate.storage.sql import SqlStore
 
 AA_DOMAIN = b"bhytgate.v1.aa-challenge\n"
@@ -120,14 +121,6 @@ class Attempt:
         return RecordExtras(cccd=self.cccd, doc_key=self.doc_key, challenge_id=self.challenge_id, **kw)
 
 
-async def _io(fn: Callable[..., Any], *args: Any) -> Any:
-    """Storage calls run in the default thread pool; a database outage surfaces as Unavailable."""
-    try:
-        return await asyncio.to_thread(fn, *args)
-    except StoreUnavailable as exc:
-        raise Unavailable(str(exc)) from None
-
-
 class VerificationFlow:
     def __init__(
         self,
@@ -160,11 +153,11 @@ class VerificationFlow:
     # --- BeginVerification ----------------------------------------------------------------
 
     async def begin(self, caller: Caller) -> BeginResult:
-        await _io(self.rate.take, caller.terminal_id)
+        await db(self.rate.take, caller.terminal_id)
         now = self.clock()
         self._begins += 1
         if self._begins % 500 == 0:
-            await _io(self.store.purge_challenges, now - dt.timedelta(hours=1))
+            await db(self.store.purge_challenges, now - dt.timedelta(hours=1))
         live = self.config.face.liveness
         if self.config.policy.liveness_required.get(caller.kind, True):
             challenge = issue_challenge(int(now.timestamp() * 1000), live)
@@ -184,7 +177,7 @@ class VerificationFlow:
             expires_at=now + ttl,
             facility=caller.facility,
         )
-        await _io(self.store.issue_challenge, record)
+        await db(self.store.issue_challenge, record)
         level = self.config.policy.min_assurance.get(caller.kind, AssuranceLevel.CHIP_AA_FACE_LIVENESS)
         return BeginResult(
             record.challenge_id, nonce, record.aa_challenge, actions, record.expires_at, caller.kind, level
@@ -213,7 +206,7 @@ class VerificationFlow:
         now = self.clock()
         attempt = Attempt(vid, now, Timings(), dict.fromkeys(CHECKS, "SKIPPED"), inp.challenge_id)
         with attempt.timings.stage("challenge"):  # 2. the challenge
-            consumed = await _io(self.store.consume_challenge, inp.challenge_id, caller.terminal_id, now)
+            consumed = await db(self.store.consume_challenge, inp.challenge_id, caller.terminal_id, now)
         try:
             if isinstance(consumed, ChallengeProblem):
                 attempt.checks["CHALLENGE"] = "FAILED"
@@ -245,7 +238,7 @@ class VerificationFlow:
         checks = attempt.checks
         checks["CHALLENGE"] = "PASSED"
         # 3. the terminal's device signature
-        problem = await _io(self._terminal_signature_problem, inp, challenge)
+        problem = await db(self._terminal_signature_problem, inp, challenge)
         if problem is not None:
             checks["TERMINAL_SIGNATURE"] = "FAILED"
             return await self._finish(
@@ -257,7 +250,7 @@ class VerificationFlow:
         verifier = REGISTRY[inp.credential_kind]
         ctx = CredentialContext(self.config, self.store, self.trust, challenge, attempt.now, checks)
         with attempt.timings.stage(verifier.kind):
-            found = await _io(verifier.verify, inp, ctx)
+            found = await db(verifier.verify, inp, ctx)
         if isinstance(found, Rejected):
             attempt.cccd = found.cccd
             result = await self._finish(
@@ -297,7 +290,7 @@ class VerificationFlow:
 
         # 5. lost/stolen and locks, before any face work
         with t.stage("fraud_signals"):
-            fraud = await _io(self._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
+            fraud = await db(self._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
         early = []
         if fraud.reported_lost:
             early.append(
@@ -349,11 +342,11 @@ class VerificationFlow:
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
         with t.stage("replay"):
-            replay = await _io(self._replayed, inp.frames, face, now)
+            replay = await db(self._replayed, inp.frames, face, now)
 
         # 7. the entitlement
         with t.stage("entitlement"):
-            entitlements = await _io(self.store.entitlements_by_cccd, ev.cccd)
+            entitlements = await db(self.store.entitlements_by_cccd, ev.cccd)
         # The holder's own card first (its record names this CCCD), then cards reached by a link.
         own = [e for e in entitlements if e.cccd_number == ev.cccd]
         candidates = own or entitlements
