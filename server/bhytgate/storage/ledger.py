@@ -1,0 +1,189 @@
+"""The fraud ledger, the audit chain and the exact-frame memory: the append-mostly tables every
+decision writes. A mixin of `SqlStore` (it uses its `_tx`/`_read` and dialect)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bhytgate.audit.chain import GENESIS_HASH, AuditEntry
+from bhytgate.storage.interface import AlreadyRecorded, AuditConflictError, VerificationEvent
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from bhytgate.storage.dialect import Dialect
+    from bhytgate.storage.sql import Tx
+
+
+class LedgerMixin:
+    if TYPE_CHECKING:
+        _d: Dialect
+        _frame_ttl: dt.timedelta
+
+        def _tx(self, *, write: bool = True) -> AbstractContextManager[Tx]: ...
+
+        def _read(self) -> AbstractContextManager[Tx]: ...
+
+        def _ts(self, value: dt.datetime) -> Any: ...
+
+        def _from_ts(self, value: Any) -> dt.datetime: ...
+
+    # -- fraud events and counters ----------------------------------------------------------------
+
+    def record_verification(self, event: VerificationEvent) -> None:
+        with self._tx() as c:
+            c.execute(
+                """INSERT INTO verification_events (document_key, facility, terminal_id, decision,
+                     face_mismatch, at) VALUES (?, ?, ?, ?, ?, ?)""",
+                (
+                    event.document_key,
+                    event.facility,
+                    event.terminal_id,
+                    event.decision,
+                    bool(event.face_mismatch),
+                    self._ts(event.at),
+                ),
+            )
+
+    def facilities_since(self, document_key: str, since: dt.datetime) -> frozenset[str]:
+        with self._read() as c:
+            rows = c.all(
+                "SELECT DISTINCT facility FROM verification_events WHERE document_key = ? AND at >= ?",
+                (document_key, self._ts(since)),
+            )
+        return frozenset(r["facility"] for r in rows)
+
+    def face_mismatches_since(self, document_key: str, since: dt.datetime) -> int:
+        with self._read() as c:
+            row = c.one(
+                """SELECT COUNT(*) AS n FROM verification_events
+                   WHERE document_key = ? AND face_mismatch = ? AND at >= ?""",
+                (document_key, True, self._ts(since)),
+            )
+        return int(row["n"])
+
+    def terminal_recent_decisions(self, terminal_id: str, last_n: int) -> dict[str, int]:
+        with self._read() as c:
+            rows = c.all(
+                """SELECT decision, COUNT(*) AS n FROM
+                     (SELECT decision FROM verification_events WHERE terminal_id = ? ORDER BY id DESC
+                       LIMIT ?) AS r
+                   GROUP BY decision""",
+                (terminal_id, last_n),
+            )
+        return {r["decision"]: int(r["n"]) for r in rows}
+
+    # -- biometric locks --------------------------------------------------------------------------
+
+    def lock_biometrics(self, document_key: str, until: dt.datetime) -> None:
+        """A lock only ever extends: a shorter new lock never shortens a running one."""
+        with self._tx() as c:
+            c.execute(  # the f-string only inserts the dialect's own function name
+                f"""INSERT INTO biometric_locks (document_key, until) VALUES (?, ?)
+                   ON CONFLICT (document_key) DO UPDATE SET
+                     until = {self._d.greatest()}(biometric_locks.until, excluded.until)""",  # noqa: S608
+                (document_key, self._ts(until)),
+            )
+
+    def biometric_lock_until(self, document_key: str, now: dt.datetime) -> dt.datetime | None:
+        with self._read() as c:
+            row = c.one(
+                "SELECT until FROM biometric_locks WHERE document_key = ? AND until > ?",
+                (document_key, self._ts(now)),
+            )
+        return None if row is None else self._from_ts(row["until"])
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        build: Callable[[int, str], AuditEntry],
+        *,
+        record_id: str | None = None,
+        challenge_id: str | None = None,
+    ) -> AuditEntry:
+        """Read the head and insert under one lock, so appenders in any process never fork the chain.
+
+        `record_id` makes the append happen at most once (a second raises `AlreadyRecorded`);
+        `challenge_id` marks the spent challenge as recorded in the same transaction, and refuses
+        (`AlreadyRecorded`) when an orphan sweep already wrote its record."""
+        with self._tx() as c:
+            if self._d.name == "postgres":
+                c.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            if challenge_id is not None:
+                marked = c.execute(
+                    "UPDATE challenges SET recorded_at = ? WHERE challenge_id = ? AND recorded_at IS NULL",
+                    (self._ts(dt.datetime.now(dt.UTC)), challenge_id),
+                ).rowcount
+                if marked == 0:
+                    raise AlreadyRecorded("this challenge's check is already in the audit log")
+            if record_id is not None and c.one(
+                "SELECT 1 AS x FROM audit_log WHERE record_id = ?", (record_id,)
+            ):
+                raise AlreadyRecorded("a record with this id is already in the audit log")
+            row = c.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            seq, head = (0, GENESIS_HASH) if row is None else (int(row["seq"]) + 1, str(row["hash"]))
+            entry = build(seq, head)
+            if entry.seq != seq or entry.prev_hash != head:
+                raise AuditConflictError("audit entry does not extend the current head")
+            c.execute(
+                "INSERT INTO audit_log (seq, prev_hash, hash, body, record_id) VALUES (?, ?, ?, ?, ?)",
+                (entry.seq, entry.prev_hash, entry.hash, entry.body, record_id),
+            )
+        return entry
+
+    def audit_head(self) -> tuple[int, str]:
+        """(number of records, hash of the last one); (0, genesis) when empty."""
+        with self._read() as c:
+            row = c.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return (0, GENESIS_HASH) if row is None else (int(row["seq"]) + 1, str(row["hash"]))
+
+    def audit_record_exists(self, record_id: str) -> bool:
+        with self._read() as c:
+            return c.one("SELECT 1 AS x FROM audit_log WHERE record_id = ?", (record_id,)) is not None
+
+    def iter_audit(self, from_seq: int = 0) -> Iterator[AuditEntry]:
+        """Pages by seq so a long log never holds a read transaction open across the caller's work."""
+        next_seq = from_seq
+        while True:
+            with self._read() as c:
+                rows = c.all(
+                    "SELECT seq, prev_hash, hash, body FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT 500",
+                    (next_seq,),
+                )
+            if not rows:
+                return
+            for r in rows:
+                yield AuditEntry(int(r["seq"]), str(r["prev_hash"]), str(r["hash"]), str(r["body"]))
+            next_seq = int(rows[-1]["seq"]) + 1
+
+    # -- liveness replay: exact frame hashes ------------------------------------------------------
+
+    def add_frame_hashes(self, digests: Sequence[bytes], at: dt.datetime) -> frozenset[bytes]:
+        """Insert and test in one step (no check-then-add race); returns the digests already seen.
+
+        Entries older than the TTL are dropped on the way, which keeps the table bounded."""
+        seen: set[bytes] = set()
+        with self._tx() as c:
+            c.execute("DELETE FROM frame_hashes WHERE seen_at < ?", (self._ts(at - self._frame_ttl),))
+            for d in digests:
+                cur = c.execute(
+                    """INSERT INTO frame_hashes (digest, seen_at) VALUES (?, ?)
+                       ON CONFLICT (digest) DO NOTHING""",
+                    (bytes(d), self._ts(at)),
+                )
+                if cur.rowcount == 0:
+                    seen.add(bytes(d))
+        return frozenset(seen)
+
+    def frame_hash_seen(self, digest: bytes) -> bool:
+        with self._read() as c:
+            return c.one("SELECT 1 AS x FROM frame_hashes WHERE digest = ?", (bytes(digest),)) is not None
+
+    def prune_frame_hashes(self, older_than: dt.datetime) -> int:
+        with self._tx() as c:
+            return int(
+                c.execute("DELETE FROM frame_hashes WHERE seen_at < ?", (self._ts(older_than),)).rowcount
+            )
