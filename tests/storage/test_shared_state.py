@@ -68,7 +68,7 @@ def test_fingerprints_rates_trust_and_terminal_keys(store: Store) -> None:
     assert store.hit_rate_window("begin:y", 7) == 1
     assert store.add_trust_items([("csca", "ab" * 32, b"der")], T0) == 1
     assert store.add_trust_items([("csca", "ab" * 32, b"der")], T0) == 0
-    assert store.trust_version() == store.trust_items()[-1][0]
+    assert store.trust_version() == (1, store.trust_items()[-1][0])
     store.put_terminal_key("kiosk-1", "PEM", T0)
     assert store.terminal_key("kiosk-1") == "PEM" and store.terminal_key("other") is None
 
@@ -139,3 +139,60 @@ def test_a_template_sealed_under_another_key_fails_integrity(store_factory: Stor
     store.use_template_key(b"z" * 32)
     with pytest.raises(TemplateIntegrityError):
         store.get_face_template("001090000001")
+
+
+def _fp(seed: int) -> tuple[bytes, bytes]:
+    import hashlib
+
+    return hashlib.sha256(b"frame%d" % seed).digest(), hashlib.sha256(b"phash%d" % seed).digest()
+
+
+def test_a_concurrent_pull_never_turns_a_check_against_its_own_frames(store: Store) -> None:
+    """Check X's rows are committed before X searches; a pull by check Y in between must not load
+    them into the index (X would then find its own frame and call it a replay)."""
+    from bhytgate.face.liveness import FrameFingerprint
+    from bhytgate.service.state import SharedFrameMemory
+
+    assert isinstance(store, SqlStore)
+    memory = SharedFrameMemory(store, 1000, dt.timedelta(hours=24))
+    sha, phash = _fp(1)
+    real_add = store.add_fingerprints
+
+    def add_then_other_pull(items: object, at: dt.datetime) -> list[int]:
+        ids = real_add(items, at)  # type: ignore[arg-type]
+        with memory._lock:
+            memory._pull(at)  # check Y, on another thread, pulls right now
+        return ids
+
+    store.add_fingerprints = add_then_other_pull  # type: ignore[method-assign]
+    assert memory.check_and_remember([FrameFingerprint(sha, phash)], T0, 24) is False
+    store.add_fingerprints = real_add  # type: ignore[method-assign]
+    # the same frame again is a replay
+    assert memory.check_and_remember([FrameFingerprint(sha, phash)], T0, 24) is True
+
+
+def test_a_fingerprint_committed_after_a_later_one_is_still_found(store_factory: StoreFactory) -> None:
+    """PostgreSQL hands out ids at insert and shows rows at commit: a pull that passed an open
+    transaction's id asks for it again."""
+    if store_factory.kind != "postgres":
+        pytest.skip("concurrent writers with visible gaps: PostgreSQL only")
+    import psycopg
+    from psycopg import sql
+
+    from bhytgate.face.liveness import FrameFingerprint
+    from bhytgate.service.state import SharedFrameMemory
+
+    store = store_factory.open()
+    assert isinstance(store, SqlStore)
+    memory = SharedFrameMemory(store, 1000, dt.timedelta(hours=24))
+    assert memory.check_and_remember([FrameFingerprint(*_fp(1))], T0, 24) is False
+    with psycopg.connect(store._conninfo) as slow:  # type: ignore[attr-defined]
+        slow.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(store_factory.schema)))
+        sha, phash = _fp(2)
+        slow.execute(
+            "INSERT INTO frame_fingerprints (sha256, phash, seen_at) VALUES (%s, %s, %s)", (sha, phash, T0)
+        )  # not committed yet: its id is taken, the row invisible
+        assert memory.check_and_remember([FrameFingerprint(*_fp(3))], T0, 24) is False
+        slow.commit()
+    # a re-encoded copy of frame 2: another SHA-256, the same perceptual hash
+    assert memory.check_and_remember([FrameFingerprint(_fp(4)[0], phash)], T0, 24) is True

@@ -58,7 +58,8 @@ def read_master_key(path: Path | None) -> bytes | None:
             raise ClusterError(f"master key file {path} unreadable: {type(exc).__name__}") from None
         source = str(path)
     elif os.environ.get(MASTER_KEY_ENV):
-        text, source = os.environ[MASTER_KEY_ENV].strip(), f"${MASTER_KEY_ENV}"
+        # Taken out of the environment: child processes (face workers) do not inherit it.
+        text, source = os.environ.pop(MASTER_KEY_ENV).strip(), f"${MASTER_KEY_ENV}"
     else:
         return None
     if len(text) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in text):
@@ -150,6 +151,10 @@ def open_store_with_keys(config: GatewayConfig) -> tuple[SqlStore, GatewayKeys]:
             None,
         )
         return open_store(config.db_url, template_key=template), local
+    if config.plaintext:
+        raise ClusterError(
+            "a cluster replica never runs --plaintext (it would serve the shared database unauthenticated)"
+        )
     store = open_store(config.db_url, template_key=None)
     try:
         joined = join_cluster(

@@ -114,6 +114,10 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         "max_frames": config.max_frames,
         "max_frame_bytes": config.max_frame_bytes,
         "max_check_seconds": config.max_check_seconds,
+        # The orphan sweep's bound (max_check_seconds + grace) must be the same on every replica:
+        # a replica with a shorter one would record other replicas' running checks as abandoned.
+        "orphan_grace_s": config.orphan_grace_s,
+        "document_lock_wait_s": config.document_lock_wait_s,
     }
 
 

@@ -17,6 +17,7 @@ from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, N
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import Session, Sessions
 from bhytgate.service.workers import FaceJob, FacePool, check_kind
+from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 
@@ -43,7 +44,10 @@ class CounterService:
         self.face_limit = face_limit
 
     async def _session(self, vid: str, caller: Caller) -> Session:
-        session = await db(self.sessions.get, vid, self.clock())
+        try:
+            session = await db(self.sessions.get, vid, self.clock())
+        except TemplateIntegrityError:
+            session = None  # a sealed row that fails authentication is no session
         if session is None:
             raise NotFound("no recent verification with this id")
         assert isinstance(session, Session)

@@ -108,7 +108,29 @@ class Recorder:
         start = time.perf_counter()
         now = result.verify_time
         operator = inp.operator.full_name if inp.operator else None
+        recorded = False
         try:
+            # The record first: a ledger entry must never exist for a check the log says was not
+            # completed (the sweep may have recorded it). Both happen under the document's lock.
+            event = AuditEvent(
+                verification_id=result.verification_id,
+                at=now,
+                decision=result.outcome.value,
+                facility=caller.facility,
+                terminal_id=caller.terminal_id,
+                reasons=result.reasons,
+                assurance_level=result.assurance_level.value if result.assurance_level else None,
+                document_number=extra.cccd,
+                operator=operator,
+                face_distance=result.face_distance,
+                face_threshold=result.face_threshold,
+            )
+            self.store.append_audit(
+                builder(event, self.audit_key),
+                record_id=result.verification_id,
+                challenge_id=extra.challenge_id,
+            )
+            recorded = True
             if extra.cccd is None:
                 # No document known (forged chip, bad challenge...): still counted for the terminal,
                 # whose rejection rate is a fraud signal of its own.
@@ -134,27 +156,13 @@ class Recorder:
                     now=now,
                     policy=self.config.policy,
                 )
-            event = AuditEvent(
-                verification_id=result.verification_id,
-                at=now,
-                decision=result.outcome.value,
-                facility=caller.facility,
-                terminal_id=caller.terminal_id,
-                reasons=result.reasons,
-                assurance_level=result.assurance_level.value if result.assurance_level else None,
-                document_number=extra.cccd,
-                operator=operator,
-                face_distance=result.face_distance,
-                face_threshold=result.face_threshold,
-            )
-            self.store.append_audit(
-                builder(event, self.audit_key),
-                record_id=result.verification_id,
-                challenge_id=extra.challenge_id,
-            )
         except StoreUnavailable as exc:
             # Nothing is released without its record; the orphan sweep writes it once the database
             # is back (the challenge stays spent and unrecorded until then).
+            if recorded:
+                raise Unavailable(
+                    f"{exc}: the check's fraud counters were not written; start a new check"
+                ) from None
             raise Unavailable(f"{exc}: the check could not be recorded; start a new check") from None
         except AlreadyRecorded:
             # The sweep took this challenge for abandoned (the check outlived every bound).
@@ -234,9 +242,12 @@ class Recorder:
         moment = now or self.clock()
         bound = dt.timedelta(seconds=self.config.max_check_seconds + self.config.orphan_grace_s)
         written = 0
-        for challenge in self.store.unrecorded_challenges(moment - bound):
-            written += self._record_orphan(challenge)
-        return written
+        while True:
+            batch = self.store.unrecorded_challenges(moment - bound)
+            for challenge in batch:
+                written += self._record_orphan(challenge)
+            if len(batch) < 100:
+                return written
 
     def _record_orphan(self, challenge: ChallengeRecord) -> int:
         assert challenge.consumed_at is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import datetime as dt
 import json
@@ -130,7 +131,10 @@ class PostgresDocumentLock:
         healthy = False
         try:
             try:
-                await conn.execute(f"SET LOCAL lock_timeout = {int(self.wait_s * 1000)}")
+                # At least 1 ms: 0 would mean wait forever. The transaction idles while the face
+                # work runs, so a server-wide idle timeout must not end it (and the lock with it).
+                await conn.execute(f"SET LOCAL lock_timeout = {max(1, int(self.wait_s * 1000))}")
+                await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("doc:" + doc_key,)
                 )
@@ -168,7 +172,14 @@ class SharedFrameMemory:
     bounded in-memory index here (Hamming search over at most `capacity` frames).
 
     A check inserts its own fingerprints first, then pulls every row it has not seen: of two
-    replicas checking near-identical frames at the same moment, at least one sees the other's."""
+    replicas checking near-identical frames at the same moment, at least one sees the other's.
+    Row ids are handed out at insert but become visible at commit, so ids skipped by a pull
+    (a transaction still open) are asked for again for `GAP_SECONDS` before they count as rolled
+    back. A check's own rows are recognised by their SHA-256 (pending before the insert), so a
+    concurrent check on this replica never loads them into the index before they are checked."""
+
+    GAP_SECONDS = 30.0
+    PAGE = 20_000
 
     def __init__(self, store: SqlStore, capacity: int, ttl: dt.timedelta) -> None:
         self.store = store
@@ -176,41 +187,60 @@ class SharedFrameMemory:
         self.ttl = ttl
         self._index = InMemoryFrameStore(capacity)
         self._last_id = 0
-        self._pending: set[int] = set()
+        self._gaps: dict[int, float] = {}  # id skipped by a pull -> when first seen missing
+        self._pending: collections.Counter[bytes] = collections.Counter()  # SHA-256 of checks under way
         self._lock = threading.Lock()
         self._loaded = False
+        self._checks = 0
 
     def _pull(self, now: dt.datetime) -> None:
         since = now - self.ttl
+        moment = time.monotonic()
         if not self._loaded:
             # Start from the newest `capacity` rows: the index holds no more than that anyway.
             self._last_id = max(0, self.store.fingerprint_head() - self.capacity)
             self._loaded = True
+        self._gaps = {gap: t for gap, t in self._gaps.items() if moment - t < self.GAP_SECONDS}
         while True:
-            rows = self.store.fingerprints_after(self._last_id, since)
-            fresh = [FrameFingerprint(r.sha256, r.phash) for r in rows if r.row_id not in self._pending]
+            rows = self.store.fingerprints_after(
+                self._last_id, since, limit=self.PAGE, also=sorted(self._gaps)
+            )
+            fresh = [FrameFingerprint(r.sha256, r.phash) for r in rows if self._pending[r.sha256] == 0]
             self._index.remember(fresh)
-            if rows:
-                self._last_id = rows[-1].row_id
-            if len(rows) < 20_000:
+            expected = self._last_id + 1
+            for r in rows:
+                self._gaps.pop(r.row_id, None)
+                if r.row_id > self._last_id:
+                    if r.row_id - expected <= 1000:  # an open transaction, not rows past their TTL
+                        for missing in range(expected, r.row_id):
+                            self._gaps.setdefault(missing, moment)
+                    expected = r.row_id + 1
+                    self._last_id = r.row_id
+            if len(rows) < self.PAGE:
                 return
 
     def check_and_remember(
         self, fingerprints: Sequence[FrameFingerprint], now: dt.datetime, max_hamming: int
     ) -> bool:
         """True when any frame is (nearly) identical to one of an earlier check, on any replica."""
-        own = self.store.add_fingerprints([(fp.sha256, fp.phash) for fp in fingerprints], now)
+        shas = [fp.sha256 for fp in fingerprints]
         with self._lock:
-            self._pending.update(own)
+            self._pending.update(shas)
         try:
+            self.store.add_fingerprints([(fp.sha256, fp.phash) for fp in fingerprints], now)
             with self._lock:
                 self._pull(now)
                 seen = any(self._index.seen(fp, max_hamming) for fp in fingerprints)
                 self._index.remember(fingerprints)
-                return seen
+                self._checks += 1
+                prune = self._checks % 1000 == 0
         finally:
             with self._lock:
-                self._pending.difference_update(own)
+                self._pending.subtract(shas)
+                self._pending += collections.Counter()  # drop the zeros
+        if prune:
+            self.store.prune_fingerprints(now - self.ttl)
+        return seen
 
 
 # --- counter sessions ---------------------------------------------------------------------------
@@ -345,7 +375,7 @@ class TerminalKeys:
         if folder.is_dir():
             now = dt.datetime.now(dt.UTC)
             for path in sorted(folder.glob("*.pem")):
-                self.store.put_terminal_key(path.stem, path.read_text(encoding="ascii"), now)
+                self.store.put_terminal_key(path.stem, path.read_text(encoding="ascii"), now, replace=False)
                 count += 1
         return count
 

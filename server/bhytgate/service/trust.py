@@ -35,7 +35,7 @@ class TrustAnchors:
         self.db = store
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
-        self._version = -1
+        self._version: tuple[int, int] = (-1, -1)
         self._checked = 0.0
         self.store = TrustStore()
         if root is not None:
@@ -62,6 +62,8 @@ class TrustAnchors:
         if version == self._version and not force:
             return
         with self._lock:
+            if version == self._version and not force:
+                return  # another thread rebuilt it meanwhile
             items = sorted(self.db.trust_items(), key=lambda item: (_ORDER.get(item[1], 9), item[0]))
             fresh = TrustStore()
             now = dt.datetime.now(dt.UTC)

@@ -223,6 +223,11 @@ class VerificationFlow:
                 # attempt must not vanish from the audit log.
                 await self._record_abandoned(caller, inp, attempt, "caller cancelled")
                 raise
+            except Unavailable as exc:
+                # A dependency failed after the challenge was spent (a read, the document lock): the
+                # record now if the database lets us, else the orphan sweep writes it.
+                await self._record_abandoned(caller, inp, attempt, str(exc))
+                raise
         finally:
             self.recorder.finishing.discard(vid)
 
@@ -262,19 +267,15 @@ class VerificationFlow:
         # 5-8 run one at a time per document (the fraud rules read, then record, its history)
         attempt.cccd = found.cccd
         attempt.doc_key = document_key(self.audit_key, found.cccd)
-        try:
-            async with self.doc_lock.hold(attempt.doc_key):
-                try:
-                    return await self._decide(caller, inp, attempt, challenge, found, timeout)
-                except asyncio.CancelledError:
-                    # Recorded while the document is still locked: the next check of this card
-                    # must see this attempt in its history.
-                    await self._record_abandoned(caller, inp, attempt, "caller cancelled")
-                    raise
-        except Unavailable as exc:
-            # The lock could not be had (busy past its bound, database down): the challenge is spent.
-            await self._record_abandoned(caller, inp, attempt, str(exc))
-            raise
+        async with self.doc_lock.hold(attempt.doc_key):
+            try:
+                return await self._decide(caller, inp, attempt, challenge, found, timeout)
+            except (asyncio.CancelledError, Unavailable) as exc:
+                # Recorded while the document is still locked: the next check of this card must
+                # see this attempt in its history.
+                why = "caller cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc)
+                await self._record_abandoned(caller, inp, attempt, why)
+                raise
 
     async def _decide(
         self,

@@ -40,6 +40,11 @@ def open_store(
         from bhytgate.storage.postgres import PostgresStore
 
         return PostgresStore(url, template_key=template_key, schema=pg_schema, frame_hash_ttl=frame_hash_ttl)
+    if "://" in url and not url.startswith("sqlite:///"):
+        # Never a silent fallback to a local file: a replica with its own SQLite shares nothing.
+        raise ValueError(
+            f"database URL scheme not supported: {url.split('://', 1)[0]}:// (sqlite:/// or postgresql://)"
+        )
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     return SqliteStore(path, template_key=template_key, frame_hash_ttl=frame_hash_ttl)
 

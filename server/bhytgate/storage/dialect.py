@@ -40,6 +40,8 @@ class Dialect(Protocol):
 
     def is_unavailable(self, exc: BaseException) -> bool: ...
 
+    def prepare_migration(self, tx: Any) -> None: ...
+
 
 class SqliteDialect:
     """WAL mode, one connection per thread, writers take the lock at BEGIN (BEGIN IMMEDIATE).
@@ -98,6 +100,9 @@ class SqliteDialect:
         text = str(exc)
         return "database busy (locked by another writer)" if "locked" in text else "database unavailable"
 
+    def prepare_migration(self, tx: Any) -> None:
+        return None
+
     def is_unavailable(self, exc: BaseException) -> bool:
         """Busy, locked, unreadable: not a mistake in a statement (those stay programming errors)."""
         text = str(exc).lower()
@@ -148,14 +153,36 @@ class PostgresDialect:
         from psycopg.rows import dict_row
 
         conn = psycopg.connect(
-            self.conninfo, autocommit=True, row_factory=dict_row, connect_timeout=self.connect_timeout
+            self.conninfo,
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=self.connect_timeout,
+            # A database that vanishes mid-statement is noticed, not waited on forever.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
         )
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(self.statement_timeout_ms)))
-        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(self.lock_timeout_ms)))
+        try:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(self.statement_timeout_ms)))
+            conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(self.lock_timeout_ms)))
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def prepare_migration(self, tx: Any) -> None:
+        """Migrations may wait for another replica's and build indexes on large tables: no 5 s
+        statement bound, a generous lock bound; the schema is created here, not on every connect."""
+        from psycopg import sql
+
+        tx.conn.execute("SET LOCAL statement_timeout = 0")
+        tx.conn.execute("SET LOCAL lock_timeout = '120s'")
+        tx.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        # The key of earlier releases, so that old and new replicas serialise their migrations.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("bhytgate-migrate:" + self.schema,))
 
     def sql(self, statement: str) -> str:
         return statement.replace("%", "%%").replace("?", "%s")
@@ -186,6 +213,16 @@ class PostgresDialect:
         return "database unreachable"
 
     def is_unavailable(self, exc: BaseException) -> bool:
+        """Connection lost, timeouts, and the server refusing for its own state (a standby after a
+        fail-over, a session killed for idling): the call may succeed on a fresh connection."""
         import psycopg
+        from psycopg import errors
 
-        return isinstance(exc, psycopg.OperationalError)
+        return isinstance(
+            exc,
+            psycopg.OperationalError
+            | errors.ReadOnlySqlTransaction
+            | errors.IdleInTransactionSessionTimeout
+            | errors.AdminShutdown
+            | errors.CannotConnectNow,
+        )

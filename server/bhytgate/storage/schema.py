@@ -151,6 +151,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             # recorded_at once its record exists (an orphan sweep finds the rest).
             ("*", "ALTER TABLE challenges ADD COLUMN facility TEXT"),
             ("*", "ALTER TABLE challenges ADD COLUMN recorded_at {ts}"),
+            # Checks consumed before this migration were recorded by the code that consumed them.
+            ("*", "UPDATE challenges SET recorded_at = consumed_at WHERE consumed_at IS NOT NULL"),
             (
                 "*",
                 "CREATE INDEX ix_challenges_unrecorded ON challenges(consumed_at) WHERE recorded_at IS NULL",

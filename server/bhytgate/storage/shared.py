@@ -85,14 +85,17 @@ class SharedStateMixin:
         return ids
 
     def fingerprints_after(
-        self, after_id: int, since: dt.datetime, limit: int = 20_000
+        self, after_id: int, since: dt.datetime, limit: int = 20_000, also: Sequence[int] = ()
     ) -> list[StoredFingerprint]:
-        """Fingerprints stored after row `after_id` (by any replica), not older than `since`."""
+        """Fingerprints stored after row `after_id` (by any replica), not older than `since`, and the
+        rows `also` (ids an earlier read skipped because their transaction had not committed)."""
+        extra = list(also)[:500]
+        where = "id > ?" + (f" OR id IN ({', '.join('?' * len(extra))})" if extra else "")
         with self._read() as c:
             rows = c.all(
-                """SELECT id, sha256, phash FROM frame_fingerprints WHERE id > ? AND seen_at >= ?
-                   ORDER BY id LIMIT ?""",
-                (after_id, self._ts(since), limit),
+                f"""SELECT id, sha256, phash FROM frame_fingerprints WHERE ({where}) AND seen_at >= ?
+                   ORDER BY id LIMIT ?""",  # noqa: S608  (placeholders only)
+                (after_id, *extra, self._ts(since), limit),
             )
         return [StoredFingerprint(int(r["id"]), bytes(r["sha256"]), bytes(r["phash"])) for r in rows]
 
@@ -148,21 +151,23 @@ class SharedStateMixin:
             rows = c.all("SELECT id, kind, der FROM trust_items ORDER BY id")
         return [(int(r["id"]), str(r["kind"]), bytes(r["der"])) for r in rows]
 
-    def trust_version(self) -> int:
-        """Grows whenever an item is added: replicas reload when it moves."""
+    def trust_version(self) -> tuple[int, int]:
+        """(count, highest id): moves whenever an item is added, even one whose transaction commits
+        after a later id's (ids are handed out at insert). Replicas reload when it moves."""
         with self._read() as c:
-            return int(c.one("SELECT COALESCE(MAX(id), 0) AS v FROM trust_items")["v"])
+            row = c.one("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS v FROM trust_items")
+            return int(row["n"]), int(row["v"])
 
     # -- terminal device keys ---------------------------------------------------------------------
 
-    def put_terminal_key(self, key_id: str, pem: str, at: dt.datetime) -> None:
+    def put_terminal_key(self, key_id: str, pem: str, at: dt.datetime, *, replace: bool = True) -> None:
+        """`replace=False` keeps a key already registered (a stale file must not undo a rotation)."""
+        upsert = """INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)
+            ON CONFLICT (key_id) DO UPDATE SET pem = excluded.pem, registered_at = excluded.registered_at"""
+        keep = """INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)
+            ON CONFLICT (key_id) DO NOTHING"""
         with self._tx() as c:
-            c.execute(
-                """INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)
-                   ON CONFLICT (key_id) DO UPDATE SET pem = excluded.pem,
-                     registered_at = excluded.registered_at""",
-                (key_id, pem, self._ts(at)),
-            )
+            c.execute(upsert if replace else keep, (key_id, pem, self._ts(at)))
 
     def terminal_key(self, key_id: str) -> str | None:
         with self._read() as c:

@@ -166,9 +166,9 @@ class SqlStore(LedgerMixin, SharedStateMixin):
 
     def _migrate(self) -> None:
         with self._tx() as c:
-            if self._d.name == "postgres":
-                # Replicas starting together must not race to create the same tables.
-                c.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("bhytgate-migrate",))
+            # Replicas starting together must not race to create the same tables (PostgreSQL: an
+            # advisory lock; SQLite: BEGIN IMMEDIATE already serialises).
+            self._d.prepare_migration(c)
             c.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at "
                 + self._d.types["ts"]
