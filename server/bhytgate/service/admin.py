@@ -16,7 +16,8 @@ from bhytgate.audit.chain import verify_chain
 from bhytgate.chip import ChipError
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
-from bhytgate.service.model import InvalidRequest, db
+from bhytgate.service.model import Caller, InvalidRequest, db
+from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.storage.sql import SqlStore
@@ -28,6 +29,7 @@ class AdminService:
         store: SqlStore,
         trust: TrustAnchors,
         terminal_keys: TerminalKeys,
+        recorder: Recorder,
         *,
         attestation_key: ec.EllipticCurvePrivateKey,
         clock: Callable[[], dt.datetime],
@@ -35,28 +37,35 @@ class AdminService:
         self.store = store
         self.trust = trust
         self.terminal_keys = terminal_keys
+        self.recorder = recorder
         self.attestation_key = attestation_key
         self.clock = clock
 
+    async def _audit(self, caller: Caller, decision: str, action: str) -> None:
+        """Administration changes what every replica trusts: each change leaves its record."""
+        await db(lambda: self.recorder.record_action(caller, decision, action, document_number=None))
+
     async def load_trust(
-        self, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+        self, caller: Caller, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
     ) -> tuple[int, int, int]:
         try:
             added, crls_added = await db(self.trust.add, cscas, master_lists, crls)
         except ChipError as exc:
             raise InvalidRequest([("trust", f"{exc.message} [{exc.reason}]")]) from None
+        await self._audit(caller, f"TRUST_LOADED:{added}:{crls_added}", "load_trust")
         return added, crls_added, self.trust.csca_total
 
     async def import_entitlements(
-        self, content: bytes, fmt: str, *, dry_run: bool
+        self, caller: Caller, content: bytes, fmt: str, *, dry_run: bool
     ) -> tuple[int, int, list[Any]]:
         records, errors = await asyncio.to_thread(parse_entitlements, content, fmt)
         if errors or dry_run:
             return 0, len(records), list(errors)
         imported = await db(self.store.upsert_entitlements, records)
+        await self._audit(caller, f"ENTITLEMENTS_IMPORTED:{imported}", "import_entitlements")
         return int(imported), len(records), []
 
-    async def register_terminal_key(self, key_id: str, pem: bytes) -> None:
+    async def register_terminal_key(self, caller: Caller, key_id: str, pem: bytes) -> None:
         """A terminal's device key: from now on, on every replica, its captures must be signed."""
         try:
             key = load_device_key(pem)
@@ -64,6 +73,7 @@ class AdminService:
             raise InvalidRequest([("public_key", f"{exc} (Ed25519 or EC P-256, PEM or DER)")]) from None
         text = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
         await db(self.terminal_keys.register, key_id, text, self.clock())
+        await self._audit(caller, f"DEVICE_KEY_REGISTERED:{key_id}", "register_terminal_key")
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         def run() -> tuple[bool, int, int | None, str]:

@@ -107,7 +107,7 @@ class Gateway:
             face_limit=self.flow.face_limit,
         )
         self.admin = AdminService(
-            store, trust, self.terminal_keys, attestation_key=attestation_key, clock=now
+            store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )
 
     def _now(self) -> dt.datetime:
@@ -147,17 +147,17 @@ class Gateway:
     # --- AdminService ------------------------------------------------------------------------
 
     async def load_trust(
-        self, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+        self, caller: Caller, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
     ) -> tuple[int, int, int]:
-        return await self.admin.load_trust(cscas, master_lists, crls)
+        return await self.admin.load_trust(caller, cscas, master_lists, crls)
 
     async def import_entitlements(
-        self, content: bytes, fmt: str, *, dry_run: bool
+        self, caller: Caller, content: bytes, fmt: str, *, dry_run: bool
     ) -> tuple[int, int, list[Any]]:
-        return await self.admin.import_entitlements(content, fmt, dry_run=dry_run)
+        return await self.admin.import_entitlements(caller, content, fmt, dry_run=dry_run)
 
-    async def register_terminal_key(self, key_id: str, key: bytes) -> None:
-        await self.admin.register_terminal_key(key_id, key)
+    async def register_terminal_key(self, caller: Caller, key_id: str, key: bytes) -> None:
+        await self.admin.register_terminal_key(caller, key_id, key)
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         return await self.admin.verify_audit()

@@ -503,9 +503,9 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     async def LoadTrustAnchors(
         self, request: pb.LoadTrustAnchorsRequest, context: Ctx
     ) -> pb.LoadTrustAnchorsResponse:
-        self.caller(context, self.ROLES)
+        caller = self.caller(context, self.ROLES)
         added, crls, total = await self.gateway.load_trust(
-            list(request.csca_certificates), list(request.master_lists), list(request.crls)
+            caller, list(request.csca_certificates), list(request.master_lists), list(request.crls)
         )
         return pb.LoadTrustAnchorsResponse(csca_added=added, crls_added=crls, csca_total=total)
 
@@ -513,12 +513,12 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     async def ImportEntitlements(
         self, request: pb.ImportEntitlementsRequest, context: Ctx
     ) -> pb.ImportEntitlementsResponse:
-        self.caller(context, self.ROLES)
+        caller = self.caller(context, self.ROLES)
         fmt = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_JSONL: "jsonl"}.get(request.format)
         if fmt is None:
             raise InvalidRequest([("format", "required")])
         imported, valid, errors = await self.gateway.import_entitlements(
-            request.content, fmt, dry_run=request.dry_run
+            caller, request.content, fmt, dry_run=request.dry_run
         )
         limit = 1000
         return pb.ImportEntitlementsResponse(
@@ -543,12 +543,12 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     async def RegisterTerminalKey(
         self, request: pb.RegisterTerminalKeyRequest, context: Ctx
     ) -> pb.RegisterTerminalKeyResponse:
-        self.caller(context, self.ROLES)
+        caller = self.caller(context, self.ROLES)
         violations: list[tuple[str, str]] = []
         _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         if not 1 <= len(request.public_key) <= 4096:
             violations.append(("public_key", "required, at most 4096 bytes"))
         if violations:
             raise InvalidRequest(violations)
-        await self.gateway.register_terminal_key(request.terminal_id, bytes(request.public_key))
+        await self.gateway.register_terminal_key(caller, request.terminal_id, bytes(request.public_key))
         return pb.RegisterTerminalKeyResponse(register_time=timestamp(dt.datetime.now(dt.UTC)))
