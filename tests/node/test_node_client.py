@@ -143,3 +143,25 @@ def test_the_terminal_signature_payload_is_the_gateways(node: str) -> None:
         json.dumps({"nonce": nonce.hex(), "frames": [[image.hex(), ts] for image, ts in frames]}),
     )
     assert bytes.fromhex(got) == frames_signing_payload(nonce, frames)
+
+
+def test_the_aa_challenge_is_derived_from_the_nonce_as_documented(node: str, deployment: Deployment) -> None:
+    """The proto says aa_challenge = SHA-256("bhytgate.v1.aa-challenge\\n" || nonce); a Node Begin
+    over mTLS shows it (terminals need not derive it: this is the auditor's check)."""
+    pki = deployment.home / "pki"
+    address = json.loads((deployment.home / "gateway.json").read_text(encoding="utf-8"))["address"]
+    got = node_eval(
+        node,
+        "const crypto = require('crypto'); const {GatewayClient} = require('./lib/client');"
+        "const o = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const c = GatewayClient.connect({address: o.address, terminalId: 'desk-01',"
+        " ca: o.pki + '/ca.pem', cert: o.pki + '/terminals/desk-01.pem',"
+        " key: o.pki + '/terminals/desk-01.key'});"
+        "c.begin({terminalKind: 'desk', operator: {fullName: 'Lê Thu Hà', cccdNumber: '001185000123'}})"
+        ".then((ch) => { c.close(); console.log(JSON.stringify({nonce: ch.nonce.length,"
+        " aa: ch.aaChallenge.length, derived: crypto.createHash('sha256')"
+        ".update('bhytgate.v1.aa-challenge\\n').update(ch.nonce).digest().equals(ch.aaChallenge)})); })"
+        ".catch((e) => { console.error(e.message); process.exit(2); });",
+        json.dumps({"address": address, "pki": str(pki)}),
+    )
+    assert got == {"nonce": 32, "aa": 32, "derived": True}
