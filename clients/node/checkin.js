@@ -35,7 +35,8 @@ const USAGE = `usage: node checkin.js --home DIR --card CARD_DIR --frame PHOTO [
   --timeout SECONDS     deadline of each call [60]
   --json                print the result as JSON
 
-exit status: 0 accepted, 1 rejected or review, 2 unusable input or a refused call`;
+exit status: 0 accepted, 1 rejected or review (or accepted with an attestation that does not
+verify), 2 unusable input or a refused call`;
 
 class UsageError extends Error {}
 
