@@ -16,6 +16,7 @@ import asyncio
 import collections
 import concurrent.futures
 import dataclasses
+import json
 import math
 import os
 import random
@@ -198,6 +199,33 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 # --- the generator -----------------------------------------------------------------------------
 
 
+def channel_options(address: str) -> tuple[str, list[tuple[str, str | int]]]:
+    """The channel target and extra options for `address`.
+
+    One `HOST:PORT`: the address itself, no extra option (what the single-process bench always did).
+    A list `HOST:PORT,HOST:PORT,...` (replicas): one `ipv4:` target over all of them with the SDK's
+    round robin and client-side health checking, as `GatewayClient.connect` builds it
+    (`bhytgate_clients.sdk.targets`), so each call (a Begin and its Verify alike) goes to the next
+    replica. No retries: a shed call is counted as shed, as with one process."""
+    if "," not in address:
+        return address, []
+    from bhytgate_clients.sdk.targets import channel_target, service_config
+
+    target = channel_target(address)
+    config = service_config(retry_shed=False, load_balancing="round_robin")
+    options: list[tuple[str, str | int]] = [
+        ("grpc.enable_retries", 0),
+        ("grpc.service_config", json.dumps(config)),
+        ("grpc.service_config_disable_resolution", 1),
+    ]
+    if target.authority is not None:
+        options += [
+            ("grpc.default_authority", target.authority),
+            ("grpc.ssl_target_name_override", target.authority),
+        ]
+    return target.target, options
+
+
 class Generator:
     def __init__(
         self,
@@ -222,17 +250,19 @@ class Generator:
         # grpc.aio stubs (the generated types describe the synchronous ones)
         self.stubs: dict[str, list[Any]] = {}
         self._next: collections.Counter[str] = collections.Counter()
+        target, list_options = channel_options(address)
         for terminal in terminals:
             ca, cert, key = gateway_home.terminal_credentials(terminal)
             credentials = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
             for index in range(channels_per_terminal):
-                options = [
+                options: list[tuple[str, str | int]] = [
                     ("grpc.use_local_subchannel_pool", 1),  # a connection of its own
                     ("grpc.primary_user_agent", f"bhytgate-bench/{terminal}/{index}"),
                     ("grpc.max_send_message_length", 64 * 1024 * 1024),
                     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                    *list_options,
                 ]
-                channel = grpc.aio.secure_channel(address, credentials, options=options)
+                channel = grpc.aio.secure_channel(target, credentials, options=options)
                 self.channels.append(channel)
                 self.stubs.setdefault(terminal, []).append(pb_grpc.VerificationServiceStub(channel))
         self.replayable: collections.deque[tuple[str, pb.VerifyRequest]] = collections.deque(maxlen=64)

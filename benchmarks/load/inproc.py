@@ -19,9 +19,12 @@ from typing import Any
 from bhytgate.face import FaceConfig, FaceEngine
 from bhytgate.policy.model import TerminalKind
 from bhytgate.service.cluster import open_store_with_keys
+from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import Caller, Gateway, Operator, VerifyInput
+from bhytgate.service.state import PostgresDocumentLock
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, JobFn, run_face_job
+from bhytgate.storage import is_postgres
 
 from .chips import FastChip
 from .workload import BenchHome, Check
@@ -81,14 +84,28 @@ def _caller(check: Check) -> Caller:
 
 
 async def _run(
-    bench: BenchHome, checks: Sequence[Check], warmup: Sequence[Check], job_fn: JobFn | None
+    bench: BenchHome,
+    checks: Sequence[Check],
+    warmup: Sequence[Check],
+    job_fn: JobFn | None,
+    config: GatewayConfig | None = None,
 ) -> list[FloorSample]:
-    config = bench.config
+    config = config or bench.config
     store, keys = open_store_with_keys(config)
     trust = TrustAnchors(store, config.trust_dir)
     pool = InlinePool(config.face, job_fn=job_fn)
+    doc_lock = None
+    if is_postgres(config.db_url):
+        # As a replica runs: the document lock is PostgreSQL's advisory lock.
+        doc_lock = PostgresDocumentLock(config.db_url, config.document_lock_wait_s)
     gateway = Gateway(
-        config, store, trust, pool, attestation_key=keys.attestation_key, audit_key=keys.audit_key
+        config,
+        store,
+        trust,
+        pool,
+        attestation_key=keys.attestation_key,
+        audit_key=keys.audit_key,
+        doc_lock=doc_lock,
     )
     chips = {name: FastChip(card.path) for name, card in bench.cards.items()}
     last: tuple[Caller, VerifyInput] | None = None
@@ -134,15 +151,24 @@ async def _run(
             if sample is not None:
                 samples.append(sample)
     finally:
+        if doc_lock is not None:
+            await doc_lock.close()
         store.close()
     return samples
 
 
 async def measure_floor(
-    bench: BenchHome, checks: Sequence[Check], *, warmup: Sequence[Check] = (), job_fn: JobFn | None = None
+    bench: BenchHome,
+    checks: Sequence[Check],
+    *,
+    warmup: Sequence[Check] = (),
+    job_fn: JobFn | None = None,
+    config: GatewayConfig | None = None,
 ) -> list[FloorSample]:
-    """Run `warmup` (uncounted: fills the chip-photo cache as a warm server has it), then `checks`."""
-    return await _run(bench, checks, warmup, job_fn)
+    """Run `warmup` (uncounted: fills the chip-photo cache as a warm server has it), then `checks`.
+
+    `config`: another configuration of the same home (e.g. its PostgreSQL cluster database)."""
+    return await _run(bench, checks, warmup, job_fn, config)
 
 
 def floor_summary(samples: Sequence[FloorSample]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from benchmarks.machine import dlib_build, machine_info
 
@@ -129,12 +129,30 @@ class TimeBudget(Exception):
 # --- the server process ------------------------------------------------------------------------
 
 
+class GatewayUnderTest(Protocol):
+    """What a measurement step needs of the gateway: one process, or a set of replicas."""
+
+    def command(self, name: str) -> dict[str, Any]: ...
+
+    def cpu(self) -> dict[str, float | None]: ...
+
+
 class ServerProcess:
-    def __init__(self, home: Path, workers: int, queue_limit: int, *, baseline: bool, log: Path) -> None:
-        env = dict(os.environ)
+    def __init__(
+        self,
+        home: Path,
+        workers: int,
+        queue_limit: int,
+        *,
+        baseline: bool,
+        log: Path,
+        extra_args: Sequence[str] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        env = dict(os.environ) | (extra_env or {})
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         args = [sys.executable, "-m", "benchmarks.load.server", "--home", str(home)]
-        args += ["--workers", str(workers), "--queue-limit", str(queue_limit)]
+        args += ["--workers", str(workers), "--queue-limit", str(queue_limit), *extra_args]
         if baseline:
             args.append("--baseline")
         self._log: TextIO = log.open("w", encoding="utf-8")
@@ -255,7 +273,7 @@ class Run:
 
     async def measure_step(
         self,
-        server: ServerProcess,
+        server: GatewayUnderTest,
         generator: Generator,
         chips: ChipBank,
         shape: Callable[[Recorder], Any],
@@ -285,9 +303,9 @@ class Run:
         def delta(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else b - a
 
-        cpu = {
-            "server_main": delta(before[0]["server_main"], after[0]["server_main"]),
-            "face_workers": delta(before[0]["face_workers"], after[0]["face_workers"]),
+        # server_main and face_workers, and for a cluster the PostgreSQL backends serving it
+        cpu = {key: delta(before[0].get(key), value) for key, value in after[0].items()}
+        cpu |= {
             "generator": delta(before[1], after[1]) if chips.pid != os.getpid() else None,
             "chip": delta(before[2], after[2]) if chips.pid != os.getpid() else None,
         }

@@ -1,10 +1,17 @@
 """The gateway under test, in its own process (so the load generator never shares its GIL).
 
     python -m benchmarks.load.server --home DIR --workers N --queue-limit Q [--baseline]
+        [--database postgresql://... --master-key-file F] [--db-stats]
 
 Prints one JSON line when it listens ({"address", "pid", "worker_pids"}), then answers commands on
 stdin, one JSON line each: `mark` (start a measurement window), `stats` (queue depth, in-flight
 checks, event-loop lag and shed count since the mark), `quit`. It samples the face pool every 10 ms.
+
+With `--database` and `--master-key-file` it is one replica of a cluster, started exactly as
+`bhytgate serve --database ... --master-key-file ...` starts one (`start_gateway` on the same
+configuration; the cluster must already be initialised). `--db-stats` (or BHYTGATE_DB_STATS=1)
+counts and times every statement the process sends (`benchmarks.load.dbstats`), reported by `stats`
+as `db`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from benchmarks.load import dbstats
 from bhytgate.face import FaceConfig
 from bhytgate.service import server as server_module
 from bhytgate.service.config import load_config
@@ -57,13 +65,17 @@ class Sampler:
         return float(value or 0.0)
 
     def mark(self) -> dict[str, Any]:
+        if dbstats.STATS is not None:
+            dbstats.STATS.mark()
         self.depth, self.inflight, self.lag_ms = [], [], []
         self.shed_at_mark = self._shed()
         return {"ok": True}
 
     def stats(self) -> dict[str, Any]:
         depth = [float(d) for d in self.depth]
+        db = {} if dbstats.STATS is None else {"db": dbstats.STATS.stats()}
         return {
+            **db,
             "samples": len(depth),
             "queue_depth_mean": sum(depth) / len(depth) if depth else 0.0,
             "queue_depth_p99": _quantile(depth, 0.99),
@@ -92,10 +104,25 @@ def _reply(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def serve(home: Path, workers: int, queue_limit: int, baseline: bool) -> None:
+async def serve(
+    home: Path,
+    workers: int,
+    queue_limit: int,
+    baseline: bool,
+    *,
+    database: str | None = None,
+    master_key_file: Path | None = None,
+) -> None:
     if baseline:
         setattr(server_module, "FacePool", _BaselinePool)  # noqa: B010 - the baseline's pool
-    config = load_config(home, listen="127.0.0.1:0", workers=workers, queue_limit=queue_limit)
+    config = load_config(
+        home,
+        listen="127.0.0.1:0",
+        workers=workers,
+        queue_limit=queue_limit,
+        database_url=database,
+        master_key_file=master_key_file,
+    )
     running = await start_gateway(config, write_info=False)
     sampler = Sampler(running)
     task = asyncio.create_task(sampler.run())
@@ -135,9 +162,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--queue-limit", type=int, default=3)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--database", default=None, help="postgresql://... (default: SQLite in --home)")
+    parser.add_argument("--master-key-file", type=Path, default=None)
+    parser.add_argument("--db-stats", action="store_true", help="count and time every statement")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(serve(args.home, args.workers, args.queue_limit, args.baseline))
+    if args.db_stats or os.environ.get("BHYTGATE_DB_STATS") == "1":
+        dbstats.install()
+    asyncio.run(
+        serve(
+            args.home,
+            args.workers,
+            args.queue_limit,
+            args.baseline,
+            database=args.database,
+            master_key_file=args.master_key_file,
+        )
+    )
 
 
 if __name__ == "__main__":
