@@ -96,7 +96,13 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
             if width * height > max_pixels:
                 raise ImageTooLarge(f"declared {width}x{height} exceeds the {max_pixels}-pixel budget")
             img.load()
-            upright = ImageOps.exif_transpose(img)
+            try:
+                upright = ImageOps.exif_transpose(img)
+            except Exception as exc:
+                # EXIF is a parser of its own inside Pillow (TIFF directories) with failure modes
+                # of its own (struct.error on a header without its IFD offset, found by fuzzing):
+                # an orientation that cannot be read makes the frame unusable, not the gateway.
+                raise ImageCorrupt("EXIF orientation unreadable") from exc
             rgb = upright.convert("RGB") if upright.mode != "RGB" else upright
             pixels = np.array(rgb, dtype=np.uint8, copy=True)
     except Image.DecompressionBombError as exc:
