@@ -9,6 +9,10 @@
 # BHYTGATE_DLIB=bin installs `dlib-bin` instead (seconds, no compiler); if the build cannot run
 # (no root for apt, no network), bootstrap says so loudly and falls back to `dlib-bin`: same API,
 # same embeddings (to 3e-7), slower. face-recognition itself goes in with --no-deps.
+#
+# The light Python SDK (clients/sdk-python, distribution `bhytgate-client`, on no index) goes into
+# .venv editable, before the project that depends on it, and is built as a wheel into dist/ for
+# terminals (scripts/build_client_wheel.sh), rebuilt whenever its sources change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -19,11 +23,24 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.bhytgate-installed"
-want=$( (cat pyproject.toml scripts/bootstrap.sh scripts/build_dlib.sh; echo "dlib=$DLIB") | sha256sum | cut -d' ' -f1)
+want=$( (cat pyproject.toml clients/sdk-python/pyproject.toml scripts/bootstrap.sh scripts/build_dlib.sh; echo "dlib=$DLIB") | sha256sum | cut -d' ' -f1)
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# dist/bhytgate_client-*.whl, rebuilt when a file of clients/sdk-python or the build script changed.
+client_wheel() {
+  local sources built="dist/.bhytgate-client-sources"
+  sources=$( (find clients/sdk-python \( -name build -o -name '*.egg-info' -o -name __pycache__ \) -prune \
+    -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; sha256sum scripts/build_client_wheel.sh) \
+    | sha256sum | cut -d' ' -f1)
+  if [ -f "$built" ] && [ "$(cat "$built")" = "$sources" ] && compgen -G "dist/bhytgate_client-*.whl" >/dev/null; then
+    return 0
+  fi
+  PYTHON="$VENV/bin/python" scripts/build_client_wheel.sh dist >/dev/null
+  echo "$sources" > "$built"
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  client_wheel
   exit 0
 fi
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade "pip>=24"
 pip install "setuptools>=77,<81" wheel
 install_bin() {
@@ -48,15 +65,18 @@ case "$DLIB" in
   *) echo "BHYTGATE_DLIB must be bin or openblas" >&2; exit 2 ;;
 esac
 pip install --no-deps "face-recognition==1.3.0"
-# Everything else the normal way; face-recognition is already satisfied, and its `dlib`
-# requirement is excluded by installing the project itself with --no-deps.
+# Everything else the normal way (with the SDK's own requirements); face-recognition is already
+# satisfied, and its `dlib` requirement is excluded by installing the project itself with --no-deps.
 "$VENV/bin/python" - <<'PYEOF' > "$VENV/.requirements.txt"
 import tomllib
 meta = tomllib.load(open("pyproject.toml", "rb"))["project"]
 deps = meta["dependencies"] + meta["optional-dependencies"]["dev"]
-print("\n".join(d for d in deps if not d.startswith("face-recognition")))
+deps += tomllib.load(open("clients/sdk-python/pyproject.toml", "rb"))["project"]["dependencies"]
+print("\n".join(d for d in deps if not d.startswith(("face-recognition", "bhytgate-client"))))
 PYEOF
 pip install -r "$VENV/.requirements.txt"
+pip install --no-deps --no-build-isolation -e clients/sdk-python
 pip install --no-deps --no-build-isolation -e .
+client_wheel
 # After a fallback the stamp does not match, so the next run tries the OpenBLAS build again.
 if [ "$DLIB" = bin-fallback ]; then echo "fallback" > "$stamp"; else echo "$want" > "$stamp"; fi

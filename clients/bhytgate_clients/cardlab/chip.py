@@ -2,7 +2,8 @@
 
 RSA chips sign with ISO/IEC 9796-2 digital signature scheme 1 (partial message recovery); EC chips
 with plain ECDSA (r‖s). The gateway's 32-byte challenge goes as four 8-byte INTERNAL AUTHENTICATE
-commands, as in the port server's vectors (../shared/emrtd/port_server_vectors/aa_sigs.json).
+commands, as in the port server's vectors (../shared/emrtd/port_server_vectors/aa_sigs.json): the
+terminal side of that relay is the SDK's `bhytgate_client.activeauth`, which this chip answers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from bhytgate_client.activeauth import AA_CHUNK, aa_chunks, relay_active_auth
+
 from . import crypto
 from .crypto import PrivateKey
 
-CHUNK = 8  # bytes per INTERNAL AUTHENTICATE
+CHUNK = AA_CHUNK  # bytes per INTERNAL AUTHENTICATE
+chunks = aa_chunks  # the challenge as consecutive commands, as a terminal sends them
 AA_KEY_FILE = "chip_aa_key.pem"
 CARD_FILE = "card.json"
 
@@ -77,12 +81,6 @@ def ecdsa_plain_sign(key: ec.EllipticCurvePrivateKey, message: bytes, hash_name:
     r, s = decode_dss_signature(key.sign(message, ec.ECDSA(crypto.hash_algorithm(hash_name))))
     width = (key.curve.key_size + 7) // 8
     return r.to_bytes(width, "big") + s.to_bytes(width, "big")
-
-
-def chunks(challenge: bytes) -> list[bytes]:
-    if not challenge or len(challenge) % CHUNK:
-        raise ValueError(f"the challenge must be a non-empty multiple of {CHUNK} bytes")
-    return [challenge[i : i + CHUNK] for i in range(0, len(challenge), CHUNK)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,4 +152,4 @@ class SimulatedChip:
     def answer_challenge(self, challenge: bytes) -> list[bytes]:
         """The gateway's challenge as consecutive 8-byte commands, one signature each."""
         self._calls = 0
-        return [self.internal_authenticate(chunk) for chunk in chunks(challenge)]
+        return relay_active_auth(challenge, self.internal_authenticate)

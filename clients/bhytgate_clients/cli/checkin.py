@@ -218,7 +218,7 @@ def finish(result: VerificationResult, as_json: bool) -> NoReturn:
 @click.option("--json", "as_json", is_flag=True)
 def replay(request_file: Path, terminal: str, home: Path | None, address: str | None, as_json: bool) -> None:
     """Send a recorded Verify request again, as an attacker replaying captured traffic would."""
-    from bhytgate.api.v1 import gateway_pb2 as pb
+    from bhytgate_client.v1 import gateway_pb2 as pb
 
     try:
         request = pb.VerifyRequest.FromString(request_file.read_bytes())

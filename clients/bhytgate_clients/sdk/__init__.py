@@ -1,4 +1,8 @@
-"""Python client SDK for the BHYT verification gateway.
+"""The Python client SDK, as the `bhytgate` command and the tests have always imported it.
+
+The one implementation is the light `bhytgate-client` distribution (clients/sdk-python, package
+`bhytgate_client`: grpcio, protobuf and cryptography only); this package and its modules
+(`client`, `home`, `results`, `targets`) re-export it unchanged.
 
     with GatewayClient.local(terminal="desk-01") as client:
         result = client.check_in(chip_files, frames, answer_challenge=chip.answer_challenge,
@@ -8,9 +12,9 @@
 Every RPC error becomes a `GatewayError` with the gRPC code and any field violations.
 """
 
-from bhytgate_clients.sdk.client import GatewayClient, GatewayError
-from bhytgate_clients.sdk.home import GatewayHome
-from bhytgate_clients.sdk.results import Challenge, Frame, Operator, VerificationResult
+from bhytgate_client.client import GatewayClient, GatewayError
+from bhytgate_client.home import GatewayHome
+from bhytgate_client.results import Challenge, Frame, Operator, VerificationResult
 
 __all__ = [
     "Challenge",

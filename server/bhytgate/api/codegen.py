@@ -1,7 +1,11 @@
-"""Regenerate `bhytgate.api.v1` from `proto/` with grpc_tools.protoc.
+"""Regenerate the gRPC code from `proto/` with grpc_tools.protoc, into both packages that ship it.
 
-The generated files are committed so that a plain install needs no protoc; this module (and the
-freshness test that calls it) keeps them identical to what the .proto says.
+One proto, two outputs: `bhytgate.api.v1` (the server) and `bhytgate_client.v1` (the light client
+distribution in clients/sdk-python, which must not depend on the server's package). The two differ
+only in their import lines; they register the same descriptor, so in one process (tests, the CLI)
+their message classes are the same objects. The generated files are committed so that a plain
+install needs no protoc; this module (and the freshness test that calls it) keeps both identical to
+what the .proto says.
 
 grpc's Python plugin emits no type stubs, so `*_pb2_grpc.pyi` is written here from the
 descriptor set: stubs typed per channel kind (a grpc.aio channel gives awaitable calls), servicer
@@ -9,14 +13,17 @@ methods that may be sync or async, and typed `add_*_to_server`.
 
 protoc names Python modules after the proto path (`bhytgate/v1/gateway.proto` →
 `bhytgate.v1.gateway_pb2`), but the package lives at `bhytgate.api.v1`; rather than mirror an
-awkward `proto/bhytgate/api/v1` layout, the generated import lines are rewritten.
+awkward `proto/bhytgate/api/v1` layout, the generated import lines are rewritten (to each
+target's package).
 
-Usage: ``python -m bhytgate.api.codegen [--check] [--out DIR] [--proto-root DIR]``
+Usage: ``python -m bhytgate.api.codegen [--check] [--out DIR [--package PKG]] [--proto-root DIR]``:
+without --out, every target in TARGETS.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import tempfile
@@ -30,11 +37,25 @@ PROTO_FILES: tuple[str, ...] = ("bhytgate/v1/gateway.proto",)
 """Paths relative to the proto root, in the package layout protoc sees."""
 
 OUT_PACKAGE = "bhytgate.api.v1"
-"""Where the generated modules live as Python."""
+"""Where the server's generated modules live as Python."""
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PROTO_ROOT = _REPO_ROOT / "proto"
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One output of the proto: the Python package the modules are imported as, and its folder."""
+
+    package: str
+    out_dir: Path
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(OUT_PACKAGE, DEFAULT_OUT_DIR),
+    Target("bhytgate_client.v1", _REPO_ROOT / "clients" / "sdk-python" / "src" / "bhytgate_client" / "v1"),
+)
 
 # `from bhytgate.v1 import gateway_pb2 as ...` (in *_grpc.py, and in *_pb2.py for cross-file imports)
 _IMPORT_RE = re.compile(r"^from bhytgate\.v1 import ", re.MULTILINE)
@@ -50,13 +71,15 @@ def _well_known_include() -> Path:
     return Path(str(resources.files("grpc_tools") / "_proto"))
 
 
-def _rewrite(text: str) -> str:
-    text = _IMPORT_RE.sub(f"from {OUT_PACKAGE} import ", text)
-    return _PYI_IMPORT_RE.sub(lambda m: f"{m.group(1)} {OUT_PACKAGE}", text)
+def _rewrite(text: str, package: str) -> str:
+    text = _IMPORT_RE.sub(f"from {package} import ", text)
+    return _PYI_IMPORT_RE.sub(lambda m: f"{m.group(1)} {package}", text)
 
 
-def generate(out_dir: Path, proto_root: Path = DEFAULT_PROTO_ROOT) -> list[Path]:
-    """Run protoc for PROTO_FILES and write the rewritten modules flat into `out_dir`."""
+def generate(
+    out_dir: Path, proto_root: Path = DEFAULT_PROTO_ROOT, *, package: str = OUT_PACKAGE
+) -> list[Path]:
+    """Run protoc for PROTO_FILES and write the modules, imported as `package`, flat into `out_dir`."""
     from grpc_tools import protoc  # type: ignore[import-untyped]  # dev dependency, untyped
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,14 +106,14 @@ def generate(out_dir: Path, proto_root: Path = DEFAULT_PROTO_ROOT) -> list[Path]
                 if not src.is_file():
                     raise CodegenError(f"protoc did not produce {src.name}")
                 dst = out_dir / src.name
-                dst.write_text(_rewrite(src.read_text(encoding="utf-8")), encoding="utf-8")
+                dst.write_text(_rewrite(src.read_text(encoding="utf-8"), package), encoding="utf-8")
                 written.append(dst)
         fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
         for file in fds.file:
             if file.name in PROTO_FILES and file.service:
                 stem = Path(file.name).stem
                 dst = out_dir / f"{stem}_pb2_grpc.pyi"
-                dst.write_text(grpc_stub_source(file), encoding="utf-8")
+                dst.write_text(grpc_stub_source(file, package), encoding="utf-8")
                 written.append(dst)
     return written
 
@@ -103,7 +126,7 @@ def _py_type(file: descriptor_pb2.FileDescriptorProto, full_name: str) -> str:
     return f"{Path(file.name).stem}_pb2.{full_name.removeprefix(prefix)}"
 
 
-def grpc_stub_source(file: descriptor_pb2.FileDescriptorProto) -> str:
+def grpc_stub_source(file: descriptor_pb2.FileDescriptorProto, package: str = OUT_PACKAGE) -> str:
     """The typed interface of `<stem>_pb2_grpc.py` (unary-unary RPCs)."""
     stem = Path(file.name).stem
     lines = [
@@ -117,7 +140,7 @@ def grpc_stub_source(file: descriptor_pb2.FileDescriptorProto) -> str:
         "import grpc",
         "import grpc.aio",
         "",
-        f"from {OUT_PACKAGE} import {stem}_pb2",
+        f"from {package} import {stem}_pb2",
         "",
         "GRPC_GENERATED_VERSION: str",
         "GRPC_VERSION: str",
@@ -164,11 +187,13 @@ def grpc_stub_source(file: descriptor_pb2.FileDescriptorProto) -> str:
     return "\n".join(lines) + "\n"
 
 
-def stale_files(out_dir: Path = DEFAULT_OUT_DIR, proto_root: Path = DEFAULT_PROTO_ROOT) -> list[str]:
+def stale_files(
+    out_dir: Path = DEFAULT_OUT_DIR, proto_root: Path = DEFAULT_PROTO_ROOT, *, package: str = OUT_PACKAGE
+) -> list[str]:
     """Names of generated files in `out_dir` that differ from a fresh generation (or are missing)."""
     with tempfile.TemporaryDirectory(prefix="bhytgate-codegen-check-") as tmp:
         stale: list[str] = []
-        for fresh in generate(Path(tmp), proto_root):
+        for fresh in generate(Path(tmp), proto_root, package=package):
             committed = out_dir / fresh.name
             if not committed.is_file() or committed.read_bytes() != fresh.read_bytes():
                 stale.append(fresh.name)
@@ -177,19 +202,29 @@ def stale_files(out_dir: Path = DEFAULT_OUT_DIR, proto_root: Path = DEFAULT_PROT
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bhytgate.api.codegen", description="Regenerate bhytgate.api.v1 from proto/."
+        prog="python -m bhytgate.api.codegen",
+        description="Regenerate bhytgate.api.v1 and bhytgate_client.v1 from proto/.",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="output directory")
+    parser.add_argument("--out", type=Path, help="one output directory (default: every target)")
+    parser.add_argument(
+        "--package", default=OUT_PACKAGE, help=f"the package --out is imported as (default {OUT_PACKAGE})"
+    )
     parser.add_argument("--proto-root", type=Path, default=DEFAULT_PROTO_ROOT, help="proto include root")
     parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
     ns = parser.parse_args(argv)
+    targets = TARGETS if ns.out is None else (Target(ns.package, ns.out),)
     if ns.check:
-        stale = stale_files(ns.out, ns.proto_root)
-        for name in stale:
-            print(f"stale: {ns.out / name}", file=sys.stderr)
+        stale = [
+            target.out_dir / name
+            for target in targets
+            for name in stale_files(target.out_dir, ns.proto_root, package=target.package)
+        ]
+        for path in stale:
+            print(f"stale: {path}", file=sys.stderr)
         return 1 if stale else 0
-    for path in generate(ns.out, ns.proto_root):
-        print(f"wrote {path}")
+    for target in targets:
+        for path in generate(target.out_dir, ns.proto_root, package=target.package):
+            print(f"wrote {path}")
     return 0
 
 

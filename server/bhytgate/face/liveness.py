@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import random
 import secrets
-import struct
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -50,9 +49,13 @@ from bhytgate.face.errors import (
 )
 from bhytgate.face.landmarks import Landmarks, as_landmarks, eye_aspect_ratio, normalised_shape, yaw_proxy
 
+# The bytes a terminal signs are part of the wire contract, defined once in the client distribution
+# (pure, standard library only; importing it loads no gRPC).
+from bhytgate_client.signing import SIGNING_DOMAIN as SIGNING_DOMAIN
+from bhytgate_client.signing import signing_payload as signing_payload
+
 NONCE_BYTES = 16
 PHASH_BYTES = 32  # 256-bit DCT hash
-SIGNING_DOMAIN = b"BHYTGATE-LIVENESS-V1\n"
 
 DeviceKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 
@@ -221,22 +224,6 @@ class InMemoryFrameStore:
 
 
 # --- device signature -----------------------------------------------------------------------------
-
-
-def signing_payload(nonce: bytes, frames: Sequence[tuple[bytes, int]]) -> bytes:
-    """The exact bytes a terminal signs: the one definition the client SDK must reproduce.
-
-    ``SIGNING_DOMAIN | u16 len(nonce) | nonce | u16 n | n x (sha256(frame bytes) | u64 timestamp_ms)``,
-    integers big-endian, frames in the order sent.
-    """
-    if len(nonce) > 0xFFFF or len(frames) > 0xFFFF:
-        raise ValueError("nonce or frame list too long")
-    parts = [SIGNING_DOMAIN, struct.pack(">H", len(nonce)), nonce, struct.pack(">H", len(frames))]
-    for digest, ts in frames:
-        if len(digest) != 32 or not 0 <= ts < 2**64:
-            raise ValueError("each frame needs a 32-byte SHA-256 and a non-negative timestamp")
-        parts += [digest, struct.pack(">Q", ts)]
-    return b"".join(parts)
 
 
 def load_device_key(data: bytes) -> DeviceKey:

@@ -1,0 +1,572 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TerminalKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TERMINAL_KIND_UNSPECIFIED: _ClassVar[TerminalKind]
+    TERMINAL_KIND_DESK: _ClassVar[TerminalKind]
+    TERMINAL_KIND_KIOSK: _ClassVar[TerminalKind]
+    TERMINAL_KIND_PHONE: _ClassVar[TerminalKind]
+
+class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
+    PURPOSE_CHECK_IN: _ClassVar[Purpose]
+    PURPOSE_COUNTER_SERVICE: _ClassVar[Purpose]
+
+class LivenessAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LIVENESS_ACTION_UNSPECIFIED: _ClassVar[LivenessAction]
+    LIVENESS_ACTION_TURN_LEFT: _ClassVar[LivenessAction]
+    LIVENESS_ACTION_TURN_RIGHT: _ClassVar[LivenessAction]
+    LIVENESS_ACTION_BLINK: _ClassVar[LivenessAction]
+
+class AssuranceLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASSURANCE_LEVEL_UNSPECIFIED: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_CHIP_FACE: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_QR_ENROLLED_FACE: _ClassVar[AssuranceLevel]
+
+class QrKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QR_KIND_UNSPECIFIED: _ClassVar[QrKind]
+    QR_KIND_CCCD_QR: _ClassVar[QrKind]
+    QR_KIND_BHYT_QR: _ClassVar[QrKind]
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    DECISION_ACCEPTED: _ClassVar[Decision]
+    DECISION_REJECTED: _ClassVar[Decision]
+    DECISION_REVIEW: _ClassVar[Decision]
+
+class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_CODE_UNSPECIFIED: _ClassVar[ReasonCode]
+    REASON_CODE_CHIP_SIGNATURE_INVALID: _ClassVar[ReasonCode]
+    REASON_CODE_SIGNER_UNTRUSTED: _ClassVar[ReasonCode]
+    REASON_CODE_SIGNER_REVOKED: _ClassVar[ReasonCode]
+    REASON_CODE_SIGNER_EXPIRED: _ClassVar[ReasonCode]
+    REASON_CODE_DATA_GROUP_HASH_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_DATA_GROUP_NOT_IN_SOD: _ClassVar[ReasonCode]
+    REASON_CODE_CHIP_DATA_MALFORMED: _ClassVar[ReasonCode]
+    REASON_CODE_CHIP_NOT_GENUINE: _ClassVar[ReasonCode]
+    REASON_CODE_AA_MISSING: _ClassVar[ReasonCode]
+    REASON_CODE_CHALLENGE_UNKNOWN: _ClassVar[ReasonCode]
+    REASON_CODE_CHALLENGE_EXPIRED: _ClassVar[ReasonCode]
+    REASON_CODE_CHALLENGE_REPLAYED: _ClassVar[ReasonCode]
+    REASON_CODE_CHALLENGE_TERMINAL_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_TERMINAL_SIGNATURE_INVALID: _ClassVar[ReasonCode]
+    REASON_CODE_DOCUMENT_EXPIRED: _ClassVar[ReasonCode]
+    REASON_CODE_DOCUMENT_REPORTED_LOST: _ClassVar[ReasonCode]
+    REASON_CODE_QR_UNUSABLE: _ClassVar[ReasonCode]
+    REASON_CODE_NO_FACE: _ClassVar[ReasonCode]
+    REASON_CODE_MULTIPLE_FACES: _ClassVar[ReasonCode]
+    REASON_CODE_POOR_FACE_QUALITY: _ClassVar[ReasonCode]
+    REASON_CODE_FACE_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_TEMPLATE_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_TEMPLATE_NOT_ENROLLED: _ClassVar[ReasonCode]
+    REASON_CODE_LIVENESS_FAILED: _ClassVar[ReasonCode]
+    REASON_CODE_FRAMES_REPLAYED: _ClassVar[ReasonCode]
+    REASON_CODE_CARD_PHOTO_PRESENTED: _ClassVar[ReasonCode]
+    REASON_CODE_NO_ENTITLEMENT: _ClassVar[ReasonCode]
+    REASON_CODE_CARD_EXPIRED: _ClassVar[ReasonCode]
+    REASON_CODE_CARD_REVOKED: _ClassVar[ReasonCode]
+    REASON_CODE_CARD_REDUCED: _ClassVar[ReasonCode]
+    REASON_CODE_CARD_MANAGED_ELSEWHERE: _ClassVar[ReasonCode]
+    REASON_CODE_HOLDER_DATA_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_FRAUD_VELOCITY: _ClassVar[ReasonCode]
+    REASON_CODE_FRAUD_BIOMETRIC_LOCKED: _ClassVar[ReasonCode]
+    REASON_CODE_FRAUD_TERMINAL_FLAGGED: _ClassVar[ReasonCode]
+    REASON_CODE_ASSURANCE_TOO_LOW: _ClassVar[ReasonCode]
+    REASON_CODE_OPERATOR_NOT_AUTHORIZED: _ClassVar[ReasonCode]
+    REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: _ClassVar[ReasonCode]
+
+class Check(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECK_UNSPECIFIED: _ClassVar[Check]
+    CHECK_CHALLENGE: _ClassVar[Check]
+    CHECK_PASSIVE_AUTH: _ClassVar[Check]
+    CHECK_ACTIVE_AUTH: _ClassVar[Check]
+    CHECK_TERMINAL_SIGNATURE: _ClassVar[Check]
+    CHECK_DOCUMENT_STATUS: _ClassVar[Check]
+    CHECK_FACE_MATCH: _ClassVar[Check]
+    CHECK_LIVENESS: _ClassVar[Check]
+    CHECK_ENTITLEMENT: _ClassVar[Check]
+    CHECK_FRAUD_RULES: _ClassVar[Check]
+
+class CheckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECK_STATUS_UNSPECIFIED: _ClassVar[CheckStatus]
+    CHECK_STATUS_PASSED: _ClassVar[CheckStatus]
+    CHECK_STATUS_FAILED: _ClassVar[CheckStatus]
+    CHECK_STATUS_SKIPPED: _ClassVar[CheckStatus]
+
+class LossReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOSS_REASON_UNSPECIFIED: _ClassVar[LossReason]
+    LOSS_REASON_LOST: _ClassVar[LossReason]
+    LOSS_REASON_STOLEN: _ClassVar[LossReason]
+    LOSS_REASON_HOLDER_DECEASED: _ClassVar[LossReason]
+
+class ImportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMPORT_FORMAT_UNSPECIFIED: _ClassVar[ImportFormat]
+    IMPORT_FORMAT_CSV: _ClassVar[ImportFormat]
+    IMPORT_FORMAT_JSONL: _ClassVar[ImportFormat]
+TERMINAL_KIND_UNSPECIFIED: TerminalKind
+TERMINAL_KIND_DESK: TerminalKind
+TERMINAL_KIND_KIOSK: TerminalKind
+TERMINAL_KIND_PHONE: TerminalKind
+PURPOSE_UNSPECIFIED: Purpose
+PURPOSE_CHECK_IN: Purpose
+PURPOSE_COUNTER_SERVICE: Purpose
+LIVENESS_ACTION_UNSPECIFIED: LivenessAction
+LIVENESS_ACTION_TURN_LEFT: LivenessAction
+LIVENESS_ACTION_TURN_RIGHT: LivenessAction
+LIVENESS_ACTION_BLINK: LivenessAction
+ASSURANCE_LEVEL_UNSPECIFIED: AssuranceLevel
+ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS: AssuranceLevel
+ASSURANCE_LEVEL_CHIP_FACE: AssuranceLevel
+ASSURANCE_LEVEL_QR_ENROLLED_FACE: AssuranceLevel
+QR_KIND_UNSPECIFIED: QrKind
+QR_KIND_CCCD_QR: QrKind
+QR_KIND_BHYT_QR: QrKind
+DECISION_UNSPECIFIED: Decision
+DECISION_ACCEPTED: Decision
+DECISION_REJECTED: Decision
+DECISION_REVIEW: Decision
+REASON_CODE_UNSPECIFIED: ReasonCode
+REASON_CODE_CHIP_SIGNATURE_INVALID: ReasonCode
+REASON_CODE_SIGNER_UNTRUSTED: ReasonCode
+REASON_CODE_SIGNER_REVOKED: ReasonCode
+REASON_CODE_SIGNER_EXPIRED: ReasonCode
+REASON_CODE_DATA_GROUP_HASH_MISMATCH: ReasonCode
+REASON_CODE_DATA_GROUP_NOT_IN_SOD: ReasonCode
+REASON_CODE_CHIP_DATA_MALFORMED: ReasonCode
+REASON_CODE_CHIP_NOT_GENUINE: ReasonCode
+REASON_CODE_AA_MISSING: ReasonCode
+REASON_CODE_CHALLENGE_UNKNOWN: ReasonCode
+REASON_CODE_CHALLENGE_EXPIRED: ReasonCode
+REASON_CODE_CHALLENGE_REPLAYED: ReasonCode
+REASON_CODE_CHALLENGE_TERMINAL_MISMATCH: ReasonCode
+REASON_CODE_TERMINAL_SIGNATURE_INVALID: ReasonCode
+REASON_CODE_DOCUMENT_EXPIRED: ReasonCode
+REASON_CODE_DOCUMENT_REPORTED_LOST: ReasonCode
+REASON_CODE_QR_UNUSABLE: ReasonCode
+REASON_CODE_NO_FACE: ReasonCode
+REASON_CODE_MULTIPLE_FACES: ReasonCode
+REASON_CODE_POOR_FACE_QUALITY: ReasonCode
+REASON_CODE_FACE_MISMATCH: ReasonCode
+REASON_CODE_TEMPLATE_MISMATCH: ReasonCode
+REASON_CODE_TEMPLATE_NOT_ENROLLED: ReasonCode
+REASON_CODE_LIVENESS_FAILED: ReasonCode
+REASON_CODE_FRAMES_REPLAYED: ReasonCode
+REASON_CODE_CARD_PHOTO_PRESENTED: ReasonCode
+REASON_CODE_NO_ENTITLEMENT: ReasonCode
+REASON_CODE_CARD_EXPIRED: ReasonCode
+REASON_CODE_CARD_REVOKED: ReasonCode
+REASON_CODE_CARD_REDUCED: ReasonCode
+REASON_CODE_CARD_MANAGED_ELSEWHERE: ReasonCode
+REASON_CODE_HOLDER_DATA_MISMATCH: ReasonCode
+REASON_CODE_FRAUD_VELOCITY: ReasonCode
+REASON_CODE_FRAUD_BIOMETRIC_LOCKED: ReasonCode
+REASON_CODE_FRAUD_TERMINAL_FLAGGED: ReasonCode
+REASON_CODE_ASSURANCE_TOO_LOW: ReasonCode
+REASON_CODE_OPERATOR_NOT_AUTHORIZED: ReasonCode
+REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: ReasonCode
+CHECK_UNSPECIFIED: Check
+CHECK_CHALLENGE: Check
+CHECK_PASSIVE_AUTH: Check
+CHECK_ACTIVE_AUTH: Check
+CHECK_TERMINAL_SIGNATURE: Check
+CHECK_DOCUMENT_STATUS: Check
+CHECK_FACE_MATCH: Check
+CHECK_LIVENESS: Check
+CHECK_ENTITLEMENT: Check
+CHECK_FRAUD_RULES: Check
+CHECK_STATUS_UNSPECIFIED: CheckStatus
+CHECK_STATUS_PASSED: CheckStatus
+CHECK_STATUS_FAILED: CheckStatus
+CHECK_STATUS_SKIPPED: CheckStatus
+LOSS_REASON_UNSPECIFIED: LossReason
+LOSS_REASON_LOST: LossReason
+LOSS_REASON_STOLEN: LossReason
+LOSS_REASON_HOLDER_DECEASED: LossReason
+IMPORT_FORMAT_UNSPECIFIED: ImportFormat
+IMPORT_FORMAT_CSV: ImportFormat
+IMPORT_FORMAT_JSONL: ImportFormat
+
+class Operator(_message.Message):
+    __slots__ = ("full_name", "cccd_number")
+    FULL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    full_name: str
+    cccd_number: str
+    def __init__(self, full_name: _Optional[str] = ..., cccd_number: _Optional[str] = ...) -> None: ...
+
+class CaptureFrame(_message.Message):
+    __slots__ = ("image", "timestamp_ms")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    timestamp_ms: int
+    def __init__(self, image: _Optional[bytes] = ..., timestamp_ms: _Optional[int] = ...) -> None: ...
+
+class BeginVerificationRequest(_message.Message):
+    __slots__ = ("terminal_kind", "terminal_id", "operator", "purpose", "facility_code")
+    TERMINAL_KIND_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    FACILITY_CODE_FIELD_NUMBER: _ClassVar[int]
+    terminal_kind: TerminalKind
+    terminal_id: str
+    operator: Operator
+    purpose: Purpose
+    facility_code: str
+    def __init__(self, terminal_kind: _Optional[_Union[TerminalKind, str]] = ..., terminal_id: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., facility_code: _Optional[str] = ...) -> None: ...
+
+class BeginVerificationResponse(_message.Message):
+    __slots__ = ("challenge_id", "nonce", "aa_challenge", "liveness_actions", "expire_time", "terminal_kind", "required_assurance_level")
+    CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    AA_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    LIVENESS_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    challenge_id: str
+    nonce: bytes
+    aa_challenge: bytes
+    liveness_actions: _containers.RepeatedScalarFieldContainer[LivenessAction]
+    expire_time: _timestamp_pb2.Timestamp
+    terminal_kind: TerminalKind
+    required_assurance_level: AssuranceLevel
+    def __init__(self, challenge_id: _Optional[str] = ..., nonce: _Optional[bytes] = ..., aa_challenge: _Optional[bytes] = ..., liveness_actions: _Optional[_Iterable[_Union[LivenessAction, str]]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., terminal_kind: _Optional[_Union[TerminalKind, str]] = ..., required_assurance_level: _Optional[_Union[AssuranceLevel, str]] = ...) -> None: ...
+
+class ChipData(_message.Message):
+    __slots__ = ("ef_sod", "dg1", "dg2", "dg13", "dg14", "dg15")
+    EF_SOD_FIELD_NUMBER: _ClassVar[int]
+    DG1_FIELD_NUMBER: _ClassVar[int]
+    DG2_FIELD_NUMBER: _ClassVar[int]
+    DG13_FIELD_NUMBER: _ClassVar[int]
+    DG14_FIELD_NUMBER: _ClassVar[int]
+    DG15_FIELD_NUMBER: _ClassVar[int]
+    ef_sod: bytes
+    dg1: bytes
+    dg2: bytes
+    dg13: bytes
+    dg14: bytes
+    dg15: bytes
+    def __init__(self, ef_sod: _Optional[bytes] = ..., dg1: _Optional[bytes] = ..., dg2: _Optional[bytes] = ..., dg13: _Optional[bytes] = ..., dg14: _Optional[bytes] = ..., dg15: _Optional[bytes] = ...) -> None: ...
+
+class ActiveAuthResponse(_message.Message):
+    __slots__ = ("signatures",)
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    signatures: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, signatures: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class QrCredential(_message.Message):
+    __slots__ = ("qr_text", "qr_kind")
+    QR_TEXT_FIELD_NUMBER: _ClassVar[int]
+    QR_KIND_FIELD_NUMBER: _ClassVar[int]
+    qr_text: str
+    qr_kind: QrKind
+    def __init__(self, qr_text: _Optional[str] = ..., qr_kind: _Optional[_Union[QrKind, str]] = ...) -> None: ...
+
+class TerminalSignature(_message.Message):
+    __slots__ = ("signature", "key_id")
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    signature: bytes
+    key_id: str
+    def __init__(self, signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class VerifyRequest(_message.Message):
+    __slots__ = ("challenge_id", "terminal_id", "chip", "qr", "active_auth", "frames", "terminal_signature", "operator")
+    CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CHIP_FIELD_NUMBER: _ClassVar[int]
+    QR_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_AUTH_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    challenge_id: str
+    terminal_id: str
+    chip: ChipData
+    qr: QrCredential
+    active_auth: ActiveAuthResponse
+    frames: _containers.RepeatedCompositeFieldContainer[CaptureFrame]
+    terminal_signature: TerminalSignature
+    operator: Operator
+    def __init__(self, challenge_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., chip: _Optional[_Union[ChipData, _Mapping]] = ..., qr: _Optional[_Union[QrCredential, _Mapping]] = ..., active_auth: _Optional[_Union[ActiveAuthResponse, _Mapping]] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., terminal_signature: _Optional[_Union[TerminalSignature, _Mapping]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class Reason(_message.Message):
+    __slots__ = ("code", "detail")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    code: ReasonCode
+    detail: str
+    def __init__(self, code: _Optional[_Union[ReasonCode, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class CheckOutcome(_message.Message):
+    __slots__ = ("check", "status")
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    check: Check
+    status: CheckStatus
+    def __init__(self, check: _Optional[_Union[Check, str]] = ..., status: _Optional[_Union[CheckStatus, str]] = ...) -> None: ...
+
+class StageTiming(_message.Message):
+    __slots__ = ("stage", "millis")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    MILLIS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    millis: float
+    def __init__(self, stage: _Optional[str] = ..., millis: _Optional[float] = ...) -> None: ...
+
+class Entitlement(_message.Message):
+    __slots__ = ("ma_the", "ho_ten", "ngay_sinh", "gioi_tinh", "dia_chi", "ma_dkbd", "ten_dkbd", "cq_bhxh", "gt_the_tu", "gt_the_den", "ma_kv", "ngay_du_5_nam", "ma_so_bhxh", "ma_the_cu", "ma_the_moi", "gt_the_tu_moi", "gt_the_den_moi", "ma_dkbd_moi", "ten_dkbd_moi", "muc_huong", "doi_tuong", "ma_ket_qua", "ghi_chu", "ngay_mien_cct")
+    MA_THE_FIELD_NUMBER: _ClassVar[int]
+    HO_TEN_FIELD_NUMBER: _ClassVar[int]
+    NGAY_SINH_FIELD_NUMBER: _ClassVar[int]
+    GIOI_TINH_FIELD_NUMBER: _ClassVar[int]
+    DIA_CHI_FIELD_NUMBER: _ClassVar[int]
+    MA_DKBD_FIELD_NUMBER: _ClassVar[int]
+    TEN_DKBD_FIELD_NUMBER: _ClassVar[int]
+    CQ_BHXH_FIELD_NUMBER: _ClassVar[int]
+    GT_THE_TU_FIELD_NUMBER: _ClassVar[int]
+    GT_THE_DEN_FIELD_NUMBER: _ClassVar[int]
+    MA_KV_FIELD_NUMBER: _ClassVar[int]
+    NGAY_DU_5_NAM_FIELD_NUMBER: _ClassVar[int]
+    MA_SO_BHXH_FIELD_NUMBER: _ClassVar[int]
+    MA_THE_CU_FIELD_NUMBER: _ClassVar[int]
+    MA_THE_MOI_FIELD_NUMBER: _ClassVar[int]
+    GT_THE_TU_MOI_FIELD_NUMBER: _ClassVar[int]
+    GT_THE_DEN_MOI_FIELD_NUMBER: _ClassVar[int]
+    MA_DKBD_MOI_FIELD_NUMBER: _ClassVar[int]
+    TEN_DKBD_MOI_FIELD_NUMBER: _ClassVar[int]
+    MUC_HUONG_FIELD_NUMBER: _ClassVar[int]
+    DOI_TUONG_FIELD_NUMBER: _ClassVar[int]
+    MA_KET_QUA_FIELD_NUMBER: _ClassVar[int]
+    GHI_CHU_FIELD_NUMBER: _ClassVar[int]
+    NGAY_MIEN_CCT_FIELD_NUMBER: _ClassVar[int]
+    ma_the: str
+    ho_ten: str
+    ngay_sinh: str
+    gioi_tinh: str
+    dia_chi: str
+    ma_dkbd: str
+    ten_dkbd: str
+    cq_bhxh: str
+    gt_the_tu: str
+    gt_the_den: str
+    ma_kv: str
+    ngay_du_5_nam: str
+    ma_so_bhxh: str
+    ma_the_cu: str
+    ma_the_moi: str
+    gt_the_tu_moi: str
+    gt_the_den_moi: str
+    ma_dkbd_moi: str
+    ten_dkbd_moi: str
+    muc_huong: int
+    doi_tuong: str
+    ma_ket_qua: str
+    ghi_chu: str
+    ngay_mien_cct: str
+    def __init__(self, ma_the: _Optional[str] = ..., ho_ten: _Optional[str] = ..., ngay_sinh: _Optional[str] = ..., gioi_tinh: _Optional[str] = ..., dia_chi: _Optional[str] = ..., ma_dkbd: _Optional[str] = ..., ten_dkbd: _Optional[str] = ..., cq_bhxh: _Optional[str] = ..., gt_the_tu: _Optional[str] = ..., gt_the_den: _Optional[str] = ..., ma_kv: _Optional[str] = ..., ngay_du_5_nam: _Optional[str] = ..., ma_so_bhxh: _Optional[str] = ..., ma_the_cu: _Optional[str] = ..., ma_the_moi: _Optional[str] = ..., gt_the_tu_moi: _Optional[str] = ..., gt_the_den_moi: _Optional[str] = ..., ma_dkbd_moi: _Optional[str] = ..., ten_dkbd_moi: _Optional[str] = ..., muc_huong: _Optional[int] = ..., doi_tuong: _Optional[str] = ..., ma_ket_qua: _Optional[str] = ..., ghi_chu: _Optional[str] = ..., ngay_mien_cct: _Optional[str] = ...) -> None: ...
+
+class VerifyResponse(_message.Message):
+    __slots__ = ("verification_id", "decision", "reasons", "assurance_level", "face_distance", "face_threshold", "stage_timings", "entitlement", "attestation", "checks", "verify_time")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    FACE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    FACE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    STAGE_TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENT_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    decision: Decision
+    reasons: _containers.RepeatedCompositeFieldContainer[Reason]
+    assurance_level: AssuranceLevel
+    face_distance: float
+    face_threshold: float
+    stage_timings: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    entitlement: Entitlement
+    attestation: str
+    checks: _containers.RepeatedCompositeFieldContainer[CheckOutcome]
+    verify_time: _timestamp_pb2.Timestamp
+    def __init__(self, verification_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckOutcome, _Mapping]]] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAttestationKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetAttestationKeysResponse(_message.Message):
+    __slots__ = ("jwks_json",)
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    jwks_json: str
+    def __init__(self, jwks_json: _Optional[str] = ...) -> None: ...
+
+class EnrollTemplateRequest(_message.Message):
+    __slots__ = ("verification_id", "frames", "operator")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    frames: _containers.RepeatedCompositeFieldContainer[CaptureFrame]
+    operator: Operator
+    def __init__(self, verification_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class EnrollTemplateResponse(_message.Message):
+    __slots__ = ("template_id", "create_time")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, template_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LinkSocialInsuranceRequest(_message.Message):
+    __slots__ = ("cccd_number", "social_insurance_number", "verification_id", "operator")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_INSURANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    social_insurance_number: str
+    verification_id: str
+    operator: Operator
+    def __init__(self, cccd_number: _Optional[str] = ..., social_insurance_number: _Optional[str] = ..., verification_id: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class LinkSocialInsuranceResponse(_message.Message):
+    __slots__ = ("cccd_number", "social_insurance_number", "ma_the", "link_time")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_INSURANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    MA_THE_FIELD_NUMBER: _ClassVar[int]
+    LINK_TIME_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    social_insurance_number: str
+    ma_the: str
+    link_time: _timestamp_pb2.Timestamp
+    def __init__(self, cccd_number: _Optional[str] = ..., social_insurance_number: _Optional[str] = ..., ma_the: _Optional[str] = ..., link_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportDocumentLostRequest(_message.Message):
+    __slots__ = ("cccd_number", "document_number", "reason", "reporter", "note")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REPORTER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    document_number: str
+    reason: LossReason
+    reporter: Operator
+    note: str
+    def __init__(self, cccd_number: _Optional[str] = ..., document_number: _Optional[str] = ..., reason: _Optional[_Union[LossReason, str]] = ..., reporter: _Optional[_Union[Operator, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ReportDocumentLostResponse(_message.Message):
+    __slots__ = ("report_id", "report_time")
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    report_id: str
+    report_time: _timestamp_pb2.Timestamp
+    def __init__(self, report_id: _Optional[str] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LoadTrustAnchorsRequest(_message.Message):
+    __slots__ = ("csca_certificates", "master_lists", "crls")
+    CSCA_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    MASTER_LISTS_FIELD_NUMBER: _ClassVar[int]
+    CRLS_FIELD_NUMBER: _ClassVar[int]
+    csca_certificates: _containers.RepeatedScalarFieldContainer[bytes]
+    master_lists: _containers.RepeatedScalarFieldContainer[bytes]
+    crls: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, csca_certificates: _Optional[_Iterable[bytes]] = ..., master_lists: _Optional[_Iterable[bytes]] = ..., crls: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class LoadTrustAnchorsResponse(_message.Message):
+    __slots__ = ("csca_added", "crls_added", "csca_total")
+    CSCA_ADDED_FIELD_NUMBER: _ClassVar[int]
+    CRLS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    CSCA_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    csca_added: int
+    crls_added: int
+    csca_total: int
+    def __init__(self, csca_added: _Optional[int] = ..., crls_added: _Optional[int] = ..., csca_total: _Optional[int] = ...) -> None: ...
+
+class ImportEntitlementsRequest(_message.Message):
+    __slots__ = ("content", "format", "dry_run")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    content: bytes
+    format: ImportFormat
+    dry_run: bool
+    def __init__(self, content: _Optional[bytes] = ..., format: _Optional[_Union[ImportFormat, str]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class RowError(_message.Message):
+    __slots__ = ("row", "field", "message")
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    row: int
+    field: str
+    message: str
+    def __init__(self, row: _Optional[int] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportEntitlementsResponse(_message.Message):
+    __slots__ = ("imported_count", "errors", "valid_count", "errors_truncated")
+    IMPORTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    VALID_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    imported_count: int
+    errors: _containers.RepeatedCompositeFieldContainer[RowError]
+    valid_count: int
+    errors_truncated: bool
+    def __init__(self, imported_count: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ..., valid_count: _Optional[int] = ..., errors_truncated: _Optional[bool] = ...) -> None: ...
+
+class VerifyAuditChainRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyAuditChainResponse(_message.Message):
+    __slots__ = ("ok", "record_count", "first_broken_record", "detail")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BROKEN_RECORD_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    record_count: int
+    first_broken_record: int
+    detail: str
+    def __init__(self, ok: _Optional[bool] = ..., record_count: _Optional[int] = ..., first_broken_record: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RegisterTerminalKeyRequest(_message.Message):
+    __slots__ = ("terminal_id", "public_key")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    public_key: bytes
+    def __init__(self, terminal_id: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class RegisterTerminalKeyResponse(_message.Message):
+    __slots__ = ("register_time",)
+    REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
+    register_time: _timestamp_pb2.Timestamp
+    def __init__(self, register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
