@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 
 class ChipError(Exception):
     """Base class: chip data is unusable. `reason` is stable; the message is for humans."""
@@ -34,3 +38,39 @@ class TrustStoreError(ChipError):
     """A trust anchor, master list or CRL that cannot be loaded or trusted."""
 
     reason = "trust_store_invalid"
+
+
+# What asn1crypto's lazy parsing raises when a field is first touched and turns out malformed
+# (found by fuzzing: an edited tag in a DS certificate, a SignerInfo, a CRL's algorithm, an empty
+# BIT STRING).
+UNTYPED_PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    KeyError,
+    OverflowError,
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def typed_errors(what: str) -> Callable[[_F], _F]:
+    """At a parser's boundary: anything but a ChipError from malformed input becomes one, so bad
+    chip data is always "unusable chip data", never an internal error."""
+
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except ChipError:
+                raise
+            except UNTYPED_PARSE_ERRORS as exc:
+                raise ChipFormatError(
+                    f"{what}: malformed ({type(exc).__name__} while reading it)", reason="asn1_malformed"
+                ) from None
+
+        return inner  # type: ignore[return-value]
+
+    return wrap

@@ -13,7 +13,7 @@ from typing import Any
 
 from bhytgate.chip.active import ActiveResult, verify_active_authentication
 from bhytgate.chip.dump import CardDump
-from bhytgate.chip.errors import ChipError
+from bhytgate.chip.errors import ChipError, typed_errors
 from bhytgate.chip.lds.dg2 import FaceImage, parse_dg2
 from bhytgate.chip.lds.dg13 import Dg13, parse_dg13
 from bhytgate.chip.lds.mrz import ExpiryPolicy, Mrz, parse_dg1
@@ -171,6 +171,7 @@ def _active(
     return verify_active_authentication(key, challenge, list(signatures), ec_hash=ec_hash)
 
 
+@typed_errors("chip data")
 def verify_chip(
     dump: CardDump,
     store: TrustStore,

@@ -19,7 +19,7 @@ from asn1crypto import x509 as ax509
 
 from bhytgate.chip.crypto.keys import PublicKey, load_public_key
 from bhytgate.chip.crypto.signatures import verify_signature
-from bhytgate.chip.errors import ChipError, ChipFormatError
+from bhytgate.chip.errors import ChipError, ChipFormatError, typed_errors
 
 
 def _der(data: bytes) -> bytes:
@@ -76,6 +76,7 @@ class Certificate:
         return bool(self.subject_key == self.issuer_key)
 
     @functools.cached_property
+    @typed_errors("certificate public key")
     def public_key(self) -> PublicKey:
         return load_public_key(self.asn1["tbs_certificate"]["subject_public_key_info"])
 
@@ -87,6 +88,7 @@ class Certificate:
             return "expired"
         return None
 
+    @typed_errors("certificate signature")
     def verify_issued_by(self, issuer: PublicKey) -> None:
         """Raise `SignatureInvalidError` unless `issuer` signed this certificate."""
         verify_signature(
@@ -97,6 +99,7 @@ class Certificate:
         )
 
 
+@typed_errors("certificate")
 def load_certificate(data: bytes) -> Certificate:
     """Parse a DER or PEM certificate; a typed error for anything else. Cached by the bytes:
     every EF.SOD of one Document Signer carries the same certificate."""
@@ -156,6 +159,7 @@ class Crl:
     next_update: dt.datetime | None
     revoked_serials: frozenset[int]
 
+    @typed_errors("CRL signature")
     def verify_issued_by(self, issuer: PublicKey) -> None:
         verify_signature(
             issuer,
@@ -168,6 +172,7 @@ class Crl:
         return self.next_update is not None and when > self.next_update
 
 
+@typed_errors("CRL")
 def load_crl(data: bytes) -> Crl:
     der = _der(data)
     try:
@@ -180,7 +185,10 @@ def load_crl(data: bytes) -> Crl:
         aki = crl.authority_key_identifier
         human = issuer.human_friendly
         issuer_key = name_key(issuer)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Touched now, not at the first check of a card: a malformed signature field refuses the
+        # CRL when it is loaded instead of breaking every later check of that CSCA's documents.
+        _ = (crl["signature_algorithm"].signature_algo, crl["signature"].native, tbs.dump())
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise ChipFormatError(f"CRL does not parse: {exc}", reason="crl_malformed") from exc
     if not isinstance(this_update, dt.datetime):
         raise ChipFormatError("CRL thisUpdate does not parse", reason="crl_malformed")

@@ -8,7 +8,7 @@ from asn1crypto import core, keys
 
 from bhytgate.chip.crypto.cms import PARSE_ERRORS
 from bhytgate.chip.crypto.keys import PublicKey, ec_public_key, load_public_key
-from bhytgate.chip.errors import ChipError, ChipFormatError
+from bhytgate.chip.errors import ChipError, ChipFormatError, typed_errors
 from bhytgate.chip.lds.tlv import unwrap
 
 ID_AA = "2.23.136.1.1.5"  # ActiveAuthenticationInfo
@@ -149,6 +149,7 @@ def _ca_key(info: SecurityInfo) -> ChipAuthenticationKey:
     return ChipAuthenticationKey(info.protocol, key_id, key, None)
 
 
+@typed_errors("DG15")
 def parse_dg15(data: bytes) -> PublicKey:
     outer = unwrap(data, "DG15")
     try:

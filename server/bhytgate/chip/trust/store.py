@@ -25,7 +25,7 @@ from bhytgate.chip.crypto.cms import (
 )
 from bhytgate.chip.crypto.signatures import SignatureInvalidError
 from bhytgate.chip.crypto.x509 import Certificate, Crl, load_certificate, load_crl
-from bhytgate.chip.errors import ChipError, TrustStoreError
+from bhytgate.chip.errors import ChipError, TrustStoreError, typed_errors
 from bhytgate.chip.trust.chain import RevocationPolicy, validate_document_signer
 
 CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -59,6 +59,7 @@ class TrustStore:
             self.generation += 1
         return cert
 
+    @typed_errors("CRL")
     def add_crl(self, data: bytes) -> Crl:
         crl = load_crl(data)
         with self._lock:
@@ -66,6 +67,7 @@ class TrustStore:
             self.generation += 1
         return crl
 
+    @typed_errors("master list")
     def add_master_list(self, data: bytes, *, at: dt.datetime | None = None) -> int:
         """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor."""
         at = at or dt.datetime.now(dt.UTC)
