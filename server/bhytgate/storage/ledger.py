@@ -22,7 +22,7 @@ class LedgerMixin:
         _d: Dialect
         _frame_ttl: dt.timedelta
 
-        def _tx(self, *, write: bool = True) -> AbstractContextManager[Tx]: ...
+        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
 
         def _read(self) -> AbstractContextManager[Tx]: ...
 
@@ -166,7 +166,7 @@ class LedgerMixin:
 
         Entries older than the TTL are dropped on the way, which keeps the table bounded."""
         seen: set[bytes] = set()
-        with self._tx() as c:
+        with self._tx(durable=False) as c:
             c.execute("DELETE FROM frame_hashes WHERE seen_at < ?", (self._ts(at - self._frame_ttl),))
             for d in digests:
                 cur = c.execute(

@@ -29,7 +29,7 @@ class SharedStateMixin:
         @property
         def _sealer(self) -> TemplateSealer: ...
 
-        def _tx(self, *, write: bool = True) -> AbstractContextManager[Tx]: ...
+        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
 
         def _read(self) -> AbstractContextManager[Tx]: ...
 
@@ -43,7 +43,7 @@ class SharedStateMixin:
 
     def put_session(self, verification_id: str, terminal_id: str, at: dt.datetime, payload: bytes) -> None:
         nonce, sealed = self._sealer.seal_blob(f"session:{verification_id}:{terminal_id}", payload)
-        with self._tx() as c:
+        with self._tx(durable=False) as c:
             c.execute(
                 """INSERT INTO sessions (verification_id, terminal_id, created_at, nonce, payload)
                    VALUES (?, ?, ?, ?, ?)
@@ -75,7 +75,7 @@ class SharedStateMixin:
     def add_fingerprints(self, items: Sequence[tuple[bytes, bytes]], at: dt.datetime) -> list[int]:
         """Store (sha256, perceptual hash) pairs; returns their row ids (increasing)."""
         ids: list[int] = []
-        with self._tx() as c:
+        with self._tx(durable=False) as c:
             for sha, phash in items:
                 row = c.one(
                     "INSERT INTO frame_fingerprints (sha256, phash, seen_at) VALUES (?, ?, ?) RETURNING id",
@@ -115,7 +115,7 @@ class SharedStateMixin:
 
     def hit_rate_window(self, scope: str, window_start: int) -> int:
         """Count one more call in (scope, fixed window); returns the window's count including it."""
-        with self._tx() as c:
+        with self._tx(durable=False) as c:
             row = c.one(
                 """INSERT INTO rate_windows (scope, window_start, hits) VALUES (?, ?, 1)
                    ON CONFLICT (scope, window_start) DO UPDATE SET hits = rate_windows.hits + 1
