@@ -654,6 +654,21 @@ class ClusterRun(Run):
                     self.render_pool.shutdown(cancel_futures=True)
         report["elapsed_s"] = self.elapsed()
         report["loadavg_end"] = os.getloadavg()
+        # Others may commit or edit while the run goes on: replicas import the tree as it is when
+        # they start, the harness (and the in-process floors) as it was at the start.
+        from benchmarks.machine import git_revision
+
+        report["git_end"] = git_revision()
+        report["modified_files_end"] = modified_files()
+        if report["git_end"] != report["machine"].get("git") or report["modified_files_end"] != report.get(
+            "modified_files"
+        ):
+            self.notes.append(
+                f"the source tree changed during the run (git {report['machine'].get('git')} -> "
+                f"{report['git_end']}, modified files {report.get('modified_files')} -> "
+                f"{report['modified_files_end']}): processes started later ran the newer code; "
+                "run from a pinned worktree (docs/benchmarks.md)"
+            )
         report["truncated"] = bool(self.skipped)
         report["skipped"] = self.skipped
         report["notes"] = self.notes
