@@ -1,7 +1,7 @@
 """Audit append throughput: W writer processes appending to ONE hash chain, as W replicas do.
 
     python -m benchmarks.audit_append --database postgresql://postgres@127.0.0.1:5432 \\
-        [--records 500] [--writers 1,3] [--no-sqlite] [--out benchmarks/results]
+        [--records 500] [--writers 1,3] [--no-sqlite] [--out benchmarks/results] [--name audit-append]
 
 Each writer is a process of its own with its own store (`PostgresStore` over a fresh database the
 harness creates and drops, or `SqliteStore` over one temporary file), and appends `records` records
@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=500, help="appends per writer")
     parser.add_argument("--writers", default="1,3", help="comma-separated writer counts")
     parser.add_argument("--no-sqlite", action="store_true")
-    parser.add_argument("--out", type=Path, default=None, help="write <date>-audit-append.{json,md} here")
+    parser.add_argument("--out", type=Path, default=None, help="write <date>-<name>.{json,md} here")
+    parser.add_argument("--name", default="audit-append", help="file name after the date")
     args = parser.parse_args(argv)
     writers = [int(w) for w in args.writers.split(",") if w.strip()]
     sys.path.insert(0, str(REPO))
@@ -304,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        stem = args.out / f"{report['date'][:10]}-audit-append"
+        stem = args.out / f"{report['date'][:10]}-{args.name}"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         stem.with_suffix(".md").write_text(
             f"# Audit append throughput — {report['date']}\n\n{text}\n", encoding="utf-8"

@@ -41,6 +41,22 @@ def cpu_per_check(step: dict[str, Any] | None) -> dict[str, float | None]:
     return per
 
 
+def cpu_bound_capacity(config: dict[str, Any], cores: int) -> float | None:
+    """Checks/s the machine's cores would give if nothing else ran: cores / (CPU per check of
+    everything the run itself needs: gateway, PostgreSQL, generator, chips), at the capacity probe.
+    An estimate, robust to other jobs on a shared machine where the probe's own figure is not."""
+    probe = config.get("capacity_probe")
+    if probe is None:
+        return None
+    per = cpu_per_check(probe)
+    total = (
+        float(per["gateway_total"] or 0.0)
+        + float(per.get("generator") or 0.0)
+        + float(per.get("chip") or 0.0)
+    )
+    return cores * 1000.0 / total if total > 0 else None
+
+
 def summary(config: dict[str, Any], sqlite_capacity: float | None) -> dict[str, Any]:
     at50, at70 = _step(config, 0.5), _step(config, 0.7)
     capacity = config.get("capacity_rps")
@@ -114,6 +130,14 @@ def add_verdicts(report: dict[str, Any]) -> None:
     sqlite = _config(report, "sqlite")
     sqlite_capacity = None if sqlite is None else sqlite.get("capacity_rps")
     report["summary"] = [summary(c, sqlite_capacity) for c in report.get("configurations", [])]
+    cores = int(report.get("machine", {}).get("cores") or 2)
+    estimates = {c["name"]: cpu_bound_capacity(c, cores) for c in report.get("configurations", [])}
+    for s in report["summary"]:
+        s["cpu_bound_capacity_rps"] = estimates.get(s["name"])
+        base = estimates.get("sqlite")
+        s["cpu_bound_vs_sqlite"] = (
+            s["cpu_bound_capacity_rps"] / base if base and s["cpu_bound_capacity_rps"] else None
+        )
     targets: list[dict[str, Any]] = []
     one = next((s for s in report["summary"] if s["name"] == "postgres-1"), None)
     ratio = None if one is None else one["capacity_vs_sqlite"]
@@ -263,6 +287,22 @@ def markdown(report: dict[str, Any]) -> str:
     for t in report.get("targets", []):
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
         lines.append(f"| {t['target']} | {t['goal']} | {_f(t['measured'], 3)} | {met} |")
+    lines += [
+        "",
+        'Capacity from CPU per check (the machine is shared: "other cores" above is what other jobs '
+        "took during each probe). cores / (CPU per check of the gateway, PostgreSQL, generator and chips "
+        "at the probe): an estimate of the capacity with the cores to ourselves.",
+        "",
+        "| configuration | CPU-bound estimate /s | vs SQLite's estimate | measured /s "
+        "| other cores (probe) |",
+        "|---|---|---|---|---|",
+    ]
+    for s in report.get("summary", []):
+        lines.append(
+            f"| {s['name']} | {_f(s.get('cpu_bound_capacity_rps'), 2)} "
+            f"| {_f(s.get('cpu_bound_vs_sqlite'), 3)} "
+            f"| {_f(s['capacity_rps'], 2)} | {_f(s['other_processes_cores_probe'], 2)} |"
+        )
     lines += ["", "## In-process floor: time and database work per check, one check at a time", ""]
     lines += [
         "| engine | checks | median ms (mean) | by kind, median ms | DB ms/check p50 / p90 / mean "
@@ -393,6 +433,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     notes = report.get("notes", []) + [f"skipped {s}" for s in report.get("skipped", [])]
+    notes += [f"(added after the run) {a}" for a in report.get("annotations_after_run", [])]
     for c in report.get("configurations", []):
         notes += [f"{c['name']}: {n}" for n in c.get("notes", [])]
         if c.get("server_log_tracebacks"):
