@@ -1,20 +1,18 @@
-"""Regenerate the gRPC code from `proto/` with grpc_tools.protoc, into both packages that ship it.
+"""Regenerate the gRPC code from `proto/` with grpc_tools.protoc.
 
-One proto, two outputs: `bhytgate.api.v1` (the server) and `bhytgate_client.v1` (the light client
-distribution in clients/sdk-python, which must not depend on the server's package). The two differ
-only in their import lines; they register the same descriptor, so in one process (tests, the CLI)
-their message classes are the same objects. The generated files are committed so that a plain
-install needs no protoc; this module (and the freshness test that calls it) keeps both identical to
-what the .proto says.
+One proto, one generated copy: `bhytgate_client.v1`, in the light client distribution
+(clients/sdk-python), which must not depend on the server's package. The server depends on that
+distribution and re-exports the modules as `bhytgate.api.v1`. The generated files are committed so
+that a plain install needs no protoc; this module (and the freshness test that calls it) keeps them
+identical to what the .proto says.
 
 grpc's Python plugin emits no type stubs, so `*_pb2_grpc.pyi` is written here from the
 descriptor set: stubs typed per channel kind (a grpc.aio channel gives awaitable calls), servicer
 methods that may be sync or async, and typed `add_*_to_server`.
 
 protoc names Python modules after the proto path (`bhytgate/v1/gateway.proto` →
-`bhytgate.v1.gateway_pb2`), but the package lives at `bhytgate.api.v1`; rather than mirror an
-awkward `proto/bhytgate/api/v1` layout, the generated import lines are rewritten (to each
-target's package).
+`bhytgate.v1.gateway_pb2`), but the package lives at `bhytgate_client.v1`; rather than mirror
+that layout under proto/, the generated import lines are rewritten to the target's package.
 
 Usage: ``python -m bhytgate.api.codegen [--check] [--out DIR [--package PKG]] [--proto-root DIR]``:
 without --out, every target in TARGETS.
@@ -36,12 +34,13 @@ from google.protobuf import descriptor_pb2
 PROTO_FILES: tuple[str, ...] = ("bhytgate/v1/gateway.proto",)
 """Paths relative to the proto root, in the package layout protoc sees."""
 
-OUT_PACKAGE = "bhytgate.api.v1"
-"""Where the server's generated modules live as Python."""
+OUT_PACKAGE = "bhytgate_client.v1"
+"""Where the generated modules live as Python: the light client distribution, which must not depend
+on the server's package. The server's `bhytgate.api.v1` re-exports them (one generated copy)."""
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_PROTO_ROOT = _REPO_ROOT / "proto"
-DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "v1"
+DEFAULT_OUT_DIR = _REPO_ROOT / "clients" / "sdk-python" / "src" / "bhytgate_client" / "v1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +51,7 @@ class Target:
     out_dir: Path
 
 
-TARGETS: tuple[Target, ...] = (
-    Target(OUT_PACKAGE, DEFAULT_OUT_DIR),
-    Target("bhytgate_client.v1", _REPO_ROOT / "clients" / "sdk-python" / "src" / "bhytgate_client" / "v1"),
-)
+TARGETS: tuple[Target, ...] = (Target(OUT_PACKAGE, DEFAULT_OUT_DIR),)
 
 # `from bhytgate.v1 import gateway_pb2 as ...` (in *_grpc.py, and in *_pb2.py for cross-file imports)
 _IMPORT_RE = re.compile(r"^from bhytgate\.v1 import ", re.MULTILINE)
@@ -203,7 +199,7 @@ def stale_files(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bhytgate.api.codegen",
-        description="Regenerate bhytgate.api.v1 and bhytgate_client.v1 from proto/.",
+        description="Regenerate bhytgate_client.v1 (re-exported as bhytgate.api.v1) from proto/.",
     )
     parser.add_argument("--out", type=Path, help="one output directory (default: every target)")
     parser.add_argument(
