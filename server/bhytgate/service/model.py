@@ -110,6 +110,8 @@ class VerifyResult:
     attestation: str | None
     checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED
     verify_time: dt.datetime
+    retry_hint: str | None = None  # RETRY only: policy.retry.RetryHint
+    review_expires: dt.datetime | None = None  # REVIEW only: when its case expires
 
 
 CHECKS = (

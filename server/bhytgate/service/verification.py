@@ -44,6 +44,8 @@ from bhytgate.policy.model import (
     Outcome,
     Reason,
 )
+from bhytgate.policy.retry import hint as retry_hint
+from bhytgate.policy.retry import is_retry
 from bhytgate.policy.rules import decide
 from bhytgate.service import reasons as vocab
 from bhytgate.service.config import GatewayConfig
@@ -59,6 +61,7 @@ from bhytgate.service.model import (
     db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
+from bhytgate.service.review import fraud_facts
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, LivenessSpec, check_kind
@@ -106,7 +109,7 @@ class Attempt:
             verification_id=self.vid,
             outcome=outcome,
             reasons=reasons,
-            assurance_level=kw.get("level") if outcome is not Outcome.REJECTED else None,
+            assurance_level=kw.get("level") if outcome in (Outcome.ACCEPTED, Outcome.REVIEW) else None,
             face_distance=kw.get("distance"),
             face_threshold=kw.get("threshold"),
             timings=self.timings.stages,
@@ -115,6 +118,7 @@ class Attempt:
             attestation=None,
             checks=self.checks,
             verify_time=self.now,
+            retry_hint=retry_hint(reasons) if outcome is Outcome.RETRY else None,
         )
 
     def extras(self, **kw: Any) -> RecordExtras:
@@ -231,11 +235,18 @@ class VerificationFlow:
         finally:
             self.recorder.finishing.discard(vid)
 
-    async def _record_abandoned(self, caller: Caller, inp: VerifyInput, attempt: Attempt, why: str) -> None:
+    async def _record_abandoned(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        attempt: Attempt,
+        why: str,
+        outcome: Outcome = Outcome.REJECTED,
+    ) -> None:
         if attempt.vid in self.recorder.finishing:
             return  # its record is already being written
         reason = Reason("INTERNAL_CHECK_UNAVAILABLE", f"check not completed: {why}")
-        await self._finish(caller, inp, attempt.result(Outcome.REJECTED, [reason]), attempt.extras())
+        await self._finish(caller, inp, attempt.result(outcome, [reason]), attempt.extras())
 
     async def _verify_spent(
         self, caller: Caller, inp: VerifyInput, attempt: Attempt, challenge: ChallengeRecord, timeout: float
@@ -258,9 +269,10 @@ class VerificationFlow:
             found = await db(verifier.verify, inp, ctx)
         if isinstance(found, Rejected):
             attempt.cccd = found.cccd
-            result = await self._finish(
-                caller, inp, attempt.result(Outcome.REJECTED, found.reasons), attempt.extras()
-            )
+            # A read cut short (no or an unreadable AA answer) is asked again, not refused.
+            retry = is_retry(found.reasons) and not found.violations
+            outcome = Outcome.RETRY if retry else Outcome.REJECTED
+            result = await self._finish(caller, inp, attempt.result(outcome, found.reasons), attempt.extras())
             if found.violations:
                 raise InvalidRequest(found.violations)
             return result
@@ -337,8 +349,12 @@ class VerificationFlow:
             try:
                 face = await self.pool.run(job, timeout=timeout)
             except (TimeoutError, FaceUnavailable) as exc:
-                # The challenge is used up: leave a record of the attempt before reporting.
-                await self._record_abandoned(caller, inp, attempt, f"face check: {type(exc).__name__}")
+                # The challenge is used up: leave a record of the attempt before reporting. A
+                # worker restarting says nothing about the person: RETRY, outside the fraud rules.
+                outcome = Outcome.RETRY if isinstance(exc, FaceUnavailable) else Outcome.REJECTED
+                await self._record_abandoned(
+                    caller, inp, attempt, f"face check: {type(exc).__name__}", outcome
+                )
                 raise
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
@@ -379,7 +395,18 @@ class VerificationFlow:
             entitlement=entitlement if accepted else None,
             ent_check=ent_check if accepted else None,
         )
+        review = outcome is Outcome.REVIEW
         extra = attempt.extras(
+            review_card=entitlement.card_number if review and entitlement is not None else None,
+            review_facts=fraud_facts(
+                fraud,
+                attempt.doc_key,
+                caller.terminal_id,
+                ent_check.ma_ket_qua.value if ent_check is not None else None,
+                self.config.policy,
+            )
+            if review
+            else (),
             face_mismatch=any(r.code in ("FACE_MISMATCH", "TEMPLATE_MISMATCH") for r in reasons),
             chip_image=ev.chip_image,
             identity_ok=vocab.identity_ok(reasons),
@@ -482,6 +509,7 @@ class VerificationFlow:
             challenge_ok=True,
             document_expired=ev.document_expired,
             face_failure_code=face_failure,
+            face_failure_on_chip=face.capture_failure is None and face.reference_failure is not None,
             face_match=as_match(face.chip_distance) if ev.source is DocumentSource.CHIP else None,
             template_match=as_match(face.template_distance),
             liveness_ok=liveness_ok,

@@ -54,7 +54,13 @@ class ChipCredential:
             aa_ok = report.active.valid
             checks["ACTIVE_AUTH"] = "PASSED" if aa_ok else "FAILED"
             if not aa_ok and not problems:
-                problems.append(Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}"))
+                if report.active.reason == "aa_answer_unreadable":
+                    detail = f"Active Authentication answer unreadable: {report.active.detail}"
+                    problems.append(Reason("AA_UNREADABLE", detail))
+                else:
+                    problems.append(
+                        Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}")
+                    )
         elif aa_capable:
             # A chip that can prove it is genuine must do so at every terminal: otherwise a copy of
             # its data on another chip would pass wherever the proof is not asked for.
@@ -62,6 +68,8 @@ class ChipCredential:
                 Reason("AA_MISSING", "the chip supports Active Authentication; no answer was sent")
             )
         elif ctx.config.require_active_authentication:
+            # Policy, not a glitch: this chip can never answer (so never RETRY).
+            problems.append(Reason("ASSURANCE_TOO_LOW", "policy requires Active Authentication"))
             problems.append(Reason("AA_MISSING", "chip without Active Authentication (no DG15 in EF.SOD)"))
         if any(r.code == "AA_MISSING" for r in problems):
             checks["ACTIVE_AUTH"] = "FAILED"
