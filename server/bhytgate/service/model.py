@@ -86,6 +86,7 @@ class VerifyInput:
     aa_signatures: Sequence[bytes] | None = None
     terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
     operator: Operator | None = None
+    guardian: str | None = None  # a child's check-in: the guardian's ACCEPTED verification id
 
     @property
     def credential_kind(self) -> str:

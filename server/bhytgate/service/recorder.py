@@ -52,6 +52,7 @@ class RecordExtras:
     challenge_id: str | None = None  # the spent challenge this record accounts for
     review_card: str | None = None  # REVIEW: the card an acceptance of its case would release
     review_facts: tuple[Any, ...] = ()  # REVIEW: service.review.FraudFact, pseudonyms and counts
+    guardian: str | None = None  # a child's check-in: the guardian's verification id
 
 
 class Recorder:
@@ -192,6 +193,7 @@ class Recorder:
                 issued_at=now,
                 expires_at=now + self.config.attestation_ttl,
                 operator=operator,
+                guardian=extra.guardian,
             )
             attestation = sign_attestation(claims, self.attestation_key)
         if extra.cccd is not None:

@@ -335,7 +335,8 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             for field, name, required in (
                 ("ef_sod", "EF.SOD", True),
                 ("dg1", "DG1", True),
-                ("dg2", "DG2", True),
+                # a guardian-verified child's chip may have no DG2 (no face image)
+                ("dg2", "DG2", not request.guardian_verification_id),
                 ("dg13", "DG13", True),
                 ("dg14", "DG14", False),
                 ("dg15", "DG15", False),
@@ -362,7 +363,13 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 violations.append(("active_auth.signatures", "exactly four signatures, one per 8-byte chunk"))
             if any(not s or len(s) > 1024 for s in signatures):
                 violations.append(("active_auth.signatures", "each must be 1-1024 bytes"))
-        frames = _frames(request.frames, cfg, violations)
+        guardian = None
+        if request.guardian_verification_id:
+            guardian = _valid(
+                violations, "guardian_verification_id", ids.verification_id, request.guardian_verification_id
+            )
+        # A guardian-verified child may come without frames (nothing is compared with them).
+        frames = _frames(request.frames, cfg, violations) if request.frames or guardian is None else []
         terminal_signature = None
         if request.HasField("terminal_signature"):
             sig = request.terminal_signature
@@ -392,6 +399,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 aa_signatures=signatures,
                 terminal_signature=terminal_signature,
                 operator=operator,
+                guardian=guardian,
             ),
             timeout=self.timeout(context),
         )

@@ -61,6 +61,7 @@ from bhytgate.service.model import (
     db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
+from bhytgate.service.guardian import decide_for_child
 from bhytgate.service.review import fraud_facts
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
@@ -281,6 +282,8 @@ class VerificationFlow:
         attempt.doc_key = document_key(self.audit_key, found.cccd)
         async with self.doc_lock.hold(attempt.doc_key):
             try:
+                if inp.guardian is not None:
+                    return await decide_for_child(self, caller, inp, attempt, found)
                 return await self._decide(caller, inp, attempt, challenge, found, timeout)
             except (asyncio.CancelledError, Unavailable) as exc:
                 # Recorded while the document is still locked: the next check of this card must

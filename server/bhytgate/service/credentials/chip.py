@@ -44,7 +44,7 @@ class ChipCredential:
                 [Reason("CHIP_DATA_MALFORMED", f"EF.SOD: {exc.reason}")],
                 violations=[("chip.ef_sod", f"{exc.message} [{exc.reason}]")],
             )
-        problems = chip_reasons(report)
+        problems = chip_reasons(report, photo_optional=inp.guardian is not None)
         checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
         aa_capable = 15 in report.passive.data_groups  # EF.SOD lists the AA key
         aa_ok: bool | None = None
@@ -76,7 +76,7 @@ class ChipCredential:
         if problems:
             return Rejected(problems)
         doc = report.document
-        assert doc.mrz is not None and doc.face is not None
+        assert doc.mrz is not None and (doc.face is not None or inp.guardian is not None)
         dg13 = doc.dg13
         cccd = (dg13.get("id_number") if dg13 else None) or doc.mrz.optional_data[:12]
         expiry = doc.mrz.date_of_expiry
@@ -96,7 +96,7 @@ class ChipCredential:
             template=template,
             report=report,
             issue_date=_dmy(dg13.get("issue_date")) if dg13 else None,
-            chip_image=doc.face.image,
+            chip_image=doc.face.image if doc.face is not None and doc.face.image else None,
             name=dg13.get("full_name") if dg13 else None,
             dob=dg13.get("date_of_birth") if dg13 else None,
             aa_ok=aa_ok,
