@@ -78,7 +78,7 @@ def guardian_reasons(
         if guardian.document == child_document:
             bad(ReasonCode.GUARDIAN_NOT_VERIFIED, "a holder cannot vouch for their own card")
     if child_has_face_image:
-        bad(ReasonCode.GUARDIAN_NOT_APPLICABLE, "the card carries a face image: the holder is checked by face")
+        bad(ReasonCode.GUARDIAN_NOT_APPLICABLE, "the card has a face image: the holder is checked by face")
     if child_dob is None:
         bad(ReasonCode.GUARDIAN_NOT_APPLICABLE, "the holder's birth date is unknown")
     elif age_years(child_dob, now.date()) >= rule.max_age_years:

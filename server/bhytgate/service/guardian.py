@@ -60,9 +60,9 @@ async def decide_for_child(
     own = [e for e in entitlements if e.cccd_number == ev.cccd]
     candidates = own or entitlements
     entitlement = candidates[0] if candidates else None
-    ent_check = (
-        check_entitlement(entitlement, now.date(), name=ev.name, dob=ev.dob) if entitlement is not None else None
-    )
+    ent_check = None
+    if entitlement is not None:
+        ent_check = check_entitlement(entitlement, now.date(), name=ev.name, dob=ev.dob)
     results = CheckResults(
         document_source=ev.source,
         chip_passive_ok=ev.report.passive.valid if ev.report is not None else None,
@@ -73,10 +73,8 @@ async def decide_for_child(
         ma_ket_qua=ent_check.ma_ket_qua.value if ent_check is not None else None,
     )
     decision = decide_guardian(results, guardian, fraud, flow.config.policy)
-    reasons = [
-        r if r.code != "NO_ENTITLEMENT" or ent_check is not None else Reason(r.code, "no BHYT card for this holder")
-        for r in decision.reasons
-    ]
+    unknown = Reason("NO_ENTITLEMENT", "no BHYT card for this holder")
+    reasons = [unknown if r.code == "NO_ENTITLEMENT" and ent_check is None else r for r in decision.reasons]
     outcome = decision.outcome
     if outcome is Outcome.ACCEPTED and ent_check is not None and ent_check.needs_review:
         outcome = Outcome.REVIEW

@@ -50,6 +50,7 @@ from bhytgate.policy.rules import decide
 from bhytgate.service import reasons as vocab
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.credentials import REGISTRY, CredentialContext, Evidence, Rejected
+from bhytgate.service.guardian import decide_for_child
 from bhytgate.service.model import (
     CHECKS,
     BeginResult,
@@ -61,7 +62,6 @@ from bhytgate.service.model import (
     db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
-from bhytgate.service.guardian import decide_for_child
 from bhytgate.service.review import fraud_facts
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
