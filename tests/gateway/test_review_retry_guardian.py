@@ -340,3 +340,59 @@ def test_a_childs_photo_less_card_with_a_verified_guardian_gets_its_entitlement(
         challenge = client.begin(terminal_kind="desk", operator=OPERATOR)
         client.verify(challenge, chip_files=read_chip_files(child_card), frames=[], operator=OPERATOR)
     assert err.value.code == "INVALID_ARGUMENT"
+
+
+def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deployment: Deployment) -> None:
+    from bhytgate.entitlement.cardnumber import parse_card_number
+    from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr
+
+    d = deployment
+    child = citizens.make_citizen("guardian-test-newborn", sex="F")
+    born = dt.date.today() - dt.timedelta(days=40)
+    child = dataclasses.replace(child, date_of_birth=born)
+    record = citizens.entitlement_json(citizens.entitlement_for(child, "guardian-test-newborn"))
+    record["cccd_number"] = None  # no identity document yet
+    with d.client("admin-01") as admin:
+        imported = admin.import_entitlements(json.dumps(record).encode(), "jsonl")
+        assert imported.imported_count == 1, list(imported.errors)
+    qr = format_bhyt_qr(
+        BhytQr(
+            card_number=parse_card_number(str(record["card_number"])),
+            full_name=str(record["full_name"]),
+            date_of_birth=str(record["date_of_birth"]),
+            sex=str(record["sex"]),
+            address=str(record["address"]),
+            registered_facility=str(record["registered_facility"]),
+            valid_from=dt.date.fromisoformat(str(record["valid_from"])),
+            valid_to=None,
+            issue_date=None,
+            management_code="ABC",
+            parent_name="Nguyễn Văn Bố",
+            area_code=None,
+            five_year_date=None,
+            check_string="0123",
+        )
+    )
+    terminal = _terminal(d, "maternity-desk", "01001", "hospital-checkin")
+    adult = d.card("bernadette")
+    guardian = check(d, adult, terminal=terminal, photos=_photo(d, adult, "bernadette4.png"))
+    assert guardian.decision == "ACCEPTED", guardian.reasons
+    with d.client(terminal) as client:
+        challenge = client.begin(terminal_kind="desk", operator=OPERATOR)
+        result = client.verify(
+            challenge,
+            qr=("bhyt", qr),
+            frames=[],
+            operator=OPERATOR,
+            guardian_verification_id=guardian.verification_id,
+        )
+        assert result.decision == "ACCEPTED", result.reasons
+        assert result.assurance_level == "GUARDIAN_VERIFIED"
+        assert result.entitlement is not None and result.entitlement["ma_the"] == record["card_number"]
+        # without the guardian the QR proves nothing: no template, no check-in
+        challenge = client.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = SimulatedCamera(live_photos(d, adult)).single(
+            int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        )
+        alone = client.verify(challenge, qr=("bhyt", qr), frames=frames, operator=OPERATOR)
+    assert alone.decision == "REJECTED" and alone.reason_codes == ["QR_UNUSABLE"], alone.reasons

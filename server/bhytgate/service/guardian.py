@@ -56,7 +56,11 @@ async def decide_for_child(
     with attempt.timings.stage("fraud_signals"):
         fraud = await db(flow._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
     with attempt.timings.stage("entitlement"):
-        entitlements = await db(flow.store.entitlements_by_cccd, ev.cccd)
+        if ev.card_number is not None:
+            by_card = await db(flow.store.entitlement_by_card, ev.card_number)
+            entitlements = [by_card] if by_card is not None else []
+        else:
+            entitlements = await db(flow.store.entitlements_by_cccd, ev.cccd)
     own = [e for e in entitlements if e.cccd_number == ev.cccd]
     candidates = own or entitlements
     entitlement = candidates[0] if candidates else None
