@@ -16,7 +16,7 @@ from bhytgate.policy.model import CheckResults, Outcome, Reason
 from bhytgate.service import reasons as vocab
 from bhytgate.service.credentials import Evidence
 from bhytgate.service.model import Caller, VerifyInput, VerifyResult, db
-from bhytgate.service.review import fraud_facts
+from bhytgate.service.review import review_extras
 
 if TYPE_CHECKING:
     from bhytgate.service.verification import Attempt, VerificationFlow
@@ -86,7 +86,6 @@ async def decide_for_child(
     vocab.fill_checks(checks, results, reasons, fraud)
     checks["DOCUMENT_STATUS"] = "FAILED" if fraud.reported_lost else "PASSED"
     accepted = outcome is Outcome.ACCEPTED
-    review = outcome is Outcome.REVIEW
     result = attempt.result(
         outcome,
         reasons,
@@ -96,16 +95,15 @@ async def decide_for_child(
     )
     extra = attempt.extras(
         guardian=inp.guardian,
-        review_card=entitlement.card_number if review and entitlement is not None else None,
-        review_facts=fraud_facts(
+        **review_extras(
+            outcome,
+            entitlement.card_number if entitlement is not None else None,
             fraud,
             attempt.doc_key,
             caller.terminal_id,
             ent_check.ma_ket_qua.value if ent_check is not None else None,
             flow.config.policy,
-        )
-        if review
-        else (),
+        ),
         identity_ok=False,  # no face bound this holder: it can neither vouch nor enrol a template
         holder=(ev.name, ev.dob),
     )

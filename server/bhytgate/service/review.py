@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -75,6 +76,24 @@ def fraud_facts(
     if ma_ket_qua in ("001", "002"):
         facts.append(FraudFact("ma_ket_qua", doc_key, 1, f"maKetQua {ma_ket_qua}"))
     return tuple(facts)
+
+
+def review_extras(
+    outcome: Outcome,
+    card_number: str | None,
+    fraud: FraudSignals,
+    doc_key: str,
+    terminal_id: str,
+    ma_ket_qua: str | None,
+    policy: PolicyConfig,
+) -> dict[str, Any]:
+    """The RecordExtras fields a REVIEW needs to open its case (none for any other outcome)."""
+    if outcome is not Outcome.REVIEW:
+        return {}
+    return {
+        "review_card": card_number,
+        "review_facts": fraud_facts(fraud, doc_key, terminal_id, ma_ket_qua, policy),
+    }
 
 
 def scope_of(caller: Caller) -> tuple[str | None, str | None]:

@@ -32,14 +32,12 @@ from typing import Any
 
 from bhytgate.api.signing import frames_signing_payload
 from bhytgate.audit.chain import document_key
-from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
+from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.liveness import FrameFingerprint, issue_challenge, load_device_key, verify_device_signature
 from bhytgate.policy import collect
 from bhytgate.policy.model import (
     AssuranceLevel,
-    CheckResults,
     DocumentSource,
-    FaceMatch,
     FraudSignals,
     Outcome,
     Reason,
@@ -50,6 +48,7 @@ from bhytgate.policy.rules import decide
 from bhytgate.service import reasons as vocab
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.credentials import REGISTRY, CredentialContext, Evidence, Rejected
+from bhytgate.service.findings import check_results
 from bhytgate.service.guardian import decide_for_child
 from bhytgate.service.model import (
     CHECKS,
@@ -62,7 +61,7 @@ from bhytgate.service.model import (
     db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
-from bhytgate.service.review import fraud_facts
+from bhytgate.service.review import review_extras
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, LivenessSpec, check_kind
@@ -378,7 +377,7 @@ class VerificationFlow:
         )
 
         # 8. decide, then record
-        results = self._check_results(ev, face, liveness, replay, ent_check, inp)
+        results = check_results(self.config, ev, face, liveness, replay, ent_check, inp)
         decision = decide(results, fraud, caller.kind, self.config.policy)
         reasons = vocab.refine(decision.reasons, face, replay, ent_check)
         outcome = decision.outcome
@@ -398,18 +397,16 @@ class VerificationFlow:
             entitlement=entitlement if accepted else None,
             ent_check=ent_check if accepted else None,
         )
-        review = outcome is Outcome.REVIEW
         extra = attempt.extras(
-            review_card=entitlement.card_number if review and entitlement is not None else None,
-            review_facts=fraud_facts(
+            **review_extras(
+                outcome,
+                entitlement.card_number if entitlement is not None else None,
                 fraud,
                 attempt.doc_key,
                 caller.terminal_id,
                 ent_check.ma_ket_qua.value if ent_check is not None else None,
                 self.config.policy,
-            )
-            if review
-            else (),
+            ),
             face_mismatch=any(r.code in ("FACE_MISMATCH", "TEMPLATE_MISMATCH") for r in reasons),
             chip_image=ev.chip_image,
             identity_ok=vocab.identity_ok(reasons),
@@ -477,50 +474,3 @@ class VerificationFlow:
         ):
             return Reason("FRAMES_REPLAYED", "frame(s) nearly identical to an earlier check")
         return None
-
-    def _check_results(
-        self,
-        ev: Evidence,
-        face: FaceOutcome,
-        liveness: LivenessSpec | None,
-        replay: Reason | None,
-        ent_check: EntitlementCheck | None,
-        inp: VerifyInput,
-    ) -> CheckResults:
-        threshold = face.threshold if face.threshold is not None else self.config.face.match_threshold
-
-        def as_match(distance: float | None) -> FaceMatch | None:
-            return None if distance is None else FaceMatch(distance, threshold, distance <= threshold)
-
-        capture = face.capture_failure or face.reference_failure
-        face_failure = (
-            None if capture is None else vocab.FACE_CAPTURE_REASONS.get(capture, "POOR_FACE_QUALITY")
-        )
-        liveness_ok, liveness_failure = face.liveness_ok, face.liveness_failure
-        if replay is not None:
-            liveness_ok, liveness_failure = False, "liveness_frame_replayed"
-        elif (
-            liveness is None
-            and face.chip_distance is not None
-            and face.chip_distance < self.config.face.liveness.card_photo_min_distance
-        ):
-            liveness_ok, liveness_failure = False, "liveness_card_photo"
-        return CheckResults(
-            document_source=ev.source,
-            chip_passive_ok=(ev.report.passive.valid if ev.report is not None else None),
-            aa_ok=ev.aa_ok,
-            challenge_ok=True,
-            document_expired=ev.document_expired,
-            face_failure_code=face_failure,
-            face_failure_on_chip=face.capture_failure is None and face.reference_failure is not None,
-            face_match=as_match(face.chip_distance) if ev.source is DocumentSource.CHIP else None,
-            template_match=as_match(face.template_distance),
-            liveness_ok=liveness_ok,
-            liveness_failure=liveness_failure,
-            operator=inp.operator.full_name if inp.operator else None,
-            # 001/002 (army/police funds): not refused, but a person checks the papers (REVIEW)
-            entitlement_usable=(ent_check.usable or ent_check.needs_review)
-            if ent_check is not None
-            else False,
-            ma_ket_qua=(ent_check.ma_ket_qua.value if ent_check is not None else None),
-        )
