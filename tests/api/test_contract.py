@@ -37,6 +37,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
         "VerificationService": {"BeginVerification", "Verify", "GetAttestationKeys"},
         "CounterService": {"EnrollTemplate", "LinkSocialInsurance", "ReportDocumentLost"},
         "AdminService": {"LoadTrustAnchors", "ImportEntitlements", "VerifyAuditChain", "RegisterTerminalKey"},
+        "ReviewService": {"ListReviewCases", "ResolveReviewCase", "GetReviewCase"},
     }
     inputs = []
     for service in pb.DESCRIPTOR.services_by_name.values():

@@ -217,17 +217,24 @@ VALID = {
     "social_insurance_number": "0112345678",
     "document_number": "185000123",
     "note": "taken at the counter",
+    "guardian_verification_id": "0" * 32,
+    "reason": "papers checked at the desk",
 }
-TERMINAL = {"VerificationService": "probe-desk", "CounterService": "counter-01", "AdminService": "admin-01"}
+TERMINAL = {
+    "VerificationService": "probe-desk",
+    "CounterService": "counter-01",
+    "AdminService": "admin-01",
+    "ReviewService": "reviewer-01",
+}
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # the format check passes; never decoded (refused earlier)
 
 
 def hostile_values(path: str) -> list[str]:
     name = path.rsplit(".", 1)[-1]
     good = VALID[name]
-    too_long = {"qr_text": 4097, "note": 2001}.get(name, 300)
+    too_long = {"qr_text": 4097, "note": 2001, "reason": 501}.get(name, 300)
     values = [good + "\x00", "x" * too_long]  # refused by every validator
-    if name in ("full_name", "note", "qr_text"):
+    if name in ("full_name", "note", "qr_text", "reason"):
         values += ["Lê\x1b[2J", "Lê\u202eàH"] if name != "qr_text" else ["abc\x1b[2J"]
         if name == "full_name":
             values += ["Lê Thu\nHà", "Lê Thu Hà\n"]
@@ -265,6 +272,8 @@ def base_request(method: str) -> Any:
         message.reason = pb.LOSS_REASON_STOLEN
     if method == "RegisterTerminalKey":
         message.public_key = b"\x01" * 32
+    if method == "ResolveReviewCase":
+        message.resolution = pb.REVIEW_STATE_ACCEPTED
     return message
 
 
@@ -297,6 +306,7 @@ def _stub_call(client: GatewayClient, service: str, method: str) -> Any:
         "VerificationService": client.verification,
         "CounterService": client.counter,
         "AdminService": client.admin,
+        "ReviewService": client.review,
     }[service]
     return getattr(stub, method)
 

@@ -141,10 +141,12 @@ def test_a_chip_that_can_answer_must_answer_at_every_terminal(
     deployment: Deployment, terminal: str, kind: str
 ) -> None:
     """EF.SOD lists DG15: without the Active Authentication answer a copy of the chip's data would
-    pass wherever the proof is not asked for, so it is asked for everywhere."""
+    pass wherever the proof is not asked for, so it is asked for everywhere. A missing answer from
+    a chip that can give one is a read cut short: RETRY (hold the card still), never an acceptance."""
     result = check(deployment, deployment.card("howard"), terminal=terminal, kind=kind, aa=False)
-    assert result.decision == "REJECTED"
+    assert result.decision == "RETRY" and result.retry_hint == "HOLD_CARD_STILL"
     assert result.reason_codes == ["AA_MISSING"]
+    assert result.entitlement is None and result.attestation is None
     assert result.checks["ACTIVE_AUTH"] == "FAILED"
 
 
@@ -152,7 +154,9 @@ def test_a_cloned_chip_cannot_skip_active_authentication(deployment: Deployment)
     card = deployment.attack("cloned_chip")
     victim = json.loads((card / "card.json").read_text(encoding="utf-8"))["live_photo"]
     result = check(deployment, card, photos=[Path(victim)], aa=False, terminal="lab-desk")
-    assert result.decision == "REJECTED" and result.reason_codes == ["AA_MISSING"]
+    # asked again for the answer it cannot give (with it: CHIP_NOT_GENUINE, the attack test)
+    assert result.decision == "RETRY" and result.reason_codes == ["AA_MISSING"]
+    assert result.entitlement is None
 
 
 def test_desk_capture_must_be_fresh(deployment: Deployment) -> None:
@@ -529,7 +533,9 @@ def test_broken_images_are_business_rejections_not_crashes(deployment: Deploymen
             _, request = _begin_and_request(deployment, card, client)
             request.frames[0].image = image
             response = client.verification.Verify(request, timeout=60)
-            assert response.decision == pb.DECISION_REJECTED
+            # an image that does not decode says nothing about fraud: RETRY, face the camera
+            assert response.decision == pb.DECISION_RETRY
+            assert response.retry_hint == pb.RETRY_HINT_FACE_THE_CAMERA
             codes = [r.code for r in response.reasons]
             # lab-desk takes every attack, so the terminal rule may flag it as well
             assert [c for c in codes if c != pb.REASON_CODE_FRAUD_TERMINAL_FLAGGED] == [

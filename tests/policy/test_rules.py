@@ -26,6 +26,8 @@ from bhytgate.policy import (
     velocity_exceeded,
 )
 from bhytgate.policy.collect import collect_fraud_signals, record_outcome
+from bhytgate.policy.retry import RetryHint
+from bhytgate.policy.retry import hint as retry_hint
 from bhytgate.storage import ChallengeProblem, SqliteStore
 
 NOW = dt.datetime(2025, 3, 3, 7, 30, tzinfo=dt.UTC)
@@ -95,9 +97,6 @@ def test_default_checks_fail_closed() -> None:
         ({"challenge_ok": True, "challenge_problem": "bogus"}, "CHALLENGE_UNKNOWN"),
         ({"challenge_ok": None}, "CHECK_MISSING"),
         ({"document_expired": True}, "DOCUMENT_EXPIRED"),
-        ({"face_failure_code": "NO_FACE", "face_match": None}, "NO_FACE"),
-        ({"face_failure_code": "MULTIPLE_FACES", "face_match": None}, "MULTIPLE_FACES"),
-        ({"face_failure_code": "??", "face_match": None}, "POOR_FACE_QUALITY"),
         ({"face_match": FaceMatch(0.61, 0.5, False)}, "FACE_MISMATCH"),
         ({"face_match": FaceMatch(0.61, 0.5, True)}, "FACE_MISMATCH"),  # flag disagrees with numbers
         ({"template_match": FaceMatch(0.7, 0.5, False)}, "TEMPLATE_MISMATCH"),
@@ -113,6 +112,29 @@ def test_default_checks_fail_closed() -> None:
 def test_single_failure_rejects_with_its_code(change: dict[str, object], code: str) -> None:
     outcome, got = codes(dataclasses.replace(GOOD, **change))  # type: ignore[arg-type]
     assert outcome is Outcome.REJECTED and code in got
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [("NO_FACE", "NO_FACE"), ("MULTIPLE_FACES", "MULTIPLE_FACES"), ("??", "POOR_FACE_QUALITY")],
+)
+def test_a_poor_live_capture_is_a_retry_with_a_hint(failure: str, code: str) -> None:
+    checks = dataclasses.replace(GOOD, face_failure_code=failure, face_match=None)
+    decision = decide(checks, CLEAN, TerminalKind.KIOSK, POLICY)
+    assert decision.outcome is Outcome.RETRY and decision.codes == [code]
+    assert retry_hint(decision.reasons) is RetryHint.FACE_THE_CAMERA
+    # the chip photo without a usable face: a retry cannot help
+    on_chip = dataclasses.replace(checks, face_failure_on_chip=True)
+    assert decide(on_chip, CLEAN, TerminalKind.KIOSK, POLICY).outcome is Outcome.REJECTED
+    # evidence beside the poor capture still rejects
+    with_evidence = dataclasses.replace(checks, aa_ok=False)
+    assert decide(with_evidence, CLEAN, TerminalKind.KIOSK, POLICY).outcome is Outcome.REJECTED
+
+
+def test_retries_are_on_neither_side_of_the_terminal_rejection_rate() -> None:
+    policy = PolicyConfig(terminal_min_rejections=3)
+    assert terminal_flagged({"REJECTED": 3, "ACCEPTED": 1, "RETRY": 40}, policy)
+    assert not terminal_flagged({"RETRY": 40, "ACCEPTED": 1}, policy)
 
 
 def test_failed_liveness_is_the_reason_not_a_missing_match() -> None:

@@ -152,7 +152,57 @@ def test_a_template_that_fails_integrity_is_a_recorded_rejection(gateway: Gatewa
     gateway.store.use_template_key(b"x" * 32)  # the stored template no longer authenticates
     _, result = qr_check(gateway)
     assert [r.code for r in result.reasons] == ["INTERNAL_CHECK_UNAVAILABLE"]
+    assert result.outcome is Outcome.REJECTED  # a security event, never a RETRY
     assert gateway.store.audit_record_exists(result.verification_id)
+
+
+def test_a_face_worker_restarting_is_a_recorded_retry_outside_the_fraud_rules(gateway: Gateway) -> None:
+    from bhytgate.service.workers import FaceUnavailable
+
+    def restarting(job: FaceJob) -> FaceOutcome:
+        raise FaceUnavailable("face worker restarting")
+
+    gateway.flow.pool = FunctionPool(restarting)
+    with pytest.raises(FaceUnavailable):
+        qr_check(gateway)
+    bodies = [e.body for e in gateway.store.iter_audit()]
+    assert len(bodies) == 1 and '"decision":"RETRY"' in bodies[0], bodies
+    assert gateway.store.terminal_recent_decisions(DESK.terminal_id, 50) == {}  # no fraud event
+    gateway.flow.pool = FunctionPool(matched)
+    assert qr_check(gateway)[1].outcome is Outcome.ACCEPTED
+
+
+def test_a_review_opens_a_case_that_a_reviewer_accepts(gateway: Gateway) -> None:
+    """The velocity rule at a second facility: REVIEW, a case, an accepted resolution releasing
+    the entitlement with an attestation naming the reviewer."""
+    from bhytgate.service.review import Resolution
+
+    assert qr_check(gateway)[1].outcome is Outcome.ACCEPTED
+    other = Caller("desk-y", "79014", "hospital-checkin", TerminalKind.DESK)
+
+    async def second() -> Any:
+        challenge = await gateway.begin(other)
+        ts = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        inp = VerifyInput(challenge.challenge_id, [(b"frame-2", ts)], qr=("cccd", QR), operator=OPERATOR)
+        return await gateway.verify(other, inp)
+
+    def distinct(job: FaceJob) -> FaceOutcome:  # another frame: another perceptual hash
+        digest = hashlib.sha256(job.frames[0][0]).digest()
+        return FaceOutcome(template_distance=0.3, threshold=0.5, fingerprints=((digest, digest),))
+
+    gateway.flow.pool = FunctionPool(distinct)
+    review = asyncio.run(second())
+    assert review.outcome is Outcome.REVIEW, review.reasons
+    assert review.review_expires is not None
+    reviewer = Caller("rev-1", "79014", "reviewer", TerminalKind.DESK)
+    cases = asyncio.run(gateway.reviews.list_open(reviewer, 10))
+    assert [c.verification_id for c in cases] == [review.verification_id]
+    done: Resolution = asyncio.run(
+        gateway.reviews.resolve(reviewer, review.verification_id, accept=True, reason="ok")
+    )
+    assert done.state == "ACCEPTED" and done.entitlement is not None and done.attestation
+    polled = asyncio.run(gateway.reviews.get(other, review.verification_id))
+    assert polled.state == "ACCEPTED" and polled.attestation == done.attestation
 
 
 def test_reason_vocabulary_is_the_proto_enum() -> None:

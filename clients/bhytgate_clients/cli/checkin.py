@@ -78,8 +78,16 @@ def print_result(result: VerificationResult) -> None:
     from rich.table import Table
 
     console = Console()
-    colour = {"ACCEPTED": "green", "REJECTED": "red", "REVIEW": "yellow"}[result.decision]
+    colour = {"ACCEPTED": "green", "REJECTED": "red", "REVIEW": "yellow", "RETRY": "cyan"}.get(
+        result.decision, "red"
+    )
     console.print(f"[bold {colour}]{result.decision}[/]  verification {result.verification_id}")
+    if result.retry_message:
+        console.print(f"try again: {result.retry_message}")
+    if result.review_expire_time is not None:
+        console.print(
+            f"review case open until {result.review_expire_time.isoformat()} (bhytgate review list)"
+        )
     if result.assurance_level:
         console.print(f"assurance level: {result.assurance_level}")
     if result.face_distance is not None:

@@ -99,6 +99,24 @@ def verify_chunk(key: PublicKey, chunk: bytes, signature: bytes, ec_hash: str | 
         verify_ecdsa(key, ec_hash, chunk, signature, plain=False)
 
 
+def unreadable_answer(key: PublicKey, signature: bytes) -> str | None:
+    """Why `signature` cannot be an answer of a chip with `key` at all, or None if it could be.
+
+    A chip answers with a full-length RSA block (the modulus' size) or an ECDSA r||s (twice the
+    key's size) or DER SEQUENCE; a constant byte string is an empty or failed read. Anything of the
+    right shape that does not verify is a wrong signature, which this never excuses."""
+    if not signature or len(set(signature)) == 1:
+        return "empty or constant answer"
+    size = (key.bits + 7) // 8
+    if key.kind == "rsa":
+        if len(signature) != size:
+            return f"{len(signature)} bytes for an RSA-{key.bits} key"
+        return None
+    if len(signature) != 2 * size and signature[0] != 0x30:
+        return f"{len(signature)} bytes, neither r||s nor DER, for an EC key of {key.bits} bits"
+    return None
+
+
 def verify_active_authentication(
     key: PublicKey, challenge: bytes, signatures: list[bytes], *, ec_hash: str | None
 ) -> ActiveResult:
@@ -110,6 +128,11 @@ def verify_active_authentication(
         return ActiveResult(
             False, "aa_response_incomplete", f"expected {len(chunks)} signatures, got {len(signatures)}"
         )
+    for index, signature in enumerate(signatures):
+        problem = unreadable_answer(key, bytes(signature))
+        if problem is not None:
+            # Not a signature of this key at all: a cut-short read, not a chip that signs wrongly.
+            return ActiveResult(False, "aa_answer_unreadable", f"chunk {index + 1}: {problem}")
     for index, (chunk, signature) in enumerate(zip(chunks, signatures, strict=True)):
         try:
             verify_chunk(key, chunk, bytes(signature), ec_hash)

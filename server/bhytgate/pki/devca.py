@@ -42,6 +42,7 @@ class TerminalRole(enum.StrEnum):
     HOSPITAL_CHECKIN = "hospital-checkin"
     COUNTER = "counter"
     ADMIN = "admin"
+    REVIEWER = "reviewer"  # resolves review cases of its facility (or province: code ending 000)
 
 
 class TerminalIdentityError(ValueError):

@@ -19,6 +19,7 @@ class Outcome(enum.StrEnum):
     ACCEPTED = "ACCEPTED"
     REJECTED = "REJECTED"
     REVIEW = "REVIEW"
+    RETRY = "RETRY"  # nothing learned about fraud: try again (policy.retry)
 
 
 class ReasonCode(enum.StrEnum):
@@ -36,6 +37,7 @@ class ReasonCode(enum.StrEnum):
     # the chip itself (Active Authentication)
     CHIP_NOT_GENUINE = "CHIP_NOT_GENUINE"
     AA_MISSING = "AA_MISSING"
+    AA_UNREADABLE = "AA_UNREADABLE"
     # the challenge and the terminal
     CHALLENGE_UNKNOWN = "CHALLENGE_UNKNOWN"
     CHALLENGE_EXPIRED = "CHALLENGE_EXPIRED"
@@ -75,6 +77,12 @@ class ReasonCode(enum.StrEnum):
     # INTERNAL_CHECK_UNAVAILABLE, like a check that could not run
     CHECK_MISSING = "CHECK_MISSING"
     INTERNAL_CHECK_UNAVAILABLE = "INTERNAL_CHECK_UNAVAILABLE"
+    # a child's check-in vouched for by a verified guardian (policy.guardian)
+    GUARDIAN_NOT_VERIFIED = "GUARDIAN_NOT_VERIFIED"
+    GUARDIAN_NOT_APPLICABLE = "GUARDIAN_NOT_APPLICABLE"
+    # the resolution of a review case
+    REVIEW_REJECTED = "REVIEW_REJECTED"
+    REVIEW_EXPIRED = "REVIEW_EXPIRED"
 
     @property
     def wire_name(self) -> str:
@@ -107,6 +115,8 @@ class AssuranceLevel(enum.StrEnum):
     QR_ENROLLED_FACE = "qr_enrolled_face"
     CHIP_FACE = "chip_face"
     CHIP_AA_FACE_LIVENESS = "chip_aa_face_liveness"
+    # the holder (a young child) is bound to the card by a fully verified guardian, not by a face
+    GUARDIAN_VERIFIED = "guardian_verified"
 
     @property
     def rank(self) -> int:
@@ -114,6 +124,7 @@ class AssuranceLevel(enum.StrEnum):
 
 
 _RANK = {
+    AssuranceLevel.GUARDIAN_VERIFIED: 0,  # its own path (policy.guardian), never a face level
     AssuranceLevel.QR_ENROLLED_FACE: 1,
     AssuranceLevel.CHIP_FACE: 2,
     AssuranceLevel.CHIP_AA_FACE_LIVENESS: 3,
@@ -162,6 +173,7 @@ class CheckResults:
     challenge_problem: ChallengeProblem | None = None
     document_expired: bool | None = None
     face_failure_code: str | None = None  # NO_FACE | MULTIPLE_FACES | POOR_FACE_QUALITY
+    face_failure_on_chip: bool = False  # the failure is the chip photo's (a retry cannot help)
     face_match: FaceMatch | None = None  # live face vs chip photo (DG2)
     template_match: FaceMatch | None = None  # live face vs enrolled template; None = none enrolled
     liveness_ok: bool | None = None  # None = not performed (desk single-frame mode)

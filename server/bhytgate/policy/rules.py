@@ -24,6 +24,7 @@ from bhytgate.policy.model import (
     ReasonCode,
     TerminalKind,
 )
+from bhytgate.policy.retry import is_retry
 from bhytgate.storage.interface import ChallengeProblem
 
 _CHALLENGE_CODES = {
@@ -59,7 +60,8 @@ def terminal_flagged(recent: Mapping[str, int], policy: PolicyConfig) -> bool:
 
     Needs both a rate above the threshold and an absolute count, so two early failures do not flag it.
     """
-    total = sum(recent.values())
+    # RETRY outcomes say nothing about the terminal's honesty: neither side of the rate.
+    total = sum(n for d, n in recent.items() if d != Outcome.RETRY.value)
     rejected = recent.get(Outcome.REJECTED.value, 0)
     if total <= 0 or rejected < policy.terminal_min_rejections:
         return False
@@ -242,6 +244,9 @@ def decide(
             reject.append(_r(ReasonCode.AA_MISSING, "chip did not perform active authentication"))
 
     if reject:
+        if is_retry(reject) and not checks.face_failure_on_chip:
+            # A glitch or a poor capture, nothing else: ask again (review rules run on the retry).
+            return Decision(Outcome.RETRY, reject, level)
         return Decision(Outcome.REJECTED, reject + review, level)
     if review:
         return Decision(Outcome.REVIEW, review, level)

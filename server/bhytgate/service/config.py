@@ -35,6 +35,13 @@ class GatewayConfig:
     worker_nice: int = 5
     challenge_ttl: dt.timedelta = dt.timedelta(minutes=2)
     attestation_ttl: dt.timedelta = dt.timedelta(days=7)
+    # A REVIEW opens a case; unresolved this long (a desk check-in: the patient is waiting) it
+    # expires and says so. gateway.toml: review_ttl = seconds.
+    review_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    # A child's check-in may name a guardian's ACCEPTED verification at the same terminal this
+    # recent, for a holder under guardian_max_age_years whose card has no face image.
+    guardian_window: dt.timedelta = dt.timedelta(minutes=15)
+    guardian_max_age_years: int = 6
     max_frames: int = 12  # a liveness burst needs 3-8; each frame is decoded in a worker
     max_check_seconds: float = 20.0  # a face job running longer is abandoned (INTERNAL_CHECK_UNAVAILABLE)
     # On SIGTERM/SIGINT the server refuses new calls at once and gives the checks in flight this
@@ -112,6 +119,9 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         "require_active_authentication": config.require_active_authentication,
         "challenge_ttl_s": config.challenge_ttl.total_seconds(),
         "attestation_ttl_s": config.attestation_ttl.total_seconds(),
+        "review_ttl_s": config.review_ttl.total_seconds(),
+        "guardian_window_s": config.guardian_window.total_seconds(),
+        "guardian_max_age_years": config.guardian_max_age_years,
         "begin_rate_per_minute": config.begin_rate_per_minute,
         "max_frames": config.max_frames,
         "max_frame_bytes": config.max_frame_bytes,
@@ -136,7 +146,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         face.update(data.get("face", {}))
         liveness.update(data.get("liveness", {}))
         policy.update(data.get("policy", {}))
-    for key in ("challenge_ttl", "attestation_ttl"):
+    for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
     for key in ("velocity_window", "mismatch_window", "mismatch_lock_duration"):

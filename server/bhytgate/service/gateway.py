@@ -30,6 +30,7 @@ from bhytgate.service.model import (
     VerifyResult,
 )
 from bhytgate.service.recorder import Recorder
+from bhytgate.service.review import ReviewService
 from bhytgate.service.state import (
     DocumentLock,
     InProcessDocumentLock,
@@ -106,6 +107,10 @@ class Gateway:
             clock=now,
             face_limit=self.flow.face_limit,
         )
+        self.reviews = ReviewService(
+            config, store, audit_key=audit_key, attestation_key=attestation_key, clock=now
+        )
+        self.recorder.reviews = self.reviews
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )

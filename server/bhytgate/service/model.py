@@ -86,6 +86,7 @@ class VerifyInput:
     aa_signatures: Sequence[bytes] | None = None
     terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
     operator: Operator | None = None
+    guardian: str | None = None  # a child's check-in: the guardian's ACCEPTED verification id
 
     @property
     def credential_kind(self) -> str:
@@ -110,6 +111,8 @@ class VerifyResult:
     attestation: str | None
     checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED
     verify_time: dt.datetime
+    retry_hint: str | None = None  # RETRY only: policy.retry.RetryHint
+    review_expires: dt.datetime | None = None  # REVIEW only: when its case expires
 
 
 CHECKS = (

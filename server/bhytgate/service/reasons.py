@@ -31,8 +31,11 @@ LIVENESS_REASONS = {
 FACE_CAPTURE_REASONS = {"no_face": "NO_FACE", "multiple_faces": "MULTIPLE_FACES"}
 
 
-def chip_reasons(report: ChipReport) -> list[Reason]:
-    """Precise reasons from the chip report, in the gateway's vocabulary; empty if the chip is fine."""
+def chip_reasons(report: ChipReport, *, photo_optional: bool = False) -> list[Reason]:
+    """Precise reasons from the chip report, in the gateway's vocabulary; empty if the chip is fine.
+
+    `photo_optional` (a guardian-verified child): a chip whose EF.SOD lists no DG2 passes without
+    one; one whose EF.SOD lists DG2 must still send it, so a photo cannot be withheld."""
     passive = report.passive
     out: list[Reason] = []
     if not passive.signature.valid:
@@ -54,10 +57,12 @@ def chip_reasons(report: ChipReport) -> list[Reason]:
     if not out:
         for number in REQUIRED_DATA_GROUPS:
             required = passive.data_groups.get(number)
+            if number == 2 and photo_optional and required is None:
+                continue
             if required != "match":
                 out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is {required or 'absent'}"))
         for name, reason in report.document.errors.items():
-            if name in ("DG1", "DG2", "DG13"):
+            if name in ("DG1", "DG13") or (name == "DG2" and not photo_optional):
                 out.append(Reason("CHIP_DATA_MALFORMED", f"{name}: {reason}"))
     return out
 

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -32,6 +32,9 @@ from bhytgate.service.model import Caller, Unavailable, VerifyInput, VerifyResul
 from bhytgate.service.state import Session, Sessions
 from bhytgate.storage.interface import AlreadyRecorded, ChallengeRecord, StoreUnavailable, VerificationEvent
 from bhytgate.storage.sql import SqlStore
+
+if TYPE_CHECKING:
+    from bhytgate.service.review import ReviewService
 
 log = logging.getLogger("bhytgate.recorder")
 
@@ -47,6 +50,9 @@ class RecordExtras:
     identity_ok: bool = False
     holder: tuple[str | None, str | None] = (None, None)
     challenge_id: str | None = None  # the spent challenge this record accounts for
+    review_card: str | None = None  # REVIEW: the card an acceptance of its case would release
+    review_facts: tuple[Any, ...] = ()  # REVIEW: service.review.FraudFact, pseudonyms and counts
+    guardian: str | None = None  # a child's check-in: the guardian's verification id
 
 
 class Recorder:
@@ -70,6 +76,7 @@ class Recorder:
         self.metrics = metrics
         self._background: set[asyncio.Future[VerifyResult]] = set()
         self.finishing: set[str] = set()  # verification ids whose record is being written
+        self.reviews: ReviewService | None = None  # opens a case for every REVIEW (gateway wiring)
 
     async def finish(
         self, caller: Caller, inp: VerifyInput, result: VerifyResult, extra: RecordExtras
@@ -131,7 +138,11 @@ class Recorder:
                 challenge_id=extra.challenge_id,
             )
             recorded = True
-            if extra.cccd is None:
+            if result.outcome is Outcome.RETRY:
+                # Nothing learned about fraud: no fraud event (not the mismatch lock, not the
+                # terminal's rejection rate, not velocity). The audit record above keeps it.
+                pass
+            elif extra.cccd is None:
                 # No document known (forged chip, bad challenge...): still counted for the terminal,
                 # whose rejection rate is a fraud signal of its own.
                 self.store.record_verification(
@@ -182,6 +193,7 @@ class Recorder:
                 issued_at=now,
                 expires_at=now + self.config.attestation_ttl,
                 operator=operator,
+                guardian=extra.guardian,
             )
             attestation = sign_attestation(claims, self.attestation_key)
         if extra.cccd is not None:
@@ -199,8 +211,26 @@ class Recorder:
                 self.sessions.put(result.verification_id, session)
             except StoreUnavailable:
                 log.warning("counter session not kept: database unavailable")
+        review_expires = None
+        if result.outcome is Outcome.REVIEW and extra.cccd is not None and self.reviews is not None:
+            try:
+                review_expires = self.reviews.open_case(
+                    caller,
+                    result,
+                    cccd=extra.cccd,
+                    card_number=extra.review_card,
+                    holder=extra.holder,
+                    operator=operator,
+                    facts=extra.review_facts,
+                )
+            except StoreUnavailable:
+                # The decision is recorded and releases nothing; without a case the desk checks
+                # papers the old way.
+                log.warning("review case not opened: database unavailable")
         timings = [*result.timings, ("record", (time.perf_counter() - start) * 1000)]
-        final = dataclasses.replace(result, attestation=attestation, timings=timings)
+        final = dataclasses.replace(
+            result, attestation=attestation, timings=timings, review_expires=review_expires
+        )
         if self.metrics is not None:
             self.metrics.observe_decision(final)
         return final

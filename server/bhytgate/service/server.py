@@ -29,6 +29,7 @@ from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
+from bhytgate.service.review_servicer import ReviewServicer
 from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
@@ -129,12 +130,13 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         CounterServicer(gateway, config, metrics),
         AdminServicer(gateway, config, metrics),
         RequestLimits.from_config(config),
+        review=ReviewServicer(gateway, config, metrics),
     )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
         pb.DESCRIPTOR.services_by_name[name].full_name
-        for name in ("VerificationService", "CounterService", "AdminService")
+        for name in ("VerificationService", "CounterService", "AdminService", "ReviewService")
     ]
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     if config.plaintext:
@@ -191,6 +193,7 @@ async def _sweep_forever(gateway: Gateway, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             await asyncio.to_thread(gateway.recorder.sweep_orphans)
+            await asyncio.to_thread(gateway.reviews.sweep_expired)
         except StoreUnavailable:
             log.warning("orphan sweep skipped: database unavailable")
         except Exception as exc:  # the sweep must never stop for good

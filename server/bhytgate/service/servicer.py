@@ -29,6 +29,8 @@ from bhytgate.face.decode import sniff_format
 from bhytgate.face.errors import FaceError
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
+from bhytgate.policy.retry import MESSAGES as RETRY_MESSAGES
+from bhytgate.policy.retry import RetryHint
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import (
     Caller,
@@ -60,11 +62,18 @@ LEVELS = {
     AssuranceLevel.CHIP_AA_FACE_LIVENESS: pb.ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS,
     AssuranceLevel.CHIP_FACE: pb.ASSURANCE_LEVEL_CHIP_FACE,
     AssuranceLevel.QR_ENROLLED_FACE: pb.ASSURANCE_LEVEL_QR_ENROLLED_FACE,
+    AssuranceLevel.GUARDIAN_VERIFIED: pb.ASSURANCE_LEVEL_GUARDIAN_VERIFIED,
 }
 DECISIONS = {
     Outcome.ACCEPTED: pb.DECISION_ACCEPTED,
     Outcome.REJECTED: pb.DECISION_REJECTED,
     Outcome.REVIEW: pb.DECISION_REVIEW,
+    Outcome.RETRY: pb.DECISION_RETRY,
+}
+RETRY_HINTS = {
+    RetryHint.HOLD_CARD_STILL: pb.RETRY_HINT_HOLD_CARD_STILL,
+    RetryHint.FACE_THE_CAMERA: pb.RETRY_HINT_FACE_THE_CAMERA,
+    RetryHint.TRY_AGAIN_SHORTLY: pb.RETRY_HINT_TRY_AGAIN_SHORTLY,
 }
 ACTIONS = {
     "turn_left": pb.LIVENESS_ACTION_TURN_LEFT,
@@ -326,7 +335,8 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             for field, name, required in (
                 ("ef_sod", "EF.SOD", True),
                 ("dg1", "DG1", True),
-                ("dg2", "DG2", True),
+                # a guardian-verified child's chip may have no DG2 (no face image)
+                ("dg2", "DG2", not request.guardian_verification_id),
                 ("dg13", "DG13", True),
                 ("dg14", "DG14", False),
                 ("dg15", "DG15", False),
@@ -353,7 +363,13 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 violations.append(("active_auth.signatures", "exactly four signatures, one per 8-byte chunk"))
             if any(not s or len(s) > 1024 for s in signatures):
                 violations.append(("active_auth.signatures", "each must be 1-1024 bytes"))
-        frames = _frames(request.frames, cfg, violations)
+        guardian = None
+        if request.guardian_verification_id:
+            guardian = _valid(
+                violations, "guardian_verification_id", ids.verification_id, request.guardian_verification_id
+            )
+        # A guardian-verified child may come without frames (nothing is compared with them).
+        frames = _frames(request.frames, cfg, violations) if request.frames or guardian is None else []
         terminal_signature = None
         if request.HasField("terminal_signature"):
             sig = request.terminal_signature
@@ -383,6 +399,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 aa_signatures=signatures,
                 terminal_signature=terminal_signature,
                 operator=operator,
+                guardian=guardian,
             ),
             timeout=self.timeout(context),
         )
@@ -415,6 +432,12 @@ def verify_response(result: VerifyResult) -> pb.VerifyResponse:
         response.face_distance = result.face_distance
     if result.face_threshold is not None:
         response.face_threshold = result.face_threshold
+    if result.outcome is Outcome.RETRY and result.retry_hint is not None:
+        hint = RetryHint(result.retry_hint)
+        response.retry_hint = RETRY_HINTS[hint]  # type: ignore[assignment]
+        response.retry_message = RETRY_MESSAGES[hint]
+    if result.outcome is Outcome.REVIEW and result.review_expires is not None:
+        response.review_expire_time.CopyFrom(timestamp(result.review_expires))
     if (
         result.outcome is Outcome.ACCEPTED
         and result.entitlement is not None

@@ -32,22 +32,24 @@ from typing import Any
 
 from bhytgate.api.signing import frames_signing_payload
 from bhytgate.audit.chain import document_key
-from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
+from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.liveness import FrameFingerprint, issue_challenge, load_device_key, verify_device_signature
 from bhytgate.policy import collect
 from bhytgate.policy.model import (
     AssuranceLevel,
-    CheckResults,
     DocumentSource,
-    FaceMatch,
     FraudSignals,
     Outcome,
     Reason,
 )
+from bhytgate.policy.retry import hint as retry_hint
+from bhytgate.policy.retry import is_retry
 from bhytgate.policy.rules import decide
 from bhytgate.service import reasons as vocab
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.credentials import REGISTRY, CredentialContext, Evidence, Rejected
+from bhytgate.service.findings import check_results
+from bhytgate.service.guardian import decide_for_child
 from bhytgate.service.model import (
     CHECKS,
     BeginResult,
@@ -59,6 +61,7 @@ from bhytgate.service.model import (
     db,
 )
 from bhytgate.service.recorder import Recorder, RecordExtras
+from bhytgate.service.review import review_extras
 from bhytgate.service.state import DocumentLock, RateLimiter, SharedFrameMemory, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, LivenessSpec, check_kind
@@ -106,7 +109,7 @@ class Attempt:
             verification_id=self.vid,
             outcome=outcome,
             reasons=reasons,
-            assurance_level=kw.get("level") if outcome is not Outcome.REJECTED else None,
+            assurance_level=kw.get("level") if outcome in (Outcome.ACCEPTED, Outcome.REVIEW) else None,
             face_distance=kw.get("distance"),
             face_threshold=kw.get("threshold"),
             timings=self.timings.stages,
@@ -115,6 +118,7 @@ class Attempt:
             attestation=None,
             checks=self.checks,
             verify_time=self.now,
+            retry_hint=retry_hint(reasons) if outcome is Outcome.RETRY else None,
         )
 
     def extras(self, **kw: Any) -> RecordExtras:
@@ -231,11 +235,18 @@ class VerificationFlow:
         finally:
             self.recorder.finishing.discard(vid)
 
-    async def _record_abandoned(self, caller: Caller, inp: VerifyInput, attempt: Attempt, why: str) -> None:
+    async def _record_abandoned(
+        self,
+        caller: Caller,
+        inp: VerifyInput,
+        attempt: Attempt,
+        why: str,
+        outcome: Outcome = Outcome.REJECTED,
+    ) -> None:
         if attempt.vid in self.recorder.finishing:
             return  # its record is already being written
         reason = Reason("INTERNAL_CHECK_UNAVAILABLE", f"check not completed: {why}")
-        await self._finish(caller, inp, attempt.result(Outcome.REJECTED, [reason]), attempt.extras())
+        await self._finish(caller, inp, attempt.result(outcome, [reason]), attempt.extras())
 
     async def _verify_spent(
         self, caller: Caller, inp: VerifyInput, attempt: Attempt, challenge: ChallengeRecord, timeout: float
@@ -258,9 +269,10 @@ class VerificationFlow:
             found = await db(verifier.verify, inp, ctx)
         if isinstance(found, Rejected):
             attempt.cccd = found.cccd
-            result = await self._finish(
-                caller, inp, attempt.result(Outcome.REJECTED, found.reasons), attempt.extras()
-            )
+            # A read cut short (no or an unreadable AA answer) is asked again, not refused.
+            retry = is_retry(found.reasons) and not found.violations
+            outcome = Outcome.RETRY if retry else Outcome.REJECTED
+            result = await self._finish(caller, inp, attempt.result(outcome, found.reasons), attempt.extras())
             if found.violations:
                 raise InvalidRequest(found.violations)
             return result
@@ -269,6 +281,8 @@ class VerificationFlow:
         attempt.doc_key = document_key(self.audit_key, found.cccd)
         async with self.doc_lock.hold(attempt.doc_key):
             try:
+                if inp.guardian is not None:
+                    return await decide_for_child(self, caller, inp, attempt, found)
                 return await self._decide(caller, inp, attempt, challenge, found, timeout)
             except (asyncio.CancelledError, Unavailable) as exc:
                 # Recorded while the document is still locked: the next check of this card must
@@ -337,8 +351,12 @@ class VerificationFlow:
             try:
                 face = await self.pool.run(job, timeout=timeout)
             except (TimeoutError, FaceUnavailable) as exc:
-                # The challenge is used up: leave a record of the attempt before reporting.
-                await self._record_abandoned(caller, inp, attempt, f"face check: {type(exc).__name__}")
+                # The challenge is used up: leave a record of the attempt before reporting. A
+                # worker restarting says nothing about the person: RETRY, outside the fraud rules.
+                outcome = Outcome.RETRY if isinstance(exc, FaceUnavailable) else Outcome.REJECTED
+                await self._record_abandoned(
+                    caller, inp, attempt, f"face check: {type(exc).__name__}", outcome
+                )
                 raise
         for stage, millis in face.timings.items():
             t.add(f"face.{stage}", millis)
@@ -359,7 +377,7 @@ class VerificationFlow:
         )
 
         # 8. decide, then record
-        results = self._check_results(ev, face, liveness, replay, ent_check, inp)
+        results = check_results(self.config, ev, face, liveness, replay, ent_check, inp)
         decision = decide(results, fraud, caller.kind, self.config.policy)
         reasons = vocab.refine(decision.reasons, face, replay, ent_check)
         outcome = decision.outcome
@@ -380,6 +398,15 @@ class VerificationFlow:
             ent_check=ent_check if accepted else None,
         )
         extra = attempt.extras(
+            **review_extras(
+                outcome,
+                entitlement.card_number if entitlement is not None else None,
+                fraud,
+                attempt.doc_key,
+                caller.terminal_id,
+                ent_check.ma_ket_qua.value if ent_check is not None else None,
+                self.config.policy,
+            ),
             face_mismatch=any(r.code in ("FACE_MISMATCH", "TEMPLATE_MISMATCH") for r in reasons),
             chip_image=ev.chip_image,
             identity_ok=vocab.identity_ok(reasons),
@@ -447,49 +474,3 @@ class VerificationFlow:
         ):
             return Reason("FRAMES_REPLAYED", "frame(s) nearly identical to an earlier check")
         return None
-
-    def _check_results(
-        self,
-        ev: Evidence,
-        face: FaceOutcome,
-        liveness: LivenessSpec | None,
-        replay: Reason | None,
-        ent_check: EntitlementCheck | None,
-        inp: VerifyInput,
-    ) -> CheckResults:
-        threshold = face.threshold if face.threshold is not None else self.config.face.match_threshold
-
-        def as_match(distance: float | None) -> FaceMatch | None:
-            return None if distance is None else FaceMatch(distance, threshold, distance <= threshold)
-
-        capture = face.capture_failure or face.reference_failure
-        face_failure = (
-            None if capture is None else vocab.FACE_CAPTURE_REASONS.get(capture, "POOR_FACE_QUALITY")
-        )
-        liveness_ok, liveness_failure = face.liveness_ok, face.liveness_failure
-        if replay is not None:
-            liveness_ok, liveness_failure = False, "liveness_frame_replayed"
-        elif (
-            liveness is None
-            and face.chip_distance is not None
-            and face.chip_distance < self.config.face.liveness.card_photo_min_distance
-        ):
-            liveness_ok, liveness_failure = False, "liveness_card_photo"
-        return CheckResults(
-            document_source=ev.source,
-            chip_passive_ok=(ev.report.passive.valid if ev.report is not None else None),
-            aa_ok=ev.aa_ok,
-            challenge_ok=True,
-            document_expired=ev.document_expired,
-            face_failure_code=face_failure,
-            face_match=as_match(face.chip_distance) if ev.source is DocumentSource.CHIP else None,
-            template_match=as_match(face.template_distance),
-            liveness_ok=liveness_ok,
-            liveness_failure=liveness_failure,
-            operator=inp.operator.full_name if inp.operator else None,
-            # 001/002 (army/police funds): not refused, but a person checks the papers (REVIEW)
-            entitlement_usable=(ent_check.usable or ent_check.needs_review)
-            if ent_check is not None
-            else False,
-            ma_ket_qua=(ent_check.ma_ket_qua.value if ent_check is not None else None),
-        )

@@ -97,6 +97,10 @@ class RequestLimits:
                 "RegisterTerminalKey": 8 * KiB,
                 # ... plus a note of 2000 characters (up to 8000 bytes).
                 "ReportDocumentLost": 16 * KiB,
+                # Review cases: an id, a state and a reason of at most 500 characters.
+                "ListReviewCases": 4 * KiB,
+                "GetReviewCase": 4 * KiB,
+                "ResolveReviewCase": 8 * KiB,
                 # max_frames frames of max_frame_bytes, the six chip files, signatures, ids.
                 "Verify": frames + chip + _MARGIN,
                 "EnrollTemplate": frames + _MARGIN,
@@ -147,14 +151,18 @@ def _handlers(
 
 
 def add_services(
-    server: Any, verification: object, counter: object, admin: object, limits: RequestLimits
+    server: Any,
+    verification: object,
+    counter: object,
+    admin: object,
+    limits: RequestLimits,
+    review: object | None = None,
 ) -> None:
-    """Register the three services on `server` (grpc.aio.Server) with per-method size limits."""
-    for servicer, service in (
-        (verification, "VerificationService"),
-        (counter, "CounterService"),
-        (admin, "AdminService"),
-    ):
+    """Register the services on `server` (grpc.aio.Server) with per-method size limits."""
+    pairs = [(verification, "VerificationService"), (counter, "CounterService"), (admin, "AdminService")]
+    if review is not None:
+        pairs.append((review, "ReviewService"))
+    for servicer, service in pairs:
         full_name = pb.DESCRIPTOR.services_by_name[service].full_name
         handlers = _handlers(servicer, service, limits)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(full_name, handlers),))

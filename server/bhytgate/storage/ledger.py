@@ -103,12 +103,14 @@ class LedgerMixin:
         *,
         record_id: str | None = None,
         challenge_id: str | None = None,
+        also: Callable[[Tx], None] | None = None,
     ) -> AuditEntry:
         """Read the head and insert under one lock, so appenders in any process never fork the chain.
 
         `record_id` makes the append happen at most once (a second raises `AlreadyRecorded`);
         `challenge_id` marks the spent challenge as recorded in the same transaction, and refuses
-        (`AlreadyRecorded`) when an orphan sweep already wrote its record."""
+        (`AlreadyRecorded`) when an orphan sweep already wrote its record. `also` runs in the same
+        transaction after the insert (a review case's state change): if it raises, neither happens."""
         with self._tx() as c:
             if self._d.name == "postgres":
                 c.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
@@ -132,6 +134,8 @@ class LedgerMixin:
                 "INSERT INTO audit_log (seq, prev_hash, hash, body, record_id) VALUES (?, ?, ?, ?, ?)",
                 (entry.seq, entry.prev_hash, entry.hash, entry.body, record_id),
             )
+            if also is not None:
+                also(c)
         return entry
 
     def audit_head(self) -> tuple[int, str]:

@@ -218,4 +218,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         ),
     ),
+    (
+        4,
+        (
+            # Review cases (service.review): every REVIEW decision opens one; any replica lists,
+            # resolves or expires it. `summary` holds no personal data (reasons, level, distance,
+            # fraud facts as pseudonyms and counts); `sealed` (AES-GCM under the template key)
+            # what an acceptance releases: the holder's document and card numbers, name, birth date.
+            (
+                "*",
+                """CREATE TABLE review_cases (
+                verification_id TEXT PRIMARY KEY,
+                facility TEXT NOT NULL,
+                province TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                terminal_kind TEXT NOT NULL,
+                state TEXT NOT NULL,
+                opened_at {ts} NOT NULL,
+                expires_at {ts} NOT NULL,
+                resolved_at {ts},
+                reviewer TEXT,
+                resolution TEXT,
+                summary TEXT NOT NULL,
+                nonce {blob} NOT NULL,
+                sealed {blob} NOT NULL,
+                attestation TEXT)""",
+            ),
+            ("*", "CREATE INDEX ix_review_open_facility ON review_cases(state, facility, opened_at)"),
+            ("*", "CREATE INDEX ix_review_open_province ON review_cases(state, province, opened_at)"),
+            ("*", "CREATE INDEX ix_review_expiry ON review_cases(state, expires_at)"),
+        ),
+    ),
 )

@@ -73,7 +73,9 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AttestationClaims:
-    """What the gateway vouches for. `operator` is a staff name, included only when one was present."""
+    """What the gateway vouches for. `operator` is a staff name, included only when one was present;
+    `reviewer` names the reviewer terminal that accepted a review case, `guardian` the verification
+    of the adult who vouched for a child."""
 
     issuer: str
     verification_id: str
@@ -86,6 +88,10 @@ class AttestationClaims:
     issued_at: dt.datetime
     expires_at: dt.datetime
     operator: str | None = None
+    # a review case accepted by this reviewer terminal (the decision was REVIEW before)
+    reviewer: str | None = None
+    # a child's check-in: the verification id of the guardian verified in the same visit
+    guardian: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -102,6 +108,10 @@ class AttestationClaims:
         }
         if self.operator:
             payload["operator"] = self.operator
+        if self.reviewer:
+            payload["reviewer"] = self.reviewer
+        if self.guardian:
+            payload["guardian"] = self.guardian
         return payload
 
     @classmethod
@@ -118,6 +128,8 @@ class AttestationClaims:
             issued_at=dt.datetime.fromtimestamp(int(p["iat"]), dt.UTC),
             expires_at=dt.datetime.fromtimestamp(int(p["exp"]), dt.UTC),
             operator=None if p.get("operator") is None else str(p["operator"]),
+            reviewer=None if p.get("reviewer") is None else str(p["reviewer"]),
+            guardian=None if p.get("guardian") is None else str(p["guardian"]),
         )
 
 

@@ -72,6 +72,7 @@ class GatewayClient:
         self.verification = pb_grpc.VerificationServiceStub(channel)
         self.counter = pb_grpc.CounterServiceStub(channel)
         self.admin = pb_grpc.AdminServiceStub(channel)
+        self.review = pb_grpc.ReviewServiceStub(channel)
         self.last_request: pb.VerifyRequest | None = None  # what the last verify() sent
 
     # --- construction --------------------------------------------------------------------
@@ -246,8 +247,15 @@ class GatewayClient:
         operator: Operator | None = None,
         sign_frames: SignFrames | None = None,
         key_id: str = "",
+        guardian_verification_id: str = "",
     ) -> VerificationResult:
-        request = pb.VerifyRequest(challenge_id=challenge.challenge_id, terminal_id=self.terminal_id)
+        """`guardian_verification_id`: a child's check-in vouched for by the adult verified just
+        before at this terminal (the child's card has no face image; `frames` may be empty)."""
+        request = pb.VerifyRequest(
+            challenge_id=challenge.challenge_id,
+            terminal_id=self.terminal_id,
+            guardian_verification_id=guardian_verification_id,
+        )
         if chip_files is not None:
             request.chip.CopyFrom(
                 pb.ChipData(**{CHIP_FIELDS[k]: v for k, v in chip_files.items() if k in CHIP_FIELDS})
@@ -372,6 +380,44 @@ class GatewayClient:
         response = self._call(self.admin.VerifyAuditChain, pb.VerifyAuditChainRequest())
         assert isinstance(response, pb.VerifyAuditChainResponse)
         return response
+
+    # --- review queue ----------------------------------------------------------------------
+
+    def list_review_cases(self, page_size: int = 0) -> list[pb.ReviewCase]:
+        """Open cases of this reviewer's facility (or province); needs the reviewer role."""
+        response = self._call(self.review.ListReviewCases, pb.ListReviewCasesRequest(page_size=page_size))
+        assert isinstance(response, pb.ListReviewCasesResponse)
+        return list(response.cases)
+
+    def resolve_review_case(
+        self, verification_id: str, *, accept: bool, reason: str
+    ) -> pb.ResolveReviewCaseResponse:
+        state = pb.REVIEW_STATE_ACCEPTED if accept else pb.REVIEW_STATE_REJECTED
+        request = pb.ResolveReviewCaseRequest(
+            verification_id=verification_id, resolution=state, reason=reason
+        )
+        response = self._call(self.review.ResolveReviewCase, request)
+        assert isinstance(response, pb.ResolveReviewCaseResponse)
+        return response
+
+    def get_review_case(self, verification_id: str) -> pb.GetReviewCaseResponse:
+        """The case of a REVIEW decision: the waiting terminal polls this until it is resolved."""
+        response = self._call(
+            self.review.GetReviewCase, pb.GetReviewCaseRequest(verification_id=verification_id)
+        )
+        assert isinstance(response, pb.GetReviewCaseResponse)
+        return response
+
+    def wait_for_review(
+        self, verification_id: str, *, timeout_s: float, poll_s: float = 2.0
+    ) -> pb.GetReviewCaseResponse:
+        """Poll the case until it leaves OPEN or `timeout_s` passes; returns the last answer."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = self.get_review_case(verification_id)
+            if response.review_case.state != pb.REVIEW_STATE_OPEN or time.monotonic() >= deadline:
+                return response
+            time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
     def attestation_keys(self) -> str:
         response = self._call(self.verification.GetAttestationKeys, pb.GetAttestationKeysRequest())

@@ -75,6 +75,9 @@ class VerificationResult:
     attestation: str | None
     stage_timings: dict[str, float]
     checks: dict[str, str]
+    retry_hint: str | None = None  # RETRY: "HOLD_CARD_STILL" | "FACE_THE_CAMERA" | "TRY_AGAIN_SHORTLY"
+    retry_message: str | None = None
+    review_expire_time: dt.datetime | None = None  # REVIEW: poll GetReviewCase until then
 
     @property
     def accepted(self) -> bool:
@@ -109,6 +112,11 @@ class VerificationResult:
                 enum_name(pb.Check, c.check, "CHECK_"): enum_name(pb.CheckStatus, c.status, "CHECK_STATUS_")
                 for c in msg.checks
             },
+            retry_hint=None if not msg.retry_hint else enum_name(pb.RetryHint, msg.retry_hint, "RETRY_HINT_"),
+            retry_message=msg.retry_message or None,
+            review_expire_time=msg.review_expire_time.ToDatetime(dt.UTC)
+            if msg.HasField("review_expire_time")
+            else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -123,4 +131,7 @@ class VerificationResult:
             "attestation": self.attestation,
             "checks": self.checks,
             "stage_timings_ms": self.stage_timings,
+            "retry_hint": self.retry_hint,
+            "retry_message": self.retry_message,
+            "review_expire_time": self.review_expire_time.isoformat() if self.review_expire_time else None,
         }

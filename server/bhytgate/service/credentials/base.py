@@ -34,6 +34,7 @@ class Evidence:
     dob: str | None = None
     aa_ok: bool | None = None
     document_expired: bool | None = False
+    card_number: str | None = None  # a newborn's BHYT card, when it is the only document
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

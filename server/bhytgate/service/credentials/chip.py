@@ -44,7 +44,7 @@ class ChipCredential:
                 [Reason("CHIP_DATA_MALFORMED", f"EF.SOD: {exc.reason}")],
                 violations=[("chip.ef_sod", f"{exc.message} [{exc.reason}]")],
             )
-        problems = chip_reasons(report)
+        problems = chip_reasons(report, photo_optional=inp.guardian is not None)
         checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
         aa_capable = 15 in report.passive.data_groups  # EF.SOD lists the AA key
         aa_ok: bool | None = None
@@ -54,7 +54,13 @@ class ChipCredential:
             aa_ok = report.active.valid
             checks["ACTIVE_AUTH"] = "PASSED" if aa_ok else "FAILED"
             if not aa_ok and not problems:
-                problems.append(Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}"))
+                if report.active.reason == "aa_answer_unreadable":
+                    detail = f"Active Authentication answer unreadable: {report.active.detail}"
+                    problems.append(Reason("AA_UNREADABLE", detail))
+                else:
+                    problems.append(
+                        Reason("CHIP_NOT_GENUINE", f"Active Authentication: {report.active.reason}")
+                    )
         elif aa_capable:
             # A chip that can prove it is genuine must do so at every terminal: otherwise a copy of
             # its data on another chip would pass wherever the proof is not asked for.
@@ -62,13 +68,15 @@ class ChipCredential:
                 Reason("AA_MISSING", "the chip supports Active Authentication; no answer was sent")
             )
         elif ctx.config.require_active_authentication:
+            # Policy, not a glitch: this chip can never answer (so never RETRY).
+            problems.append(Reason("ASSURANCE_TOO_LOW", "policy requires Active Authentication"))
             problems.append(Reason("AA_MISSING", "chip without Active Authentication (no DG15 in EF.SOD)"))
         if any(r.code == "AA_MISSING" for r in problems):
             checks["ACTIVE_AUTH"] = "FAILED"
         if problems:
             return Rejected(problems)
         doc = report.document
-        assert doc.mrz is not None and doc.face is not None
+        assert doc.mrz is not None and (doc.face is not None or inp.guardian is not None)
         dg13 = doc.dg13
         cccd = (dg13.get("id_number") if dg13 else None) or doc.mrz.optional_data[:12]
         expiry = doc.mrz.date_of_expiry
@@ -88,7 +96,7 @@ class ChipCredential:
             template=template,
             report=report,
             issue_date=_dmy(dg13.get("issue_date")) if dg13 else None,
-            chip_image=doc.face.image,
+            chip_image=doc.face.image if doc.face is not None and doc.face.image else None,
             name=dg13.get("full_name") if dg13 else None,
             dob=dg13.get("date_of_birth") if dg13 else None,
             aa_ok=aa_ok,

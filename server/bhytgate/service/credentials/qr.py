@@ -51,4 +51,19 @@ class BhytQrCredential:
         except QrFormatError as exc:
             return Rejected([Reason("QR_UNUSABLE", f"QR {exc.field}: {exc.message}")])
         ent = ctx.store.entitlement_by_card(qr.card_number.value)
+        if inp.guardian is not None:
+            # A child with only a BHYT number (a newborn): the guardian's check binds the visit;
+            # the card stands for the document (its pseudonym keys the fraud rules).
+            if ent is None:
+                return Rejected([Reason("QR_UNUSABLE", "no BHYT card known for this QR")])
+            ctx.checks["DOCUMENT_STATUS"] = "PASSED"
+            return Evidence(
+                source=DocumentSource.QR,
+                cccd=ent.cccd_number or ent.card_number,
+                template=None,
+                name=qr.full_name,
+                dob=qr.date_of_birth,
+                card_number=ent.card_number,
+                document_expired=False,
+            )
         return _holder(ent.cccd_number if ent is not None else None, qr.full_name, qr.date_of_birth, ctx)

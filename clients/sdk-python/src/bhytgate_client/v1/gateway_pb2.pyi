@@ -36,6 +36,7 @@ class AssuranceLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS: _ClassVar[AssuranceLevel]
     ASSURANCE_LEVEL_CHIP_FACE: _ClassVar[AssuranceLevel]
     ASSURANCE_LEVEL_QR_ENROLLED_FACE: _ClassVar[AssuranceLevel]
+    ASSURANCE_LEVEL_GUARDIAN_VERIFIED: _ClassVar[AssuranceLevel]
 
 class QrKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -49,6 +50,7 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_ACCEPTED: _ClassVar[Decision]
     DECISION_REJECTED: _ClassVar[Decision]
     DECISION_REVIEW: _ClassVar[Decision]
+    DECISION_RETRY: _ClassVar[Decision]
 
 class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -62,6 +64,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_CHIP_DATA_MALFORMED: _ClassVar[ReasonCode]
     REASON_CODE_CHIP_NOT_GENUINE: _ClassVar[ReasonCode]
     REASON_CODE_AA_MISSING: _ClassVar[ReasonCode]
+    REASON_CODE_AA_UNREADABLE: _ClassVar[ReasonCode]
     REASON_CODE_CHALLENGE_UNKNOWN: _ClassVar[ReasonCode]
     REASON_CODE_CHALLENGE_EXPIRED: _ClassVar[ReasonCode]
     REASON_CODE_CHALLENGE_REPLAYED: _ClassVar[ReasonCode]
@@ -91,6 +94,10 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_ASSURANCE_TOO_LOW: _ClassVar[ReasonCode]
     REASON_CODE_OPERATOR_NOT_AUTHORIZED: _ClassVar[ReasonCode]
     REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: _ClassVar[ReasonCode]
+    REASON_CODE_GUARDIAN_NOT_VERIFIED: _ClassVar[ReasonCode]
+    REASON_CODE_GUARDIAN_NOT_APPLICABLE: _ClassVar[ReasonCode]
+    REASON_CODE_REVIEW_REJECTED: _ClassVar[ReasonCode]
+    REASON_CODE_REVIEW_EXPIRED: _ClassVar[ReasonCode]
 
 class Check(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -124,6 +131,21 @@ class ImportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_FORMAT_UNSPECIFIED: _ClassVar[ImportFormat]
     IMPORT_FORMAT_CSV: _ClassVar[ImportFormat]
     IMPORT_FORMAT_JSONL: _ClassVar[ImportFormat]
+
+class RetryHint(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETRY_HINT_UNSPECIFIED: _ClassVar[RetryHint]
+    RETRY_HINT_HOLD_CARD_STILL: _ClassVar[RetryHint]
+    RETRY_HINT_FACE_THE_CAMERA: _ClassVar[RetryHint]
+    RETRY_HINT_TRY_AGAIN_SHORTLY: _ClassVar[RetryHint]
+
+class ReviewState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_STATE_UNSPECIFIED: _ClassVar[ReviewState]
+    REVIEW_STATE_OPEN: _ClassVar[ReviewState]
+    REVIEW_STATE_ACCEPTED: _ClassVar[ReviewState]
+    REVIEW_STATE_REJECTED: _ClassVar[ReviewState]
+    REVIEW_STATE_EXPIRED: _ClassVar[ReviewState]
 TERMINAL_KIND_UNSPECIFIED: TerminalKind
 TERMINAL_KIND_DESK: TerminalKind
 TERMINAL_KIND_KIOSK: TerminalKind
@@ -139,6 +161,7 @@ ASSURANCE_LEVEL_UNSPECIFIED: AssuranceLevel
 ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS: AssuranceLevel
 ASSURANCE_LEVEL_CHIP_FACE: AssuranceLevel
 ASSURANCE_LEVEL_QR_ENROLLED_FACE: AssuranceLevel
+ASSURANCE_LEVEL_GUARDIAN_VERIFIED: AssuranceLevel
 QR_KIND_UNSPECIFIED: QrKind
 QR_KIND_CCCD_QR: QrKind
 QR_KIND_BHYT_QR: QrKind
@@ -146,6 +169,7 @@ DECISION_UNSPECIFIED: Decision
 DECISION_ACCEPTED: Decision
 DECISION_REJECTED: Decision
 DECISION_REVIEW: Decision
+DECISION_RETRY: Decision
 REASON_CODE_UNSPECIFIED: ReasonCode
 REASON_CODE_CHIP_SIGNATURE_INVALID: ReasonCode
 REASON_CODE_SIGNER_UNTRUSTED: ReasonCode
@@ -156,6 +180,7 @@ REASON_CODE_DATA_GROUP_NOT_IN_SOD: ReasonCode
 REASON_CODE_CHIP_DATA_MALFORMED: ReasonCode
 REASON_CODE_CHIP_NOT_GENUINE: ReasonCode
 REASON_CODE_AA_MISSING: ReasonCode
+REASON_CODE_AA_UNREADABLE: ReasonCode
 REASON_CODE_CHALLENGE_UNKNOWN: ReasonCode
 REASON_CODE_CHALLENGE_EXPIRED: ReasonCode
 REASON_CODE_CHALLENGE_REPLAYED: ReasonCode
@@ -185,6 +210,10 @@ REASON_CODE_FRAUD_TERMINAL_FLAGGED: ReasonCode
 REASON_CODE_ASSURANCE_TOO_LOW: ReasonCode
 REASON_CODE_OPERATOR_NOT_AUTHORIZED: ReasonCode
 REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: ReasonCode
+REASON_CODE_GUARDIAN_NOT_VERIFIED: ReasonCode
+REASON_CODE_GUARDIAN_NOT_APPLICABLE: ReasonCode
+REASON_CODE_REVIEW_REJECTED: ReasonCode
+REASON_CODE_REVIEW_EXPIRED: ReasonCode
 CHECK_UNSPECIFIED: Check
 CHECK_CHALLENGE: Check
 CHECK_PASSIVE_AUTH: Check
@@ -206,6 +235,15 @@ LOSS_REASON_HOLDER_DECEASED: LossReason
 IMPORT_FORMAT_UNSPECIFIED: ImportFormat
 IMPORT_FORMAT_CSV: ImportFormat
 IMPORT_FORMAT_JSONL: ImportFormat
+RETRY_HINT_UNSPECIFIED: RetryHint
+RETRY_HINT_HOLD_CARD_STILL: RetryHint
+RETRY_HINT_FACE_THE_CAMERA: RetryHint
+RETRY_HINT_TRY_AGAIN_SHORTLY: RetryHint
+REVIEW_STATE_UNSPECIFIED: ReviewState
+REVIEW_STATE_OPEN: ReviewState
+REVIEW_STATE_ACCEPTED: ReviewState
+REVIEW_STATE_REJECTED: ReviewState
+REVIEW_STATE_EXPIRED: ReviewState
 
 class Operator(_message.Message):
     __slots__ = ("full_name", "cccd_number")
@@ -294,7 +332,7 @@ class TerminalSignature(_message.Message):
     def __init__(self, signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("challenge_id", "terminal_id", "chip", "qr", "active_auth", "frames", "terminal_signature", "operator")
+    __slots__ = ("challenge_id", "terminal_id", "chip", "qr", "active_auth", "frames", "terminal_signature", "operator", "guardian_verification_id")
     CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     CHIP_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +341,7 @@ class VerifyRequest(_message.Message):
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    GUARDIAN_VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     challenge_id: str
     terminal_id: str
     chip: ChipData
@@ -311,7 +350,8 @@ class VerifyRequest(_message.Message):
     frames: _containers.RepeatedCompositeFieldContainer[CaptureFrame]
     terminal_signature: TerminalSignature
     operator: Operator
-    def __init__(self, challenge_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., chip: _Optional[_Union[ChipData, _Mapping]] = ..., qr: _Optional[_Union[QrCredential, _Mapping]] = ..., active_auth: _Optional[_Union[ActiveAuthResponse, _Mapping]] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., terminal_signature: _Optional[_Union[TerminalSignature, _Mapping]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+    guardian_verification_id: str
+    def __init__(self, challenge_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., chip: _Optional[_Union[ChipData, _Mapping]] = ..., qr: _Optional[_Union[QrCredential, _Mapping]] = ..., active_auth: _Optional[_Union[ActiveAuthResponse, _Mapping]] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., terminal_signature: _Optional[_Union[TerminalSignature, _Mapping]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ..., guardian_verification_id: _Optional[str] = ...) -> None: ...
 
 class Reason(_message.Message):
     __slots__ = ("code", "detail")
@@ -390,7 +430,7 @@ class Entitlement(_message.Message):
     def __init__(self, ma_the: _Optional[str] = ..., ho_ten: _Optional[str] = ..., ngay_sinh: _Optional[str] = ..., gioi_tinh: _Optional[str] = ..., dia_chi: _Optional[str] = ..., ma_dkbd: _Optional[str] = ..., ten_dkbd: _Optional[str] = ..., cq_bhxh: _Optional[str] = ..., gt_the_tu: _Optional[str] = ..., gt_the_den: _Optional[str] = ..., ma_kv: _Optional[str] = ..., ngay_du_5_nam: _Optional[str] = ..., ma_so_bhxh: _Optional[str] = ..., ma_the_cu: _Optional[str] = ..., ma_the_moi: _Optional[str] = ..., gt_the_tu_moi: _Optional[str] = ..., gt_the_den_moi: _Optional[str] = ..., ma_dkbd_moi: _Optional[str] = ..., ten_dkbd_moi: _Optional[str] = ..., muc_huong: _Optional[int] = ..., doi_tuong: _Optional[str] = ..., ma_ket_qua: _Optional[str] = ..., ghi_chu: _Optional[str] = ..., ngay_mien_cct: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("verification_id", "decision", "reasons", "assurance_level", "face_distance", "face_threshold", "stage_timings", "entitlement", "attestation", "checks", "verify_time")
+    __slots__ = ("verification_id", "decision", "reasons", "assurance_level", "face_distance", "face_threshold", "stage_timings", "entitlement", "attestation", "checks", "verify_time", "retry_hint", "retry_message", "review_expire_time")
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
@@ -402,6 +442,9 @@ class VerifyResponse(_message.Message):
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETRY_HINT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     verification_id: str
     decision: Decision
     reasons: _containers.RepeatedCompositeFieldContainer[Reason]
@@ -413,7 +456,10 @@ class VerifyResponse(_message.Message):
     attestation: str
     checks: _containers.RepeatedCompositeFieldContainer[CheckOutcome]
     verify_time: _timestamp_pb2.Timestamp
-    def __init__(self, verification_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckOutcome, _Mapping]]] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    retry_hint: RetryHint
+    retry_message: str
+    review_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, verification_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckOutcome, _Mapping]]] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_hint: _Optional[_Union[RetryHint, str]] = ..., retry_message: _Optional[str] = ..., review_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetAttestationKeysRequest(_message.Message):
     __slots__ = ()
@@ -570,3 +616,97 @@ class RegisterTerminalKeyResponse(_message.Message):
     REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
     register_time: _timestamp_pb2.Timestamp
     def __init__(self, register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FraudFact(_message.Message):
+    __slots__ = ("name", "subject", "count", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    subject: str
+    count: int
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., subject: _Optional[str] = ..., count: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ReviewCase(_message.Message):
+    __slots__ = ("verification_id", "facility_code", "terminal_id", "terminal_kind", "reasons", "assurance_level", "face_distance", "face_threshold", "fraud_history", "state", "open_time", "expire_time", "resolve_time", "reviewer", "resolution_reason")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FACILITY_CODE_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_KIND_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    FACE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    FACE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    FRAUD_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OPEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    facility_code: str
+    terminal_id: str
+    terminal_kind: TerminalKind
+    reasons: _containers.RepeatedCompositeFieldContainer[Reason]
+    assurance_level: AssuranceLevel
+    face_distance: float
+    face_threshold: float
+    fraud_history: _containers.RepeatedCompositeFieldContainer[FraudFact]
+    state: ReviewState
+    open_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    resolve_time: _timestamp_pb2.Timestamp
+    reviewer: str
+    resolution_reason: str
+    def __init__(self, verification_id: _Optional[str] = ..., facility_code: _Optional[str] = ..., terminal_id: _Optional[str] = ..., terminal_kind: _Optional[_Union[TerminalKind, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., fraud_history: _Optional[_Iterable[_Union[FraudFact, _Mapping]]] = ..., state: _Optional[_Union[ReviewState, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reviewer: _Optional[str] = ..., resolution_reason: _Optional[str] = ...) -> None: ...
+
+class ListReviewCasesRequest(_message.Message):
+    __slots__ = ("page_size",)
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    def __init__(self, page_size: _Optional[int] = ...) -> None: ...
+
+class ListReviewCasesResponse(_message.Message):
+    __slots__ = ("cases",)
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    cases: _containers.RepeatedCompositeFieldContainer[ReviewCase]
+    def __init__(self, cases: _Optional[_Iterable[_Union[ReviewCase, _Mapping]]] = ...) -> None: ...
+
+class ResolveReviewCaseRequest(_message.Message):
+    __slots__ = ("verification_id", "resolution", "reason")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    resolution: ReviewState
+    reason: str
+    def __init__(self, verification_id: _Optional[str] = ..., resolution: _Optional[_Union[ReviewState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResolveReviewCaseResponse(_message.Message):
+    __slots__ = ("review_case", "entitlement", "attestation")
+    REVIEW_CASE_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENT_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    review_case: ReviewCase
+    entitlement: Entitlement
+    attestation: str
+    def __init__(self, review_case: _Optional[_Union[ReviewCase, _Mapping]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ...) -> None: ...
+
+class GetReviewCaseRequest(_message.Message):
+    __slots__ = ("verification_id",)
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    def __init__(self, verification_id: _Optional[str] = ...) -> None: ...
+
+class GetReviewCaseResponse(_message.Message):
+    __slots__ = ("review_case", "entitlement", "attestation")
+    REVIEW_CASE_FIELD_NUMBER: _ClassVar[int]
+    ENTITLEMENT_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    review_case: ReviewCase
+    entitlement: Entitlement
+    attestation: str
+    def __init__(self, review_case: _Optional[_Union[ReviewCase, _Mapping]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ...) -> None: ...

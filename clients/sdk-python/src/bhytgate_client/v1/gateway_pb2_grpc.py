@@ -566,3 +566,192 @@ class AdminService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ReviewServiceStub:
+    """---------------------------------------------------------------------------------------------
+    ReviewService: every REVIEW decision opens a case a reviewer resolves
+    ---------------------------------------------------------------------------------------------
+
+    Cases of REVIEW decisions. ListReviewCases and ResolveReviewCase need the `reviewer` role; a
+    reviewer sees and resolves the cases of its own facility, or of its whole province when its
+    facility code ends in 000 (a provincial office: 79000 sees every 79xxx facility). GetReviewCase
+    is open to reviewers in scope and to the terminal whose Verify opened the case (it polls).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListReviewCases = channel.unary_unary(
+                '/bhytgate.v1.ReviewService/ListReviewCases',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesResponse.FromString,
+                _registered_method=True)
+        self.ResolveReviewCase = channel.unary_unary(
+                '/bhytgate.v1.ReviewService/ResolveReviewCase',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseResponse.FromString,
+                _registered_method=True)
+        self.GetReviewCase = channel.unary_unary(
+                '/bhytgate.v1.ReviewService/GetReviewCase',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseResponse.FromString,
+                _registered_method=True)
+
+
+class ReviewServiceServicer:
+    """---------------------------------------------------------------------------------------------
+    ReviewService: every REVIEW decision opens a case a reviewer resolves
+    ---------------------------------------------------------------------------------------------
+
+    Cases of REVIEW decisions. ListReviewCases and ResolveReviewCase need the `reviewer` role; a
+    reviewer sees and resolves the cases of its own facility, or of its whole province when its
+    facility code ends in 000 (a provincial office: 79000 sees every 79xxx facility). GetReviewCase
+    is open to reviewers in scope and to the terminal whose Verify opened the case (it polls).
+    """
+
+    def ListReviewCases(self, request, context):
+        """Open cases (oldest first), for the caller's facility or province.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveReviewCase(self, request, context):
+        """Resolve an open case as ACCEPTED (releases the entitlement, re-checked at that moment, and an
+        attestation naming the reviewer) or REJECTED. Audited in the same chain as the decision. A
+        case already resolved or expired → FAILED_PRECONDITION; unknown or outside the reviewer's
+        scope → NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReviewCase(self, request, context):
+        """One case by verification id: its state, and once ACCEPTED the entitlement and attestation
+        (to the terminal that made the verification).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ReviewServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListReviewCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewCases,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesResponse.SerializeToString,
+            ),
+            'ResolveReviewCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveReviewCase,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseResponse.SerializeToString,
+            ),
+            'GetReviewCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReviewCase,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'bhytgate.v1.ReviewService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('bhytgate.v1.ReviewService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ReviewService:
+    """---------------------------------------------------------------------------------------------
+    ReviewService: every REVIEW decision opens a case a reviewer resolves
+    ---------------------------------------------------------------------------------------------
+
+    Cases of REVIEW decisions. ListReviewCases and ResolveReviewCase need the `reviewer` role; a
+    reviewer sees and resolves the cases of its own facility, or of its whole province when its
+    facility code ends in 000 (a provincial office: 79000 sees every 79xxx facility). GetReviewCase
+    is open to reviewers in scope and to the terminal whose Verify opened the case (it polls).
+    """
+
+    @staticmethod
+    def ListReviewCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.ReviewService/ListReviewCases',
+            bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.ListReviewCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveReviewCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.ReviewService/ResolveReviewCase',
+            bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.ResolveReviewCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReviewCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.ReviewService/GetReviewCase',
+            bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.GetReviewCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
