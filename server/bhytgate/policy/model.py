@@ -75,6 +75,13 @@ class ReasonCode(enum.StrEnum):
     # INTERNAL_CHECK_UNAVAILABLE, like a check that could not run
     CHECK_MISSING = "CHECK_MISSING"
     INTERNAL_CHECK_UNAVAILABLE = "INTERNAL_CHECK_UNAVAILABLE"
+    # remote registration and device integrity (bhytgate.registration)
+    INTEGRITY_TOKEN_MISSING = "INTEGRITY_TOKEN_MISSING"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_TOKEN_INVALID = "INTEGRITY_TOKEN_INVALID"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_NONCE_MISMATCH = "INTEGRITY_NONCE_MISMATCH"
+    INTEGRITY_TOKEN_STALE = "INTEGRITY_TOKEN_STALE"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_VERDICT_FAILED = "INTEGRITY_VERDICT_FAILED"
+    REGISTRATION_WEAKER = "REGISTRATION_WEAKER"
 
     @property
     def wire_name(self) -> str:

@@ -29,6 +29,7 @@ from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
+from bhytgate.service.registration_servicer import RegistrationServicer, add_registration_service
 from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
@@ -130,11 +131,14 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         AdminServicer(gateway, config, metrics),
         RequestLimits.from_config(config),
     )
+    add_registration_service(
+        server, RegistrationServicer(gateway, config, metrics), RequestLimits.from_config(config)
+    )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
         pb.DESCRIPTOR.services_by_name[name].full_name
-        for name in ("VerificationService", "CounterService", "AdminService")
+        for name in ("VerificationService", "CounterService", "AdminService", "RegistrationService")
     ]
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     if config.plaintext:

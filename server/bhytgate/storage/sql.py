@@ -34,6 +34,7 @@ from bhytgate.storage.interface import (
     StoreUnavailable,
 )
 from bhytgate.storage.ledger import LedgerMixin
+from bhytgate.storage.registrations import RegistrationStoreMixin
 from bhytgate.storage.schema import MIGRATIONS
 from bhytgate.storage.shared import SharedStateMixin
 
@@ -55,7 +56,7 @@ class Tx:
         return list(self.execute(statement, params).fetchall())
 
 
-class SqlStore(LedgerMixin, SharedStateMixin):
+class SqlStore(LedgerMixin, SharedStateMixin, RegistrationStoreMixin):
     """`Store` over a `Dialect`. `close()` closes every thread's connection."""
 
     def __init__(

@@ -110,3 +110,24 @@ class AdminService:
     def VerifyAuditChain(request: gateway_pb2.VerifyAuditChainRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.VerifyAuditChainResponse: ...
     @staticmethod
     def RegisterTerminalKey(request: gateway_pb2.RegisterTerminalKeyRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterTerminalKeyResponse: ...
+
+class RegistrationServiceStub:
+    @overload
+    def __new__(cls, channel: grpc.aio.Channel) -> RegistrationServiceAsyncStub: ...
+    @overload
+    def __new__(cls, channel: grpc.Channel) -> RegistrationServiceStub: ...
+    RegisterHolder: grpc.UnaryUnaryMultiCallable[gateway_pb2.RegisterHolderRequest, gateway_pb2.RegisterHolderResponse]
+
+class RegistrationServiceAsyncStub(RegistrationServiceStub):
+    RegisterHolder: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RegisterHolderRequest, gateway_pb2.RegisterHolderResponse]  # type: ignore[assignment]
+
+class RegistrationServiceServicer:
+    def RegisterHolder(self, request: gateway_pb2.RegisterHolderRequest, context: Any) -> gateway_pb2.RegisterHolderResponse | Awaitable[gateway_pb2.RegisterHolderResponse]: ...
+
+def add_RegistrationServiceServicer_to_server(
+    servicer: RegistrationServiceServicer, server: grpc.Server | grpc.aio.Server
+) -> None: ...
+
+class RegistrationService:
+    @staticmethod
+    def RegisterHolder(request: gateway_pb2.RegisterHolderRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterHolderResponse: ...
