@@ -154,6 +154,7 @@ class RegistrationFlow:
         )
         if outcome is Outcome.REJECTED or level is None or bhxh is None:
             self.store.append_audit(builder(event, self.audit_key), record_id=rid)
+            self.store.drop_session(inp.verification_id)  # one attempt per verification
             return RegisterResult(Outcome.REJECTED, reasons, None)
         status = Status.ACTIVE if outcome is Outcome.ACCEPTED else Status.PENDING_REVIEW
         strength = Strength(level, integrity.verdict)
@@ -175,6 +176,7 @@ class RegistrationFlow:
             self.store.save_registration(record, builder(event, self.audit_key), audit_id=rid)
         except RegistrationConflict as exc:
             raise FailedPrecondition(f"{exc}; retry") from None
+        self.store.drop_session(inp.verification_id)
         return RegisterResult(outcome, reasons, record)
 
     def _verification_strength(self, session: Session, findings: list[Finding]) -> AssuranceLevel | None:

@@ -3,6 +3,7 @@ back. Nothing here decides; failures map to statuses as in `servicer.py` (its `_
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -39,6 +40,8 @@ VERDICTS = {
     Verdict.FAILED: pb.INTEGRITY_VERDICT_FAILED,
 }
 SERVICE = "RegistrationService"
+# The shape only; everything else about a token is a finding of the check (a REJECTED decision).
+COMPACT_JWS_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", re.ASCII)
 
 
 def _contact(request: pb.RegisterHolderRequest, violations: list[tuple[str, str]]) -> Contact | None:
@@ -57,8 +60,8 @@ def _token(token: str, violations: list[tuple[str, str]]) -> str | None:
         return None
     if len(token) > MAX_TOKEN_CHARS:
         violations.append(("integrity_token", f"at most {MAX_TOKEN_CHARS} characters"))
-    elif not token.isascii() or not token.isprintable():
-        violations.append(("integrity_token", "must be a compact JWS (printable ASCII)"))
+    elif COMPACT_JWS_RE.fullmatch(token) is None:
+        violations.append(("integrity_token", "must be a compact JWS: three base64url parts joined by '.'"))
     return token
 
 

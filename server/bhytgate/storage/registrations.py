@@ -169,6 +169,11 @@ class RegistrationStoreMixin:
         except self._d.integrity:
             raise RegistrationConflict("another registration of this CCCD or verification exists") from None
 
+    def drop_session(self, verification_id: str) -> None:
+        """A verification is good for one registration attempt: its session goes once decided."""
+        with self._tx(durable=False) as c:
+            c.execute("DELETE FROM sessions WHERE verification_id = ?", (verification_id,))
+
     # -- attempt windows ---------------------------------------------------------------------------
 
     def hit_registration_window(self, scope: str, window_start: int, window_end: int) -> int:
