@@ -217,15 +217,23 @@ VALID = {
     "social_insurance_number": "0112345678",
     "document_number": "185000123",
     "note": "taken at the counter",
+    "phone_e164": "+84912345678",
+    "email": "an.nguyen@example.vn",
+    "integrity_token": "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
 }
-TERMINAL = {"VerificationService": "probe-desk", "CounterService": "counter-01", "AdminService": "admin-01"}
+TERMINAL = {
+    "VerificationService": "probe-desk",
+    "CounterService": "counter-01",
+    "AdminService": "admin-01",
+    "RegistrationService": "signing-phone",
+}
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # the format check passes; never decoded (refused earlier)
 
 
 def hostile_values(path: str) -> list[str]:
     name = path.rsplit(".", 1)[-1]
     good = VALID[name]
-    too_long = {"qr_text": 4097, "note": 2001}.get(name, 300)
+    too_long = {"qr_text": 4097, "note": 2001, "integrity_token": 16 * 1024 + 1}.get(name, 300)
     values = [good + "\x00", "x" * too_long]  # refused by every validator
     if name in ("full_name", "note", "qr_text"):
         values += ["Lê\x1b[2J", "Lê\u202eàH"] if name != "qr_text" else ["abc\x1b[2J"]
@@ -297,6 +305,7 @@ def _stub_call(client: GatewayClient, service: str, method: str) -> Any:
         "VerificationService": client.verification,
         "CounterService": client.counter,
         "AdminService": client.admin,
+        "RegistrationService": client.registration,
     }[service]
     return getattr(stub, method)
 
