@@ -145,6 +145,13 @@ def test_stale_tokens(platform: Platform, policy: IntegrityPolicy, at: dt.dateti
     )
 
 
+@pytest.mark.parametrize("value", ["999999999999999", "-5", "12.5", True, None, 1e20, "", "٣٣"])
+def test_odd_timestamps_are_invalid(platform: Platform, policy: IntegrityPolicy, value: object) -> None:
+    payload = verdict(NONCE, at=NOW)
+    payload["requestDetails"]["timestampMillis"] = value
+    assert run(jws(payload, platform.es256), policy)[1] == "INTEGRITY_TOKEN_INVALID"
+
+
 def test_max_age_counts_on_its_own(platform: Platform, policy: IntegrityPolicy) -> None:
     short = dataclasses.replace(policy, max_age=dt.timedelta(seconds=10))
     assert run(platform.token(NONCE, at=NOW - dt.timedelta(seconds=15)), short)[1] == "INTEGRITY_TOKEN_STALE"

@@ -260,7 +260,10 @@ def _timestamp(details: Mapping[str, Any]) -> dt.datetime:
     text = str(raw)
     if _DIGITS.fullmatch(text) is None:
         raise _invalid("requestDetails.timestampMillis not a non-negative integer")
-    return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise _invalid("requestDetails.timestampMillis out of range") from None
 
 
 def _check_claims(
