@@ -219,7 +219,7 @@ _PLATFORM = Platform()
         st.text(max_size=8),
         st.recursive(
             st.none() | st.integers() | st.text(max_size=8),
-            lambda c: st.lists(c) | st.dictionaries(st.text(max_size=5), c),
+            lambda children: st.one_of(st.lists(children), st.dictionaries(st.text(max_size=5), children)),
             max_leaves=10,
         ),
     )
