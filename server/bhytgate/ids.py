@@ -123,3 +123,33 @@ def qr_text(value: str) -> str:
     if _QR_CONTROL.search(value):
         raise ValueError("must not contain NUL or other control characters")
     return value
+
+
+# -- contacts (remote registration) ----------------------------------------------------------------
+
+# E.164: "+", a country code not starting with 0, at most 15 digits in all (ITU-T E.164 §6).
+PHONE_E164_RE: Final = re.compile(r"\+[1-9][0-9]{7,14}", re.ASCII)
+# The dot-atom form of RFC 5322 §3.2.3 for the local part (no quoted strings, no comments), and a
+# domain of LDH labels (RFC 1035/5890, no IP literals) ending in an alphabetic top-level label.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE: Final = re.compile(
+    rf"(?P<local>{_ATOM}(?:\.{_ATOM})*)@(?P<domain>(?:{_LABEL}\.)+[A-Za-z]{{2,63}})", re.ASCII
+)
+
+
+def phone_e164(value: str) -> str:
+    """A phone number in E.164: '+' then 8-15 ASCII digits, the first not 0; no spaces or dashes."""
+    return _check(PHONE_E164_RE, value, "must be E.164: '+' then 8-15 digits 0-9, the first not 0")
+
+
+def email(value: str) -> str:
+    """An e-mail address: ASCII dot-atom local part (at most 64), '@', a domain of at least two
+    letter/digit/hyphen labels with an alphabetic top-level label; at most 254 characters."""
+    rule = "must be an ASCII address local@domain.tld (dot-atom local part, LDH domain labels)"
+    if len(value) > 254:
+        raise ValueError("must be at most 254 characters")
+    match = EMAIL_RE.fullmatch(value)
+    if match is None or len(match.group("local")) > 64:
+        raise ValueError(rule)
+    return value

@@ -38,6 +38,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
         "CounterService": {"EnrollTemplate", "LinkSocialInsurance", "ReportDocumentLost"},
         "AdminService": {"LoadTrustAnchors", "ImportEntitlements", "VerifyAuditChain", "RegisterTerminalKey"},
         "ReviewService": {"ListReviewCases", "ResolveReviewCase", "GetReviewCase"},
+        "RegistrationService": {"RegisterHolder"},
     }
     inputs = []
     for service in pb.DESCRIPTOR.services_by_name.values():
@@ -46,7 +47,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
             assert m.output_type.name == f"{m.name}Response"
             inputs.append(m.input_type.name)
     assert len(inputs) == len(set(inputs))
-    for name in ("VerificationService", "CounterService", "AdminService"):
+    for name in ("VerificationService", "CounterService", "AdminService", "RegistrationService"):
         assert hasattr(pb_grpc, f"{name}Stub") and hasattr(pb_grpc, f"add_{name}Servicer_to_server")
 
 

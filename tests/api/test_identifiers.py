@@ -219,12 +219,16 @@ VALID = {
     "note": "taken at the counter",
     "guardian_verification_id": "0" * 32,
     "reason": "papers checked at the desk",
+    "phone_e164": "+84912345678",
+    "email": "an.nguyen@example.vn",
+    "integrity_token": "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
 }
 TERMINAL = {
     "VerificationService": "probe-desk",
     "CounterService": "counter-01",
     "AdminService": "admin-01",
     "ReviewService": "reviewer-01",
+    "RegistrationService": "signing-phone",
 }
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # the format check passes; never decoded (refused earlier)
 
@@ -232,7 +236,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # the format check passes; never deco
 def hostile_values(path: str) -> list[str]:
     name = path.rsplit(".", 1)[-1]
     good = VALID[name]
-    too_long = {"qr_text": 4097, "note": 2001, "reason": 501}.get(name, 300)
+    too_long = {"qr_text": 4097, "note": 2001, "reason": 501, "integrity_token": 16 * 1024 + 1}.get(name, 300)
     values = [good + "\x00", "x" * too_long]  # refused by every validator
     if name in ("full_name", "note", "qr_text", "reason"):
         values += ["Lê\x1b[2J", "Lê\u202eàH"] if name != "qr_text" else ["abc\x1b[2J"]
@@ -307,6 +311,7 @@ def _stub_call(client: GatewayClient, service: str, method: str) -> Any:
         "CounterService": client.counter,
         "AdminService": client.admin,
         "ReviewService": client.review,
+        "RegistrationService": client.registration,
     }[service]
     return getattr(stub, method)
 

@@ -83,6 +83,13 @@ class ReasonCode(enum.StrEnum):
     # the resolution of a review case
     REVIEW_REJECTED = "REVIEW_REJECTED"
     REVIEW_EXPIRED = "REVIEW_EXPIRED"
+    # remote registration and device integrity (bhytgate.registration)
+    INTEGRITY_TOKEN_MISSING = "INTEGRITY_TOKEN_MISSING"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_TOKEN_INVALID = "INTEGRITY_TOKEN_INVALID"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_NONCE_MISMATCH = "INTEGRITY_NONCE_MISMATCH"
+    INTEGRITY_TOKEN_STALE = "INTEGRITY_TOKEN_STALE"  # noqa: S105 (a reason code, not a secret)
+    INTEGRITY_VERDICT_FAILED = "INTEGRITY_VERDICT_FAILED"
+    REGISTRATION_WEAKER = "REGISTRATION_WEAKER"
 
     @property
     def wire_name(self) -> str:

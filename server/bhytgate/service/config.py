@@ -16,6 +16,8 @@ from bhytgate.chip import ChipPolicy
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
 from bhytgate.policy.model import PolicyConfig
+from bhytgate.registration.config import registration_config
+from bhytgate.registration.model import RegistrationConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,7 @@ class GatewayConfig:
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
+    registration: RegistrationConfig = dataclasses.field(default_factory=RegistrationConfig)
 
     @property
     def db_url(self) -> str:
@@ -130,6 +133,7 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         # a replica with a shorter one would record other replicas' running checks as abandoned.
         "orphan_grace_s": config.orphan_grace_s,
         "document_lock_wait_s": config.document_lock_wait_s,
+        "registration": _plain(config.registration),
     }
 
 
@@ -146,6 +150,8 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         face.update(data.get("face", {}))
         liveness.update(data.get("liveness", {}))
         policy.update(data.get("policy", {}))
+        if "registration" in data:
+            values["registration"] = registration_config(data["registration"], home)
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))

@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bhytgate.entitlement.model import Entitlement
+from bhytgate.registration.service import RegistrationFlow
 from bhytgate.service.admin import AdminService
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter import CounterService
@@ -113,6 +114,17 @@ class Gateway:
         self.recorder.reviews = self.reviews
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
+        )
+        # RegistrationService (its servicer calls this directly): remote registration after a Verify.
+        self.registration = RegistrationFlow(
+            config.registration,
+            store,
+            self.sessions,
+            self.doc_lock,
+            gateway_id=config.gateway_id,
+            audit_key=audit_key,
+            attestation_key=attestation_key,
+            clock=now,
         )
 
     def _now(self) -> dt.datetime:

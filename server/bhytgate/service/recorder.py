@@ -206,6 +206,8 @@ class Recorder:
                 extra.chip_image,
                 now,
                 extra.holder,
+                result.assurance_level.value if result.assurance_level else None,
+                extra.challenge_id,
             )
             try:
                 self.sessions.put(result.verification_id, session)

@@ -29,6 +29,7 @@ from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
+from bhytgate.service.registration_servicer import RegistrationServicer, add_registration_service
 from bhytgate.service.review_servicer import ReviewServicer
 from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
@@ -132,11 +133,20 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         RequestLimits.from_config(config),
         review=ReviewServicer(gateway, config, metrics),
     )
+    add_registration_service(
+        server, RegistrationServicer(gateway, config, metrics), RequestLimits.from_config(config)
+    )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = [
         pb.DESCRIPTOR.services_by_name[name].full_name
-        for name in ("VerificationService", "CounterService", "AdminService", "ReviewService")
+        for name in (
+            "VerificationService",
+            "CounterService",
+            "AdminService",
+            "ReviewService",
+            "RegistrationService",
+        )
     ]
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     if config.plaintext:

@@ -250,8 +250,10 @@ class Session:
     """A recent verification, kept for counter follow-ups (enrolment, linking) on any replica."""
 
     __slots__ = (
+        "assurance_level",
         "at",
         "cccd_number",
+        "challenge_id",
         "chip_image",
         "holder",
         "identity_ok",
@@ -270,6 +272,8 @@ class Session:
         chip_image: bytes | None,
         at: dt.datetime,
         holder: tuple[str | None, str | None] = (None, None),
+        assurance_level: str | None = None,
+        challenge_id: str | None = None,
     ) -> None:
         self.cccd_number = cccd_number
         self.terminal_id = terminal_id
@@ -279,6 +283,10 @@ class Session:
         self.chip_image = chip_image
         self.at = at
         self.holder = holder
+        # What remote registration needs of the check (bhytgate.registration): how strong it was
+        # and which challenge it spent (the integrity token's nonce is bound to it).
+        self.assurance_level = assurance_level
+        self.challenge_id = challenge_id
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -289,6 +297,8 @@ class Session:
                 "reasons": list(self.reason_codes),
                 "chip_image": base64.b64encode(self.chip_image).decode() if self.chip_image else None,
                 "holder": list(self.holder),
+                "level": self.assurance_level,
+                "challenge": self.challenge_id,
             }
         ).encode()
 
@@ -306,6 +316,8 @@ class Session:
             base64.b64decode(image) if image else None,
             at,
             (name, dob),
+            obj.get("level"),
+            obj.get("challenge"),
         )
 
 

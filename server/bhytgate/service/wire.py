@@ -93,6 +93,8 @@ class RequestLimits:
                 "GetAttestationKeys": 4 * KiB,
                 "VerifyAuditChain": 4 * KiB,
                 "LinkSocialInsurance": 4 * KiB,
+                # Identifiers, a contact and a platform integrity token (at most 16 KiB).
+                "RegisterHolder": 24 * KiB,
                 # A terminal id and a device public key (at most 4 KiB).
                 "RegisterTerminalKey": 8 * KiB,
                 # ... plus a note of 2000 characters (up to 8000 bytes).

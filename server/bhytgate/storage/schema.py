@@ -249,4 +249,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             ("*", "CREATE INDEX ix_review_expiry ON review_cases(state, expires_at)"),
         ),
     ),
+    (
+        7,
+        (
+            # Remote registrations: CCCD <-> BHXH number <-> contact (sealed), with their strength.
+            # At most one in force (active or pending review) per CCCD; a verification used once.
+            (
+                "*",
+                """CREATE TABLE registrations (
+                registration_id TEXT PRIMARY KEY,
+                cccd_number TEXT NOT NULL,
+                bhxh_number TEXT NOT NULL,
+                contact_kind TEXT NOT NULL,
+                contact_nonce {blob} NOT NULL,
+                contact_sealed {blob} NOT NULL,
+                status TEXT NOT NULL,
+                assurance_level TEXT NOT NULL,
+                integrity_verdict TEXT NOT NULL,
+                verification_id TEXT NOT NULL UNIQUE,
+                terminal_id TEXT NOT NULL,
+                facility TEXT NOT NULL,
+                attestation TEXT NOT NULL,
+                supersedes TEXT,
+                created_at {ts} NOT NULL,
+                superseded_at {ts})""",
+            ),
+            (
+                "*",
+                """CREATE UNIQUE INDEX ux_registrations_in_force ON registrations(cccd_number)
+                   WHERE status <> 'superseded'""",
+            ),
+            # Registration attempts per device and per CCCD (pseudonym), in fixed windows of their
+            # own length (not the Begin limit's one-minute windows, which are purged by minute).
+            (
+                "*",
+                """CREATE TABLE registration_windows (
+                scope TEXT NOT NULL,
+                window_start {bigint} NOT NULL,
+                window_end {bigint} NOT NULL,
+                hits INTEGER NOT NULL,
+                PRIMARY KEY (scope, window_start))""",
+            ),
+            ("*", "CREATE INDEX ix_registration_windows_end ON registration_windows(window_end)"),
+        ),
+    ),
 )

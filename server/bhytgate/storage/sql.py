@@ -34,6 +34,7 @@ from bhytgate.storage.interface import (
     StoreUnavailable,
 )
 from bhytgate.storage.ledger import LedgerMixin
+from bhytgate.storage.registrations import RegistrationStoreMixin
 from bhytgate.storage.review import ReviewMixin
 from bhytgate.storage.schema import MIGRATIONS
 from bhytgate.storage.shared import SharedStateMixin
@@ -56,7 +57,7 @@ class Tx:
         return list(self.execute(statement, params).fetchall())
 
 
-class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin):
+class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin, RegistrationStoreMixin):
     """`Store` over a `Dialect`. `close()` closes every thread's connection."""
 
     def __init__(

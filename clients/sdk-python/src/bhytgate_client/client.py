@@ -73,6 +73,7 @@ class GatewayClient:
         self.counter = pb_grpc.CounterServiceStub(channel)
         self.admin = pb_grpc.AdminServiceStub(channel)
         self.review = pb_grpc.ReviewServiceStub(channel)
+        self.registration = pb_grpc.RegistrationServiceStub(channel)
         self.last_request: pb.VerifyRequest | None = None  # what the last verify() sent
 
     # --- construction --------------------------------------------------------------------
@@ -349,6 +350,33 @@ class GatewayClient:
         response = self._call(self.counter.ReportDocumentLost, request)
         assert isinstance(response, pb.ReportDocumentLostResponse)
         return response.report_id
+
+    # --- remote registration -------------------------------------------------------------
+
+    def register_holder(
+        self,
+        verification_id: str,
+        *,
+        phone_e164: str = "",
+        email: str = "",
+        social_insurance_number: str = "",
+        integrity_token: str = "",
+    ) -> pb.RegisterHolderResponse:
+        """RegistrationService.RegisterHolder after this phone's Verify (see the proto). The integrity
+        token's nonce is `bhytgate_client.integrity.integrity_nonce(challenge.nonce)`."""
+        request = pb.RegisterHolderRequest(
+            verification_id=verification_id,
+            terminal_id=self.terminal_id,
+            social_insurance_number=social_insurance_number,
+            integrity_token=integrity_token,
+        )
+        if phone_e164:
+            request.phone_e164 = phone_e164
+        if email:
+            request.email = email
+        response = self._call(self.registration.RegisterHolder, request)
+        assert isinstance(response, pb.RegisterHolderResponse)
+        return response
 
     # --- admin -----------------------------------------------------------------------------
 

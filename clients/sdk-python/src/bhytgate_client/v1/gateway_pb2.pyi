@@ -98,6 +98,12 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_GUARDIAN_NOT_APPLICABLE: _ClassVar[ReasonCode]
     REASON_CODE_REVIEW_REJECTED: _ClassVar[ReasonCode]
     REASON_CODE_REVIEW_EXPIRED: _ClassVar[ReasonCode]
+    REASON_CODE_INTEGRITY_TOKEN_MISSING: _ClassVar[ReasonCode]
+    REASON_CODE_INTEGRITY_TOKEN_INVALID: _ClassVar[ReasonCode]
+    REASON_CODE_INTEGRITY_NONCE_MISMATCH: _ClassVar[ReasonCode]
+    REASON_CODE_INTEGRITY_TOKEN_STALE: _ClassVar[ReasonCode]
+    REASON_CODE_INTEGRITY_VERDICT_FAILED: _ClassVar[ReasonCode]
+    REASON_CODE_REGISTRATION_WEAKER: _ClassVar[ReasonCode]
 
 class Check(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -146,6 +152,21 @@ class ReviewState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REVIEW_STATE_ACCEPTED: _ClassVar[ReviewState]
     REVIEW_STATE_REJECTED: _ClassVar[ReviewState]
     REVIEW_STATE_EXPIRED: _ClassVar[ReviewState]
+
+class RegistrationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REGISTRATION_STATUS_UNSPECIFIED: _ClassVar[RegistrationStatus]
+    REGISTRATION_STATUS_ACTIVE: _ClassVar[RegistrationStatus]
+    REGISTRATION_STATUS_PENDING_REVIEW: _ClassVar[RegistrationStatus]
+    REGISTRATION_STATUS_SUPERSEDED: _ClassVar[RegistrationStatus]
+
+class IntegrityVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTEGRITY_VERDICT_UNSPECIFIED: _ClassVar[IntegrityVerdict]
+    INTEGRITY_VERDICT_NOT_CONFIGURED: _ClassVar[IntegrityVerdict]
+    INTEGRITY_VERDICT_VERIFIED: _ClassVar[IntegrityVerdict]
+    INTEGRITY_VERDICT_MISSING: _ClassVar[IntegrityVerdict]
+    INTEGRITY_VERDICT_FAILED: _ClassVar[IntegrityVerdict]
 TERMINAL_KIND_UNSPECIFIED: TerminalKind
 TERMINAL_KIND_DESK: TerminalKind
 TERMINAL_KIND_KIOSK: TerminalKind
@@ -214,6 +235,12 @@ REASON_CODE_GUARDIAN_NOT_VERIFIED: ReasonCode
 REASON_CODE_GUARDIAN_NOT_APPLICABLE: ReasonCode
 REASON_CODE_REVIEW_REJECTED: ReasonCode
 REASON_CODE_REVIEW_EXPIRED: ReasonCode
+REASON_CODE_INTEGRITY_TOKEN_MISSING: ReasonCode
+REASON_CODE_INTEGRITY_TOKEN_INVALID: ReasonCode
+REASON_CODE_INTEGRITY_NONCE_MISMATCH: ReasonCode
+REASON_CODE_INTEGRITY_TOKEN_STALE: ReasonCode
+REASON_CODE_INTEGRITY_VERDICT_FAILED: ReasonCode
+REASON_CODE_REGISTRATION_WEAKER: ReasonCode
 CHECK_UNSPECIFIED: Check
 CHECK_CHALLENGE: Check
 CHECK_PASSIVE_AUTH: Check
@@ -244,6 +271,15 @@ REVIEW_STATE_OPEN: ReviewState
 REVIEW_STATE_ACCEPTED: ReviewState
 REVIEW_STATE_REJECTED: ReviewState
 REVIEW_STATE_EXPIRED: ReviewState
+REGISTRATION_STATUS_UNSPECIFIED: RegistrationStatus
+REGISTRATION_STATUS_ACTIVE: RegistrationStatus
+REGISTRATION_STATUS_PENDING_REVIEW: RegistrationStatus
+REGISTRATION_STATUS_SUPERSEDED: RegistrationStatus
+INTEGRITY_VERDICT_UNSPECIFIED: IntegrityVerdict
+INTEGRITY_VERDICT_NOT_CONFIGURED: IntegrityVerdict
+INTEGRITY_VERDICT_VERIFIED: IntegrityVerdict
+INTEGRITY_VERDICT_MISSING: IntegrityVerdict
+INTEGRITY_VERDICT_FAILED: IntegrityVerdict
 
 class Operator(_message.Message):
     __slots__ = ("full_name", "cccd_number")
@@ -710,3 +746,49 @@ class GetReviewCaseResponse(_message.Message):
     entitlement: Entitlement
     attestation: str
     def __init__(self, review_case: _Optional[_Union[ReviewCase, _Mapping]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ...) -> None: ...
+
+class RegisterHolderRequest(_message.Message):
+    __slots__ = ("verification_id", "terminal_id", "phone_e164", "email", "social_insurance_number", "integrity_token")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_E164_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_INSURANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    INTEGRITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    terminal_id: str
+    phone_e164: str
+    email: str
+    social_insurance_number: str
+    integrity_token: str
+    def __init__(self, verification_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., phone_e164: _Optional[str] = ..., email: _Optional[str] = ..., social_insurance_number: _Optional[str] = ..., integrity_token: _Optional[str] = ...) -> None: ...
+
+class Registration(_message.Message):
+    __slots__ = ("registration_id", "status", "assurance_level", "integrity_verdict", "social_insurance_number", "create_time", "supersedes_registration_id", "attestation")
+    REGISTRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    INTEGRITY_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_INSURANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDES_REGISTRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    registration_id: str
+    status: RegistrationStatus
+    assurance_level: AssuranceLevel
+    integrity_verdict: IntegrityVerdict
+    social_insurance_number: str
+    create_time: _timestamp_pb2.Timestamp
+    supersedes_registration_id: str
+    attestation: str
+    def __init__(self, registration_id: _Optional[str] = ..., status: _Optional[_Union[RegistrationStatus, str]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., integrity_verdict: _Optional[_Union[IntegrityVerdict, str]] = ..., social_insurance_number: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., supersedes_registration_id: _Optional[str] = ..., attestation: _Optional[str] = ...) -> None: ...
+
+class RegisterHolderResponse(_message.Message):
+    __slots__ = ("decision", "reasons", "registration")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    reasons: _containers.RepeatedCompositeFieldContainer[Reason]
+    registration: Registration
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...

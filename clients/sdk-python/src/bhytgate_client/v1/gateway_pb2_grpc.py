@@ -755,3 +755,123 @@ class ReviewService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RegistrationServiceStub:
+    """---------------------------------------------------------------------------------------------
+    RegistrationService: instant remote registration from the holder's phone (VssID-style sign-up)
+    ---------------------------------------------------------------------------------------------
+
+    The phone proves the person with the normal strongest check (BeginVerification and Verify as a
+    TERMINAL_KIND_PHONE: chip Passive + Active Authentication over the gateway's challenge, the
+    liveness challenge, face against DG2, ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS), then calls
+    RegisterHolder with that verification: the registration record links CCCD, social-insurance
+    number and contact at once. No manual approval unless a rule sends it to review. Callers: the
+    phone terminal that made the verification (certificate kind phone; role hospital-checkin or
+    counter); another kind is PERMISSION_DENIED.
+
+    Errors: unknown or expired verification_id → NOT_FOUND; a verification from another terminal or
+    already used for a registration → FAILED_PRECONDITION; attempts over the per-device or per-CCCD
+    limit → RESOURCE_EXHAUSTED with RetryInfo. A registration refused by a check is not an error:
+    decision = DECISION_REJECTED with the reasons.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RegisterHolder = channel.unary_unary(
+                '/bhytgate.v1.RegistrationService/RegisterHolder',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderResponse.FromString,
+                _registered_method=True)
+
+
+class RegistrationServiceServicer:
+    """---------------------------------------------------------------------------------------------
+    RegistrationService: instant remote registration from the holder's phone (VssID-style sign-up)
+    ---------------------------------------------------------------------------------------------
+
+    The phone proves the person with the normal strongest check (BeginVerification and Verify as a
+    TERMINAL_KIND_PHONE: chip Passive + Active Authentication over the gateway's challenge, the
+    liveness challenge, face against DG2, ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS), then calls
+    RegisterHolder with that verification: the registration record links CCCD, social-insurance
+    number and contact at once. No manual approval unless a rule sends it to review. Callers: the
+    phone terminal that made the verification (certificate kind phone; role hospital-checkin or
+    counter); another kind is PERMISSION_DENIED.
+
+    Errors: unknown or expired verification_id → NOT_FOUND; a verification from another terminal or
+    already used for a registration → FAILED_PRECONDITION; attempts over the per-device or per-CCCD
+    limit → RESOURCE_EXHAUSTED with RetryInfo. A registration refused by a check is not an error:
+    decision = DECISION_REJECTED with the reasons.
+    """
+
+    def RegisterHolder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RegistrationServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RegisterHolder': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterHolder,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'bhytgate.v1.RegistrationService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('bhytgate.v1.RegistrationService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RegistrationService:
+    """---------------------------------------------------------------------------------------------
+    RegistrationService: instant remote registration from the holder's phone (VssID-style sign-up)
+    ---------------------------------------------------------------------------------------------
+
+    The phone proves the person with the normal strongest check (BeginVerification and Verify as a
+    TERMINAL_KIND_PHONE: chip Passive + Active Authentication over the gateway's challenge, the
+    liveness challenge, face against DG2, ASSURANCE_LEVEL_CHIP_AA_FACE_LIVENESS), then calls
+    RegisterHolder with that verification: the registration record links CCCD, social-insurance
+    number and contact at once. No manual approval unless a rule sends it to review. Callers: the
+    phone terminal that made the verification (certificate kind phone; role hospital-checkin or
+    counter); another kind is PERMISSION_DENIED.
+
+    Errors: unknown or expired verification_id → NOT_FOUND; a verification from another terminal or
+    already used for a registration → FAILED_PRECONDITION; attempts over the per-device or per-CCCD
+    limit → RESOURCE_EXHAUSTED with RetryInfo. A registration refused by a check is not an error:
+    decision = DECISION_REJECTED with the reasons.
+    """
+
+    @staticmethod
+    def RegisterHolder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.RegistrationService/RegisterHolder',
+            bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.RegisterHolderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -141,3 +141,24 @@ class ReviewService:
     def ResolveReviewCase(request: gateway_pb2.ResolveReviewCaseRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.ResolveReviewCaseResponse: ...
     @staticmethod
     def GetReviewCase(request: gateway_pb2.GetReviewCaseRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.GetReviewCaseResponse: ...
+
+class RegistrationServiceStub:
+    @overload
+    def __new__(cls, channel: grpc.aio.Channel) -> RegistrationServiceAsyncStub: ...
+    @overload
+    def __new__(cls, channel: grpc.Channel) -> RegistrationServiceStub: ...
+    RegisterHolder: grpc.UnaryUnaryMultiCallable[gateway_pb2.RegisterHolderRequest, gateway_pb2.RegisterHolderResponse]
+
+class RegistrationServiceAsyncStub(RegistrationServiceStub):
+    RegisterHolder: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RegisterHolderRequest, gateway_pb2.RegisterHolderResponse]  # type: ignore[assignment]
+
+class RegistrationServiceServicer:
+    def RegisterHolder(self, request: gateway_pb2.RegisterHolderRequest, context: Any) -> gateway_pb2.RegisterHolderResponse | Awaitable[gateway_pb2.RegisterHolderResponse]: ...
+
+def add_RegistrationServiceServicer_to_server(
+    servicer: RegistrationServiceServicer, server: grpc.Server | grpc.aio.Server
+) -> None: ...
+
+class RegistrationService:
+    @staticmethod
+    def RegisterHolder(request: gateway_pb2.RegisterHolderRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterHolderResponse: ...

@@ -1,0 +1,132 @@
+"""The registration flow as two replicas run it: two `RegistrationFlow`s, each with its own store
+connection and lock (a PostgreSQL advisory lock, or on SQLite none shared), over one database.
+Sessions are put as the recorder puts them after a Verify. Concurrent registrations of one CCCD
+leave exactly one in force; the attempt limits are shared."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from storage.conftest import PG_DSN, StoreFactory, pg_dsn, store_factory  # noqa: F401
+
+from bhytgate.attestation.jws import generate_key
+from bhytgate.policy.model import Outcome, TerminalKind
+from bhytgate.registration.model import Contact, ContactKind, RegistrationConfig, Status
+from bhytgate.registration.service import RegisterInput, RegistrationFlow
+from bhytgate.service.model import Caller, FailedPrecondition, RateLimited
+from bhytgate.service.state import InProcessDocumentLock, PostgresDocumentLock, Session, Sessions
+
+CCCD = "001185000123"
+BHXH = "0112345678"
+AUDIT_KEY = b"a" * 32
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def replica(factory: StoreFactory, config: RegistrationConfig) -> tuple[RegistrationFlow, Sessions]:
+    store: Any = factory.open()
+    sessions = Sessions(store, dt.timedelta(minutes=30))
+    lock: Any = (
+        # advisory locks are database-wide: the store's schema does not matter to them
+        PostgresDocumentLock(PG_DSN, 5.0) if factory.kind == "postgres" else InProcessDocumentLock(5.0)
+    )
+    flow = RegistrationFlow(
+        config,
+        store,
+        sessions,
+        lock,
+        gateway_id="test",
+        audit_key=AUDIT_KEY,
+        attestation_key=generate_key(),
+        clock=now,
+    )
+    return flow, sessions
+
+
+def verified(sessions: Sessions, terminal: str) -> str:
+    """A passed phone verification of CCCD at the highest level, as the recorder keeps it."""
+    vid = uuid.uuid4().hex
+    session = Session(
+        CCCD,
+        terminal,
+        True,
+        Outcome.ACCEPTED,
+        (),
+        b"dg2-image",
+        now(),
+        ("NGUYEN VAN AN", "1990-03-15"),
+        "chip_aa_face_liveness",
+        uuid.uuid4().hex,
+    )
+    sessions.put(vid, session)
+    return vid
+
+
+def caller(terminal: str) -> Caller:
+    return Caller(terminal, "01001", "hospital-checkin", TerminalKind.PHONE)
+
+
+def test_concurrent_registrations_of_one_cccd_leave_one_in_force(store_factory: StoreFactory) -> None:  # noqa: F811
+    config = dataclasses.replace(RegistrationConfig(), cccd_attempts=10)
+    (a, sessions_a), (b, sessions_b) = replica(store_factory, config), replica(store_factory, config)
+    a.store.link_cccd(CCCD, BHXH, "counter-01", now())
+    contact = Contact(ContactKind.PHONE, "+84912345678")
+
+    async def race() -> list[Any]:
+        calls = []
+        for flow, sessions, terminal in ((a, sessions_a, "phone-a"), (b, sessions_b, "phone-b")) * 3:
+            vid = verified(sessions, terminal)
+            calls.append(flow.register(caller(terminal), RegisterInput(vid, contact)))
+        try:
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await a.doc_lock.close()
+            await b.doc_lock.close()
+
+    results = asyncio.run(race())
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    assert accepted and all(r.outcome is Outcome.ACCEPTED for r in accepted)
+    # a loser of a race (SQLite has no lock shared by two processes) is told to retry, nothing else
+    assert all(isinstance(r, FailedPrecondition) for r in results if isinstance(r, BaseException)), [
+        repr(r)[:80] for r in results
+    ]
+    in_force = a.store.registration_in_force(CCCD)
+    assert in_force is not None
+    ids = {r.record.registration_id for r in accepted}
+    assert in_force.registration_id in ids
+    for rid in ids - {in_force.registration_id}:
+        assert a.store.registration(rid).status is Status.SUPERSEDED
+    if store_factory.kind == "postgres":
+        assert len(accepted) == 6  # the advisory lock serialises them: each supersedes the last
+
+
+def test_attempt_limits_are_shared_by_replicas(store_factory: StoreFactory) -> None:  # noqa: F811
+    config = dataclasses.replace(RegistrationConfig(), cccd_attempts=2)
+    (a, sessions_a), (b, sessions_b) = replica(store_factory, config), replica(store_factory, config)
+    a.store.link_cccd(CCCD, BHXH, "counter-01", now())
+    contact = Contact(ContactKind.EMAIL, "an@example.vn")
+
+    async def attempts() -> None:
+        try:
+            first = await a.register(
+                caller("phone-a"), RegisterInput(verified(sessions_a, "phone-a"), contact)
+            )
+            assert first.outcome is Outcome.ACCEPTED
+            second = await b.register(
+                caller("phone-b"), RegisterInput(verified(sessions_b, "phone-b"), contact)
+            )
+            assert second.outcome is Outcome.ACCEPTED
+            with pytest.raises(RateLimited, match="2 attempts a day for this CCCD"):
+                await a.register(caller("phone-a"), RegisterInput(verified(sessions_a, "phone-a"), contact))
+        finally:
+            await a.doc_lock.close()
+            await b.doc_lock.close()
+
+    asyncio.run(attempts())
