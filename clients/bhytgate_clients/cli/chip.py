@@ -124,7 +124,8 @@ def verify(
         expiry=ExpiryPolicy(frozenset(no_expiry)),
     )
     try:
-        store = TrustStore.from_paths(cscas, master_lists, crls, at=at)
+        # Master lists and CRLs are verified now, as loaded; only the document is judged `--at`.
+        store = TrustStore.from_paths(cscas, master_lists, crls)
         dump = load_dump(dump_dir)
         report = verify_chip(
             dump, store, at=at, challenge=challenge_bytes, aa_signatures=signatures, policy=policy

@@ -14,7 +14,12 @@ from typing import Literal
 
 import pycountry
 
-from bhytgate.chip.crypto.cms import find_signer_certificate, signed_attributes_problem, verify_signer
+from bhytgate.chip.crypto.cms import (
+    find_signer_certificate,
+    signed_attributes_problem,
+    signer_by_key,
+    verify_signer,
+)
 from bhytgate.chip.crypto.signatures import digest
 from bhytgate.chip.crypto.x509 import Certificate
 from bhytgate.chip.dump import CardDump
@@ -107,6 +112,8 @@ def verify_sod_signature(sod: Sod, policy: PassivePolicy) -> tuple[Check, Certif
     ):
         return Check(False, "sod_content_type_invalid", f"eContentType {content.content_type}"), None
     signer = find_signer_certificate(content.signer_info, content.certificates)
+    if signer is None:
+        signer = signer_by_key(content)
     if signer is None:
         return Check(
             False, "signer_certificate_not_found", "no certificate in EF.SOD matches the SignerInfo"

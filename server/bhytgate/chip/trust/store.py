@@ -1,8 +1,14 @@
 """The set of CSCAs the operator trusts, with link certificates and CRLs.
 
-Only self-issued certificates the operator supplied (directly or inside a master list whose own
-signature chains to one) are anchors. A non-self-issued CA certificate is a link certificate: it
-is used only after it chains to an anchor. CRLs are checked against their issuer when used.
+Every CA certificate the operator supplies (directly, or inside a master list whose own signature
+chains to one) is an anchor for its key, self-signed or not: a country's current CSCA is often
+configured as the link certificate its previous CSCA issued, and that previous CSCA may not be
+configured at all. `add_certificate(..., anchor=False)` keeps a link certificate that is used only
+after it chains to an anchor (certificates learnt from elsewhere than the operator's own choice).
+
+Master lists, and CRLs whose issuer is known when they are loaded, are verified at load time (now):
+their signers are judged then, never at the date of the document later checked against them.
+CRLs are checked against their issuer again when used.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from bhytgate.chip.crypto.cms import (
     find_signer_certificate,
     parse_signed_data,
     signed_attributes_problem,
+    signer_by_key,
     verify_signer,
 )
 from bhytgate.chip.crypto.signatures import SignatureInvalidError
@@ -46,22 +53,32 @@ class TrustStore:
 
     # --- loading -------------------------------------------------------------------------
 
-    def add_certificate(self, data: bytes | Certificate) -> Certificate:
-        """Trust a CSCA (self-issued) or keep a link certificate (must chain to an anchor)."""
+    def add_certificate(self, data: bytes | Certificate, *, anchor: bool = True) -> Certificate:
+        """Trust a CSCA (self-signed or a link certificate) as an anchor for its key; with
+        `anchor=False` keep a link certificate that must chain to an anchor before use."""
         cert = data if isinstance(data, Certificate) else load_certificate(data)
         if not cert.is_ca:
             raise TrustStoreError(f"{cert.subject} is not a CA certificate", reason="not_a_ca")
         with self._lock:
-            if cert.self_issued:
+            if anchor or cert.self_issued:
                 self._anchors[cert.fingerprint] = cert
-            else:
+                self._links.pop(cert.fingerprint, None)
+            elif cert.fingerprint not in self._anchors:
                 self._links[cert.fingerprint] = cert
             self.generation += 1
         return cert
 
     @typed_errors("CRL")
     def add_crl(self, data: bytes) -> Crl:
+        """Keep a CRL; if its issuer is already trusted, its signature is verified now (load
+        time) and a CRL no candidate issuer signed is refused."""
         crl = load_crl(data)
+        issuers = [c for c in self.anchors if _issues(c, crl)]
+        if issuers and not any(self.signed_by(crl, c) for c in issuers):
+            raise TrustStoreError(
+                f"CRL of {crl.issuer}: signature does not verify with its CSCA",
+                reason="crl_signature_invalid",
+            )
         with self._lock:
             self._crls.append(crl)
             self.generation += 1
@@ -69,12 +86,17 @@ class TrustStore:
 
     @typed_errors("master list")
     def add_master_list(self, data: bytes, *, at: dt.datetime | None = None) -> int:
-        """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor."""
+        """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor.
+
+        `at` is the load time (default now) at which the list's signer must be valid: never the
+        date of a document verified later against the list's CSCAs."""
         at = at or dt.datetime.now(dt.UTC)
         content = parse_signed_data(_strip_pem(data), what="master list")
         if content.content_type != CSCA_MASTER_LIST:
             raise TrustStoreError("CMS content is not a CSCA master list", reason="master_list_invalid")
         signer = find_signer_certificate(content.signer_info, content.certificates)
+        if signer is None:
+            signer = signer_by_key(content)
         if signer is None:
             raise TrustStoreError("master list signer certificate not found", reason="master_list_invalid")
         # Only a Master List Signer may vouch for CSCAs: a Document Signer key (of any trusted
@@ -123,7 +145,9 @@ class TrustStore:
         *,
         at: dt.datetime | None = None,
     ) -> TrustStore:
-        """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders."""
+        """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders.
+
+        `at` is the load time for the master lists' signers (default now), not a document's date."""
         store = cls()
         for path in _expand(cscas, _CERT_SUFFIXES):
             try:
@@ -165,16 +189,9 @@ class TrustStore:
         return [(c, a) for c, a in pool if c.subject_key == cert.issuer_key]
 
     def crls_for(self, issuer: Certificate) -> list[Crl]:
-        out = []
         with self._lock:
             crls = list(self._crls)
-        for crl in crls:
-            if crl.aki is not None and issuer.ski is not None:
-                if crl.aki == issuer.ski:
-                    out.append(crl)
-            elif crl.issuer_key == issuer.subject_key:
-                out.append(crl)
-        return out
+        return [crl for crl in crls if _issues(issuer, crl)]
 
     def signed_by(self, subject: Certificate | Crl, issuer: Certificate) -> bool:
         """Cached: did `issuer`'s key sign `subject`? (DS paths repeat on every check.)"""
@@ -193,6 +210,13 @@ class TrustStore:
                 self._signature_cache.clear()
             self._signature_cache[key] = ok
         return ok
+
+
+def _issues(issuer: Certificate, crl: Crl) -> bool:
+    """May `issuer` have issued `crl`? By key identifier when both have one, else by name."""
+    if crl.aki is not None and issuer.ski is not None:
+        return crl.aki == issuer.ski
+    return bool(crl.issuer_key == issuer.subject_key)
 
 
 def _identity(item: Certificate | Crl) -> str:
