@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from bhytgate.chip import ChipError, ChipPolicy, RevocationPolicy, TrustStore, load_dump, verify_chip
-from bhytgate.chip.lds.mrz import ExpiryPolicy
-from bhytgate.chip.passive import PassivePolicy
+from bhytgate.chip import ChipError, TrustStore, load_dump, verify_chip
+from bhytgate.chip.verify import chip_policy_from_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -70,6 +69,20 @@ def chip() -> None:
 @click.option("--reject-stale-crl", is_flag=True, help="Fail when the newest CRL is past nextUpdate.")
 @click.option("--lenient-id-data", is_flag=True, help="Accept an id-data eContentType in EF.SOD.")
 @click.option(
+    "--warn-only",
+    "warn_only",
+    multiple=True,
+    help="A finding to report as a warning, not a failure (e.g. ds_expired, country_mismatch).",
+)
+@click.option(
+    "--validity-at",
+    "validity_time",
+    type=click.Choice(["verification", "signing"]),
+    default="verification",
+    show_default=True,
+    help="Judge certificate validity at --at, or at the SOD's signing time.",
+)
+@click.option(
     "--no-expiry-value",
     "no_expiry",
     multiple=True,
@@ -89,6 +102,8 @@ def verify(
     require_crl: bool,
     reject_stale_crl: bool,
     lenient_id_data: bool,
+    warn_only: tuple[str, ...],
+    validity_time: str,
     no_expiry: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -114,15 +129,20 @@ def verify(
             signatures = read_aa_response(aa_response)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             _fail(f"--aa-response {aa_response}: {exc}")
-    policy = ChipPolicy(
-        passive=PassivePolicy(
-            allow_id_data=lenient_id_data,
-            revocation=RevocationPolicy(
-                require_crl=require_crl, stale_crl="reject" if reject_stale_crl else "warn"
-            ),
-        ),
-        expiry=ExpiryPolicy(frozenset(no_expiry)),
-    )
+    try:
+        policy = chip_policy_from_settings(
+            {
+                "lenient_id_data": lenient_id_data,
+                "require_crl": require_crl,
+                "reject_stale_crl": reject_stale_crl,
+                "warn_only": warn_only,
+                "validity_time": validity_time,
+                "no_expiry_values": no_expiry,
+            }
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     try:
         # Master lists and CRLs are verified now, as loaded; only the document is judged `--at`.
         store = TrustStore.from_paths(cscas, master_lists, crls)

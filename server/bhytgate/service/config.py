@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bhytgate.chip import ChipPolicy
+from bhytgate.chip.verify import chip_policy_from_settings
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
 from bhytgate.policy.model import PolicyConfig
@@ -127,6 +128,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
     policy: dict[str, Any] = {}
+    chip: dict[str, Any] | None = None
     path = home / "gateway.toml"
     if path.exists():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -134,6 +136,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         face.update(data.get("face", {}))
         liveness.update(data.get("liveness", {}))
         policy.update(data.get("policy", {}))
+        chip = data.get("chip")
     for key in ("challenge_ttl", "attestation_ttl"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
@@ -148,6 +151,9 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
     )
+    if chip is not None and "chip" not in values:
+        # [chip]: warn_only, validity_time, require_crl, ... (immutable; shared by a cluster)
+        values["chip"] = chip_policy_from_settings(chip)
     return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hmac
 
 from asn1crypto import cms, core
@@ -156,6 +157,24 @@ def signed_attributes_problem(content: SignedContent) -> str | None:
     return None
 
 
+def signing_time(content: SignedContent) -> dt.datetime | None:
+    """The signingTime signed attribute (RFC 5652 11.3), if exactly one is present and readable."""
+    attrs = content.signer_info["signed_attrs"]
+    if attrs is None or isinstance(attrs, core.Void):
+        return None
+    found: list[dt.datetime] = []
+    try:
+        for attr in attrs:
+            if attr["type"].dotted == "1.2.840.113549.1.9.5":
+                found.extend(v.native for v in attr["values"])
+    except PARSE_ERRORS:
+        return None
+    if len(found) != 1 or not isinstance(found[0], dt.datetime):
+        return None
+    when = found[0]
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def verify_signer(content: SignedContent, signer: Certificate) -> None:
     """Verify the SignerInfo signature over the DER SET of its signed attributes."""
     si = content.signer_info
@@ -183,5 +202,6 @@ __all__ = [
     "parse_signed_data",
     "signed_attributes_problem",
     "signer_by_key",
+    "signing_time",
     "verify_signer",
 ]
