@@ -185,3 +185,41 @@ def test_crl_signature_checked_when_loaded(lab: tuple[Pki, Path]) -> None:
     assert err.value.reason == "crl_signature_invalid"
     # a CRL whose issuer is not (yet) trusted is kept and checked when used
     TrustStore().add_crl(bytes(bad))
+
+
+# --- 5. the 2024 Căn cước card -----------------------------------------------------------------------
+
+
+def test_2024_dg13_keeps_ciphertext_opaque(lab: tuple[Pki, Path], photo: Path, tmp_path: Path) -> None:
+    from bhytgate.service.credentials.chip import holder_number
+
+    pki, root = lab
+    store = TrustStore.from_paths([root / "trust"], crls=[root / "crl"])
+    citizen = make_citizen(8)
+    genuine = issue_card(pki, citizen, photo)
+    card = v.dg13_2024(genuine, pki)
+    report = _verify(card, tmp_path / "a", store)
+    assert report.passive.valid and report.passive.data_groups[13] == "match"
+    dg13 = report.document.dg13
+    assert dg13 is not None and "DG13" not in report.document.errors
+    assert dg13.get("id_number") == citizen.cccd and dg13.get("full_name") == citizen.full_name
+    assert dg13.get("place_of_residence") is None and dg13.get("religion") is None
+    assert {6, 7, 9, 10, 11, 13, 14, 15, 16, 17} <= set(dg13.unknown)
+    assert holder_number(report.document) == citizen.cccd
+    # the number unreadable in DG13: taken from DG1's optional data
+    no_id = _verify(v.dg13_2024(genuine, pki, readable_id=False), tmp_path / "b", store)
+    assert no_id.passive.valid and no_id.document.dg13 is not None
+    assert no_id.document.dg13.get("id_number") is None
+    assert holder_number(no_id.document) == citizen.cccd
+    # DG13 wholly encrypted: a parse note, never a failure; the number from DG1
+    blob = _verify(v.dg13_unreadable(genuine, pki), tmp_path / "c", store)
+    assert blob.passive.valid and blob.document.dg13 is None and "DG13" in blob.document.errors
+    assert holder_number(blob.document) == citizen.cccd
+
+
+def test_card_without_face_passes_pa_and_aa(lab: tuple[Pki, Path], photo: Path, tmp_path: Path) -> None:
+    pki, root = lab
+    store = TrustStore.from_paths([root / "trust"], crls=[root / "crl"])
+    card = v.without_face(issue_card(pki, make_citizen(9), photo), pki)
+    report = _verify(card, tmp_path / "card", store)
+    assert report.valid and 2 not in report.passive.data_groups and report.document.face is None

@@ -10,7 +10,10 @@ from bhytgate.policy.model import CheckResults, FraudSignals, Reason
 from bhytgate.service.workers import FaceOutcome
 from bhytgate.storage.interface import ChallengeProblem
 
-REQUIRED_DATA_GROUPS = (1, 2, 13)
+# DG1 always; DG2 and DG13 when EF.SOD lists them (a 2024 card of a child under 6 has no DG2;
+# an unreadable DG13 is no failure: the number comes from DG1).
+REQUIRED_DATA_GROUPS = (1,)
+LISTED_DATA_GROUPS = (2, 13)
 
 CHALLENGE_REASONS = {
     ChallengeProblem.UNKNOWN: ("CHALLENGE_UNKNOWN", "challenge was never issued or has been purged"),
@@ -56,9 +59,18 @@ def chip_reasons(report: ChipReport) -> list[Reason]:
             required = passive.data_groups.get(number)
             if required != "match":
                 out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is {required or 'absent'}"))
-        for name, reason in report.document.errors.items():
-            if name in ("DG1", "DG2", "DG13"):
-                out.append(Reason("CHIP_DATA_MALFORMED", f"{name}: {reason}"))
+        for number in LISTED_DATA_GROUPS:
+            listed = passive.data_groups.get(number)
+            if listed == "absent":
+                out.append(
+                    Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is listed in EF.SOD but was not sent")
+                )
+            elif listed == "unlisted":
+                out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is unlisted"))
+        # DG13 that does not parse and DG2 without a usable image are not chip failures (the
+        # credential says NO_CHIP_PORTRAIT for the latter); DG1 must parse.
+        if "DG1" in report.document.errors:
+            out.append(Reason("CHIP_DATA_MALFORMED", f"DG1: {report.document.errors['DG1']}"))
     return out
 
 

@@ -326,7 +326,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             for field, name, required in (
                 ("ef_sod", "EF.SOD", True),
                 ("dg1", "DG1", True),
-                ("dg2", "DG2", True),
+                ("dg2", "DG2", False),  # none on cards of children under 6: NO_CHIP_PORTRAIT
                 ("dg13", "DG13", True),
                 ("dg14", "DG14", False),
                 ("dg15", "DG15", False),

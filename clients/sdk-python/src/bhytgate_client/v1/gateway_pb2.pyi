@@ -91,6 +91,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_ASSURANCE_TOO_LOW: _ClassVar[ReasonCode]
     REASON_CODE_OPERATOR_NOT_AUTHORIZED: _ClassVar[ReasonCode]
     REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CHIP_PORTRAIT: _ClassVar[ReasonCode]
 
 class Check(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -185,6 +186,7 @@ REASON_CODE_FRAUD_TERMINAL_FLAGGED: ReasonCode
 REASON_CODE_ASSURANCE_TOO_LOW: ReasonCode
 REASON_CODE_OPERATOR_NOT_AUTHORIZED: ReasonCode
 REASON_CODE_INTERNAL_CHECK_UNAVAILABLE: ReasonCode
+REASON_CODE_NO_CHIP_PORTRAIT: ReasonCode
 CHECK_UNSPECIFIED: Check
 CHECK_CHALLENGE: Check
 CHECK_PASSIVE_AUTH: Check
