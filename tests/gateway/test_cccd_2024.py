@@ -96,3 +96,39 @@ def test_signer_info_with_reordered_issuer_rdns_is_accepted(
     card = _variant(deployment, "obama", lambda c: v.issuer_rdns_reordered(c, pki), tmp_path)  # type: ignore[arg-type]
     result = check(deployment, card)
     assert result.decision == "ACCEPTED", result.reasons
+
+
+def test_2024_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
+    """The 2024 card's QR (earlier numbers, expiry, relatives' fields) works like the old one: a
+    lookup key for the enrolled template, at the QR's assurance level, never more."""
+    import datetime as dt
+    import json
+
+    from bhytgate_clients.cardlab.camera import SimulatedCamera
+    from bhytgate_clients.sdk import Frame
+
+    from .test_e2e import OPERATOR, live_photos
+
+    card = deployment.card("howard")
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    photos = live_photos(deployment, card)
+    with deployment.client("counter-01") as counter:
+        verification = check(deployment, card, terminal="counter-01")
+        assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
+        assert counter.enroll(
+            verification.verification_id,
+            [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])],
+            OPERATOR,
+        )
+    holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    born = holder["date_of_birth"].replace("/", "")
+    qr = (
+        f"{meta['citizen_id']}|123456789,001090123456|{meta['full_name']}|{born}|{holder['sex']}"
+        "|Hà Nội|15072024|15072039|Nguyễn Văn Cha|001060000001"
+    )
+    with deployment.client("qr-desk") as desk:
+        challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
+        frames = SimulatedCamera(photos).single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+        result = desk.verify(challenge, qr=("cccd", qr), frames=frames, operator=OPERATOR)
+    assert result.decision in ("ACCEPTED", "REVIEW"), result.reasons
+    assert result.assurance_level == "QR_ENROLLED_FACE"
