@@ -132,3 +132,49 @@ def test_2024_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
         result = desk.verify(challenge, qr=("cccd", qr), frames=frames, operator=OPERATOR)
     assert result.decision in ("ACCEPTED", "REVIEW"), result.reasons
     assert result.assurance_level == "QR_ENROLLED_FACE"
+
+
+def test_pkd_ldif_through_the_admin_cli(deployment: Deployment, pki: object, tmp_path: Path) -> None:
+    """`bhytgate admin trust --ldif`: the PKD's DSCs let a SOD without its certificate verify; a
+    master list the gateway cannot verify (another country's) is reported, not fatal."""
+    import datetime as dt
+    import json
+
+    from click.testing import CliRunner
+
+    from bhytgate.chip.trust.ldif import write_pkd_ldif
+    from bhytgate_clients.cardlab import create_pki
+    from bhytgate_clients.cli import main
+
+    lab = pki  # the demo's card-lab PKI
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    signer = v.master_list_signer(lab, now - dt.timedelta(days=1), now + dt.timedelta(days=30))  # type: ignore[arg-type]
+    ours = v.master_list(signer, [lab.csca["csca-2"].cert], now)  # type: ignore[attr-defined]
+    stranger = create_pki()
+    foreign_signer = v.master_list_signer(stranger, now - dt.timedelta(days=1), now + dt.timedelta(days=30))
+    foreign = v.master_list(foreign_signer, [stranger.csca["csca-1"].cert], now)
+    dscs = (lab.signer("ec").der, lab.signer("rsa").der)  # type: ignore[attr-defined]
+    ldif = tmp_path / "icaopkd.ldif"
+    ldif.write_bytes(write_pkd_ldif((ours, foreign), dscs))
+    card = _variant(deployment, "obama", lambda c: v.without_ds_certificate(c, lab), tmp_path)  # type: ignore[arg-type]
+    before = check(deployment, card, terminal="lab-desk")
+    assert before.reason_codes == ["CHIP_SIGNATURE_INVALID"], before.reasons  # no signer known yet
+    result = CliRunner().invoke(
+        main,
+        [
+            "admin",
+            "trust",
+            "--home",
+            str(deployment.home),
+            "--address",
+            deployment.running.address,
+            "--ldif",
+            str(ldif),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["refused"] == {"master_list": 1}
+    assert out["document_signers_added"] >= 1
+    after = check(deployment, card)
+    assert after.decision == "ACCEPTED", after.reasons

@@ -53,11 +53,13 @@ def build_sod(
     signing_time: dt.datetime | None = None,
     sid_issuer: x509.Name | None = None,
     content_type: str = asn1.OID_LDS_SECURITY_OBJECT,
+    include_certificate: bool = True,
 ) -> bytes:
     """The complete EF.SOD file (tag 0x77 around the ContentInfo) with the DS certificate inside.
 
     `sid_issuer` names the issuer in the SignerInfo differently from the certificate (real issuers
-    reorder the RDNs); `content_type` is the eContentType (some countries use 1.3.27.1.1.1)."""
+    reorder the RDNs); `content_type` is the eContentType (some countries use 1.3.27.1.1.1);
+    without `include_certificate` the verifier must know the DS from elsewhere (the PKD)."""
     econtent = lds_security_object(data_groups, hash_name)
     when = (signing_time or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     attrs = signed_attributes(econtent, hash_name, when, content_type)
@@ -76,18 +78,18 @@ def build_sod(
             "signature": signature,
         }
     )
-    signed_data = cms.SignedData(
-        {
-            "version": "v3",
-            "digest_algorithms": [{"algorithm": hash_name}],
-            "encap_content_info": {
-                "content_type": content_type,
-                "content": core.ParsableOctetString(econtent),
-            },
-            "certificates": [cert],
-            "signer_infos": [signer_info],
-        }
-    )
+    fields = {
+        "version": "v3",
+        "digest_algorithms": [{"algorithm": hash_name}],
+        "encap_content_info": {
+            "content_type": content_type,
+            "content": core.ParsableOctetString(econtent),
+        },
+        "signer_infos": [signer_info],
+    }
+    if include_certificate:
+        fields["certificates"] = [cert]
+    signed_data = cms.SignedData(fields)
     info = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
     return asn1.wrap_application(asn1.TAG_SOD, info.dump())
 

@@ -64,6 +64,13 @@ def alternative_lds_oid(card: CardDump, pki: Pki) -> CardDump:
     return _resign(forged, pki, content_type=OID_LDS_ALTERNATIVE)
 
 
+def without_ds_certificate(card: CardDump, pki: Pki) -> CardDump:
+    """EF.SOD without the DS certificate (allowed by ICAO 9303): the verifier needs the PKD's DSCs."""
+    forged = card.copy()
+    forged.meta["variant"] = "without_ds_certificate"
+    return _resign(forged, pki, include_certificate=False)
+
+
 def _opaque_field(number: int) -> core.Any:
     """An encrypted field: an OCTET STRING of ciphertext, or (as some cards write it) ciphertext
     under a UTF8String tag, which is not valid UTF-8."""
@@ -212,5 +219,6 @@ __all__ = [
     "link_only_trust",
     "master_list",
     "master_list_signer",
+    "without_ds_certificate",
     "without_face",
 ]

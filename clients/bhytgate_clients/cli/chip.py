@@ -60,6 +60,13 @@ def chip() -> None:
 @click.option(
     "--crl", "crls", multiple=True, type=click.Path(exists=True, path_type=Path), help="CRL file or folder."
 )
+@click.option(
+    "--ldif",
+    "ldifs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ICAO PKD LDIF: master lists (verified against --csca), DSCs, CRLs.",
+)
 @click.option("--at", "at_text", help="Verification date YYYY-MM-DD (default: now).")
 @click.option("--challenge", help="The 32-byte Active Authentication challenge, hex.")
 @click.option(
@@ -96,6 +103,7 @@ def verify(
     cscas: tuple[Path, ...],
     master_lists: tuple[Path, ...],
     crls: tuple[Path, ...],
+    ldifs: tuple[Path, ...],
     at_text: str | None,
     challenge: str | None,
     aa_response: Path | None,
@@ -145,7 +153,7 @@ def verify(
         return
     try:
         # Master lists and CRLs are verified now, as loaded; only the document is judged `--at`.
-        store = TrustStore.from_paths(cscas, master_lists, crls)
+        store = TrustStore.from_paths(cscas, master_lists, crls, ldifs=ldifs)
         dump = load_dump(dump_dir)
         report = verify_chip(
             dump, store, at=at, challenge=challenge_bytes, aa_signatures=signatures, policy=policy

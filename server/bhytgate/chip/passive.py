@@ -137,7 +137,10 @@ def check_data_groups(sod: Sod, dump: CardDump) -> dict[int, DgStatus]:
     return dict(sorted(statuses.items()))
 
 
-def verify_sod_signature(sod: Sod, policy: PassivePolicy) -> tuple[Check, Certificate | None]:
+def verify_sod_signature(
+    sod: Sod, policy: PassivePolicy, known_signers: tuple[Certificate, ...] = ()
+) -> tuple[Check, Certificate | None]:
+    """`known_signers`: Document Signers from the PKD, for SODs that carry no certificate."""
     content = sod.signed
     if content.content_type not in LDS_CONTENT_TYPES and not (
         policy.allow_id_data and content.content_type == ID_DATA
@@ -146,6 +149,8 @@ def verify_sod_signature(sod: Sod, policy: PassivePolicy) -> tuple[Check, Certif
     signer = find_signer_certificate(content.signer_info, content.certificates)
     if signer is None:
         signer = signer_by_key(content)
+    if signer is None and known_signers:
+        signer = find_signer_certificate(content.signer_info, known_signers)
     if signer is None:
         return Check(
             False, "signer_certificate_not_found", "no certificate in EF.SOD matches the SignerInfo"
@@ -172,7 +177,9 @@ def verify_passive(
     """Run all three checks; `issuing_state` is DG1's (ICAO code), checked against DS and CSCA."""
     policy = policy or PassivePolicy()
     at = at or dt.datetime.now(dt.UTC)
-    signature, signer = verify_sod_signature(sod, policy)
+    signature, signer = verify_sod_signature(
+        sod, policy, store.document_signers if not sod.signed.certificates else ()
+    )
     warnings: list[str] = []
     basis: Literal["verification_time", "signing_time"] = "verification_time"
     validity_at = at

@@ -505,7 +505,11 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     ) -> pb.LoadTrustAnchorsResponse:
         caller = self.caller(context, self.ROLES)
         added, crls, total = await self.gateway.load_trust(
-            caller, list(request.csca_certificates), list(request.master_lists), list(request.crls)
+            caller,
+            list(request.csca_certificates),
+            list(request.master_lists),
+            list(request.crls),
+            list(request.document_signers),
         )
         return pb.LoadTrustAnchorsResponse(csca_added=added, crls_added=crls, csca_total=total)
 

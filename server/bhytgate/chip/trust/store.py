@@ -34,6 +34,7 @@ from bhytgate.chip.crypto.signatures import SignatureInvalidError
 from bhytgate.chip.crypto.x509 import Certificate, Crl, load_certificate, load_crl
 from bhytgate.chip.errors import ChipError, TrustStoreError, typed_errors
 from bhytgate.chip.trust.chain import RevocationPolicy, validate_document_signer
+from bhytgate.chip.trust.ldif import read_pkd_ldif
 
 CSCA_MASTER_LIST = "2.23.136.1.1.2"
 MASTER_LIST_SIGNING_KEY = "2.23.136.1.1.3"  # id-icao-cscaMasterListSigningKey
@@ -47,6 +48,7 @@ class TrustStore:
         self._anchors: dict[str, Certificate] = {}
         self._links: dict[str, Certificate] = {}
         self._crls: list[Crl] = []
+        self._dscs: dict[str, Certificate] = {}
         self._signature_cache: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
         self.generation = 0
@@ -67,6 +69,45 @@ class TrustStore:
                 self._links[cert.fingerprint] = cert
             self.generation += 1
         return cert
+
+    def add_document_signer(self, data: bytes | Certificate) -> Certificate:
+        """Keep a Document Signer certificate (from the PKD) for SODs that do not carry their own.
+        Never an anchor: a SOD signed with it must still chain to one."""
+        cert = data if isinstance(data, Certificate) else load_certificate(data)
+        if cert.is_ca:
+            raise TrustStoreError(
+                f"{cert.subject} is a CA certificate, not a Document Signer", reason="not_a_ds"
+            )
+        with self._lock:
+            self._dscs[cert.fingerprint] = cert
+            self.generation += 1
+        return cert
+
+    def add_pkd_ldif(self, data: bytes, *, at: dt.datetime | None = None) -> dict[str, int]:
+        """Everything usable in an ICAO PKD LDIF file: master lists whose signer chains to an
+        anchor (others are counted as refused: a PKD collection holds every country's), CRLs, DSCs."""
+        objects = read_pkd_ldif(data)
+        counts = {"master_lists": 0, "master_lists_refused": 0, "cscas": 0, "crls": 0, "crls_refused": 0}
+        for ml in objects.master_lists:
+            try:
+                counts["cscas"] += self.add_master_list(ml, at=at)
+                counts["master_lists"] += 1
+            except ChipError:
+                counts["master_lists_refused"] += 1
+        for der in objects.crls:
+            try:
+                self.add_crl(der)
+                counts["crls"] += 1
+            except ChipError:
+                counts["crls_refused"] += 1
+        counts["document_signers"] = 0
+        for der in objects.document_signers:
+            try:
+                self.add_document_signer(der)
+                counts["document_signers"] += 1
+            except ChipError:
+                continue
+        return counts
 
     @typed_errors("CRL")
     def add_crl(self, data: bytes) -> Crl:
@@ -144,6 +185,7 @@ class TrustStore:
         crls: Iterable[Path] = (),
         *,
         at: dt.datetime | None = None,
+        ldifs: Iterable[Path] = (),
     ) -> TrustStore:
         """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders.
 
@@ -157,6 +199,11 @@ class TrustStore:
         for path in master_lists:
             try:
                 store.add_master_list(path.read_bytes(), at=at)
+            except ChipError as exc:
+                raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        for path in ldifs:
+            try:
+                store.add_pkd_ldif(path.read_bytes(), at=at)
             except ChipError as exc:
                 raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
         for path in _expand(crls, {".crl", ".der", ".pem"}):
@@ -177,6 +224,11 @@ class TrustStore:
     def links(self) -> tuple[Certificate, ...]:
         with self._lock:
             return tuple(self._links.values())
+
+    @property
+    def document_signers(self) -> tuple[Certificate, ...]:
+        with self._lock:
+            return tuple(self._dscs.values())
 
     def issuer_candidates(self, cert: Certificate) -> list[tuple[Certificate, bool]]:
         """(certificate, is_anchor) that may have issued `cert`: by key identifier first, then name."""

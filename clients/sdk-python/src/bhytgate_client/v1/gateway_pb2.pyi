@@ -492,14 +492,16 @@ class ReportDocumentLostResponse(_message.Message):
     def __init__(self, report_id: _Optional[str] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LoadTrustAnchorsRequest(_message.Message):
-    __slots__ = ("csca_certificates", "master_lists", "crls")
+    __slots__ = ("csca_certificates", "master_lists", "crls", "document_signers")
     CSCA_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     MASTER_LISTS_FIELD_NUMBER: _ClassVar[int]
     CRLS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_SIGNERS_FIELD_NUMBER: _ClassVar[int]
     csca_certificates: _containers.RepeatedScalarFieldContainer[bytes]
     master_lists: _containers.RepeatedScalarFieldContainer[bytes]
     crls: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, csca_certificates: _Optional[_Iterable[bytes]] = ..., master_lists: _Optional[_Iterable[bytes]] = ..., crls: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    document_signers: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, csca_certificates: _Optional[_Iterable[bytes]] = ..., master_lists: _Optional[_Iterable[bytes]] = ..., crls: _Optional[_Iterable[bytes]] = ..., document_signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class LoadTrustAnchorsResponse(_message.Message):
     __slots__ = ("csca_added", "crls_added", "csca_total")
