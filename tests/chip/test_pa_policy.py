@@ -134,3 +134,22 @@ def test_cli_warn_only_and_validity_at(
     )
     refused = runner.invoke(main, [*base, "--warn-only", "ds_revoked"])
     assert refused.exit_code == 2 and "cannot be a warning" in refused.output
+
+
+def test_gateway_toml_chip_table_and_cluster_settings(tmp_path: Path) -> None:
+    from bhytgate.service.config import load_config, shared_settings
+
+    plain = shared_settings(load_config(tmp_path))["chip"]["passive"]
+    # at their defaults the new settings are left out: clusters made before them still match
+    assert "warn_only" not in plain and "validity_time" not in plain
+    (tmp_path / "gateway.toml").write_text(
+        '[chip]\nwarn_only = ["ds_expired"]\nvalidity_time = "signing"\n', encoding="utf-8"
+    )
+    config = load_config(tmp_path)
+    assert config.chip.passive.warn_only == frozenset({"ds_expired"})
+    assert config.chip.passive.validity_time == "signing"
+    plain = shared_settings(config)["chip"]["passive"]
+    assert plain["warn_only"] == ["ds_expired"] and plain["validity_time"] == "signing"
+    (tmp_path / "gateway.toml").write_text('[chip]\nwarn_only = ["ds_revoked"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot be a warning"):
+        load_config(tmp_path)

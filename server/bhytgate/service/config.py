@@ -101,12 +101,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Chip settings added after clusters existed: left out while at their defaults, so a cluster
+# initialised before them still matches its upgraded replicas; set, they must agree like the rest.
+_LATER_PASSIVE_DEFAULTS = {"warn_only": [], "validity_time": "verification"}
+
+
+def _chip_settings(chip: ChipPolicy) -> Any:
+    plain = _plain(chip)
+    passive = plain.get("passive", {})
+    for key, default in _LATER_PASSIVE_DEFAULTS.items():
+        if passive.get(key) == default:
+            passive.pop(key, None)
+    return plain
+
+
 def shared_settings(config: GatewayConfig) -> dict[str, Any]:
     """The settings every replica of a cluster must agree on (the guarantees depend on them)."""
     return {
         "gateway_id": config.gateway_id,
         "policy": _plain(config.policy),
-        "chip": _plain(config.chip),
+        "chip": _chip_settings(config.chip),
         "face": _plain(config.face),
         "require_active_authentication": config.require_active_authentication,
         "challenge_ttl_s": config.challenge_ttl.total_seconds(),
