@@ -223,3 +223,34 @@ def test_card_without_face_passes_pa_and_aa(lab: tuple[Pki, Path], photo: Path, 
     card = v.without_face(issue_card(pki, make_citizen(9), photo), pki)
     report = _verify(card, tmp_path / "card", store)
     assert report.valid and 2 not in report.passive.data_groups and report.document.face is None
+
+
+def test_an_expired_link_anchor_does_not_hide_a_valid_csca(
+    lab: tuple[Pki, Path], photo: Path, tmp_path: Path
+) -> None:
+    """Configured links are anchors; where a self-signed CSCA holds the same key and is valid,
+    an expired link certificate for that key must not make the chain fail."""
+    import datetime as dt
+
+    from bhytgate_clients.cardlab.pki import build_certificate
+
+    pki, _ = lab
+    csca1, csca2 = pki.csca["csca-1"], pki.csca["csca-2"]
+    expired_link = build_certificate(
+        subject=csca2.cert.subject,
+        subject_key=csca2.cert.public_key,
+        issuer=csca1.cert.subject,
+        issuer_key=csca1.key,
+        issuer_key_id=csca1.cert.key_identifier,
+        not_before=dt.datetime(2015, 1, 1, tzinfo=UTC),
+        not_after=dt.datetime(2020, 1, 1, tzinfo=UTC),
+        ca=True,
+    )
+    store = TrustStore()
+    store.add_certificate(bytes(expired_link.dump()))
+    card = issue_card(pki, make_citizen(6), photo, IssueOptions(ds="ec"))
+    only_expired = _verify(card, tmp_path / "a", store)
+    assert only_expired.passive.chain.reason == "csca_expired"
+    store.add_certificate(csca2.der)
+    report = _verify(card, tmp_path / "b", store)
+    assert report.passive.valid, report.to_json()["passive"]

@@ -70,11 +70,17 @@ def _issuer_path(
     if not candidates:
         return None, "csca_not_found", f"no trusted CSCA issued {cert.subject}"
     last = ("ds_signature_invalid", f"no candidate CSCA signature over {cert.subject} verifies")
+    # Several anchors may hold the issuer's key (a self-signed CSCA and its link certificate, often
+    # valid for less long): one valid at `at` is preferred; an invalid one only if none is.
+    invalid_anchor: Certificate | None = None
     for candidate, is_anchor in candidates:
         if not store.signed_by(cert, candidate):
             continue
         if is_anchor:
-            return [candidate], "", ""
+            if candidate.valid_at(at) is None:
+                return [candidate], "", ""
+            invalid_anchor = invalid_anchor or candidate
+            continue
         if len(seen) >= MAX_LINKS:
             last = ("link_too_long", "link certificate chain longer than allowed")
             continue
@@ -94,6 +100,8 @@ def _issuer_path(
         if rest is not None:
             return [candidate, *rest], "", ""
         last = (reason, detail)
+    if invalid_anchor is not None:
+        return [invalid_anchor], "", ""  # the caller reports its validity
     return None, last[0], last[1]
 
 
