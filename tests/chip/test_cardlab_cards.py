@@ -114,11 +114,11 @@ def test_every_attack_is_rejected_with_its_own_reason(
 def test_link_certificate_is_followed(
     lab: tuple[Pki, Path, TrustStore], photos: dict[str, Path], tmp_path: Path
 ) -> None:
-    """Trusting only CSCA-1, an EC DS issued by CSCA-2 verifies through the CSCA-1 -> CSCA-2 link."""
+    """Trusting only CSCA-1, an EC DS issued by CSCA-2 verifies through the CSCA-1 -> CSCA-2 link
+    when the link is kept as a link (not an anchor: configured links are anchors, issue 13)."""
     pki, root, _ = lab
-    only_one = TrustStore.from_paths(
-        [root / "trust" / "csca-1.der", root / "trust" / "link-csca-1-csca-2.der"]
-    )
+    only_one = TrustStore.from_paths([root / "trust" / "csca-1.der"])
+    only_one.add_certificate((root / "trust" / "link-csca-1-csca-2.der").read_bytes(), anchor=False)
     assert len(only_one.anchors) == 1 and len(only_one.links) == 1
     card = issue_card(pki, make_citizen(5), photos["obama"], IssueOptions(ds="ec", aa="ec"))
     report = _verify(card.write(tmp_path / "card"), only_one)

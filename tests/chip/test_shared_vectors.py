@@ -233,7 +233,13 @@ def test_dg2_samples_decode_to_images(emrtd_dir: Path) -> None:
     assert record.format == "jpeg" and record.image.startswith(b"\xff\xd8")
 
 
-def test_link_certificates_need_an_anchor(port: Path) -> None:
+def test_link_certificates_configured_are_anchors_else_need_one(port: Path) -> None:
+    """A link CSCA the operator configures is an anchor for its key (issue 13); one kept as a
+    link (anchor=False) is used only once it chains to an anchor."""
+    data = (port / "certs" / "lcsca_de_9d.cer").read_bytes()
     store = TrustStore()
-    link = store.add_certificate((port / "certs" / "lcsca_de_9d.cer").read_bytes())
-    assert not link.self_issued and store.links and not store.anchors
+    link = store.add_certificate(data)
+    assert not link.self_issued and store.anchors == (link,) and not store.links
+    kept = TrustStore()
+    kept.add_certificate(data, anchor=False)
+    assert kept.links and not kept.anchors

@@ -81,8 +81,11 @@ def test_cccd_qr_errors_name_the_field(index: int, value: str, field: str) -> No
 
 def test_cccd_qr_structure() -> None:
     with pytest.raises(QrFormatError) as info:
-        parse_cccd_qr(CCCD + "|extra")
+        parse_cccd_qr(CCCD.rsplit("|", 1)[0])
     assert info.value.field == "structure"
+    with pytest.raises(QrFormatError) as info:
+        parse_cccd_qr(CCCD + "|extra")  # an eighth field is the 2024 form's expiry date
+    assert info.value.field == "expiry_date"
     with pytest.raises(QrFormatError):
         parse_cccd_qr("x" * 5000)
 

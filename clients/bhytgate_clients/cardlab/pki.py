@@ -149,6 +149,7 @@ def build_certificate(
     ca: bool,
     path_len: int | None = 0,
     serial: int | None = None,
+    extended_key_usage: Sequence[str] = (),
 ) -> x509.Certificate:
     """A v3 certificate per the ICAO 9303-12 profile (CSCA/link when `ca`, else Document Signer)."""
     sig_alg = crypto.signature_algorithm(issuer_key, _cert_hash(issuer_key))
@@ -173,6 +174,10 @@ def build_certificate(
             "extn_value": {"key_identifier": issuer_key_id},
         },
     ]
+    if extended_key_usage:
+        extensions.append(
+            {"extn_id": "extended_key_usage", "critical": False, "extn_value": list(extended_key_usage)}
+        )
     tbs = x509.TbsCertificate(
         {
             "version": "v3",

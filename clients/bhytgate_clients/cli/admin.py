@@ -66,6 +66,13 @@ def import_(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @click.option("--crl", "crls", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--ldif",
+    "ldifs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ICAO PKD LDIF (master lists, DSCs, CRLs); lists the gateway cannot verify are reported.",
+)
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
@@ -73,31 +80,98 @@ def trust(
     cscas: tuple[Path, ...],
     master_lists: tuple[Path, ...],
     crls: tuple[Path, ...],
+    ldifs: tuple[Path, ...],
     terminal: str,
     home: Path | None,
     address: str | None,
 ) -> None:
-    """Load CSCA certificates, ICAO master lists and CRLs into the gateway: every replica of a
-    cluster trusts them within a second (they are kept in the shared database)."""
+    """Load CSCA certificates, ICAO master lists, CRLs and PKD LDIF files into the gateway: every
+    replica of a cluster trusts them within a second (they are kept in the shared database)."""
     from asn1crypto import pem
+
+    from bhytgate.chip.errors import ChipError
+    from bhytgate.chip.trust.ldif import read_pkd_ldif
 
     def der(path: Path) -> bytes:
         data = path.read_bytes()
         return bytes(pem.unarmor(data)[2]) if pem.detect(data) else data
 
     loads = [der(p) for p in cscas], [der(p) for p in master_lists], [der(p) for p in crls]
+    batches: list[tuple[str, list[bytes]]] = []
+    for path in ldifs:
+        try:
+            objects = read_pkd_ldif(path.read_bytes())
+        except ChipError as exc:
+            click.echo(f"error: {path}: {exc.message}", err=True)
+            sys.exit(2)
+        # A master list per call: a PKD collection holds every country's, and one the gateway
+        # cannot verify (no anchor for that country) must not refuse the others. CRLs and DSCs
+        # in batches (a refused batch is retried one by one).
+        batches += [("master_list", [d]) for d in objects.master_lists]
+        batches += _chunks("crl", objects.crls) + _chunks("dsc", objects.document_signers)
+    out: dict[str, object] = {"csca_added": 0, "crls_added": 0, "csca_total": 0}
+    refused: dict[str, int] = {}
+    added_dscs = 0
+
+    def send(client: GatewayClient, kind: str, items: list[bytes]) -> None:
+        nonlocal added_dscs
+        try:
+            response = client.load_trust(
+                master_lists=items if kind == "master_list" else [],
+                crls=items if kind == "crl" else [],
+                document_signers=items if kind == "dsc" else [],
+            )
+        except GatewayError as exc:
+            if exc.code != "INVALID_ARGUMENT":
+                raise
+            if len(items) > 1:
+                for item in items:
+                    send(client, kind, [item])
+            else:
+                refused[kind] = refused.get(kind, 0) + 1
+            return
+        out["csca_added"] = int(str(out["csca_added"])) + response.csca_added
+        out["crls_added"] = int(str(out["crls_added"])) + response.crls_added
+        out["csca_total"] = response.csca_total
+        added_dscs += len(items) if kind == "dsc" else 0
+
     try:
         with _client(terminal, home, address) as client:
-            response = client.load_trust(*loads)
+            if any(loads):
+                response = client.load_trust(*loads)
+                out = {
+                    "csca_added": response.csca_added,
+                    "crls_added": response.crls_added,
+                    "csca_total": response.csca_total,
+                }
+            for kind, items in batches:
+                send(client, kind, items)
     except CLIENT_ERRORS as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    out = {
-        "csca_added": response.csca_added,
-        "crls_added": response.crls_added,
-        "csca_total": response.csca_total,
-    }
+    if batches:
+        out["document_signers_added"] = added_dscs
+    if refused:
+        out["refused"] = refused
     click.echo(json.dumps(out))
+
+
+def _chunks(
+    kind: str, items: tuple[bytes, ...], max_bytes: int = 8 * 1024 * 1024
+) -> list[tuple[str, list[bytes]]]:
+    """Batches under the gateway's request limit (16 MiB for LoadTrustAnchors)."""
+    out: list[tuple[str, list[bytes]]] = []
+    batch: list[bytes] = []
+    size = 0
+    for item in items:
+        if batch and (size + len(item) > max_bytes or len(batch) >= 500):
+            out.append((kind, batch))
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item)
+    if batch:
+        out.append((kind, batch))
+    return out
 
 
 @admin.command("audit")

@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from bhytgate.chip import ChipError, ChipPolicy, RevocationPolicy, TrustStore, load_dump, verify_chip
-from bhytgate.chip.lds.mrz import ExpiryPolicy
-from bhytgate.chip.passive import PassivePolicy
+from bhytgate.chip import ChipError, TrustStore, load_dump, verify_chip
+from bhytgate.chip.verify import chip_policy_from_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -61,6 +60,13 @@ def chip() -> None:
 @click.option(
     "--crl", "crls", multiple=True, type=click.Path(exists=True, path_type=Path), help="CRL file or folder."
 )
+@click.option(
+    "--ldif",
+    "ldifs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ICAO PKD LDIF: master lists (verified against --csca), DSCs, CRLs.",
+)
 @click.option("--at", "at_text", help="Verification date YYYY-MM-DD (default: now).")
 @click.option("--challenge", help="The 32-byte Active Authentication challenge, hex.")
 @click.option(
@@ -69,6 +75,20 @@ def chip() -> None:
 @click.option("--require-crl", is_flag=True, help="Fail when no CRL of the CSCA is loaded.")
 @click.option("--reject-stale-crl", is_flag=True, help="Fail when the newest CRL is past nextUpdate.")
 @click.option("--lenient-id-data", is_flag=True, help="Accept an id-data eContentType in EF.SOD.")
+@click.option(
+    "--warn-only",
+    "warn_only",
+    multiple=True,
+    help="A finding to report as a warning, not a failure (e.g. ds_expired, country_mismatch).",
+)
+@click.option(
+    "--validity-at",
+    "validity_time",
+    type=click.Choice(["verification", "signing"]),
+    default="verification",
+    show_default=True,
+    help="Judge certificate validity at --at, or at the SOD's signing time.",
+)
 @click.option(
     "--no-expiry-value",
     "no_expiry",
@@ -83,12 +103,15 @@ def verify(
     cscas: tuple[Path, ...],
     master_lists: tuple[Path, ...],
     crls: tuple[Path, ...],
+    ldifs: tuple[Path, ...],
     at_text: str | None,
     challenge: str | None,
     aa_response: Path | None,
     require_crl: bool,
     reject_stale_crl: bool,
     lenient_id_data: bool,
+    warn_only: tuple[str, ...],
+    validity_time: str,
     no_expiry: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -114,17 +137,23 @@ def verify(
             signatures = read_aa_response(aa_response)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             _fail(f"--aa-response {aa_response}: {exc}")
-    policy = ChipPolicy(
-        passive=PassivePolicy(
-            allow_id_data=lenient_id_data,
-            revocation=RevocationPolicy(
-                require_crl=require_crl, stale_crl="reject" if reject_stale_crl else "warn"
-            ),
-        ),
-        expiry=ExpiryPolicy(frozenset(no_expiry)),
-    )
     try:
-        store = TrustStore.from_paths(cscas, master_lists, crls, at=at)
+        policy = chip_policy_from_settings(
+            {
+                "lenient_id_data": lenient_id_data,
+                "require_crl": require_crl,
+                "reject_stale_crl": reject_stale_crl,
+                "warn_only": warn_only,
+                "validity_time": validity_time,
+                "no_expiry_values": no_expiry,
+            }
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    try:
+        # Master lists and CRLs are verified now, as loaded; only the document is judged `--at`.
+        store = TrustStore.from_paths(cscas, master_lists, crls, ldifs=ldifs)
         dump = load_dump(dump_dir)
         report = verify_chip(
             dump, store, at=at, challenge=challenge_bytes, aa_signatures=signatures, policy=policy

@@ -14,13 +14,24 @@ from typing import Literal
 
 import pycountry
 
-from bhytgate.chip.crypto.cms import find_signer_certificate, signed_attributes_problem, verify_signer
+from bhytgate.chip.crypto.cms import (
+    find_signer_certificate,
+    signed_attributes_problem,
+    signer_by_key,
+    signing_time,
+    verify_signer,
+)
 from bhytgate.chip.crypto.signatures import digest
 from bhytgate.chip.crypto.x509 import Certificate
 from bhytgate.chip.dump import CardDump
 from bhytgate.chip.errors import ChipError
-from bhytgate.chip.lds.sod import ID_DATA, LDS_SECURITY_OBJECT, Sod
-from bhytgate.chip.trust.chain import ChainResult, RevocationPolicy, validate_document_signer
+from bhytgate.chip.lds.sod import ID_DATA, LDS_CONTENT_TYPES, Sod
+from bhytgate.chip.trust.chain import (
+    DEMOTABLE_FINDINGS,
+    ChainResult,
+    RevocationPolicy,
+    validate_document_signer,
+)
 from bhytgate.chip.trust.store import TrustStore
 
 DgStatus = Literal["match", "mismatch", "absent", "unlisted"]
@@ -29,14 +40,37 @@ DgStatus = Literal["match", "mismatch", "absent", "unlisted"]
 _ICAO_SPECIAL = {"D": "DE", "GBD": "GB", "GBN": "GB", "GBO": "GB", "GBP": "GB", "GBS": "GB", "RKS": "XK"}
 
 
+ValidityTime = Literal["verification", "signing"]
+
+
 @dataclasses.dataclass(frozen=True)
 class PassivePolicy:
     """`allow_id_data` is the lenient mode for SODs whose eContentType is id-data (seen on
-    some early documents); strict by default."""
+    some early documents); strict by default.
+
+    `warn_only`: the deployment's findings that are warnings ("<finding>_tolerated") rather than
+    failures, from `DEMOTABLE_FINDINGS` only (dates, country agreement, CRL availability; never a
+    signature, hash, anchor or revocation). `validity_time = "signing"` judges the certificates'
+    validity at the SOD's signingTime (the shell model's alternative, as some peers allow) instead
+    of the verification time; CRLs are always judged at the verification time. The report says
+    which was used."""
 
     allow_id_data: bool = False
     revocation: RevocationPolicy = RevocationPolicy()
     check_dg1_country: bool = True
+    warn_only: frozenset[str] = frozenset()
+    validity_time: ValidityTime = "verification"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warn_only", frozenset(self.warn_only))
+        unknown = self.warn_only - DEMOTABLE_FINDINGS
+        if unknown:
+            raise ValueError(
+                f"warn_only: {', '.join(sorted(unknown))} cannot be a warning "
+                f"(allowed: {', '.join(sorted(DEMOTABLE_FINDINGS))})"
+            )
+        if self.validity_time not in ("verification", "signing"):
+            raise ValueError(f"validity_time must be 'verification' or 'signing', not {self.validity_time!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +89,9 @@ class PassiveResult:
     signer: Certificate | None
     hash_algorithm: str | None
     warnings: tuple[str, ...] = ()
+    validity_basis: Literal["verification_time", "signing_time"] = "verification_time"
+    validity_at: dt.datetime | None = None  # when the certificates' validity was judged
+    content_type: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -100,13 +137,20 @@ def check_data_groups(sod: Sod, dump: CardDump) -> dict[int, DgStatus]:
     return dict(sorted(statuses.items()))
 
 
-def verify_sod_signature(sod: Sod, policy: PassivePolicy) -> tuple[Check, Certificate | None]:
+def verify_sod_signature(
+    sod: Sod, policy: PassivePolicy, known_signers: tuple[Certificate, ...] = ()
+) -> tuple[Check, Certificate | None]:
+    """`known_signers`: Document Signers from the PKD, for SODs that carry no certificate."""
     content = sod.signed
-    if content.content_type != LDS_SECURITY_OBJECT and not (
+    if content.content_type not in LDS_CONTENT_TYPES and not (
         policy.allow_id_data and content.content_type == ID_DATA
     ):
         return Check(False, "sod_content_type_invalid", f"eContentType {content.content_type}"), None
     signer = find_signer_certificate(content.signer_info, content.certificates)
+    if signer is None:
+        signer = signer_by_key(content)
+    if signer is None and known_signers:
+        signer = find_signer_certificate(content.signer_info, known_signers)
     if signer is None:
         return Check(
             False, "signer_certificate_not_found", "no certificate in EF.SOD matches the SignerInfo"
@@ -133,21 +177,50 @@ def verify_passive(
     """Run all three checks; `issuing_state` is DG1's (ICAO code), checked against DS and CSCA."""
     policy = policy or PassivePolicy()
     at = at or dt.datetime.now(dt.UTC)
-    signature, signer = verify_sod_signature(sod, policy)
+    signature, signer = verify_sod_signature(
+        sod, policy, store.document_signers if not sod.signed.certificates else ()
+    )
+    warnings: list[str] = []
+    basis: Literal["verification_time", "signing_time"] = "verification_time"
+    validity_at = at
+    if policy.validity_time == "signing":
+        signed_at = signing_time(sod.signed)
+        if signed_at is None:
+            warnings.append("signing_time_absent")
+        elif signed_at > at:
+            warnings.append("signing_time_in_future")
+        else:
+            basis, validity_at = "signing_time", signed_at
     if signer is None:
         chain = ChainResult(False, "chain_not_checked", "no signer certificate")
     else:
-        chain = validate_document_signer(signer, store, at, policy.revocation)
+        chain = validate_document_signer(
+            signer, store, at, policy.revocation, validity_at=validity_at, warn_only=policy.warn_only
+        )
     data_groups = check_data_groups(sod, dump)
     country = Check(True, None)
-    warnings = list(chain.warnings)
+    warnings += chain.warnings
     if policy.check_dg1_country and issuing_state and signer is not None:
         expected = alpha2(issuing_state)
         actual = {c for c in (signer.country, chain.csca.country if chain.csca else None) if c}
         if expected is None:
             warnings.append("dg1_country_unknown")
         elif any(c.upper() != expected for c in actual):
-            country = Check(
-                False, "country_mismatch", f"DG1 issuing state {issuing_state} vs signer {sorted(actual)}"
-            )
-    return PassiveResult(signature, chain, data_groups, country, signer, sod.hash_algorithm, tuple(warnings))
+            if "country_mismatch" in policy.warn_only:
+                warnings.append("dg1_country_mismatch_tolerated")
+            else:
+                country = Check(
+                    False, "country_mismatch", f"DG1 issuing state {issuing_state} vs signer {sorted(actual)}"
+                )
+    return PassiveResult(
+        signature,
+        chain,
+        data_groups,
+        country,
+        signer,
+        sod.hash_algorithm,
+        tuple(warnings),
+        basis,
+        validity_at,
+        sod.content_type,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bhytgate.chip.active import ActiveResult, verify_active_authentication
@@ -20,6 +20,7 @@ from bhytgate.chip.lds.mrz import ExpiryPolicy, Mrz, parse_dg1
 from bhytgate.chip.lds.security import Dg14, parse_dg14, parse_dg15
 from bhytgate.chip.lds.sod import parse_sod
 from bhytgate.chip.passive import PassivePolicy, PassiveResult, verify_passive
+from bhytgate.chip.trust.chain import RevocationPolicy
 from bhytgate.chip.trust.store import TrustStore
 
 
@@ -27,6 +28,32 @@ from bhytgate.chip.trust.store import TrustStore
 class ChipPolicy:
     passive: PassivePolicy = PassivePolicy()
     expiry: ExpiryPolicy = ExpiryPolicy()
+
+
+CHIP_SETTINGS = frozenset(
+    {"warn_only", "validity_time", "require_crl", "reject_stale_crl", "lenient_id_data", "no_expiry_values"}
+)
+
+
+def chip_policy_from_settings(settings: Mapping[str, Any]) -> ChipPolicy:
+    """A `ChipPolicy` from a deployment's `[chip]` table; an unknown key or value is a ValueError
+    (a typo must not silently leave a finding a failure, or make one a warning)."""
+    unknown = set(settings) - CHIP_SETTINGS
+    if unknown:
+        raise ValueError(f"[chip]: unknown settings {', '.join(sorted(unknown))}")
+    no_expiry = settings.get("no_expiry_values", sorted(ExpiryPolicy().no_expiry_values))
+    return ChipPolicy(
+        passive=PassivePolicy(
+            allow_id_data=bool(settings.get("lenient_id_data", False)),
+            revocation=RevocationPolicy(
+                require_crl=bool(settings.get("require_crl", False)),
+                stale_crl="reject" if settings.get("reject_stale_crl", False) else "warn",
+            ),
+            warn_only=frozenset(str(f) for f in settings.get("warn_only", ())),
+            validity_time=settings.get("validity_time", "verification"),
+        ),
+        expiry=ExpiryPolicy(frozenset(str(v) for v in no_expiry)),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +135,11 @@ class ChipReport:
                 "signer": p.signer.subject if p.signer else None,
                 "reasons": p.reasons,
                 "warnings": list(p.warnings),
+                "content_type": p.content_type,
+                "validity": {
+                    "basis": p.validity_basis,
+                    "at": p.validity_at.isoformat() if p.validity_at else None,
+                },
             },
             "active": {
                 "valid": None if self.active is None else self.active.valid,

@@ -68,15 +68,25 @@ class QrFormatError(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CccdQr:
-    """The QR printed on the CCCD card (7 fields)."""
+    """The QR of a CCCD (front, 7 fields, 2021-2024) or of a 2024 Căn cước card (back, 8 or more).
+
+    The 2024 form keeps the 7 fields in place (number, earlier number, name, date of birth, sex,
+    place of residence, date of issue), may list several earlier numbers (9-digit CMND, earlier
+    12-digit numbers) in the second field, adds the expiry date as the eighth, and may carry
+    further fields (relatives' names and numbers, per TT 16/2024/TT-BCA): those are counted in
+    `extra_fields` and never kept (other people's data). A QR is never proof of anything."""
 
     cccd_number: str  # 12 digits
-    cmnd_number: str | None  # the old 9- (or 12-) digit CMND, if printed
+    cmnd_number: str | None  # the old 9- (or 12-) digit CMND, if printed (the first earlier number)
     full_name: str
     date_of_birth: dt.date
     sex: str  # "Nam" | "Nữ"
-    address: str  # permanent address
+    address: str  # permanent address (2024: place of residence)
     issue_date: dt.date
+    form: str = "cccd"  # "cccd" (7 fields) | "can_cuoc_2024"
+    earlier_numbers: tuple[str, ...] = ()  # 2024 form: every earlier ID number printed, in order
+    expiry_date: dt.date | None = None  # 2024 form; None: no expiry printed ("Không thời hạn")
+    extra_fields: int = 0  # 2024 form: fields after the expiry, not interpreted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,18 +139,30 @@ def _check_size(text: str) -> str:
     return text.strip()
 
 
+_EARLIER_SEPARATORS = re.compile(r"[,;]")
+_NO_EXPIRY = frozenset({"", "khong thoi han", "không thời hạn"})
+MAX_CCCD_FIELDS = 64
+
+
 def parse_cccd_qr(text: str) -> CccdQr:
-    """`CCCD|CMND|name|ddMMyyyy|sex|address|ddMMyyyy` → CccdQr."""
+    """`CCCD|CMND|name|ddMMyyyy|sex|address|ddMMyyyy` (the CCCD's QR) or the 2024 Căn cước card's
+    `number|earlier numbers|name|ddMMyyyy|sex|residence|ddMMyyyy|expiry ddMMyyyy[|...]` → CccdQr."""
     parts = _check_size(text).split("|")
-    if len(parts) != len(CCCD_FIELDS):
+    if not len(CCCD_FIELDS) <= len(parts) <= MAX_CCCD_FIELDS:
         raise QrFormatError(
-            "structure", f"expected {len(CCCD_FIELDS)} fields separated by '|', got {len(parts)}"
+            "structure", f"expected {len(CCCD_FIELDS)} or more fields separated by '|', got {len(parts)}"
         )
-    cccd, cmnd, name, dob, sex, address, issued = parts
+    cccd, earlier_text, name, dob, sex, address, issued = parts[: len(CCCD_FIELDS)]
     if not _CCCD_RE.fullmatch(cccd):
         raise QrFormatError("cccd_number", "must be 12 digits")
-    if cmnd and not _CMND_RE.fullmatch(cmnd):
+    is_2024 = len(parts) > len(CCCD_FIELDS)
+    earlier = tuple(n.strip() for n in _EARLIER_SEPARATORS.split(earlier_text) if n.strip())
+    if not is_2024 and len(earlier) > 1:
         raise QrFormatError("cmnd_number", "must be empty, 9 or 12 digits")
+    for number in earlier:
+        if not _CMND_RE.fullmatch(number):
+            field = "earlier_numbers" if is_2024 else "cmnd_number"
+            raise QrFormatError(field, "must be empty, 9 or 12 digits")
 
     def date(field: str, value: str) -> dt.date:
         try:
@@ -148,30 +170,41 @@ def parse_cccd_qr(text: str) -> CccdQr:
         except ValueError:
             raise QrFormatError(field, "must be a date ddMMyyyy") from None
 
+    expiry: dt.date | None = None
+    if is_2024:
+        printed = _nfc(parts[len(CCCD_FIELDS)].strip())
+        if printed.casefold() not in _NO_EXPIRY:
+            expiry = date("expiry_date", printed)
     return CccdQr(
         cccd_number=cccd,
-        cmnd_number=cmnd or None,
+        cmnd_number=earlier[0] if earlier else None,
         full_name=_text("full_name", name, required=True),
         date_of_birth=date("date_of_birth", dob),
         sex=_sex_name("sex", sex),
         address=_text("address", address, required=False),
         issue_date=date("issue_date", issued),
+        form="can_cuoc_2024" if is_2024 else "cccd",
+        earlier_numbers=earlier if is_2024 else (),
+        expiry_date=expiry,
+        extra_fields=max(0, len(parts) - len(CCCD_FIELDS) - 1),
     )
 
 
 def format_cccd_qr(rec: CccdQr) -> str:
-    """Inverse of parse_cccd_qr (for test cards and round-trip tests)."""
-    return "|".join(
-        (
-            rec.cccd_number,
-            rec.cmnd_number or "",
-            rec.full_name,
-            rec.date_of_birth.strftime("%d%m%Y"),
-            rec.sex,
-            rec.address,
-            rec.issue_date.strftime("%d%m%Y"),
-        )
-    )
+    """Inverse of parse_cccd_qr (for test cards and round-trip tests); the 2024 form without
+    its uninterpreted extra fields."""
+    fields = [
+        rec.cccd_number,
+        ",".join(rec.earlier_numbers) if rec.earlier_numbers else (rec.cmnd_number or ""),
+        rec.full_name,
+        rec.date_of_birth.strftime("%d%m%Y"),
+        rec.sex,
+        rec.address,
+        rec.issue_date.strftime("%d%m%Y"),
+    ]
+    if rec.form == "can_cuoc_2024":
+        fields.append(rec.expiry_date.strftime("%d%m%Y") if rec.expiry_date else "")
+    return "|".join(fields)
 
 
 def _unhex(field: str, value: str, *, required: bool) -> str:

@@ -55,6 +55,8 @@ class ReasonCode(enum.StrEnum):
     FACE_MISMATCH = "FACE_MISMATCH"
     TEMPLATE_MISMATCH = "TEMPLATE_MISMATCH"
     TEMPLATE_NOT_ENROLLED = "TEMPLATE_NOT_ENROLLED"
+    # a genuine chip without a usable face image (under-6 cards): a guardian must be verified
+    NO_CHIP_PORTRAIT = "NO_CHIP_PORTRAIT"
     # liveness
     LIVENESS_FAILED = "LIVENESS_FAILED"
     FRAMES_REPLAYED = "FRAMES_REPLAYED"

@@ -46,10 +46,15 @@ class AdminService:
         await db(lambda: self.recorder.record_action(caller, decision, action, document_number=None))
 
     async def load_trust(
-        self, caller: Caller, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+        self,
+        caller: Caller,
+        cscas: Sequence[bytes],
+        master_lists: Sequence[bytes],
+        crls: Sequence[bytes],
+        document_signers: Sequence[bytes] = (),
     ) -> tuple[int, int, int]:
         try:
-            added, crls_added = await db(self.trust.add, cscas, master_lists, crls)
+            added, crls_added = await db(self.trust.add, cscas, master_lists, crls, document_signers)
         except ChipError as exc:
             raise InvalidRequest([("trust", f"{exc.message} [{exc.reason}]")]) from None
         await self._audit(caller, f"TRUST_LOADED:{added}:{crls_added}", "load_trust")

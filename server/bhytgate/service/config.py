@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bhytgate.chip import ChipPolicy
+from bhytgate.chip.verify import chip_policy_from_settings
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
 from bhytgate.policy.model import PolicyConfig
@@ -112,12 +113,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Chip settings added after clusters existed: left out while at their defaults, so a cluster
+# initialised before them still matches its upgraded replicas; set, they must agree like the rest.
+_LATER_PASSIVE_DEFAULTS = {"warn_only": [], "validity_time": "verification"}
+
+
+def _chip_settings(chip: ChipPolicy) -> Any:
+    plain = _plain(chip)
+    passive = plain.get("passive", {})
+    for key, default in _LATER_PASSIVE_DEFAULTS.items():
+        if passive.get(key) == default:
+            passive.pop(key, None)
+    return plain
+
+
 def shared_settings(config: GatewayConfig) -> dict[str, Any]:
     """The settings every replica of a cluster must agree on (the guarantees depend on them)."""
     return {
         "gateway_id": config.gateway_id,
         "policy": _plain(config.policy),
-        "chip": _plain(config.chip),
+        "chip": _chip_settings(config.chip),
         "face": _plain(config.face),
         "require_active_authentication": config.require_active_authentication,
         "challenge_ttl_s": config.challenge_ttl.total_seconds(),
@@ -143,6 +158,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
     policy: dict[str, Any] = {}
+    chip: dict[str, Any] | None = None
     path = home / "gateway.toml"
     if path.exists():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -152,6 +168,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         policy.update(data.get("policy", {}))
         if "registration" in data:
             values["registration"] = registration_config(data["registration"], home)
+        chip = data.get("chip")
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
@@ -166,6 +183,9 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
     )
+    if chip is not None and "chip" not in values:
+        # [chip]: warn_only, validity_time, require_crl, ... (immutable; shared by a cluster)
+        values["chip"] = chip_policy_from_settings(chip)
     return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
 
 

@@ -164,9 +164,14 @@ class Gateway:
     # --- AdminService ------------------------------------------------------------------------
 
     async def load_trust(
-        self, caller: Caller, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+        self,
+        caller: Caller,
+        cscas: Sequence[bytes],
+        master_lists: Sequence[bytes],
+        crls: Sequence[bytes],
+        document_signers: Sequence[bytes] = (),
     ) -> tuple[int, int, int]:
-        return await self.admin.load_trust(caller, cscas, master_lists, crls)
+        return await self.admin.load_trust(caller, cscas, master_lists, crls, document_signers)
 
     async def import_entitlements(
         self, caller: Caller, content: bytes, fmt: str, *, dry_run: bool

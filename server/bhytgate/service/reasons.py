@@ -10,7 +10,10 @@ from bhytgate.policy.model import CheckResults, FraudSignals, Reason
 from bhytgate.service.workers import FaceOutcome
 from bhytgate.storage.interface import ChallengeProblem
 
-REQUIRED_DATA_GROUPS = (1, 2, 13)
+# DG1 always; DG2 and DG13 when EF.SOD lists them (a 2024 card of a child under 6 has no DG2;
+# an unreadable DG13 is no failure: the number comes from DG1).
+REQUIRED_DATA_GROUPS = (1,)
+LISTED_DATA_GROUPS = (2, 13)
 
 CHALLENGE_REASONS = {
     ChallengeProblem.UNKNOWN: ("CHALLENGE_UNKNOWN", "challenge was never issued or has been purged"),
@@ -31,11 +34,11 @@ LIVENESS_REASONS = {
 FACE_CAPTURE_REASONS = {"no_face": "NO_FACE", "multiple_faces": "MULTIPLE_FACES"}
 
 
-def chip_reasons(report: ChipReport, *, photo_optional: bool = False) -> list[Reason]:
+def chip_reasons(report: ChipReport) -> list[Reason]:
     """Precise reasons from the chip report, in the gateway's vocabulary; empty if the chip is fine.
 
-    `photo_optional` (a guardian-verified child): a chip whose EF.SOD lists no DG2 passes without
-    one; one whose EF.SOD lists DG2 must still send it, so a photo cannot be withheld."""
+    A chip whose EF.SOD lists no DG2 (a child's card) passes without one; one whose EF.SOD lists
+    DG2 must send it, so a photo cannot be withheld to pass as a child's card."""
     passive = report.passive
     out: list[Reason] = []
     if not passive.signature.valid:
@@ -57,13 +60,20 @@ def chip_reasons(report: ChipReport, *, photo_optional: bool = False) -> list[Re
     if not out:
         for number in REQUIRED_DATA_GROUPS:
             required = passive.data_groups.get(number)
-            if number == 2 and photo_optional and required is None:
-                continue
             if required != "match":
                 out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is {required or 'absent'}"))
-        for name, reason in report.document.errors.items():
-            if name in ("DG1", "DG13") or (name == "DG2" and not photo_optional):
-                out.append(Reason("CHIP_DATA_MALFORMED", f"{name}: {reason}"))
+        for number in LISTED_DATA_GROUPS:
+            listed = passive.data_groups.get(number)
+            if listed == "absent":
+                out.append(
+                    Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is listed in EF.SOD but was not sent")
+                )
+            elif listed == "unlisted":
+                out.append(Reason("DATA_GROUP_NOT_IN_SOD", f"DG{number} is unlisted"))
+        # DG13 that does not parse and DG2 without a usable image are not chip failures (the
+        # credential says NO_CHIP_PORTRAIT for the latter); DG1 must parse.
+        if "DG1" in report.document.errors:
+            out.append(Reason("CHIP_DATA_MALFORMED", f"DG1: {report.document.errors['DG1']}"))
     return out
 
 

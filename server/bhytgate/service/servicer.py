@@ -335,8 +335,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
             for field, name, required in (
                 ("ef_sod", "EF.SOD", True),
                 ("dg1", "DG1", True),
-                # a guardian-verified child's chip may have no DG2 (no face image)
-                ("dg2", "DG2", not request.guardian_verification_id),
+                ("dg2", "DG2", False),  # none on cards of children under 6: NO_CHIP_PORTRAIT
                 ("dg13", "DG13", True),
                 ("dg14", "DG14", False),
                 ("dg15", "DG15", False),
@@ -528,7 +527,11 @@ class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
     ) -> pb.LoadTrustAnchorsResponse:
         caller = self.caller(context, self.ROLES)
         added, crls, total = await self.gateway.load_trust(
-            caller, list(request.csca_certificates), list(request.master_lists), list(request.crls)
+            caller,
+            list(request.csca_certificates),
+            list(request.master_lists),
+            list(request.crls),
+            list(request.document_signers),
         )
         return pb.LoadTrustAnchorsResponse(csca_added=added, crls_added=crls, csca_total=total)
 

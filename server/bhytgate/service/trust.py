@@ -23,7 +23,7 @@ from bhytgate.storage.sql import SqlStore
 
 log = logging.getLogger("bhytgate.trust")
 
-_ORDER = {"csca": 0, "master_list": 1, "crl": 2}
+_ORDER = {"csca": 0, "master_list": 1, "crl": 2, "dsc": 3}
 
 
 def _digest(der: bytes) -> str:
@@ -75,6 +75,8 @@ class TrustAnchors:
                         fresh.add_master_list(der, at=now)
                     elif kind == "crl":
                         fresh.add_crl(der)
+                    elif kind == "dsc":
+                        fresh.add_document_signer(der)
                 except ChipError as exc:
                     # Validated when it was added; what fails now (an expired master-list signer)
                     # is left out, and said once per rebuild.
@@ -83,11 +85,16 @@ class TrustAnchors:
             self._version = version
 
     def add(
-        self, cscas: Sequence[bytes], master_lists: Sequence[bytes], crls: Sequence[bytes]
+        self,
+        cscas: Sequence[bytes],
+        master_lists: Sequence[bytes],
+        crls: Sequence[bytes],
+        document_signers: Sequence[bytes] = (),
     ) -> tuple[int, int]:
         """Validate everything first, then store: a bad item refuses the whole load.
 
-        Returns (CSCAs new to the cluster, counting those a master list brought, CRLs loaded)."""
+        Returns (CSCAs new to the cluster, counting those a master list brought, CRLs loaded).
+        Document Signers (from the PKD) are kept for SODs without their own certificate."""
         with self._lock:
             current = self.store
             known = {c.fingerprint for c in current.anchors + current.links}
@@ -103,9 +110,12 @@ class TrustAnchors:
             from_lists = len(scratch.anchors) + len(scratch.links) - before
             for der in crls:
                 scratch.add_crl(der)
+            for der in document_signers:
+                scratch.add_document_signer(der)
             items = [("csca", _digest(c.der), c.der) for c in new]
             items += [("master_list", _digest(ml), ml) for ml in master_lists]
             items += [("crl", _digest(der), der) for der in crls]
+            items += [("dsc", _digest(der), der) for der in document_signers]
             self.db.add_trust_items(items, now)
         self.refresh(force=True)
         return len(new) + from_lists, len(crls)

@@ -381,10 +381,17 @@ class GatewayClient:
     # --- admin -----------------------------------------------------------------------------
 
     def load_trust(
-        self, cscas: Sequence[bytes] = (), master_lists: Sequence[bytes] = (), crls: Sequence[bytes] = ()
+        self,
+        cscas: Sequence[bytes] = (),
+        master_lists: Sequence[bytes] = (),
+        crls: Sequence[bytes] = (),
+        document_signers: Sequence[bytes] = (),
     ) -> pb.LoadTrustAnchorsResponse:
         request = pb.LoadTrustAnchorsRequest(
-            csca_certificates=list(cscas), master_lists=list(master_lists), crls=list(crls)
+            csca_certificates=list(cscas),
+            master_lists=list(master_lists),
+            crls=list(crls),
+            document_signers=list(document_signers),
         )
         response = self._call(self.admin.LoadTrustAnchors, request)
         assert isinstance(response, pb.LoadTrustAnchorsResponse)

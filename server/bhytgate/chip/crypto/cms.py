@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hmac
 
 from asn1crypto import cms, core
 
 from bhytgate.chip.crypto.signatures import SignatureInvalidError, digest, hash_algorithm, verify_signature
-from bhytgate.chip.crypto.x509 import Certificate, load_certificate, name_key
+from bhytgate.chip.crypto.x509 import Certificate, load_certificate, name_key, rdn_set_key
 from bhytgate.chip.errors import ChipError, ChipFormatError
 
 # Exceptions asn1crypto raises on hostile input when a lazily-parsed value is first touched.
@@ -85,15 +86,26 @@ def _octets(content: core.Asn1Value) -> bytes:
 def find_signer_certificate(
     signer_info: cms.SignerInfo, candidates: tuple[Certificate, ...]
 ) -> Certificate | None:
-    """The certificate the SignerInfo names, by issuer+serial (normalised) or by key identifier."""
+    """The certificate the SignerInfo names: by issuer+serial with normalised names, then with the
+    issuer's RDNs compared as a set (X.500 equality, any order), or by subject key identifier.
+
+    The sid is not signed, so a lenient match costs nothing: the signature and the chain still
+    decide. `signer_by_key` is the last resort when no name matches."""
     sid = signer_info["sid"]
     try:
         if sid.name == "issuer_and_serial_number":
-            issuer_key = name_key(sid.chosen["issuer"])
+            issuer = sid.chosen["issuer"]
+            issuer_key = name_key(issuer)
             serial = int(sid.chosen["serial_number"].native)
-            for cert in candidates:
-                if cert.serial == serial and cert.issuer_key == issuer_key:
+            same_serial = [cert for cert in candidates if cert.serial == serial]
+            for cert in same_serial:
+                if cert.issuer_key == issuer_key:
                     return cert
+            if same_serial:
+                wanted = rdn_set_key(issuer)
+                for cert in same_serial:
+                    if rdn_set_key(cert.asn1["tbs_certificate"]["issuer"]) == wanted:
+                        return cert
             return None
         if sid.name == "subject_key_identifier":
             ski = bytes(sid.chosen.native)
@@ -103,6 +115,18 @@ def find_signer_certificate(
             return None
     except PARSE_ERRORS as exc:
         raise ChipFormatError(f"SignerInfo sid does not parse: {exc}") from exc
+    return None
+
+
+def signer_by_key(content: SignedContent) -> Certificate | None:
+    """The one certificate carried in the SignedData whose key verifies the SignerInfo signature:
+    the key identifies the signer when the sid names it in a way no certificate matches."""
+    for cert in content.certificates[:4]:  # bounded: a SOD carries one DS, a master list its signer
+        try:
+            verify_signer(content, cert)
+        except ChipError:
+            continue
+        return cert
     return None
 
 
@@ -133,6 +157,24 @@ def signed_attributes_problem(content: SignedContent) -> str | None:
     return None
 
 
+def signing_time(content: SignedContent) -> dt.datetime | None:
+    """The signingTime signed attribute (RFC 5652 11.3), if exactly one is present and readable."""
+    attrs = content.signer_info["signed_attrs"]
+    if attrs is None or isinstance(attrs, core.Void):
+        return None
+    found: list[dt.datetime] = []
+    try:
+        for attr in attrs:
+            if attr["type"].dotted == "1.2.840.113549.1.9.5":
+                found.extend(v.native for v in attr["values"])
+    except PARSE_ERRORS:
+        return None
+    if len(found) != 1 or not isinstance(found[0], dt.datetime):
+        return None
+    when = found[0]
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def verify_signer(content: SignedContent, signer: Certificate) -> None:
     """Verify the SignerInfo signature over the DER SET of its signed attributes."""
     si = content.signer_info
@@ -159,5 +201,7 @@ __all__ = [
     "find_signer_certificate",
     "parse_signed_data",
     "signed_attributes_problem",
+    "signer_by_key",
+    "signing_time",
     "verify_signer",
 ]

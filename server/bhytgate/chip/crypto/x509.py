@@ -53,6 +53,18 @@ def _name_key_der(der: bytes) -> Any:
     return ax509.Name.load(der).hashable
 
 
+def rdn_set_key(name: ax509.Name) -> tuple[str, ...]:
+    """The name as X.500 compares it for signer lookup: the multiset of its RDNs, each with
+    normalised values, whatever their order (real issuers write C..CN in a SignerInfo and CN..C in
+    the certificate). Only for finding a certificate; chain building keeps the ordered key."""
+    return _rdn_set_key_der(name.dump())
+
+
+@functools.lru_cache(maxsize=8192)
+def _rdn_set_key_der(der: bytes) -> tuple[str, ...]:
+    return tuple(sorted(rdn.hashable for rdn in ax509.Name.load(der).chosen))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Certificate:
     """A parsed certificate; only what path validation needs, computed once."""

@@ -3,6 +3,11 @@
 Layout seen on cards: 6D { SEQUENCE { INTEGER 1, OID 1.0.10646.1.0.8, SET OF SEQUENCE { INTEGER n,
 value... } } }. Parsed as a TLV tree keyed by the field number n, never by position: fields may be
 absent, may appear in any order, and unknown numbers are kept as they are.
+
+The 2024 Căn cước card (TT 16/2024/TT-BCA) keeps only the ICAO-encoded fields readable and
+encrypts the rest with the issuing agency's own algorithm: a field whose value is not text (an
+OCTET STRING, or ciphertext under a string tag that does not decode) is kept opaque in `unknown`,
+never an error.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ _STRING_TAGS = {12: "utf-8", 19: "ascii", 22: "ascii", 26: "ascii", 20: "latin-1
 
 @dataclasses.dataclass(frozen=True)
 class Dg13:
-    """Text fields by name; `parents` and `spouse` as name lists; unknown numbers kept raw."""
+    """Text fields by name; `parents` and `spouse` as name lists; unknown numbers and unreadable
+    (encrypted) fields kept raw in `unknown`."""
 
     fields: dict[str, str]
     parents: tuple[str, ...]
@@ -64,10 +70,8 @@ def _text(node: Tlv) -> str | None:
     if node.class_ == 0 and not node.constructed and node.tag in _STRING_TAGS:
         try:
             return node.contents.decode(_STRING_TAGS[node.tag]).strip()
-        except UnicodeDecodeError as exc:
-            raise ChipFormatError(
-                "DG13 text field is not valid for its string type", reason="dg13_malformed"
-            ) from exc
+        except UnicodeDecodeError:
+            return None  # ciphertext under a string tag (2024 cards): opaque, not text
     return None
 
 
@@ -118,14 +122,20 @@ def parse_dg13(data: bytes) -> Dg13:
         if number is None:
             continue
         values = parts[1:]
-        if number == 13:
-            parents = tuple(t for v in values for t in _texts(v, 4))
-        elif number == 14:
-            spouse = tuple(t for v in values for t in _texts(v, 4))
+        if number in (13, 14):
+            names = tuple(t for v in values for t in _texts(v, 4))
+            if number == 13:
+                parents = names
+            else:
+                spouse = names
+            if not names and any(v.contents for v in values):
+                unknown[number] = b"".join(v.encoded for v in values)  # encrypted: kept opaque
         elif number in FIELD_NAMES and number != 16:
             texts = [t for v in values for t in _texts(v, 4)]
             if texts:
                 fields[FIELD_NAMES[number]] = " ".join(texts)
+            elif values:
+                unknown[number] = b"".join(v.encoded for v in values)  # encrypted: kept opaque
         else:
             unknown[number] = b"".join(v.encoded for v in values)
             texts = [t for v in values for t in _texts(v, 4)]

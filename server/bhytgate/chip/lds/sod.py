@@ -12,6 +12,9 @@ from bhytgate.chip.errors import ChipError, ChipFormatError
 from bhytgate.chip.lds.tlv import unwrap
 
 LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+# The alternative OID some countries' SODs carry for the same LDSSecurityObject (peers accept it).
+LDS_SECURITY_OBJECT_ALT = "1.3.27.1.1.1"
+LDS_CONTENT_TYPES = frozenset({LDS_SECURITY_OBJECT, LDS_SECURITY_OBJECT_ALT})
 ID_DATA = "1.2.840.113549.1.7.1"
 MAX_DATA_GROUP = 16
 

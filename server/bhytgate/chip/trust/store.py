@@ -1,8 +1,14 @@
 """The set of CSCAs the operator trusts, with link certificates and CRLs.
 
-Only self-issued certificates the operator supplied (directly or inside a master list whose own
-signature chains to one) are anchors. A non-self-issued CA certificate is a link certificate: it
-is used only after it chains to an anchor. CRLs are checked against their issuer when used.
+Every CA certificate the operator supplies (directly, or inside a master list whose own signature
+chains to one) is an anchor for its key, self-signed or not: a country's current CSCA is often
+configured as the link certificate its previous CSCA issued, and that previous CSCA may not be
+configured at all. `add_certificate(..., anchor=False)` keeps a link certificate that is used only
+after it chains to an anchor (certificates learnt from elsewhere than the operator's own choice).
+
+Master lists, and CRLs whose issuer is known when they are loaded, are verified at load time (now):
+their signers are judged then, never at the date of the document later checked against them.
+CRLs are checked against their issuer again when used.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from bhytgate.chip.crypto.cms import (
     find_signer_certificate,
     parse_signed_data,
     signed_attributes_problem,
+    signer_by_key,
     verify_signer,
 )
 from bhytgate.chip.crypto.signatures import SignatureInvalidError
 from bhytgate.chip.crypto.x509 import Certificate, Crl, load_certificate, load_crl
 from bhytgate.chip.errors import ChipError, TrustStoreError, typed_errors
 from bhytgate.chip.trust.chain import RevocationPolicy, validate_document_signer
+from bhytgate.chip.trust.ldif import read_pkd_ldif
 
 CSCA_MASTER_LIST = "2.23.136.1.1.2"
 MASTER_LIST_SIGNING_KEY = "2.23.136.1.1.3"  # id-icao-cscaMasterListSigningKey
@@ -40,28 +48,78 @@ class TrustStore:
         self._anchors: dict[str, Certificate] = {}
         self._links: dict[str, Certificate] = {}
         self._crls: list[Crl] = []
+        self._dscs: dict[str, Certificate] = {}
         self._signature_cache: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
         self.generation = 0
 
     # --- loading -------------------------------------------------------------------------
 
-    def add_certificate(self, data: bytes | Certificate) -> Certificate:
-        """Trust a CSCA (self-issued) or keep a link certificate (must chain to an anchor)."""
+    def add_certificate(self, data: bytes | Certificate, *, anchor: bool = True) -> Certificate:
+        """Trust a CSCA (self-signed or a link certificate) as an anchor for its key; with
+        `anchor=False` keep a link certificate that must chain to an anchor before use."""
         cert = data if isinstance(data, Certificate) else load_certificate(data)
         if not cert.is_ca:
             raise TrustStoreError(f"{cert.subject} is not a CA certificate", reason="not_a_ca")
         with self._lock:
-            if cert.self_issued:
+            if anchor or cert.self_issued:
                 self._anchors[cert.fingerprint] = cert
-            else:
+                self._links.pop(cert.fingerprint, None)
+            elif cert.fingerprint not in self._anchors:
                 self._links[cert.fingerprint] = cert
             self.generation += 1
         return cert
 
+    def add_document_signer(self, data: bytes | Certificate) -> Certificate:
+        """Keep a Document Signer certificate (from the PKD) for SODs that do not carry their own.
+        Never an anchor: a SOD signed with it must still chain to one."""
+        cert = data if isinstance(data, Certificate) else load_certificate(data)
+        if cert.is_ca:
+            raise TrustStoreError(
+                f"{cert.subject} is a CA certificate, not a Document Signer", reason="not_a_ds"
+            )
+        with self._lock:
+            self._dscs[cert.fingerprint] = cert
+            self.generation += 1
+        return cert
+
+    def add_pkd_ldif(self, data: bytes, *, at: dt.datetime | None = None) -> dict[str, int]:
+        """Everything usable in an ICAO PKD LDIF file: master lists whose signer chains to an
+        anchor (others are counted as refused: a PKD collection holds every country's), CRLs, DSCs."""
+        objects = read_pkd_ldif(data)
+        counts = {"master_lists": 0, "master_lists_refused": 0, "cscas": 0, "crls": 0, "crls_refused": 0}
+        for ml in objects.master_lists:
+            try:
+                counts["cscas"] += self.add_master_list(ml, at=at)
+                counts["master_lists"] += 1
+            except ChipError:
+                counts["master_lists_refused"] += 1
+        for der in objects.crls:
+            try:
+                self.add_crl(der)
+                counts["crls"] += 1
+            except ChipError:
+                counts["crls_refused"] += 1
+        counts["document_signers"] = 0
+        for der in objects.document_signers:
+            try:
+                self.add_document_signer(der)
+                counts["document_signers"] += 1
+            except ChipError:
+                continue
+        return counts
+
     @typed_errors("CRL")
     def add_crl(self, data: bytes) -> Crl:
+        """Keep a CRL; if its issuer is already trusted, its signature is verified now (load
+        time) and a CRL no candidate issuer signed is refused."""
         crl = load_crl(data)
+        issuers = [c for c in self.anchors if _issues(c, crl)]
+        if issuers and not any(self.signed_by(crl, c) for c in issuers):
+            raise TrustStoreError(
+                f"CRL of {crl.issuer}: signature does not verify with its CSCA",
+                reason="crl_signature_invalid",
+            )
         with self._lock:
             self._crls.append(crl)
             self.generation += 1
@@ -69,12 +127,17 @@ class TrustStore:
 
     @typed_errors("master list")
     def add_master_list(self, data: bytes, *, at: dt.datetime | None = None) -> int:
-        """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor."""
+        """Add the CSCAs of an ICAO master list once its signature chains to a trusted anchor.
+
+        `at` is the load time (default now) at which the list's signer must be valid: never the
+        date of a document verified later against the list's CSCAs."""
         at = at or dt.datetime.now(dt.UTC)
         content = parse_signed_data(_strip_pem(data), what="master list")
         if content.content_type != CSCA_MASTER_LIST:
             raise TrustStoreError("CMS content is not a CSCA master list", reason="master_list_invalid")
         signer = find_signer_certificate(content.signer_info, content.certificates)
+        if signer is None:
+            signer = signer_by_key(content)
         if signer is None:
             raise TrustStoreError("master list signer certificate not found", reason="master_list_invalid")
         # Only a Master List Signer may vouch for CSCAs: a Document Signer key (of any trusted
@@ -122,8 +185,11 @@ class TrustStore:
         crls: Iterable[Path] = (),
         *,
         at: dt.datetime | None = None,
+        ldifs: Iterable[Path] = (),
     ) -> TrustStore:
-        """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders."""
+        """CSCA files or folders of them, master lists (after the CSCAs), CRL files or folders.
+
+        `at` is the load time for the master lists' signers (default now), not a document's date."""
         store = cls()
         for path in _expand(cscas, _CERT_SUFFIXES):
             try:
@@ -133,6 +199,11 @@ class TrustStore:
         for path in master_lists:
             try:
                 store.add_master_list(path.read_bytes(), at=at)
+            except ChipError as exc:
+                raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
+        for path in ldifs:
+            try:
+                store.add_pkd_ldif(path.read_bytes(), at=at)
             except ChipError as exc:
                 raise TrustStoreError(f"{path}: {exc.message}", reason=exc.reason) from exc
         for path in _expand(crls, {".crl", ".der", ".pem"}):
@@ -154,6 +225,11 @@ class TrustStore:
         with self._lock:
             return tuple(self._links.values())
 
+    @property
+    def document_signers(self) -> tuple[Certificate, ...]:
+        with self._lock:
+            return tuple(self._dscs.values())
+
     def issuer_candidates(self, cert: Certificate) -> list[tuple[Certificate, bool]]:
         """(certificate, is_anchor) that may have issued `cert`: by key identifier first, then name."""
         with self._lock:  # snapshot: an admin may add anchors while checks run
@@ -165,16 +241,9 @@ class TrustStore:
         return [(c, a) for c, a in pool if c.subject_key == cert.issuer_key]
 
     def crls_for(self, issuer: Certificate) -> list[Crl]:
-        out = []
         with self._lock:
             crls = list(self._crls)
-        for crl in crls:
-            if crl.aki is not None and issuer.ski is not None:
-                if crl.aki == issuer.ski:
-                    out.append(crl)
-            elif crl.issuer_key == issuer.subject_key:
-                out.append(crl)
-        return out
+        return [crl for crl in crls if _issues(issuer, crl)]
 
     def signed_by(self, subject: Certificate | Crl, issuer: Certificate) -> bool:
         """Cached: did `issuer`'s key sign `subject`? (DS paths repeat on every check.)"""
@@ -193,6 +262,13 @@ class TrustStore:
                 self._signature_cache.clear()
             self._signature_cache[key] = ok
         return ok
+
+
+def _issues(issuer: Certificate, crl: Crl) -> bool:
+    """May `issuer` have issued `crl`? By key identifier when both have one, else by name."""
+    if crl.aki is not None and issuer.ski is not None:
+        return crl.aki == issuer.ski
+    return bool(crl.issuer_key == issuer.subject_key)
 
 
 def _identity(item: Certificate | Crl) -> str:

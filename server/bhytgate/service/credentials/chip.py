@@ -1,11 +1,17 @@
 """The CCCD chip: Passive Authentication, Active Authentication over the gateway's challenge, the
-document's expiry, and the holder's enrolled template (if any)."""
+document's expiry, and the holder's enrolled template (if any).
+
+The 2024 Căn cước card encrypts most of DG13: the 12-digit number is DG13's when it reads as one,
+else DG1's (MRZ optional data), and a chip without a usable face (children under 6) ends in
+NO_CHIP_PORTRAIT once PA and AA have passed: a guardian's verification is required instead."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bhytgate.chip import ChipError, dump_from_files, verify_chip
+from bhytgate.chip.verify import DocumentData
+from bhytgate.ids import CCCD_RE
 from bhytgate.policy.model import DocumentSource, Reason
 from bhytgate.service.credentials.base import CredentialContext, Evidence, Rejected, enrolled_template
 from bhytgate.service.model import VerifyInput
@@ -18,6 +24,19 @@ def _dmy(text: str | None) -> dt.date | None:
         return dt.datetime.strptime((text or "").strip(), "%d/%m/%Y").date()
     except ValueError:
         return None
+
+
+def holder_number(doc: DocumentData) -> str | None:
+    """The CCCD number: DG13's field 1 when it is 12 digits, else the first 12 characters of the
+    MRZ optional data when they are (where CCCDs, old and 2024, write the full number)."""
+    from_dg13 = doc.dg13.get("id_number") if doc.dg13 else None
+    if from_dg13 and CCCD_RE.fullmatch(from_dg13):
+        return from_dg13
+    from_mrz = doc.mrz.optional_data[:12] if doc.mrz else ""
+    return from_mrz if CCCD_RE.fullmatch(from_mrz) else None
+
+
+NO_PORTRAIT_DETAIL = "the chip holds no usable face image ({why}): a guardian's verification is required"
 
 
 class ChipCredential:
@@ -44,7 +63,7 @@ class ChipCredential:
                 [Reason("CHIP_DATA_MALFORMED", f"EF.SOD: {exc.reason}")],
                 violations=[("chip.ef_sod", f"{exc.message} [{exc.reason}]")],
             )
-        problems = chip_reasons(report, photo_optional=inp.guardian is not None)
+        problems = chip_reasons(report)
         checks["PASSIVE_AUTH"] = "FAILED" if problems else "PASSED"
         aa_capable = 15 in report.passive.data_groups  # EF.SOD lists the AA key
         aa_ok: bool | None = None
@@ -76,9 +95,11 @@ class ChipCredential:
         if problems:
             return Rejected(problems)
         doc = report.document
-        assert doc.mrz is not None and (doc.face is not None or inp.guardian is not None)
+        assert doc.mrz is not None
         dg13 = doc.dg13
-        cccd = (dg13.get("id_number") if dg13 else None) or doc.mrz.optional_data[:12]
+        cccd = holder_number(doc)
+        if cccd is None:
+            return Rejected([Reason("CHIP_DATA_MALFORMED", "no 12-digit CCCD number in DG13 or DG1")])
         expiry = doc.mrz.date_of_expiry
         # Only the explicit no-expiry rule means "no expiry"; an unreadable date is no date.
         unreadable = expiry is None and not doc.mrz.no_expiry
@@ -87,6 +108,16 @@ class ChipCredential:
         if expired:
             detail = "CCCD expiry date unreadable" if unreadable else "CCCD past its expiry date"
             return Rejected([Reason("DOCUMENT_EXPIRED", detail)], cccd=cccd)
+        if doc.face is None and inp.guardian is None:
+            # PA and AA passed: a genuine chip, but nothing to match a face against (with a
+            # guardian's verification named, the guardian path decides instead).
+            why = (
+                "DG2 not in EF.SOD"
+                if 2 not in report.passive.data_groups
+                else doc.errors.get("DG2", "no image")
+            )
+            checks["FACE_MATCH"] = "SKIPPED"
+            return Rejected([Reason("NO_CHIP_PORTRAIT", NO_PORTRAIT_DETAIL.format(why=why))], cccd=cccd)
         template = enrolled_template(ctx, cccd)
         if isinstance(template, Rejected):
             return template

@@ -104,6 +104,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_INTEGRITY_TOKEN_STALE: _ClassVar[ReasonCode]
     REASON_CODE_INTEGRITY_VERDICT_FAILED: _ClassVar[ReasonCode]
     REASON_CODE_REGISTRATION_WEAKER: _ClassVar[ReasonCode]
+    REASON_CODE_NO_CHIP_PORTRAIT: _ClassVar[ReasonCode]
 
 class Check(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -241,6 +242,7 @@ REASON_CODE_INTEGRITY_NONCE_MISMATCH: ReasonCode
 REASON_CODE_INTEGRITY_TOKEN_STALE: ReasonCode
 REASON_CODE_INTEGRITY_VERDICT_FAILED: ReasonCode
 REASON_CODE_REGISTRATION_WEAKER: ReasonCode
+REASON_CODE_NO_CHIP_PORTRAIT: ReasonCode
 CHECK_UNSPECIFIED: Check
 CHECK_CHALLENGE: Check
 CHECK_PASSIVE_AUTH: Check
@@ -572,14 +574,16 @@ class ReportDocumentLostResponse(_message.Message):
     def __init__(self, report_id: _Optional[str] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LoadTrustAnchorsRequest(_message.Message):
-    __slots__ = ("csca_certificates", "master_lists", "crls")
+    __slots__ = ("csca_certificates", "master_lists", "crls", "document_signers")
     CSCA_CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
     MASTER_LISTS_FIELD_NUMBER: _ClassVar[int]
     CRLS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_SIGNERS_FIELD_NUMBER: _ClassVar[int]
     csca_certificates: _containers.RepeatedScalarFieldContainer[bytes]
     master_lists: _containers.RepeatedScalarFieldContainer[bytes]
     crls: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, csca_certificates: _Optional[_Iterable[bytes]] = ..., master_lists: _Optional[_Iterable[bytes]] = ..., crls: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    document_signers: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, csca_certificates: _Optional[_Iterable[bytes]] = ..., master_lists: _Optional[_Iterable[bytes]] = ..., crls: _Optional[_Iterable[bytes]] = ..., document_signers: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class LoadTrustAnchorsResponse(_message.Message):
     __slots__ = ("csca_added", "crls_added", "csca_total")
