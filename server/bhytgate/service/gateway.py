@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bhytgate.checkin.service import Checkins
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.service.admin import AdminService
 from bhytgate.service.config import GatewayConfig
@@ -81,6 +82,9 @@ class Gateway:
             clock=now,
             metrics=metrics,
         )
+        # The QĐ 4750 check-in record of every acceptance (checkin/), and claims reconciliation.
+        self.checkins = Checkins(store, audit_key, config.checkin, now)
+        self.recorder.on_accepted = self.checkins.on_accepted
         self.flow = VerificationFlow(
             config,
             store,

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from bhytgate.checkin.record import CheckinDetails, CheckinRecord
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck
 from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
@@ -86,6 +87,7 @@ class VerifyInput:
     aa_signatures: Sequence[bytes] | None = None
     terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
     operator: Operator | None = None
+    checkin: CheckinDetails | None = None  # the hospital's keys for the QĐ 4750 record
 
     @property
     def credential_kind(self) -> str:
@@ -110,6 +112,7 @@ class VerifyResult:
     attestation: str | None
     checks: dict[str, str]  # check -> PASSED | FAILED | SKIPPED
     verify_time: dt.datetime
+    checkin: CheckinRecord | None = None  # the QĐ 4750 check-in record of an acceptance
 
 
 CHECKS = (

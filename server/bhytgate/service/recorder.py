@@ -70,6 +70,8 @@ class Recorder:
         self.metrics = metrics
         self._background: set[asyncio.Future[VerifyResult]] = set()
         self.finishing: set[str] = set()  # verification ids whose record is being written
+        # The QĐ 4750 check-in of an acceptance (checkin.service.Checkins.on_accepted), wired by the gateway.
+        self.on_accepted: Callable[[Caller, VerifyInput, VerifyResult, str], VerifyResult] | None = None
 
     async def finish(
         self, caller: Caller, inp: VerifyInput, result: VerifyResult, extra: RecordExtras
@@ -201,6 +203,8 @@ class Recorder:
                 log.warning("counter session not kept: database unavailable")
         timings = [*result.timings, ("record", (time.perf_counter() - start) * 1000)]
         final = dataclasses.replace(result, attestation=attestation, timings=timings)
+        if attestation is not None and extra.cccd is not None and self.on_accepted is not None:
+            final = self.on_accepted(caller, inp, final, extra.cccd)
         if self.metrics is not None:
             self.metrics.observe_decision(final)
         return final
