@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "replay": "bhytgate_clients.cli.checkin:replay",
     "counter": "bhytgate_clients.cli.counter:counter",
     "admin": "bhytgate_clients.cli.admin:admin",
+    "claims": "bhytgate_clients.cli.claims:claims",
     "bench": "bhytgate_clients.cli.bench:bench",
 }
 
