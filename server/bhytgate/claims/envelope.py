@@ -127,7 +127,7 @@ class _Target:
             payload, problem = self._xml1, self._problem
             if payload is None and problem is None:
                 problem = "dossier has no FILEHOSO of LOAIHOSO XML1"
-            self.ready.append(RawDossier(self.index, payload, problem))
+            self.ready.append(RawDossier(self.index, None if problem else payload, problem))
             self._xml1, self._problem = None, None
 
     def _end_file(self) -> None:
