@@ -194,3 +194,33 @@ def test_bad_checkin_details_are_invalid_before_the_challenge_is_spent(deploymen
         assert fields == {"checkin.ma_loai_kcb", "checkin.ma_lk"}
         request.ClearField("checkin")
         assert client.verification.Verify(request, timeout=60).decision == pb.DECISION_ACCEPTED
+
+
+def test_the_checkin_command_writes_the_record(deployment: Deployment, tmp_path: Path) -> None:
+    from .test_e2e import live_photos
+
+    card = deployment.card("obama")
+    out = tmp_path / "record.xml"
+    args = ["checkin", "--card", str(card), "--terminal", "clean-desk", "--ma-lk", "LK-CLI-1", "--json"]
+    args += ["--checkin-record", str(out), "--home", str(deployment.home)]
+    for photo in live_photos(deployment, card)[:2]:
+        args += ["--frame", str(photo)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["checkin_record"] is not None
+    fields = _fields(out.read_bytes())
+    assert fields["MA_LK"] == "LK-CLI-1" and printed["verification_id"] in fields["DU_PHONG"]
+    shown = CliRunner().invoke(
+        cli,
+        [
+            "claims",
+            "record",
+            printed["verification_id"],
+            "--terminal",
+            "clean-desk",
+            "--home",
+            str(deployment.home),
+        ],
+    )
+    assert shown.exit_code == 0 and _fields(shown.stdout.encode()) == fields

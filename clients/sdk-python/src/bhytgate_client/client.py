@@ -246,8 +246,13 @@ class GatewayClient:
         operator: Operator | None = None,
         sign_frames: SignFrames | None = None,
         key_id: str = "",
+        checkin: Mapping[str, str] | None = None,
     ) -> VerificationResult:
+        """`checkin`: the hospital's keys for the QĐ 4750 check-in record (ma_lk, ma_bn,
+        ma_doituong_kcb, ma_loai_kcb), all optional."""
         request = pb.VerifyRequest(challenge_id=challenge.challenge_id, terminal_id=self.terminal_id)
+        if checkin:
+            request.checkin.CopyFrom(pb.CheckinDetails(**checkin))
         if chip_files is not None:
             request.chip.CopyFrom(
                 pb.ChipData(**{CHIP_FIELDS[k]: v for k, v in chip_files.items() if k in CHIP_FIELDS})
@@ -286,6 +291,7 @@ class GatewayClient:
         terminal_kind: str = "desk",
         operator: Operator | None = None,
         facility_code: str = "",
+        checkin: Mapping[str, str] | None = None,
     ) -> VerificationResult:
         """The two-step flow: a challenge, the chip's answer, the capture, the decision.
 
@@ -297,7 +303,12 @@ class GatewayClient:
         signatures = list(answer_challenge(challenge.aa_challenge)) if answer_challenge else None
         frames = capture(challenge)
         return self.verify(
-            challenge, chip_files=chip_files, aa_signatures=signatures, frames=frames, operator=operator
+            challenge,
+            chip_files=chip_files,
+            aa_signatures=signatures,
+            frames=frames,
+            operator=operator,
+            checkin=checkin,
         )
 
     # --- counter ---------------------------------------------------------------------------

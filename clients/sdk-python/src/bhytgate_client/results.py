@@ -75,6 +75,8 @@ class VerificationResult:
     attestation: str | None
     stage_timings: dict[str, float]
     checks: dict[str, str]
+    # ACCEPTED only: the QĐ 4750 check-in record (XML) for the hospital system to send to BHXH.
+    checkin_record: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -109,6 +111,7 @@ class VerificationResult:
                 enum_name(pb.Check, c.check, "CHECK_"): enum_name(pb.CheckStatus, c.status, "CHECK_STATUS_")
                 for c in msg.checks
             },
+            checkin_record=msg.checkin_record.xml.decode("utf-8") if msg.HasField("checkin_record") else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -123,4 +126,5 @@ class VerificationResult:
             "attestation": self.attestation,
             "checks": self.checks,
             "stage_timings_ms": self.stage_timings,
+            "checkin_record": self.checkin_record,
         }
