@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 
 from bhytgate.checkin.keys import CheckinKeys
@@ -28,7 +29,7 @@ from bhytgate.storage.interface import StoreUnavailable
 from bhytgate.storage.sql import SqlStore
 
 log = logging.getLogger("bhytgate.checkin")
-PURGE_EVERY = 200  # acceptances between two purges of expired records and rows
+PURGE_EVERY_S = 600.0  # at most one purge of expired records and rows per 10 minutes
 
 
 class Checkins:
@@ -43,7 +44,7 @@ class Checkins:
         self.keys = CheckinKeys(audit_key)
         self.config = config
         self.clock = clock
-        self._accepted = 0
+        self._last_purge = -PURGE_EVERY_S
 
     def on_accepted(self, caller: Caller, inp: VerifyInput, result: VerifyResult, cccd: str) -> VerifyResult:
         """Store the check-in of an accepted verification; returns `result` with its record."""
@@ -80,11 +81,17 @@ class Checkins:
             self.store.put_checkin(row, xml, expires, at + self.config.keep)
         except StoreUnavailable as exc:
             raise Unavailable(f"{exc}: the check-in record was not stored; start a new check") from None
-        self._accepted += 1
-        if self._accepted % PURGE_EVERY == 0:
-            self.purge()
+        self.purge_if_due()
         record = CheckinRecord(result.verification_id, att, xml, expires)
         return dataclasses.replace(result, checkin=record)
+
+    def purge_if_due(self) -> None:
+        """Called after each acceptance and by the server's periodic sweep (so a quiet gateway
+        erases expired records too): one purge per PURGE_EVERY_S at most, per replica."""
+        now = time.monotonic()
+        if now - self._last_purge >= PURGE_EVERY_S:
+            self._last_purge = now
+            self.purge()
 
     def purge(self) -> None:
         try:

@@ -179,6 +179,7 @@ async def _sweep_forever(gateway: Gateway, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             await asyncio.to_thread(gateway.recorder.sweep_orphans)
+            await asyncio.to_thread(gateway.checkins.purge_if_due)  # expired QĐ 4750 records
         except StoreUnavailable:
             log.warning("orphan sweep skipped: database unavailable")
         except Exception as exc:  # the sweep must never stop for good
