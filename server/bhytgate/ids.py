@@ -153,3 +153,24 @@ def email(value: str) -> str:
     if match is None or len(match.group("local")) > 64:
         raise ValueError(rule)
     return value
+
+
+# QĐ 130 / QĐ 4750 keys a hospital system gives for its check-in record.
+VISIT_KEY_RE: Final = re.compile(r"[A-Za-z0-9._/-]{1,100}", re.ASCII)
+PATIENT_CATEGORY_RE: Final = re.compile(r"[0-9][0-9.]{0,3}", re.ASCII)
+VISIT_KIND_RE: Final = re.compile(r"[0-9]{2}", re.ASCII)
+
+
+def visit_key(value: str) -> str:
+    """MA_LK or MA_BN: 1-100 of A-Z, a-z, 0-9, '.', '_', '-', '/'."""
+    return _check(VISIT_KEY_RE, value, "must be 1-100 of A-Z, a-z, 0-9, '.', '_', '-', '/'")
+
+
+def patient_category(value: str) -> str:
+    """MA_DOITUONG_KCB (QĐ 824 list), e.g. "1.1": 1-4 of 0-9 and '.', starting with a digit."""
+    return _check(PATIENT_CATEGORY_RE, value, "must be 1-4 of 0-9 and '.', starting with a digit")
+
+
+def visit_kind(value: str) -> str:
+    """MA_LOAI_KCB (QĐ 824), 2 digits, e.g. "01" outpatient exam."""
+    return _check(VISIT_KIND_RE, value, "must be 2 digits 0-9")

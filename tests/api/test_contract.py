@@ -34,9 +34,15 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
     assert pb.DESCRIPTOR.package == "bhytgate.v1"
     methods = {s.name: {m.name for m in s.methods} for s in pb.DESCRIPTOR.services_by_name.values()}
     assert methods == {
-        "VerificationService": {"BeginVerification", "Verify", "GetAttestationKeys"},
+        "VerificationService": {"BeginVerification", "Verify", "GetAttestationKeys", "GetCheckinRecord"},
         "CounterService": {"EnrollTemplate", "LinkSocialInsurance", "ReportDocumentLost"},
-        "AdminService": {"LoadTrustAnchors", "ImportEntitlements", "VerifyAuditChain", "RegisterTerminalKey"},
+        "AdminService": {
+            "LoadTrustAnchors",
+            "ImportEntitlements",
+            "VerifyAuditChain",
+            "RegisterTerminalKey",
+            "ReconcileClaims",
+        },
         "ReviewService": {"ListReviewCases", "ResolveReviewCase", "GetReviewCase"},
         "RegistrationService": {"RegisterHolder"},
     }

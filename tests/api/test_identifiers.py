@@ -217,6 +217,11 @@ VALID = {
     "social_insurance_number": "0112345678",
     "document_number": "185000123",
     "note": "taken at the counter",
+    "ma_lk": "LK-2026/001",
+    "ma_bn": "BN0042",
+    "ma_doituong_kcb": "1.1",
+    "ma_loai_kcb": "01",
+    "file_name": "claims-2026-11.xml",
     "guardian_verification_id": "0" * 32,
     "reason": "papers checked at the desk",
     "phone_e164": "+84912345678",
@@ -238,7 +243,7 @@ def hostile_values(path: str) -> list[str]:
     good = VALID[name]
     too_long = {"qr_text": 4097, "note": 2001, "reason": 501, "integrity_token": 16 * 1024 + 1}.get(name, 300)
     values = [good + "\x00", "x" * too_long]  # refused by every validator
-    if name in ("full_name", "note", "qr_text", "reason"):
+    if name in ("full_name", "note", "qr_text", "reason", "file_name"):
         values += ["Lê\x1b[2J", "Lê\u202eàH"] if name != "qr_text" else ["abc\x1b[2J"]
         if name == "full_name":
             values += ["Lê Thu\nHà", "Lê Thu Hà\n"]
@@ -330,7 +335,10 @@ def test_every_string_field_refuses_hostile_values(
         request = base_request(method)
         set_path(request, path, value)
         with pytest.raises(grpc.RpcError) as err:
-            call(request, timeout=30)
+            if method == "ReconcileClaims":  # a stream: the options travel in its first message
+                list(call(iter([request]), timeout=30))
+            else:
+                call(request, timeout=30)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (path, value[:40], err.value.details())
         fields = [f for f, _ in GatewayError.from_rpc_error(err.value).violations]
         assert fields == [path], (path, value[:40], fields)

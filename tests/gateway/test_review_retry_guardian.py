@@ -124,6 +124,13 @@ def test_a_velocity_review_resolved_as_accepted_releases_an_attestation(deployme
     before = db.execute("SELECT hash FROM audit_log WHERE seq = ?", (seq - 1,)).fetchone()[0]
     db.close()
     assert entry_hash(prev, body) == digest and prev == before
+    # an accepted case is a verified arrival: its QĐ 4750 record, bound to the reviewer's
+    # attestation, at the check's own facility and time
+    with d.client("desk-02") as desk:
+        got = desk.verification.GetCheckinRecord(pb.GetCheckinRecordRequest(verification_id=vid), timeout=30)
+    xml = got.checkin_record.xml.decode("utf-8")
+    assert f"vid={vid}" in xml and "<MA_CSKCB>79014</MA_CSKCB>" in xml
+    assert f"<MA_THE_BHYT>{expected['card_number']}</MA_THE_BHYT>" in xml
 
 
 def test_a_review_case_expires_and_says_so(deployment: Deployment) -> None:

@@ -22,6 +22,7 @@ _COMMANDS: dict[str, str] = {
     "counter": "bhytgate_clients.cli.counter:counter",
     "admin": "bhytgate_clients.cli.admin:admin",
     "review": "bhytgate_clients.cli.review:review",
+    "claims": "bhytgate_clients.cli.claims:claims",
     "bench": "bhytgate_clients.cli.bench:bench",
 }
 

@@ -152,6 +152,13 @@ def print_result(result: VerificationResult) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Record the Verify request sent (to demonstrate `bhytgate replay`).",
 )
+@click.option("--ma-lk", default="", help="The visit key MA_LK for the QĐ 4750 check-in record.")
+@click.option("--ma-bn", default="", help="The facility's patient id MA_BN for the check-in record.")
+@click.option(
+    "--checkin-record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the QĐ 4750 check-in record (XML) of an accepted check-in here.",
+)
 @click.option("--home", type=click.Path(path_type=Path), help="The gateway's data folder (default: found).")
 @address_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -165,6 +172,9 @@ def checkin(
     no_aa: bool,
     raw_frames: bool,
     save_request: Path | None,
+    ma_lk: str,
+    ma_bn: str,
+    checkin_record: Path | None,
     home: Path | None,
     address: str | None,
     as_json: bool,
@@ -190,6 +200,7 @@ def checkin(
                 answer_challenge=None if no_aa else chip_answerer(card),
                 terminal_kind=terminal_kind,
                 operator=operator,
+                checkin={k: v for k, v in (("ma_lk", ma_lk), ("ma_bn", ma_bn)) if v},
             )
             if save_request is not None and client.last_request is not None:
                 # The request holds the chip's personal data and face frames: owner-only file.
@@ -198,6 +209,8 @@ def checkin(
                     fh.write(client.last_request.SerializeToString())
     except (GatewayError, FileNotFoundError, ValueError) as exc:  # CameraError is a ValueError
         fail(exc)
+    if checkin_record is not None and result.checkin_record is not None:
+        checkin_record.write_text(result.checkin_record + "\n", encoding="utf-8")
     finish(result, as_json)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bhytgate.checkin.record import CheckinConfig
 from bhytgate.chip import ChipPolicy
 from bhytgate.chip.verify import chip_policy_from_settings
 from bhytgate.face import FaceConfig
@@ -72,6 +73,7 @@ class GatewayConfig:
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
     registration: RegistrationConfig = dataclasses.field(default_factory=RegistrationConfig)
+    checkin: CheckinConfig = dataclasses.field(default_factory=CheckinConfig)  # [checkin] in gateway.toml
 
     @property
     def db_url(self) -> str:
@@ -159,6 +161,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     liveness: dict[str, Any] = {}
     policy: dict[str, Any] = {}
     chip: dict[str, Any] | None = None
+    checkin: dict[str, Any] = {}
     path = home / "gateway.toml"
     if path.exists():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -169,12 +172,15 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         if "registration" in data:
             values["registration"] = registration_config(data["registration"], home)
         chip = data.get("chip")
+        checkin.update(data.get("checkin", {}))
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
     for key in ("velocity_window", "mismatch_window", "mismatch_lock_duration"):
         if key in policy:
             policy[key] = dt.timedelta(seconds=float(policy[key]))
+    if checkin:  # [checkin] durations in seconds
+        values["checkin"] = CheckinConfig(**{k: dt.timedelta(seconds=float(v)) for k, v in checkin.items()})
     # Plaintext (no terminal authentication) comes only from an explicit flag, never from a file.
     values.pop("plaintext", None)
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -13,6 +13,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bhytgate.checkin.record import CheckinRecord
+from bhytgate.checkin.service import Checkins
+from bhytgate.claims.match import Status, Summary
+from bhytgate.claims.service import Reconciliation
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.registration.service import RegistrationFlow
 from bhytgate.service.admin import AdminService
@@ -29,6 +33,7 @@ from bhytgate.service.model import (
     Unavailable,
     VerifyInput,
     VerifyResult,
+    db,
 )
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.review import ReviewService
@@ -83,6 +88,9 @@ class Gateway:
             clock=now,
             metrics=metrics,
         )
+        # The QĐ 4750 check-in record of every acceptance (checkin/), and claims reconciliation.
+        self.checkins = Checkins(store, audit_key, config.checkin, now)
+        self.recorder.on_accepted = self.checkins.on_accepted
         self.flow = VerificationFlow(
             config,
             store,
@@ -112,6 +120,7 @@ class Gateway:
             config, store, audit_key=audit_key, attestation_key=attestation_key, clock=now
         )
         self.recorder.reviews = self.reviews
+        self.reviews.on_accepted = self.checkins.store_checkin
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )
@@ -183,6 +192,25 @@ class Gateway:
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         return await self.admin.verify_audit()
+
+    # --- the QĐ 4750 check-in record and claims reconciliation (checkin/, claims/) -----------
+
+    async def checkin_record(self, caller: Caller, verification_id: str) -> CheckinRecord:
+        return await db(self.checkins.record_for, caller, verification_id)
+
+    def reconciliation(self, window: dt.timedelta | None) -> Reconciliation:
+        """A reconciliation of one claims file (fed by the servicer as the bytes arrive)."""
+        default = self.config.checkin.claims_window
+        return Reconciliation(self.store, self.checkins.keys, window=window or default)
+
+    async def record_reconciliation(self, caller: Caller, summary: Summary) -> None:
+        """One audit record per reconciled file: counts per class, no dossier data."""
+        counts = ":".join(str(summary.counts[s]) for s in Status)
+        await db(
+            lambda: self.recorder.record_action(
+                caller, f"CLAIMS_RECONCILED:{counts}", "reconcile_claims", document_number=None
+            )
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from bhytgate.checkin.record import CheckinDetails, CheckinRecord
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck
 from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
@@ -87,6 +88,7 @@ class VerifyInput:
     terminal_signature: tuple[bytes, str] | None = None  # (signature, key id)
     operator: Operator | None = None
     guardian: str | None = None  # a child's check-in: the guardian's ACCEPTED verification id
+    checkin: CheckinDetails | None = None  # the hospital's keys for the QĐ 4750 record
 
     @property
     def credential_kind(self) -> str:
@@ -113,6 +115,7 @@ class VerifyResult:
     verify_time: dt.datetime
     retry_hint: str | None = None  # RETRY only: policy.retry.RetryHint
     review_expires: dt.datetime | None = None  # REVIEW only: when its case expires
+    checkin: CheckinRecord | None = None  # the QĐ 4750 check-in record of an acceptance
 
 
 CHECKS = (

@@ -77,6 +77,8 @@ class Recorder:
         self._background: set[asyncio.Future[VerifyResult]] = set()
         self.finishing: set[str] = set()  # verification ids whose record is being written
         self.reviews: ReviewService | None = None  # opens a case for every REVIEW (gateway wiring)
+        # The QĐ 4750 check-in of an acceptance (checkin.service.Checkins.on_accepted), wired by the gateway.
+        self.on_accepted: Callable[[Caller, VerifyInput, VerifyResult, str], VerifyResult] | None = None
 
     async def finish(
         self, caller: Caller, inp: VerifyInput, result: VerifyResult, extra: RecordExtras
@@ -233,6 +235,8 @@ class Recorder:
         final = dataclasses.replace(
             result, attestation=attestation, timings=timings, review_expires=review_expires
         )
+        if attestation is not None and extra.cccd is not None and self.on_accepted is not None:
+            final = self.on_accepted(caller, inp, final, extra.cccd)
         if self.metrics is not None:
             self.metrics.observe_decision(final)
         return final

@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bhytgate.attestation import AttestationClaims, sign_attestation
 from bhytgate.audit.chain import AuditEvent, builder
+from bhytgate.checkin.record import CheckinDetails
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
 from bhytgate.policy.model import FraudSignals, Outcome, PolicyConfig, Reason
 from bhytgate.service.config import GatewayConfig
-from bhytgate.service.model import Caller, FailedPrecondition, NotFound, VerifyResult, db
+from bhytgate.service.model import Caller, FailedPrecondition, NotFound, Unavailable, VerifyResult, db
 from bhytgate.storage.review import ACCEPTED, EXPIRED, OPEN, REJECTED, CaseNotOpen, ReviewCaseRecord
 from bhytgate.storage.sql import SqlStore
 
@@ -122,6 +123,9 @@ class ReviewService:
         attestation_key: ec.EllipticCurvePrivateKey,
         clock: Callable[[], dt.datetime],
     ) -> None:
+        # The QĐ 4750 check-in of an accepted case (checkin.service.Checkins.store_checkin),
+        # wired by the gateway: an officer's acceptance is a verified arrival like any other.
+        self.on_accepted: Callable[..., object] | None = None
         self.config = config
         self.store = store
         self.audit_key = audit_key
@@ -250,6 +254,24 @@ class ReviewService:
             )
         except CaseNotOpen:
             raise FailedPrecondition("the case was resolved or expired meanwhile") from None
+        if accept and self.on_accepted is not None and entitlement is not None and attestation:
+            cccd = payload.get("cccd")
+            try:
+                if cccd:
+                    self.on_accepted(
+                        verification_id=verification_id,
+                        facility=case.facility,
+                        terminal_id=case.terminal_id,
+                        entitlement=entitlement,
+                        attestation=attestation,
+                        assurance_level=str(level),
+                        cccd=cccd,
+                        arrived_at=case.opened_at,
+                        details=CheckinDetails(),
+                    )
+            except Unavailable:
+                # The resolution stands (it is audited); only the QĐ 4750 record is missing.
+                log.warning("review accepted but its check-in record was not stored: database unavailable")
         closed = dataclasses.replace(
             case,
             state=ACCEPTED if accept else REJECTED,

@@ -204,6 +204,7 @@ async def _sweep_forever(gateway: Gateway, every_s: float) -> None:
         try:
             await asyncio.to_thread(gateway.recorder.sweep_orphans)
             await asyncio.to_thread(gateway.reviews.sweep_expired)
+            await asyncio.to_thread(gateway.checkins.purge_if_due)  # expired QĐ 4750 records
         except StoreUnavailable:
             log.warning("orphan sweep skipped: database unavailable")
         except Exception as exc:  # the sweep must never stop for good

@@ -31,6 +31,12 @@ from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.policy.retry import MESSAGES as RETRY_MESSAGES
 from bhytgate.policy.retry import RetryHint
+from bhytgate.service.claims_servicer import (
+    CheckinRecordRpc,
+    ReconcileClaimsRpc,
+    checkin_details,
+    checkin_record_proto,
+)
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import (
     Caller,
@@ -283,7 +289,7 @@ def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]
     return out
 
 
-class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
+class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceServicer):
     def __init__(self, gateway: Gateway, config: GatewayConfig, metrics: Any | None = None) -> None:
         super().__init__(gateway, config, metrics)
         self._plaintext_kinds: dict[str, int] = {}
@@ -380,6 +386,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
         # included): a claimed terminal_id with a trailing newline is INVALID_ARGUMENT, not a
         # PERMISSION_DENIED that depends on the certificate.
         operator = _operator(request.operator, "operator", violations, required=False)
+        checkin = checkin_details(request.checkin, violations)
         if violations:
             raise InvalidRequest(violations)
         # In plaintext mode the kind is the one the terminal claimed when it took the challenge.
@@ -399,6 +406,7 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
                 terminal_signature=terminal_signature,
                 operator=operator,
                 guardian=guardian,
+                checkin=checkin,
             ),
             timeout=self.timeout(context),
         )
@@ -410,6 +418,12 @@ class VerificationServicer(_Base, pb_grpc.VerificationServiceServicer):
         self, request: pb.GetAttestationKeysRequest, context: Ctx
     ) -> pb.GetAttestationKeysResponse:
         return pb.GetAttestationKeysResponse(jwks_json=self.gateway.jwks())
+
+    @_rpc
+    async def GetCheckinRecord(
+        self, request: pb.GetCheckinRecordRequest, context: Ctx
+    ) -> pb.GetCheckinRecordResponse:
+        return await self._get_checkin_record(request, context, VERIFY_ROLES)
 
 
 def verify_response(result: VerifyResult) -> pb.VerifyResponse:
@@ -444,6 +458,8 @@ def verify_response(result: VerifyResult) -> pb.VerifyResponse:
     ):
         response.entitlement.CopyFrom(entitlement_to_proto(result.entitlement, result.entitlement_check))
         response.attestation = result.attestation or ""
+        if result.checkin is not None:
+            response.checkin_record.CopyFrom(checkin_record_proto(result.checkin))
     return response
 
 
@@ -518,7 +534,7 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         )
 
 
-class AdminServicer(_Base, pb_grpc.AdminServiceServicer):
+class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
     ROLES = frozenset({"admin"})
 
     @_rpc

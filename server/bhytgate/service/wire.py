@@ -95,6 +95,9 @@ class RequestLimits:
                 "LinkSocialInsurance": 4 * KiB,
                 # Identifiers, a contact and a platform integrity token (at most 16 KiB).
                 "RegisterHolder": 24 * KiB,
+                "GetCheckinRecord": 4 * KiB,
+                # Per message of the stream: a 1 MiB chunk of the claims file and its options.
+                "ReconcileClaims": MiB + 4 * KiB,
                 # A terminal id and a device public key (at most 4 KiB).
                 "RegisterTerminalKey": 8 * KiB,
                 # ... plus a note of 2000 characters (up to 8000 bytes).
@@ -144,7 +147,12 @@ def _handlers(
     for method in descriptor.methods:
         request_cls = getattr(pb, method.input_type.name)
         response_cls = getattr(pb, method.output_type.name)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+        make = grpc.unary_unary_rpc_method_handler
+        if method.client_streaming and method.server_streaming:
+            make = grpc.stream_stream_rpc_method_handler  # type: ignore[assignment]
+        elif method.client_streaming or method.server_streaming:
+            raise ValueError(f"{service}.{method.name}: only unary and bidirectional RPCs are wired")
+        handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=_deserializer(method.name, request_cls, limits.limit(method.name)),
             response_serializer=response_cls.SerializeToString,

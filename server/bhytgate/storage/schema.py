@@ -250,6 +250,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     (
+        5,
+        (
+            # Verified check-ins for the QĐ 4750 record and claims reconciliation (storage/checkins.py):
+            # keyed pseudonyms only; the record itself sealed, and NULLed past its retention.
+            (
+                "*",
+                """CREATE TABLE checkins (
+                verification_id TEXT PRIMARY KEY,
+                attestation_id TEXT NOT NULL,
+                facility TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                verified_at {ts} NOT NULL,
+                assurance_level TEXT NOT NULL,
+                cccd_key TEXT,
+                card_key TEXT,
+                visit_key TEXT,
+                record_nonce {blob},
+                record_sealed {blob},
+                record_expires_at {ts} NOT NULL,
+                keep_until {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_checkins_cccd ON checkins(cccd_key, verified_at)"),
+            ("*", "CREATE INDEX ix_checkins_card ON checkins(card_key, verified_at)"),
+            ("*", "CREATE INDEX ix_checkins_keep ON checkins(keep_until)"),
+            (
+                "*",
+                "CREATE INDEX ix_checkins_record_expiry ON checkins(record_expires_at)"
+                " WHERE record_sealed IS NOT NULL",
+            ),
+        ),
+    ),
+    (
         7,
         (
             # Remote registrations: CCCD <-> BHXH number <-> contact (sealed), with their strength.

@@ -24,6 +24,7 @@ from bhytgate.storage._codec import (
     entitlement_from_json,
     entitlement_to_json,
 )
+from bhytgate.storage.checkins import CheckinMixin
 from bhytgate.storage.dialect import Dialect, PostgresDialect, SqliteDialect
 from bhytgate.storage.interface import (
     CccdLink,
@@ -57,7 +58,7 @@ class Tx:
         return list(self.execute(statement, params).fetchall())
 
 
-class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin, RegistrationStoreMixin):
+class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin, RegistrationStoreMixin, CheckinMixin):
     """`Store` over a `Dialect`. `close()` closes every thread's connection."""
 
     def __init__(

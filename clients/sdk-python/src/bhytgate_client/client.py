@@ -249,14 +249,19 @@ class GatewayClient:
         sign_frames: SignFrames | None = None,
         key_id: str = "",
         guardian_verification_id: str = "",
+        checkin: Mapping[str, str] | None = None,
     ) -> VerificationResult:
         """`guardian_verification_id`: a child's check-in vouched for by the adult verified just
-        before at this terminal (the child's card has no face image; `frames` may be empty)."""
+        before at this terminal (the child's card has no face image; `frames` may be empty).
+        `checkin`: the hospital's keys for the QĐ 4750 check-in record (ma_lk, ma_bn,
+        ma_doituong_kcb, ma_loai_kcb), all optional."""
         request = pb.VerifyRequest(
             challenge_id=challenge.challenge_id,
             terminal_id=self.terminal_id,
             guardian_verification_id=guardian_verification_id,
         )
+        if checkin:
+            request.checkin.CopyFrom(pb.CheckinDetails(**checkin))
         if chip_files is not None:
             request.chip.CopyFrom(
                 pb.ChipData(**{CHIP_FIELDS[k]: v for k, v in chip_files.items() if k in CHIP_FIELDS})
@@ -295,6 +300,7 @@ class GatewayClient:
         terminal_kind: str = "desk",
         operator: Operator | None = None,
         facility_code: str = "",
+        checkin: Mapping[str, str] | None = None,
     ) -> VerificationResult:
         """The two-step flow: a challenge, the chip's answer, the capture, the decision.
 
@@ -306,7 +312,12 @@ class GatewayClient:
         signatures = list(answer_challenge(challenge.aa_challenge)) if answer_challenge else None
         frames = capture(challenge)
         return self.verify(
-            challenge, chip_files=chip_files, aa_signatures=signatures, frames=frames, operator=operator
+            challenge,
+            chip_files=chip_files,
+            aa_signatures=signatures,
+            frames=frames,
+            operator=operator,
+            checkin=checkin,
         )
 
     # --- counter ---------------------------------------------------------------------------

@@ -78,6 +78,8 @@ class VerificationResult:
     retry_hint: str | None = None  # RETRY: "HOLD_CARD_STILL" | "FACE_THE_CAMERA" | "TRY_AGAIN_SHORTLY"
     retry_message: str | None = None
     review_expire_time: dt.datetime | None = None  # REVIEW: poll GetReviewCase until then
+    # ACCEPTED only: the QĐ 4750 check-in record (XML) for the hospital system to send to BHXH.
+    checkin_record: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -117,6 +119,7 @@ class VerificationResult:
             review_expire_time=msg.review_expire_time.ToDatetime(dt.UTC)
             if msg.HasField("review_expire_time")
             else None,
+            checkin_record=msg.checkin_record.xml.decode("utf-8") if msg.HasField("checkin_record") else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -134,4 +137,5 @@ class VerificationResult:
             "retry_hint": self.retry_hint,
             "retry_message": self.retry_message,
             "review_expire_time": self.review_expire_time.isoformat() if self.review_expire_time else None,
+            "checkin_record": self.checkin_record,
         }

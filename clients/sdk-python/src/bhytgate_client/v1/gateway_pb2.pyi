@@ -168,6 +168,14 @@ class IntegrityVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTEGRITY_VERDICT_VERIFIED: _ClassVar[IntegrityVerdict]
     INTEGRITY_VERDICT_MISSING: _ClassVar[IntegrityVerdict]
     INTEGRITY_VERDICT_FAILED: _ClassVar[IntegrityVerdict]
+
+class DossierStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DOSSIER_STATUS_UNSPECIFIED: _ClassVar[DossierStatus]
+    DOSSIER_STATUS_VERIFIED: _ClassVar[DossierStatus]
+    DOSSIER_STATUS_UNVERIFIED: _ClassVar[DossierStatus]
+    DOSSIER_STATUS_MISMATCH: _ClassVar[DossierStatus]
+    DOSSIER_STATUS_UNPARSEABLE: _ClassVar[DossierStatus]
 TERMINAL_KIND_UNSPECIFIED: TerminalKind
 TERMINAL_KIND_DESK: TerminalKind
 TERMINAL_KIND_KIOSK: TerminalKind
@@ -282,6 +290,11 @@ INTEGRITY_VERDICT_NOT_CONFIGURED: IntegrityVerdict
 INTEGRITY_VERDICT_VERIFIED: IntegrityVerdict
 INTEGRITY_VERDICT_MISSING: IntegrityVerdict
 INTEGRITY_VERDICT_FAILED: IntegrityVerdict
+DOSSIER_STATUS_UNSPECIFIED: DossierStatus
+DOSSIER_STATUS_VERIFIED: DossierStatus
+DOSSIER_STATUS_UNVERIFIED: DossierStatus
+DOSSIER_STATUS_MISMATCH: DossierStatus
+DOSSIER_STATUS_UNPARSEABLE: DossierStatus
 
 class Operator(_message.Message):
     __slots__ = ("full_name", "cccd_number")
@@ -370,7 +383,7 @@ class TerminalSignature(_message.Message):
     def __init__(self, signature: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("challenge_id", "terminal_id", "chip", "qr", "active_auth", "frames", "terminal_signature", "operator", "guardian_verification_id")
+    __slots__ = ("challenge_id", "terminal_id", "chip", "qr", "active_auth", "frames", "terminal_signature", "operator", "guardian_verification_id", "checkin")
     CHALLENGE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     CHIP_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +393,7 @@ class VerifyRequest(_message.Message):
     TERMINAL_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
     GUARDIAN_VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKIN_FIELD_NUMBER: _ClassVar[int]
     challenge_id: str
     terminal_id: str
     chip: ChipData
@@ -389,7 +403,8 @@ class VerifyRequest(_message.Message):
     terminal_signature: TerminalSignature
     operator: Operator
     guardian_verification_id: str
-    def __init__(self, challenge_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., chip: _Optional[_Union[ChipData, _Mapping]] = ..., qr: _Optional[_Union[QrCredential, _Mapping]] = ..., active_auth: _Optional[_Union[ActiveAuthResponse, _Mapping]] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., terminal_signature: _Optional[_Union[TerminalSignature, _Mapping]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ..., guardian_verification_id: _Optional[str] = ...) -> None: ...
+    checkin: CheckinDetails
+    def __init__(self, challenge_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., chip: _Optional[_Union[ChipData, _Mapping]] = ..., qr: _Optional[_Union[QrCredential, _Mapping]] = ..., active_auth: _Optional[_Union[ActiveAuthResponse, _Mapping]] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., terminal_signature: _Optional[_Union[TerminalSignature, _Mapping]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ..., guardian_verification_id: _Optional[str] = ..., checkin: _Optional[_Union[CheckinDetails, _Mapping]] = ...) -> None: ...
 
 class Reason(_message.Message):
     __slots__ = ("code", "detail")
@@ -468,7 +483,7 @@ class Entitlement(_message.Message):
     def __init__(self, ma_the: _Optional[str] = ..., ho_ten: _Optional[str] = ..., ngay_sinh: _Optional[str] = ..., gioi_tinh: _Optional[str] = ..., dia_chi: _Optional[str] = ..., ma_dkbd: _Optional[str] = ..., ten_dkbd: _Optional[str] = ..., cq_bhxh: _Optional[str] = ..., gt_the_tu: _Optional[str] = ..., gt_the_den: _Optional[str] = ..., ma_kv: _Optional[str] = ..., ngay_du_5_nam: _Optional[str] = ..., ma_so_bhxh: _Optional[str] = ..., ma_the_cu: _Optional[str] = ..., ma_the_moi: _Optional[str] = ..., gt_the_tu_moi: _Optional[str] = ..., gt_the_den_moi: _Optional[str] = ..., ma_dkbd_moi: _Optional[str] = ..., ten_dkbd_moi: _Optional[str] = ..., muc_huong: _Optional[int] = ..., doi_tuong: _Optional[str] = ..., ma_ket_qua: _Optional[str] = ..., ghi_chu: _Optional[str] = ..., ngay_mien_cct: _Optional[str] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("verification_id", "decision", "reasons", "assurance_level", "face_distance", "face_threshold", "stage_timings", "entitlement", "attestation", "checks", "verify_time", "retry_hint", "retry_message", "review_expire_time")
+    __slots__ = ("verification_id", "decision", "reasons", "assurance_level", "face_distance", "face_threshold", "stage_timings", "entitlement", "attestation", "checks", "verify_time", "retry_hint", "retry_message", "review_expire_time", "checkin_record")
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
@@ -483,6 +498,7 @@ class VerifyResponse(_message.Message):
     RETRY_HINT_FIELD_NUMBER: _ClassVar[int]
     RETRY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REVIEW_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CHECKIN_RECORD_FIELD_NUMBER: _ClassVar[int]
     verification_id: str
     decision: Decision
     reasons: _containers.RepeatedCompositeFieldContainer[Reason]
@@ -497,7 +513,8 @@ class VerifyResponse(_message.Message):
     retry_hint: RetryHint
     retry_message: str
     review_expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, verification_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckOutcome, _Mapping]]] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_hint: _Optional[_Union[RetryHint, str]] = ..., retry_message: _Optional[str] = ..., review_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    checkin_record: CheckinRecord
+    def __init__(self, verification_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., face_distance: _Optional[float] = ..., face_threshold: _Optional[float] = ..., stage_timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., entitlement: _Optional[_Union[Entitlement, _Mapping]] = ..., attestation: _Optional[str] = ..., checks: _Optional[_Iterable[_Union[CheckOutcome, _Mapping]]] = ..., verify_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_hint: _Optional[_Union[RetryHint, str]] = ..., retry_message: _Optional[str] = ..., review_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkin_record: _Optional[_Union[CheckinRecord, _Mapping]] = ...) -> None: ...
 
 class GetAttestationKeysRequest(_message.Message):
     __slots__ = ()
@@ -796,3 +813,105 @@ class RegisterHolderResponse(_message.Message):
     reasons: _containers.RepeatedCompositeFieldContainer[Reason]
     registration: Registration
     def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+
+class CheckinDetails(_message.Message):
+    __slots__ = ("ma_lk", "ma_bn", "ma_doituong_kcb", "ma_loai_kcb")
+    MA_LK_FIELD_NUMBER: _ClassVar[int]
+    MA_BN_FIELD_NUMBER: _ClassVar[int]
+    MA_DOITUONG_KCB_FIELD_NUMBER: _ClassVar[int]
+    MA_LOAI_KCB_FIELD_NUMBER: _ClassVar[int]
+    ma_lk: str
+    ma_bn: str
+    ma_doituong_kcb: str
+    ma_loai_kcb: str
+    def __init__(self, ma_lk: _Optional[str] = ..., ma_bn: _Optional[str] = ..., ma_doituong_kcb: _Optional[str] = ..., ma_loai_kcb: _Optional[str] = ...) -> None: ...
+
+class CheckinRecord(_message.Message):
+    __slots__ = ("verification_id", "attestation_id", "xml", "expire_time")
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_ID_FIELD_NUMBER: _ClassVar[int]
+    XML_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    attestation_id: str
+    xml: bytes
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, verification_id: _Optional[str] = ..., attestation_id: _Optional[str] = ..., xml: _Optional[bytes] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetCheckinRecordRequest(_message.Message):
+    __slots__ = ("verification_id",)
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    verification_id: str
+    def __init__(self, verification_id: _Optional[str] = ...) -> None: ...
+
+class GetCheckinRecordResponse(_message.Message):
+    __slots__ = ("checkin_record",)
+    CHECKIN_RECORD_FIELD_NUMBER: _ClassVar[int]
+    checkin_record: CheckinRecord
+    def __init__(self, checkin_record: _Optional[_Union[CheckinRecord, _Mapping]] = ...) -> None: ...
+
+class ReconcileClaimsRequest(_message.Message):
+    __slots__ = ("file_name", "window_minutes", "chunk")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    window_minutes: int
+    chunk: bytes
+    def __init__(self, file_name: _Optional[str] = ..., window_minutes: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class DossierResult(_message.Message):
+    __slots__ = ("index", "ma_lk", "status", "verification_id", "attestation_id", "assurance_level", "amount", "reason", "facility")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MA_LK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSURANCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FACILITY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    ma_lk: str
+    status: DossierStatus
+    verification_id: str
+    attestation_id: str
+    assurance_level: AssuranceLevel
+    amount: str
+    reason: str
+    facility: str
+    def __init__(self, index: _Optional[int] = ..., ma_lk: _Optional[str] = ..., status: _Optional[_Union[DossierStatus, str]] = ..., verification_id: _Optional[str] = ..., attestation_id: _Optional[str] = ..., assurance_level: _Optional[_Union[AssuranceLevel, str]] = ..., amount: _Optional[str] = ..., reason: _Optional[str] = ..., facility: _Optional[str] = ...) -> None: ...
+
+class ClaimsClassTotal(_message.Message):
+    __slots__ = ("status", "count", "amount")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    status: DossierStatus
+    count: int
+    amount: str
+    def __init__(self, status: _Optional[_Union[DossierStatus, str]] = ..., count: _Optional[int] = ..., amount: _Optional[str] = ...) -> None: ...
+
+class ReconcileSummary(_message.Message):
+    __slots__ = ("dossier_count", "classes", "facility", "declared_count", "window_minutes")
+    DOSSIER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    FACILITY_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    dossier_count: int
+    classes: _containers.RepeatedCompositeFieldContainer[ClaimsClassTotal]
+    facility: str
+    declared_count: int
+    window_minutes: int
+    def __init__(self, dossier_count: _Optional[int] = ..., classes: _Optional[_Iterable[_Union[ClaimsClassTotal, _Mapping]]] = ..., facility: _Optional[str] = ..., declared_count: _Optional[int] = ..., window_minutes: _Optional[int] = ...) -> None: ...
+
+class ReconcileClaimsResponse(_message.Message):
+    __slots__ = ("dossiers", "bytes_read", "summary")
+    DOSSIERS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_READ_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    dossiers: _containers.RepeatedCompositeFieldContainer[DossierResult]
+    bytes_read: int
+    summary: ReconcileSummary
+    def __init__(self, dossiers: _Optional[_Iterable[_Union[DossierResult, _Mapping]]] = ..., bytes_read: _Optional[int] = ..., summary: _Optional[_Union[ReconcileSummary, _Mapping]] = ...) -> None: ...

@@ -50,6 +50,11 @@ class VerificationServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysResponse.FromString,
                 _registered_method=True)
+        self.GetCheckinRecord = channel.unary_unary(
+                '/bhytgate.v1.VerificationService/GetCheckinRecord',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordResponse.FromString,
+                _registered_method=True)
 
 
 class VerificationServiceServicer:
@@ -80,6 +85,14 @@ class VerificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckinRecord(self, request, context):
+        """The QĐ 4750 check-in record of an accepted check-in, by verification id, while it is kept
+        (CheckinRecord.expire_time). Only terminals of the facility that checked the patient in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VerificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +110,11 @@ def add_VerificationServiceServicer_to_server(servicer, server):
                     servicer.GetAttestationKeys,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysResponse.SerializeToString,
+            ),
+            'GetCheckinRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckinRecord,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +199,33 @@ class VerificationService:
             '/bhytgate.v1.VerificationService/GetAttestationKeys',
             bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.GetAttestationKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckinRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.VerificationService/GetCheckinRecord',
+            bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.GetCheckinRecordResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -388,6 +433,11 @@ class AdminServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
                 _registered_method=True)
+        self.ReconcileClaims = channel.stream_stream(
+                '/bhytgate.v1.AdminService/ReconcileClaims',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -424,6 +474,17 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReconcileClaims(self, request_iterator, context):
+        """Match a hospital claims file (QĐ 130 / QĐ 4750 envelope GIAMDINHHS) against the verified
+        check-ins: every dossier's XML1 is verified, unverified, mismatch or unparseable. The client
+        streams the file's bytes; the server answers as it parses (bounded memory whatever the size),
+        ending with the summary. A file that is not a GIAMDINHHS envelope or not well-formed XML ends
+        the call with INVALID_ARGUMENT naming the line and column; a bad dossier is one `unparseable`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -446,6 +507,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RegisterTerminalKey,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.SerializeToString,
+            ),
+            'ReconcileClaims': grpc.stream_stream_rpc_method_handler(
+                    servicer.ReconcileClaims,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -557,6 +623,33 @@ class AdminService:
             '/bhytgate.v1.AdminService/RegisterTerminalKey',
             bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconcileClaims(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/bhytgate.v1.AdminService/ReconcileClaims',
+            bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,7 +2,7 @@
 """Types for the grpc plugin's module. `*AsyncStub` exists only for type checking: it is
 what `*Stub(channel)` gives for a grpc.aio channel."""
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, overload
 
 import grpc
@@ -21,16 +21,19 @@ class VerificationServiceStub:
     BeginVerification: grpc.UnaryUnaryMultiCallable[gateway_pb2.BeginVerificationRequest, gateway_pb2.BeginVerificationResponse]
     Verify: grpc.UnaryUnaryMultiCallable[gateway_pb2.VerifyRequest, gateway_pb2.VerifyResponse]
     GetAttestationKeys: grpc.UnaryUnaryMultiCallable[gateway_pb2.GetAttestationKeysRequest, gateway_pb2.GetAttestationKeysResponse]
+    GetCheckinRecord: grpc.UnaryUnaryMultiCallable[gateway_pb2.GetCheckinRecordRequest, gateway_pb2.GetCheckinRecordResponse]
 
 class VerificationServiceAsyncStub(VerificationServiceStub):
     BeginVerification: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.BeginVerificationRequest, gateway_pb2.BeginVerificationResponse]  # type: ignore[assignment]
     Verify: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.VerifyRequest, gateway_pb2.VerifyResponse]  # type: ignore[assignment]
     GetAttestationKeys: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.GetAttestationKeysRequest, gateway_pb2.GetAttestationKeysResponse]  # type: ignore[assignment]
+    GetCheckinRecord: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.GetCheckinRecordRequest, gateway_pb2.GetCheckinRecordResponse]  # type: ignore[assignment]
 
 class VerificationServiceServicer:
     def BeginVerification(self, request: gateway_pb2.BeginVerificationRequest, context: Any) -> gateway_pb2.BeginVerificationResponse | Awaitable[gateway_pb2.BeginVerificationResponse]: ...
     def Verify(self, request: gateway_pb2.VerifyRequest, context: Any) -> gateway_pb2.VerifyResponse | Awaitable[gateway_pb2.VerifyResponse]: ...
     def GetAttestationKeys(self, request: gateway_pb2.GetAttestationKeysRequest, context: Any) -> gateway_pb2.GetAttestationKeysResponse | Awaitable[gateway_pb2.GetAttestationKeysResponse]: ...
+    def GetCheckinRecord(self, request: gateway_pb2.GetCheckinRecordRequest, context: Any) -> gateway_pb2.GetCheckinRecordResponse | Awaitable[gateway_pb2.GetCheckinRecordResponse]: ...
 
 def add_VerificationServiceServicer_to_server(
     servicer: VerificationServiceServicer, server: grpc.Server | grpc.aio.Server
@@ -43,6 +46,8 @@ class VerificationService:
     def Verify(request: gateway_pb2.VerifyRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.VerifyResponse: ...
     @staticmethod
     def GetAttestationKeys(request: gateway_pb2.GetAttestationKeysRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.GetAttestationKeysResponse: ...
+    @staticmethod
+    def GetCheckinRecord(request: gateway_pb2.GetCheckinRecordRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.GetCheckinRecordResponse: ...
 
 class CounterServiceStub:
     @overload
@@ -84,18 +89,21 @@ class AdminServiceStub:
     ImportEntitlements: grpc.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]
     VerifyAuditChain: grpc.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]
     RegisterTerminalKey: grpc.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]
+    ReconcileClaims: grpc.StreamStreamMultiCallable[gateway_pb2.ReconcileClaimsRequest, gateway_pb2.ReconcileClaimsResponse]
 
 class AdminServiceAsyncStub(AdminServiceStub):
     LoadTrustAnchors: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.LoadTrustAnchorsRequest, gateway_pb2.LoadTrustAnchorsResponse]  # type: ignore[assignment]
     ImportEntitlements: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]  # type: ignore[assignment]
     VerifyAuditChain: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     RegisterTerminalKey: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]  # type: ignore[assignment]
+    ReconcileClaims: grpc.aio.StreamStreamMultiCallable[gateway_pb2.ReconcileClaimsRequest, gateway_pb2.ReconcileClaimsResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer:
     def LoadTrustAnchors(self, request: gateway_pb2.LoadTrustAnchorsRequest, context: Any) -> gateway_pb2.LoadTrustAnchorsResponse | Awaitable[gateway_pb2.LoadTrustAnchorsResponse]: ...
     def ImportEntitlements(self, request: gateway_pb2.ImportEntitlementsRequest, context: Any) -> gateway_pb2.ImportEntitlementsResponse | Awaitable[gateway_pb2.ImportEntitlementsResponse]: ...
     def VerifyAuditChain(self, request: gateway_pb2.VerifyAuditChainRequest, context: Any) -> gateway_pb2.VerifyAuditChainResponse | Awaitable[gateway_pb2.VerifyAuditChainResponse]: ...
     def RegisterTerminalKey(self, request: gateway_pb2.RegisterTerminalKeyRequest, context: Any) -> gateway_pb2.RegisterTerminalKeyResponse | Awaitable[gateway_pb2.RegisterTerminalKeyResponse]: ...
+    def ReconcileClaims(self, request_iterator: AsyncIterator[gateway_pb2.ReconcileClaimsRequest], context: Any) -> AsyncIterator[gateway_pb2.ReconcileClaimsResponse]: ...
 
 def add_AdminServiceServicer_to_server(
     servicer: AdminServiceServicer, server: grpc.Server | grpc.aio.Server
@@ -110,6 +118,8 @@ class AdminService:
     def VerifyAuditChain(request: gateway_pb2.VerifyAuditChainRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.VerifyAuditChainResponse: ...
     @staticmethod
     def RegisterTerminalKey(request: gateway_pb2.RegisterTerminalKeyRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterTerminalKeyResponse: ...
+    @staticmethod
+    def ReconcileClaims(request_iterator: Iterator[gateway_pb2.ReconcileClaimsRequest], target: str, *args: Any, **kwargs: Any) -> Iterator[gateway_pb2.ReconcileClaimsResponse]: ...
 
 class ReviewServiceStub:
     @overload

@@ -1,0 +1,92 @@
+"""Reconciliation of one claims file as it streams in: parse, look up, classify, summarise.
+
+`feed` (and `close`) run in a worker thread: they parse the bytes given, look up the verified
+check-ins of every person in the dossiers completed by them with one query (pseudonyms only), and
+return the classified dossiers. Memory: the parser's bounded state, one batch of dossiers and their
+check-ins, the constant-size summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Sequence
+
+from bhytgate.checkin.keys import CheckinKeys
+from bhytgate.claims.envelope import EnvelopeReader, RawDossier
+from bhytgate.claims.match import Keys, Outcome, Status, Summary, classify
+from bhytgate.claims.xml1 import Problem, Xml1, parse_payload
+from bhytgate.storage.checkins import CheckinStore
+
+DEFAULT_HORIZON = dt.timedelta(days=3)
+MAX_WINDOW = dt.timedelta(days=7)
+
+
+class Reconciliation:
+    def __init__(
+        self,
+        store: CheckinStore,
+        keys: CheckinKeys,
+        *,
+        window: dt.timedelta,
+        horizon: dt.timedelta = DEFAULT_HORIZON,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.window = window
+        self.horizon = max(horizon, window)
+        self.reader = EnvelopeReader()
+        self.summary = Summary(window_minutes=int(window.total_seconds() // 60))
+
+    @property
+    def bytes_read(self) -> int:
+        return self.reader.bytes_read
+
+    def feed(self, chunk: bytes) -> list[Outcome]:
+        return self._classify(self.reader.feed(chunk))
+
+    def close(self) -> list[Outcome]:
+        out = self._classify(self.reader.close())
+        self.summary.facility = self.reader.facility
+        self.summary.declared = self.reader.declared_count
+        return out
+
+    def _keys(self, visit: Xml1) -> Keys:
+        return Keys(
+            self.keys.cccd(visit.cccd) if visit.cccd else None,
+            tuple(self.keys.card(c) for c in visit.cards),
+            self.keys.visit(visit.facility, visit.ma_lk),
+        )
+
+    def _classify(self, raw: Sequence[RawDossier]) -> list[Outcome]:
+        parsed: list[tuple[int, Xml1 | Problem]] = []
+        for dossier in raw:
+            if dossier.payload is None:
+                parsed.append((dossier.index, Problem(dossier.problem or "dossier unreadable")))
+            elif dossier.problem is not None:
+                parsed.append((dossier.index, Problem(dossier.problem)))
+            else:
+                parsed.append((dossier.index, parse_payload(dossier.payload, self.reader.facility)))
+        visits = [(i, v, self._keys(v)) for i, v in parsed if isinstance(v, Xml1)]
+        checkins = []
+        if visits:
+            cccds = [k.cccd for _, _, k in visits if k.cccd]
+            cards = [c for _, _, k in visits for c in k.cards]
+            since = min(v.arrival for _, v, _ in visits) - self.horizon
+            until = max(v.end or v.arrival for _, v, _ in visits) + self.horizon
+            checkins = self.store.checkins_of(cccds, cards, since, until)
+        by_index = {
+            i: classify(i, v, k, checkins, window=self.window, horizon=self.horizon) for i, v, k in visits
+        }
+        out = []
+        for index, item in parsed:
+            outcome = by_index.get(index) or Outcome(
+                index,
+                item.ma_lk if isinstance(item, Problem) else "",
+                Status.UNPARSEABLE,
+                item.amount if isinstance(item, Problem) else decimal.Decimal(0),
+                reason=item.reason if isinstance(item, Problem) else "",
+            )
+            self.summary.add(outcome)
+            out.append(outcome)
+        return out

@@ -1,0 +1,188 @@
+"""The wire side of the QĐ 4750 check-in record and of claims reconciliation.
+
+Two mixins the servicers in `servicer.py` inherit (a gRPC service has one servicer, so the RPCs of
+VerificationService and AdminService live on theirs), and the translations both use. Like the rest:
+validate, call the gateway, translate; typed statuses, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from bhytgate import ids
+from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.checkin.record import CheckinDetails, CheckinRecord
+from bhytgate.claims.envelope import ClaimsFileError
+from bhytgate.claims.match import Outcome, Status, Summary
+from bhytgate.claims.service import MAX_WINDOW
+from bhytgate.service.model import InvalidRequest, db
+from bhytgate.service.wire import RefusedRequest
+
+if TYPE_CHECKING:
+    from bhytgate.service.gateway import Caller, Gateway
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+CHUNK_BYTES = 1024 * 1024
+MAX_FILE_NAME = 255
+STATUSES = {
+    Status.VERIFIED: pb.DOSSIER_STATUS_VERIFIED,
+    Status.UNVERIFIED: pb.DOSSIER_STATUS_UNVERIFIED,
+    Status.MISMATCH: pb.DOSSIER_STATUS_MISMATCH,
+    Status.UNPARSEABLE: pb.DOSSIER_STATUS_UNPARSEABLE,
+}
+
+
+def _level(value: str) -> Any:
+    """A stored assurance level ("chip_face") as the wire enum; unknown names are UNSPECIFIED."""
+    try:
+        return pb.AssuranceLevel.Value("ASSURANCE_LEVEL_" + value.upper())
+    except ValueError:
+        return 0
+
+
+def checkin_details(msg: pb.CheckinDetails, violations: list[tuple[str, str]]) -> CheckinDetails | None:
+    """VerifyRequest.checkin, validated in full; None when not given."""
+    values = {}
+    for field, check in (
+        ("ma_lk", ids.visit_key),
+        ("ma_bn", ids.visit_key),
+        ("ma_doituong_kcb", ids.patient_category),
+        ("ma_loai_kcb", ids.visit_kind),
+    ):
+        value = getattr(msg, field)
+        if value:
+            try:
+                values[field] = check(value)
+            except ValueError as exc:
+                violations.append((f"checkin.{field}", str(exc)))
+    return CheckinDetails(**values) if values else None
+
+
+def checkin_record_proto(record: CheckinRecord) -> pb.CheckinRecord:
+    from bhytgate.service.servicer import timestamp
+
+    return pb.CheckinRecord(
+        verification_id=record.verification_id,
+        attestation_id=record.attestation_id,
+        xml=record.xml,
+        expire_time=timestamp(record.expires_at),
+    )
+
+
+def dossier_proto(outcome: Outcome) -> pb.DossierResult:
+    return pb.DossierResult(
+        index=outcome.index,
+        ma_lk=outcome.ma_lk,
+        status=STATUSES[outcome.status],
+        verification_id=outcome.verification_id,
+        attestation_id=outcome.attestation_id,
+        assurance_level=_level(outcome.assurance_level) if outcome.assurance_level else 0,  # type: ignore[arg-type]
+        amount=str(outcome.amount),
+        reason=outcome.reason,
+        facility=outcome.facility,
+    )
+
+
+def summary_proto(summary: Summary) -> pb.ReconcileSummary:
+    return pb.ReconcileSummary(
+        dossier_count=summary.total,
+        classes=[
+            pb.ClaimsClassTotal(status=STATUSES[s], count=summary.counts[s], amount=str(summary.amounts[s]))
+            for s in Status
+        ],
+        facility=summary.facility,
+        declared_count=summary.declared,
+        window_minutes=summary.window_minutes,
+    )
+
+
+class CheckinRecordRpc:
+    """VerificationService.GetCheckinRecord."""
+
+    if TYPE_CHECKING:
+        gateway: Gateway
+
+        def caller(
+            self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
+        ) -> Caller: ...
+
+    async def _get_checkin_record(
+        self, request: pb.GetCheckinRecordRequest, context: Ctx, roles: frozenset[str]
+    ) -> pb.GetCheckinRecordResponse:
+        try:
+            ids.verification_id(request.verification_id)
+        except ValueError as exc:
+            raise InvalidRequest([("verification_id", str(exc))]) from None
+        caller = self.caller(context, roles | {"admin"})
+        record = await self.gateway.checkin_record(caller, request.verification_id)
+        return pb.GetCheckinRecordResponse(checkin_record=checkin_record_proto(record))
+
+
+class ReconcileClaimsRpc:
+    """AdminService.ReconcileClaims: the file streams in, dossiers stream out, summary last."""
+
+    if TYPE_CHECKING:
+        gateway: Gateway
+        ROLES: frozenset[str]
+
+        def caller(
+            self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
+        ) -> Caller: ...
+
+    @staticmethod
+    def _options(request: pb.ReconcileClaimsRequest) -> dt.timedelta | None:
+        violations = []
+        name = request.file_name
+        if len(name) > MAX_FILE_NAME or not name.isprintable():
+            violations.append(("file_name", f"at most {MAX_FILE_NAME} printable characters"))
+        minutes = request.window_minutes
+        if not 0 <= minutes <= MAX_WINDOW.total_seconds() // 60:
+            violations.append(("window_minutes", f"0 (default) to {int(MAX_WINDOW.total_seconds() // 60)}"))
+        if violations:
+            raise InvalidRequest(violations)
+        return dt.timedelta(minutes=minutes) if minutes else None
+
+    async def ReconcileClaims(
+        self, request_iterator: AsyncIterator[pb.ReconcileClaimsRequest], context: Ctx
+    ) -> AsyncIterator[pb.ReconcileClaimsResponse]:
+        from bhytgate.service.servicer import _failure
+
+        try:
+            caller = self.caller(context, self.ROLES)
+            job = None
+            async for request in request_iterator:
+                if isinstance(request, RefusedRequest):
+                    raise InvalidRequest([("chunk", request.message)])
+                if job is None:
+                    job = self.gateway.reconciliation(self._options(request))
+                if len(request.chunk) > CHUNK_BYTES:
+                    raise InvalidRequest([("chunk", f"at most {CHUNK_BYTES} bytes per message")])
+                if not request.chunk:
+                    continue
+                outcomes: Sequence[Outcome] = await db(job.feed, bytes(request.chunk))
+                yield pb.ReconcileClaimsResponse(
+                    dossiers=[dossier_proto(o) for o in outcomes], bytes_read=job.bytes_read
+                )
+            if job is None:
+                raise InvalidRequest([("chunk", "no data: send the claims file's bytes")])
+            last = await db(job.close)
+            await self.gateway.record_reconciliation(caller, job.summary)
+            yield pb.ReconcileClaimsResponse(
+                dossiers=[dossier_proto(o) for o in last],
+                bytes_read=job.bytes_read,
+                summary=summary_proto(job.summary),
+            )
+            return
+        except asyncio.CancelledError:
+            raise
+        except ClaimsFileError as exc:
+            failure: tuple[Any, ...] = (grpc.StatusCode.INVALID_ARGUMENT, f"claims file: {exc}", ())
+        except Exception as exc:
+            failure = _failure(self, "ReconcileClaims", exc)
+        await context.abort(*failure)
