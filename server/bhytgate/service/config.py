@@ -15,7 +15,9 @@ from typing import Any
 from bhytgate.chip import ChipPolicy
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
+from bhytgate.household.config import HouseholdConfig
 from bhytgate.policy.model import PolicyConfig
+from bhytgate.privacy.policy import ConsentTerms, PrivacyConfig, RetentionPolicy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,8 @@ class GatewayConfig:
     face: FaceConfig = dataclasses.field(default_factory=FaceConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
+    household: HouseholdConfig = dataclasses.field(default_factory=HouseholdConfig)
+    privacy: PrivacyConfig = dataclasses.field(default_factory=PrivacyConfig)
 
     @property
     def db_url(self) -> str:
@@ -93,6 +97,8 @@ def _plain(value: Any) -> Any:
         return sorted(items, key=str) if isinstance(value, frozenset | set) else items
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Path):
@@ -118,15 +124,20 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         # a replica with a shorter one would record other replicas' running checks as abandoned.
         "orphan_grace_s": config.orphan_grace_s,
         "document_lock_wait_s": config.document_lock_wait_s,
+        # Premiums and validity must not depend on the replica; nor may what is deleted when.
+        "household": _plain(config.household),
+        "privacy": _plain(config.privacy),
     }
 
 
 def load_config(home: Path, **overrides: Any) -> GatewayConfig:
-    """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy]), then overrides."""
+    """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy], [household],
+    [retention], [consent]), then overrides."""
     values: dict[str, Any] = {}
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
     policy: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
     path = home / "gateway.toml"
     if path.exists():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -134,6 +145,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         face.update(data.get("face", {}))
         liveness.update(data.get("liveness", {}))
         policy.update(data.get("policy", {}))
+        sections = {k: data.get(k, {}) for k in ("household", "retention", "consent")}
     for key in ("challenge_ttl", "attestation_ttl"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
@@ -148,6 +160,14 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
     )
+    if sections:
+        values.setdefault("household", HouseholdConfig.from_toml(sections["household"]))
+        values.setdefault(
+            "privacy",
+            PrivacyConfig(
+                ConsentTerms(**sections["consent"]), RetentionPolicy.from_toml(sections["retention"])
+            ),
+        )
     return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
 
 

@@ -17,7 +17,9 @@ from bhytgate.entitlement.model import Entitlement
 from bhytgate.service.admin import AdminService
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter import CounterService
+from bhytgate.service.household import HouseholdService
 from bhytgate.service.model import (
+    AlreadyExists,
     BeginResult,
     Caller,
     FailedPrecondition,
@@ -106,6 +108,9 @@ class Gateway:
             clock=now,
             face_limit=self.flow.face_limit,
         )
+        self.household = HouseholdService(
+            config, store, self.sessions, audit_key=audit_key, attestation_key=attestation_key, clock=now
+        )
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )
@@ -174,6 +179,7 @@ class Gateway:
 
 
 __all__ = [
+    "AlreadyExists",
     "BeginResult",
     "Caller",
     "FailedPrecondition",

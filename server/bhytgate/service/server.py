@@ -26,9 +26,10 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
+from bhytgate.service.counter_rpcs import CounterServicer
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
-from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
+from bhytgate.service.servicer import AdminServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.wire import RequestLimits, add_services

@@ -31,6 +31,7 @@ from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import (
+    AlreadyExists,
     Caller,
     FailedPrecondition,
     Gateway,
@@ -130,6 +131,8 @@ def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str
         return grpc.StatusCode.NOT_FOUND, str(exc), ()
     if isinstance(exc, FailedPrecondition):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ()
+    if isinstance(exc, AlreadyExists):
+        return grpc.StatusCode.ALREADY_EXISTS, str(exc), ()
     # Type and place only: messages and tracebacks may carry request data.
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else None
     where = frames[-1] if frames else None

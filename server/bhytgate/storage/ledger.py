@@ -110,28 +110,37 @@ class LedgerMixin:
         `challenge_id` marks the spent challenge as recorded in the same transaction, and refuses
         (`AlreadyRecorded`) when an orphan sweep already wrote its record."""
         with self._tx() as c:
-            if self._d.name == "postgres":
-                c.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
-            if challenge_id is not None:
-                marked = c.execute(
-                    "UPDATE challenges SET recorded_at = ? WHERE challenge_id = ? AND recorded_at IS NULL",
-                    (self._ts(dt.datetime.now(dt.UTC)), challenge_id),
-                ).rowcount
-                if marked == 0:
-                    raise AlreadyRecorded("this challenge's check is already in the audit log")
-            if record_id is not None and c.one(
-                "SELECT 1 AS x FROM audit_log WHERE record_id = ?", (record_id,)
-            ):
-                raise AlreadyRecorded("a record with this id is already in the audit log")
-            row = c.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            seq, head = (0, GENESIS_HASH) if row is None else (int(row["seq"]) + 1, str(row["hash"]))
-            entry = build(seq, head)
-            if entry.seq != seq or entry.prev_hash != head:
-                raise AuditConflictError("audit entry does not extend the current head")
-            c.execute(
-                "INSERT INTO audit_log (seq, prev_hash, hash, body, record_id) VALUES (?, ?, ?, ?, ?)",
-                (entry.seq, entry.prev_hash, entry.hash, entry.body, record_id),
-            )
+            return self._append_audit_tx(c, build, record_id=record_id, challenge_id=challenge_id)
+
+    def _append_audit_tx(
+        self,
+        c: Tx,
+        build: Callable[[int, str], AuditEntry],
+        *,
+        record_id: str | None = None,
+        challenge_id: str | None = None,
+    ) -> AuditEntry:
+        """`append_audit` inside the caller's transaction (a change and its record commit together)."""
+        if self._d.name == "postgres":
+            c.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+        if challenge_id is not None:
+            marked = c.execute(
+                "UPDATE challenges SET recorded_at = ? WHERE challenge_id = ? AND recorded_at IS NULL",
+                (self._ts(dt.datetime.now(dt.UTC)), challenge_id),
+            ).rowcount
+            if marked == 0:
+                raise AlreadyRecorded("this challenge's check is already in the audit log")
+        if record_id is not None and c.one("SELECT 1 AS x FROM audit_log WHERE record_id = ?", (record_id,)):
+            raise AlreadyRecorded("a record with this id is already in the audit log")
+        row = c.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        seq, head = (0, GENESIS_HASH) if row is None else (int(row["seq"]) + 1, str(row["hash"]))
+        entry = build(seq, head)
+        if entry.seq != seq or entry.prev_hash != head:
+            raise AuditConflictError("audit entry does not extend the current head")
+        c.execute(
+            "INSERT INTO audit_log (seq, prev_hash, hash, body, record_id) VALUES (?, ?, ?, ?, ?)",
+            (entry.seq, entry.prev_hash, entry.hash, entry.body, record_id),
+        )
         return entry
 
     def audit_head(self) -> tuple[int, str]:
