@@ -102,6 +102,11 @@ def payment_reference(value: str) -> str:
     )
 
 
+def terms_version(value: str) -> str:
+    """A consent-terms version: the same form as a terminal id."""
+    return _check(TERMINAL_ID_RE, value, "must be 1-64 of A-Z, a-z, 0-9, '.', '_', '-'")
+
+
 def iso_date(value: str) -> str:
     """A calendar date written yyyy-mm-dd (ASCII digits)."""
     _check(ISO_DATE_RE, value, "must be a date yyyy-mm-dd")

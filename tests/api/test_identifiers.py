@@ -217,6 +217,11 @@ VALID = {
     "social_insurance_number": "0112345678",
     "document_number": "185000123",
     "note": "taken at the counter",
+    # issue 15
+    "payer_verification_id": "0" * 32,
+    "payment_reference": "PAY-2026-0001",
+    "quote_date": "2026-12-01",
+    "terms_version": "2026-01",
 }
 TERMINAL = {"VerificationService": "probe-desk", "CounterService": "counter-01", "AdminService": "admin-01"}
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # the format check passes; never decoded (refused earlier)
@@ -265,6 +270,10 @@ def base_request(method: str) -> Any:
         message.reason = pb.LOSS_REASON_STOLEN
     if method == "RegisterTerminalKey":
         message.public_key = b"\x01" * 32
+    if method in ("QuoteHouseholdRenewal", "RenewHousehold"):
+        message.months = 12
+    if method == "EnrollTemplate":
+        message.consent.granted = True
     return message
 
 
@@ -280,6 +289,13 @@ def test_the_field_list_comes_from_the_contract() -> None:
         ("ReportDocumentLost", "note"),
         ("LinkSocialInsurance", "social_insurance_number"),
         ("EnrollTemplate", "verification_id"),
+        ("EnrollTemplate", "consent.terms_version"),
+        ("RenewHousehold", "payment_reference"),
+        ("RenewHousehold", "members[0].cccd_number"),
+        ("RenewHousehold", "members[0].social_insurance_number"),
+        ("QuoteHouseholdRenewal", "quote_date"),
+        ("ExportSubjectData", "cccd_number"),
+        ("WithdrawConsent", "operator.full_name"),
     } <= paths
     assert {name for path in (p for _, _, p in CASES) for name in [path.rsplit(".", 1)[-1]]} <= set(VALID)
 

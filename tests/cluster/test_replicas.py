@@ -149,7 +149,12 @@ def test_enrol_on_one_replica_use_it_on_another(cluster: Cluster) -> None:
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         enrol_frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(live[:3])]
         # the follow-up goes to the other replica: the session is in the database
-        assert b.enroll(verification.verification_id, enrol_frames, OPERATOR)
+        assert b.enroll(
+            verification.verification_id,
+            enrol_frames,
+            OPERATOR,
+            consent_terms_version=b.consent_terms().terms_version,
+        )
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")
     qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"

@@ -635,7 +635,12 @@ def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
         verification = check(deployment, card, terminal="counter-01")
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])]
-        assert counter.enroll(verification.verification_id, frames, OPERATOR)
+        assert counter.enroll(
+            verification.verification_id,
+            frames,
+            OPERATOR,
+            consent_terms_version=counter.consent_terms().terms_version,
+        )
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")  # dd/MM/yyyy -> ddMMyyyy
     qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"
@@ -763,7 +768,12 @@ def test_bhyt_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
         verification = check(deployment, card, terminal="counter-01")
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:2])]
-        counter.enroll(verification.verification_id, frames, OPERATOR)
+        counter.enroll(
+            verification.verification_id,
+            frames,
+            OPERATOR,
+            consent_terms_version=counter.consent_terms().terms_version,
+        )
     ent = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     qr = format_bhyt_qr(
         BhytQr(

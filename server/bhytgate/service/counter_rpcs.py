@@ -14,7 +14,7 @@ from bhytgate.household.validity import StartRule
 from bhytgate.service.household import HouseholdResult, MemberLine
 from bhytgate.service.model import InvalidRequest
 from bhytgate.service.servicer import CounterServicer as _CounterServicer
-from bhytgate.service.servicer import Ctx, _Base, _operator, _rpc, _valid
+from bhytgate.service.servicer import Ctx, _Base, _operator, _rpc, _valid, timestamp
 from bhytgate.storage.household import MemberKey
 
 COUNTER = frozenset({"counter"})
@@ -130,5 +130,73 @@ class HouseholdRpcs(_Base):
         )
 
 
-class CounterServicer(HouseholdRpcs, _CounterServicer):
+def _subject_request(request: Any, violations: list[tuple[str, str]]) -> str:
+    """The operator's name, after checking the CCCD, the verification id and the operator."""
+    _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
+    _valid(violations, "verification_id", ids.verification_id, request.verification_id)
+    operator = _operator(request.operator, "operator", violations, required=True)
+    if violations or operator is None:
+        raise InvalidRequest(violations)
+    return operator.full_name
+
+
+class DataRightsRpcs(_Base):
+    @_rpc
+    async def GetConsentTerms(
+        self, request: pb.GetConsentTermsRequest, context: Ctx
+    ) -> pb.GetConsentTermsResponse:
+        self.caller(context, COUNTER)
+        privacy = self.config.privacy
+        days = privacy.retention.face_templates.days if privacy.retention.face_templates else 0
+        return pb.GetConsentTermsResponse(
+            terms_version=privacy.terms.version,
+            purpose=privacy.terms.purpose,
+            data_kept=list(privacy.terms.data_kinds),
+            retention_days=days,
+        )
+
+    @_rpc
+    async def ExportSubjectData(
+        self, request: pb.ExportSubjectDataRequest, context: Ctx
+    ) -> pb.ExportSubjectDataResponse:
+        caller = self.caller(context, COUNTER)
+        operator = _subject_request(request, [])
+        document, rid = await self.gateway.privacy.export(
+            caller, request.cccd_number, request.verification_id, operator
+        )
+        return pb.ExportSubjectDataResponse(
+            export_json=document, request_id=rid, export_time=timestamp(dt.datetime.now(dt.UTC))
+        )
+
+    @_rpc
+    async def DeleteFaceTemplate(
+        self, request: pb.DeleteFaceTemplateRequest, context: Ctx
+    ) -> pb.DeleteFaceTemplateResponse:
+        caller = self.caller(context, COUNTER)
+        operator = _subject_request(request, [])
+        deleted, rid = await self.gateway.privacy.delete_template(
+            caller, request.cccd_number, request.verification_id, operator
+        )
+        return pb.DeleteFaceTemplateResponse(
+            deleted=deleted, request_id=rid, delete_time=timestamp(dt.datetime.now(dt.UTC))
+        )
+
+    @_rpc
+    async def WithdrawConsent(
+        self, request: pb.WithdrawConsentRequest, context: Ctx
+    ) -> pb.WithdrawConsentResponse:
+        caller = self.caller(context, COUNTER)
+        operator = _subject_request(request, [])
+        withdrawn, deleted, rid = await self.gateway.privacy.withdraw(
+            caller, request.cccd_number, request.verification_id, operator
+        )
+        return pb.WithdrawConsentResponse(
+            consents_withdrawn=withdrawn,
+            template_deleted=deleted,
+            request_id=rid,
+            withdraw_time=timestamp(dt.datetime.now(dt.UTC)),
+        )
+
+
+class CounterServicer(HouseholdRpcs, DataRightsRpcs, _CounterServicer):
     """The whole CounterService: the original RPCs (servicer.py) and those of issue 15."""

@@ -18,6 +18,7 @@ from bhytgate.service.admin import AdminService
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter import CounterService
 from bhytgate.service.household import HouseholdService
+from bhytgate.service.housekeeper import Housekeeper
 from bhytgate.service.model import (
     AlreadyExists,
     BeginResult,
@@ -31,6 +32,7 @@ from bhytgate.service.model import (
     VerifyInput,
     VerifyResult,
 )
+from bhytgate.service.privacy import PrivacyService
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import (
     DocumentLock,
@@ -111,6 +113,19 @@ class Gateway:
         self.household = HouseholdService(
             config, store, self.sessions, audit_key=audit_key, attestation_key=attestation_key, clock=now
         )
+        self.privacy = PrivacyService(
+            config.privacy,
+            store,
+            self.sessions,
+            self.recorder,
+            audit_key=audit_key,
+            clock=now,
+            session_ttl=SESSION_TTL,
+        )
+        self.counter.privacy = self.privacy
+        self.housekeeper = Housekeeper(
+            store, config.privacy.retention, audit_key=audit_key, gateway_id=config.gateway_id, clock=now
+        )
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )
@@ -138,8 +153,17 @@ class Gateway:
         frames: Sequence[tuple[bytes, int]],
         *,
         timeout: float | None = None,
+        consent_version: str,
+        operator: str | None = None,
     ) -> str:
-        return await self.counter.enroll(caller, verification_id, frames, timeout=timeout)
+        return await self.counter.enroll(
+            caller,
+            verification_id,
+            frames,
+            timeout=timeout,
+            consent_version=consent_version,
+            operator=operator,
+        )
 
     async def link(self, caller: Caller, cccd: str, bhxh: str, verification_id: str) -> Entitlement | None:
         return await self.counter.link(caller, cccd, bhxh, verification_id)

@@ -52,6 +52,7 @@ class RunningGateway:
     worker_pids: list[int]
     health: health_aio.HealthServicer | None = None
     sweeper: asyncio.Future[None] | None = None
+    housekeeper: asyncio.Future[None] | None = None
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Drain and stop: health NOT_SERVING, no new calls (grpc refuses them from here on), the
@@ -61,8 +62,9 @@ class RunningGateway:
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        if self.sweeper is not None:
-            self.sweeper.cancel()
+        for task in (self.sweeper, self.housekeeper):
+            if task is not None:
+                task.cancel()
         # grpc.aio returns once the cancelled handlers have ended (a cancelled check has then
         # started writing its record, see Recorder.finish); a few loop turns in case one has not.
         for _ in range(3):
@@ -171,7 +173,24 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     )
     running = RunningGateway(server, gateway, pool, address, port, metrics, pids, health_servicer)
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
+    running.housekeeper = asyncio.ensure_future(
+        _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
+    )
     return running
+
+
+async def _housekeep_forever(gateway: Gateway, every_s: float) -> None:
+    """Retention (service/housekeeper.py): at start, then every `every_s` seconds."""
+    while True:
+        try:
+            counts = await asyncio.to_thread(gateway.housekeeper.run_once)
+            if any(counts.values()):
+                log.info("retention: deleted %s", ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+        except StoreUnavailable:
+            log.warning("retention skipped: database unavailable")
+        except Exception as exc:  # the housekeeper must never stop for good
+            log.error("retention failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
 
 
 async def _sweep_forever(gateway: Gateway, every_s: float) -> None:

@@ -439,11 +439,23 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         violations: list[tuple[str, str]] = []
         _valid(violations, "verification_id", ids.verification_id, request.verification_id)
         frames = _frames(request.frames, self.config, violations)
-        _operator(request.operator, "operator", violations, required=True)
+        operator = _operator(request.operator, "operator", violations, required=True)
+        # Biometric data is sensitive (Law 91/2025/QH15): no template without explicit consent.
+        if not request.HasField("consent") or not request.consent.granted:
+            violations.append(
+                ("consent.granted", "required: the holder's explicit consent (GetConsentTerms)")
+            )
+        else:
+            _valid(violations, "consent.terms_version", ids.terms_version, request.consent.terms_version)
         if violations:
             raise InvalidRequest(violations)
         template_id = await self.gateway.enroll(
-            caller, request.verification_id, frames, timeout=self.timeout(context)
+            caller,
+            request.verification_id,
+            frames,
+            timeout=self.timeout(context),
+            consent_version=request.consent.terms_version,
+            operator=operator.full_name if operator else None,
         )
         return pb.EnrollTemplateResponse(
             template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))

@@ -188,3 +188,24 @@ class PrivacyMixin:
                     (self._ts(before),),
                 ).rowcount
             )
+
+    # -- what is held about one person (the data-subject export) ----------------------------------
+
+    def fraud_events_of(self, document_key: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The fraud ledger's rows for a pseudonym (facility, terminal, decision, when)."""
+        with self._read() as c:
+            rows = c.all(
+                """SELECT facility, terminal_id, decision, face_mismatch, at FROM verification_events
+                   WHERE document_key = ? ORDER BY id LIMIT ?""",
+                (document_key, limit),
+            )
+        return [
+            {
+                "facility": str(r["facility"]),
+                "terminal": str(r["terminal_id"]),
+                "decision": str(r["decision"]),
+                "face_mismatch": bool(r["face_mismatch"]),
+                "at": self._from_ts(r["at"]).isoformat(),
+            }
+            for r in rows
+        ]
