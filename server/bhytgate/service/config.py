@@ -165,7 +165,10 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         values.setdefault(
             "privacy",
             PrivacyConfig(
-                ConsentTerms(**sections["consent"]), RetentionPolicy.from_toml(sections["retention"])
+                ConsentTerms(
+                    **{k: tuple(v) if k == "data_kinds" else v for k, v in sections["consent"].items()}
+                ),
+                RetentionPolicy.from_toml(sections["retention"]),
             ),
         )
     return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
