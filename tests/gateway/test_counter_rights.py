@@ -283,3 +283,49 @@ def test_retention_runs_in_the_gateway_and_keeps_the_chain(deployment: Deploymen
     with d.client("admin-01") as admin:
         assert admin.verify_audit().ok
     store.delete_face_template(kept)
+
+
+def test_the_counter_cli_renews_and_exports(deployment: Deployment) -> None:
+    d = deployment
+    store = d.running.gateway.store
+    today = dt.datetime.now(dt.UTC).date()
+    member = _gd_card(5, today + dt.timedelta(days=3))
+    store.upsert_entitlements([member])
+    card = d.card("bernadette")
+    source = chip_photo_source(card)
+    assert source is not None
+    frame = str(source.with_name(BEST_LIVE[source.name]))
+    common = ["--home", str(d.home), "--terminal", "counter-01"]
+    runner = CliRunner()
+    args = [
+        "household-renew",
+        *common,
+        "--card",
+        str(card),
+        "--frame",
+        frame,
+        "--member",
+        member.social_insurance_number,
+    ]
+    out = runner.invoke(counter_cli, [*args, "--months", "6", "--payment-ref", "CLI-0001", "--json"])
+    assert out.exit_code == 0, out.output
+    renewed = json.loads(out.output)
+    assert renewed["total_vnd"] == 105_300 * 6 and renewed["replayed"] is False
+    assert renewed["members"][0]["start_rule"] == "continuous"
+    assert renewed["members"][0]["new_valid_from"] == (today + dt.timedelta(days=4)).isoformat()
+    again = runner.invoke(counter_cli, [*args, "--months", "6", "--payment-ref", "CLI-0001", "--json"])
+    assert again.exit_code == 0 and json.loads(again.output)["receipt"] == renewed["receipt"]
+    conflict = runner.invoke(counter_cli, [*args, "--months", "3", "--payment-ref", "CLI-0001", "--json"])
+    assert conflict.exit_code == 2 and "ALREADY_EXISTS" in conflict.output
+    terms = runner.invoke(counter_cli, ["consent-terms", *common])
+    assert terms.exit_code == 0 and json.loads(terms.output)["terms_version"]
+    cccd = _cccd(card)
+    export = runner.invoke(
+        counter_cli, ["export", *common, "--cccd", cccd, "--card", str(card), "--frame", frame]
+    )
+    assert export.exit_code == 0, export.output
+    doc = json.loads(export.output)
+    assert doc["subject"]["cccd_number"] == cccd
+    assert "household_renew" in {r["action"] for r in doc["decisions"]}  # the payer's renewals
+    no_consent = runner.invoke(counter_cli, ["enroll", *common, "--card", str(card), "--frame", frame])
+    assert no_consent.exit_code == 2 and "--consent" in no_consent.output
