@@ -603,17 +603,21 @@ def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment
     triggers = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
     for name in triggers:
         db.execute(f"DROP TRIGGER {name}")
-    row = db.execute("SELECT seq, body FROM audit_log ORDER BY seq LIMIT 1 OFFSET 2").fetchone()
-    db.execute(
-        "UPDATE audit_log SET body = ? WHERE seq = ?",
-        (row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1), row[0]),
-    )
+    # A decision record (not a counter action, whose body names neither outcome), past the first two.
+    row = db.execute(
+        """SELECT seq, body FROM audit_log WHERE seq >= 2
+           AND (body LIKE '%"decision":"REJECTED"%' OR body LIKE '%"decision":"ACCEPTED"%')
+           ORDER BY seq LIMIT 1"""
+    ).fetchone()
+    edited = row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1)
+    assert edited != row[1]
+    db.execute("UPDATE audit_log SET body = ? WHERE seq = ?", (edited, row[0]))
     db.commit()
     db.close()
     with deployment.client("admin-01") as admin:
         after = admin.verify_audit()
     assert not after.ok
-    assert after.first_broken_record == 2
+    assert after.first_broken_record == row[0]
 
 
 def test_audit_records_hold_no_personal_data(deployment: Deployment) -> None:
