@@ -318,8 +318,8 @@ def _grpc(workdir: Path) -> One:
 
     from benchmarks.fuzz.seeds import GRPC_METHODS
     from bhytgate.service.config import GatewayConfig
-    from bhytgate.service.model import FailedPrecondition
     from bhytgate.service.counter_rpcs import CounterServicer
+    from bhytgate.service.model import FailedPrecondition
     from bhytgate.service.servicer import AdminServicer, VerificationServicer
     from bhytgate.service.wire import RefusedRequest, RequestLimits, _handlers
 
