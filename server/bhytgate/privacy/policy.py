@@ -26,13 +26,13 @@ class ConsentTerms:
     )
     data_kinds: tuple[str, ...] = ("face_template",)
 
-    def describe(self, until: dt.datetime) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "purpose": self.purpose,
-            "data_kept": list(self.data_kinds),
-            "until": until.isoformat(),
-        }
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> ConsentTerms:
+        """`[consent]`: version, purpose, data_kinds (a list)."""
+        kwargs: dict[str, Any] = {k: str(data[k]) for k in ("version", "purpose") if k in data}
+        if "data_kinds" in data:
+            kwargs["data_kinds"] = tuple(str(k) for k in data["data_kinds"])
+        return cls(**kwargs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,9 +165,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         values.setdefault(
             "privacy",
             PrivacyConfig(
-                ConsentTerms(
-                    **{k: tuple(v) if k == "data_kinds" else v for k, v in sections["consent"].items()}
-                ),
+                ConsentTerms.from_toml(sections["consent"]),
                 RetentionPolicy.from_toml(sections["retention"]),
             ),
         )
