@@ -474,7 +474,7 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "grpc",
-            "wire.py deserializer of each of the 10 RPCs, then the servicer's _rpc wrapper and validation",
+            "wire.py deserializer of each of the 16 RPCs, then the servicer's _rpc wrapper and validation",
             "RefusedRequest / InvalidRequest -> INVALID_ARGUMENT; FAILED_PRECONDITION from the stub",
             "protobuf",
             131072,
