@@ -23,6 +23,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
+	./scripts/ensure_chromium.sh
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

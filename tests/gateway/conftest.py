@@ -88,7 +88,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
     for terminal in ("lab-desk", "clean-desk", "qr-desk", "probe-desk", "hangup-desk"):
         add_terminal(config.pki_dir, TerminalIdentity(terminal, "01001", "hospital-checkin", "desk"))  # type: ignore[arg-type]
     add_terminal(config.pki_dir, TerminalIdentity("signing-phone", "01001", "hospital-checkin", "phone"))  # type: ignore[arg-type]
-    config = load_config(home, listen="127.0.0.1:0", workers=2, queue_limit=8)  # picks up gateway.toml
+    config = load_config(  # picks up gateway.toml
+        home, listen="127.0.0.1:0", workers=2, queue_limit=8, console_listen="127.0.0.1:0"
+    )
     server = ServerThread(config)
     running = server.start()
     try:

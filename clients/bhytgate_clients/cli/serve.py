@@ -24,6 +24,11 @@ from bhytgate_clients.sdk.home import default_home
 @click.option("--database", help="sqlite:///path or postgresql://... (default: SQLite under --home).")
 @click.option("--metrics-port", type=int, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
 @click.option(
+    "--console",
+    "console_listen",
+    help="Serve the officers' web console on HOST:PORT (HTTPS, reviewer/admin certificates).",
+)
+@click.option(
     "--faces", type=click.Path(path_type=Path), help="Photos for the demo citizens (../shared/faces)."
 )
 @click.option(
@@ -54,6 +59,7 @@ def serve(
     queue_limit: int | None,
     database: str | None,
     metrics_port: int | None,
+    console_listen: str | None,
     faces: Path | None,
     no_demo: bool,
     shutdown_grace: float | None,
@@ -77,6 +83,7 @@ def serve(
         "queue_limit": queue_limit,
         "database_url": database,
         "metrics_port": metrics_port,
+        "console_listen": console_listen,
         "plaintext": plaintext or None,
         "master_key_file": master_key_file,
         "init_cluster": init_cluster or None,
@@ -109,6 +116,8 @@ def serve(
             )
             example = dev.cards[0]
             click.echo(f"  try          : bhytgate checkin --card {example} --frame {_live_photo(example)}")
+        if running.console is not None:
+            click.echo(f"  console      : {running.console.url} (officer certificate required)")
         if config.metrics_port:
             click.echo(f"  metrics      : http://127.0.0.1:{config.metrics_port}/metrics")
         click.echo("Ctrl-C or SIGTERM to stop (checks in flight finish first).")

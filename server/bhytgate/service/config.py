@@ -49,6 +49,8 @@ class GatewayConfig:
     max_frame_bytes: int = 4 * 1024 * 1024
     max_chip_file_bytes: int = 1024 * 1024
     metrics_port: int | None = None
+    # The officers' web console (HTTPS with the same mTLS as the gRPC port; reviewer/admin roles).
+    console_listen: str | None = None
     # Cluster mode: secrets come from the database, wrapped by this master key (or $BHYTGATE_MASTER_KEY).
     master_key_file: Path | None = None
     init_cluster: bool = False  # the first replica creates the cluster; the others join it

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
@@ -53,6 +54,7 @@ class RunningGateway:
     health: health_aio.HealthServicer | None = None
     sweeper: asyncio.Future[None] | None = None
     housekeeper: asyncio.Future[None] | None = None
+    console: ConsoleSite | None = None
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Drain and stop: health NOT_SERVING, no new calls (grpc refuses them from here on), the
@@ -61,6 +63,8 @@ class RunningGateway:
         `FacePool.stop_timeout`, killed beyond it); the store closes."""
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
+        if self.console is not None:
+            await self.console.stop()
         await self.server.stop(grace)
         for task in (self.sweeper, self.housekeeper):
             if task is not None:
@@ -153,6 +157,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     address = f"{host}:{port}"
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
+    console = None
+    if config.console_listen is not None:
+        if config.plaintext:
+            raise ValueError("the console needs mTLS: it cannot run with --plaintext")
+        console = await start_console(gateway, config.console_listen, config.pki_dir)
     if write_info:
         info = {
             "address": address,
@@ -163,6 +172,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             "trust": str(config.trust_dir),
             "metrics_port": config.metrics_port,
             "workers": len(pids),
+            "console": None if console is None else console.url,
         }
         (home / config.info_name).write_text(json.dumps(info, indent=2))
     log.info(
@@ -171,7 +181,9 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         len(pids),
         f"cluster {keys.cluster_id[:12]}" if keys.cluster_id else "single gateway",
     )
-    running = RunningGateway(server, gateway, pool, address, port, metrics, pids, health_servicer)
+    running = RunningGateway(
+        server, gateway, pool, address, port, metrics, pids, health_servicer, console=console
+    )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     running.housekeeper = asyncio.ensure_future(
         _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())

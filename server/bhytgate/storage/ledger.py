@@ -168,6 +168,27 @@ class LedgerMixin:
                 yield AuditEntry(int(r["seq"]), str(r["prev_hash"]), str(r["hash"]), str(r["body"]))
             next_seq = int(rows[-1]["seq"]) + 1
 
+    def recent_audit_bodies(self, limit: int) -> Iterator[str]:
+        """The newest `limit` record bodies, newest first, paged (dashboards; no chain check)."""
+        before: int | None = None
+        remaining = limit
+        while remaining > 0:
+            page = min(500, remaining)
+            with self._read() as c:
+                if before is None:
+                    rows = c.all("SELECT seq, body FROM audit_log ORDER BY seq DESC LIMIT ?", (page,))
+                else:
+                    rows = c.all(
+                        "SELECT seq, body FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                        (before, page),
+                    )
+            if not rows:
+                return
+            for r in rows:
+                yield str(r["body"])
+            remaining -= len(rows)
+            before = int(rows[-1]["seq"])
+
     # -- liveness replay: exact frame hashes ------------------------------------------------------
 
     def add_frame_hashes(self, digests: Sequence[bytes], at: dt.datetime) -> frozenset[bytes]:

@@ -1,0 +1,164 @@
+"""The console's aiohttp application: authentication and security headers as middleware, one small
+handler per page, Jinja2 templates with autoescaping. Handlers call the service layer off the event
+loop (the store is synchronous) and render; they decide nothing themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from aiohttp import web
+
+from bhytgate.console import charts, stats
+from bhytgate.console.auth import Officer, csrf_key, csrf_ok, csrf_token, officer_of
+
+if TYPE_CHECKING:
+    from bhytgate.service.gateway import Gateway
+
+log = logging.getLogger("bhytgate.console")
+HERE = Path(__file__).parent
+GATEWAY: web.AppKey[Any] = web.AppKey("gateway", object)
+ENV: web.AppKey[jinja2.Environment] = web.AppKey("env", jinja2.Environment)
+CSRF: web.AppKey[bytes] = web.AppKey("csrf", bytes)
+CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+MAX_AUDIT_SCAN = 200_000  # newest records a dashboard reads at most (bounded memory and time)
+WINDOWS_H = (1, 6, 24, 72, 168)
+SPIKE_RATE = 0.5  # a terminal refusing half its checks is highlighted
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NavItem:
+    id: str
+    href: str
+    label: str
+
+
+NAV: web.AppKey[list[NavItem]] = web.AppKey("nav", list)
+OFFICER_KEY: web.RequestKey[Officer] = web.RequestKey("officer", Officer)
+FORM_KEY: web.RequestKey[Any] = web.RequestKey("form", object)
+
+_HEADERS = {
+    # Nothing but our own stylesheet; no scripts at all; no framing; no referrer leaves the console.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request: an officer certificate, a bound form token on every POST, strict headers."""
+    try:
+        if request.path.startswith("/static/"):
+            response = await handler(request)
+        else:
+            officer = officer_of(request)
+            request[OFFICER_KEY] = officer
+            if request.method not in ("GET", "HEAD"):
+                form = await request.post()
+                token = form.get("csrf")
+                if not isinstance(token, str) or not csrf_ok(request.app[CSRF], officer, token):
+                    raise web.HTTPForbidden(text="form token missing or not for this certificate")
+                request[FORM_KEY] = form
+            response = await handler(request)
+    except web.HTTPException as exc:
+        for k, v in _HEADERS.items():
+            exc.headers.setdefault(k, v)
+        raise
+    for k, v in _HEADERS.items():
+        response.headers.setdefault(k, v)
+    return response
+
+
+def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
+    officer = request[OFFICER_KEY]
+    body = (
+        request.app[ENV]
+        .get_template(template)
+        .render(
+            officer=officer,
+            csrf=csrf_token(request.app[CSRF], officer),
+            extra_nav=request.app[NAV],
+            **values,
+        )
+    )
+    return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
+
+
+def _recent_decisions(gateway: Gateway, limit: int) -> tuple[list[stats.Decision], bool]:
+    out: list[stats.Decision] = []
+    n = 0
+    for body in gateway.store.recent_audit_bodies(limit):
+        n += 1
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            continue
+        d = stats.decode(parsed) if isinstance(parsed, dict) else None
+        if d is not None:
+            out.append(d)
+    return out, n >= limit
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    try:
+        hours = int(request.query.get("hours", "24"))
+    except ValueError:
+        hours = 0
+    if hours not in WINDOWS_H:
+        raise web.HTTPBadRequest(text=f"hours must be one of {', '.join(map(str, WINDOWS_H))}")
+    decisions, truncated = await asyncio.to_thread(_recent_decisions, request.app[GATEWAY], MAX_AUDIT_SCAN)
+    until = request.app[CLOCK]()
+    bucket = dt.timedelta(minutes=5) if hours == 1 else dt.timedelta(hours=1 if hours <= 24 else 6)
+    dash = stats.build(decisions, until=until, window=dt.timedelta(hours=hours), bucket=bucket)
+    chart = charts.stacked_bars(dash.buckets, dash.by_reason, title="Decisions by reason")
+    return render(
+        request,
+        "dashboard.html",
+        dash=dash,
+        chart=chart,
+        hours=hours,
+        spike_rate=SPIKE_RATE,
+        scanned_limit=MAX_AUDIT_SCAN if truncated else None,
+    )
+
+
+PageSetup = Callable[[web.Application], None]
+
+
+def build_app(
+    gateway: Gateway,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    pages: tuple[PageSetup, ...] = (),
+    max_upload_bytes: int = 64 * 1024 * 1024,
+) -> web.Application:
+    """The console for one gateway. `pages` add their own routes and navigation entries."""
+    app = web.Application(middlewares=[_guard], client_max_size=max_upload_bytes)
+    app[GATEWAY] = gateway
+    app[ENV] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app[CSRF] = csrf_key(gateway.audit_key)
+    app[CLOCK] = clock or (lambda: dt.datetime.now(dt.UTC))
+    app[NAV] = []
+    app.router.add_get("/", dashboard)
+    app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
+    for setup in pages:
+        setup(app)
+    return app

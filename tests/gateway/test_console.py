@@ -1,0 +1,80 @@
+"""The officers' console over real HTTPS with mTLS, beside the gRPC port of the same gateway."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import ssl
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from bhytgate.pki.devca import PkiLayout
+
+from .conftest import Deployment
+from .test_e2e import check
+
+
+def _context(pki: Path, terminal: str | None) -> ssl.SSLContext:
+    layout = PkiLayout(pki)
+    ctx = ssl.create_default_context(cafile=str(layout.ca_cert))
+    if terminal is not None:
+        ctx.load_cert_chain(str(layout.terminal_cert(terminal)), str(layout.terminal_key(terminal)))
+    return ctx
+
+
+def request(
+    d: Deployment, terminal: str | None, method: str, path: str, form: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    console = d.running.console
+    assert console is not None
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", console.port, context=_context(d.home / "pki", terminal), timeout=30
+    )
+    try:
+        body = None if form is None else urllib.parse.urlencode(form)
+        headers = {} if form is None else {"Content-Type": "application/x-www-form-urlencoded"}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode("utf-8")
+    finally:
+        conn.close()
+
+
+def test_the_console_refuses_a_connection_without_a_terminal_certificate(deployment: Deployment) -> None:
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        request(deployment, None, "GET", "/")
+
+
+def test_a_check_in_terminal_may_not_use_the_console(deployment: Deployment) -> None:
+    status, headers, body = request(deployment, "desk-01", "GET", "/")
+    assert status == 403 and "hospital-checkin may not use the console" in body
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_the_dashboard_counts_the_decisions_just_made(deployment: Deployment) -> None:
+    def counts() -> dict[str, int]:
+        status, headers, body = request(deployment, "admin-01", "GET", "/?hours=1")
+        assert status == 200, body
+        assert "script-src" not in headers["content-security-policy"]  # no scripts at all
+        assert "default-src 'none'" in headers["content-security-policy"]
+        return {m[0]: int(m[1]) for m in re.findall(r'data-decision="(\w+)">\w+ (\d+)', body)}
+
+    before = counts()
+    accepted = check(deployment, deployment.card("obama"), terminal="clean-desk")
+    assert accepted.decision == "ACCEPTED"
+    after = counts()
+    assert after.get("ACCEPTED", 0) == before.get("ACCEPTED", 0) + 1
+    _, _, body = request(deployment, "admin-01", "GET", "/?hours=1")
+    assert 'data-series="ACCEPTED"' in body  # the chart has a bar for it
+
+
+def test_a_window_the_console_does_not_offer_is_a_clear_400(deployment: Deployment) -> None:
+    status, _, body = request(deployment, "admin-01", "GET", "/?hours=9999")
+    assert status == 400 and "hours must be one of" in body
+
+
+def test_a_post_without_the_form_token_of_this_certificate_is_refused(deployment: Deployment) -> None:
+    status, _, body = request(deployment, "admin-01", "POST", "/", {"csrf": "0" * 64})
+    assert status == 403 and "form token" in body
