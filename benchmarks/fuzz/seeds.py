@@ -41,6 +41,13 @@ GRPC_METHODS = (
     "ImportEntitlements",
     "VerifyAuditChain",
     "RegisterTerminalKey",
+    # issue 15 (appended: the index of every earlier method is unchanged)
+    "QuoteHouseholdRenewal",
+    "RenewHousehold",
+    "GetConsentTerms",
+    "ExportSubjectData",
+    "DeleteFaceTemplate",
+    "WithdrawConsent",
 )
 
 
@@ -650,6 +657,7 @@ def _grpc_seeds(seeds: _Seeds, demo: Path, frame: bytes, records: list[dict[str,
             verification_id=challenge_id,
             frames=[pb.CaptureFrame(image=frame, timestamp_ms=1764590000000 + i) for i in range(3)],
             operator=operator,
+            consent=pb.HolderConsent(granted=True, terms_version="2026-01"),
         ),
     )
     add(
@@ -700,6 +708,37 @@ def _grpc_seeds(seeds: _Seeds, demo: Path, frame: bytes, records: list[dict[str,
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     add("RegisterTerminalKey", "p256", pb.RegisterTerminalKeyRequest(terminal_id="kiosk.7", public_key=der))
+    members = [
+        pb.HouseholdMember(cccd_number="079099001234"),
+        pb.HouseholdMember(social_insurance_number="7912345678"),
+    ]
+    add(
+        "QuoteHouseholdRenewal",
+        "two",
+        pb.QuoteHouseholdRenewalRequest(members=members, months=12, quote_date="2026-07-01"),
+    )
+    add(
+        "RenewHousehold",
+        "two",
+        pb.RenewHouseholdRequest(
+            payer_verification_id=challenge_id,
+            members=members,
+            months=6,
+            payment_reference="CASH-0001",
+            operator=operator,
+        ),
+    )
+    add("GetConsentTerms", "empty", pb.GetConsentTermsRequest())
+    for method, message in (
+        ("ExportSubjectData", pb.ExportSubjectDataRequest),
+        ("DeleteFaceTemplate", pb.DeleteFaceTemplateRequest),
+        ("WithdrawConsent", pb.WithdrawConsentRequest),
+    ):
+        add(
+            method,
+            "holder",
+            message(cccd_number="079099001234", verification_id=challenge_id, operator=operator),
+        )
 
 
 # --- dictionaries --------------------------------------------------------------------------------

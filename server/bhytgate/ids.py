@@ -12,6 +12,7 @@ Pure: no gRPC, no storage. Used by the servicer (every string field of every req
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Final
 
@@ -25,6 +26,11 @@ TERMINAL_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 OPAQUE_ID_RE: Final = re.compile(r"[0-9a-f]{32}", re.ASCII)
 # The physical card's document number as in DG1 (TD1: 9 characters, longer ones continue).
 DOCUMENT_NUMBER_RE: Final = re.compile(r"[A-Z0-9]{1,20}", re.ASCII)
+
+# A payment reference from the counter's cashier or a payment service (the renewal's idempotency key).
+PAYMENT_REFERENCE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", re.ASCII)
+
+ISO_DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 MAX_NAME_CHARS: Final = 200
 MAX_NOTE_CHARS: Final = 2000
@@ -85,6 +91,30 @@ verification_id = opaque_id
 def document_number(value: str) -> str:
     """A card's document number: 1-20 of A-Z, 0-9."""
     return _check(DOCUMENT_NUMBER_RE, value, "must be 1-20 of A-Z, 0-9")
+
+
+def payment_reference(value: str) -> str:
+    """A payment reference: 1-64 of A-Z a-z 0-9 . _ : -, starting with a letter or digit."""
+    return _check(
+        PAYMENT_REFERENCE_RE,
+        value,
+        "must be 1-64 of A-Z, a-z, 0-9, '.', '_', ':', '-', starting with a letter or digit",
+    )
+
+
+def terms_version(value: str) -> str:
+    """A consent-terms version: the same form as a terminal id."""
+    return _check(TERMINAL_ID_RE, value, "must be 1-64 of A-Z, a-z, 0-9, '.', '_', '-'")
+
+
+def iso_date(value: str) -> str:
+    """A calendar date written yyyy-mm-dd (ASCII digits)."""
+    _check(ISO_DATE_RE, value, "must be a date yyyy-mm-dd")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date yyyy-mm-dd") from None
+    return value
 
 
 def person_name(value: str) -> str:

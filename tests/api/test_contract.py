@@ -35,7 +35,18 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
     methods = {s.name: {m.name for m in s.methods} for s in pb.DESCRIPTOR.services_by_name.values()}
     assert methods == {
         "VerificationService": {"BeginVerification", "Verify", "GetAttestationKeys", "GetCheckinRecord"},
-        "CounterService": {"EnrollTemplate", "LinkSocialInsurance", "ReportDocumentLost"},
+        "CounterService": {
+            "EnrollTemplate",
+            "LinkSocialInsurance",
+            "ReportDocumentLost",
+            # issue 15
+            "QuoteHouseholdRenewal",
+            "RenewHousehold",
+            "GetConsentTerms",
+            "ExportSubjectData",
+            "DeleteFaceTemplate",
+            "WithdrawConsent",
+        },
         "AdminService": {
             "LoadTrustAnchors",
             "ImportEntitlements",

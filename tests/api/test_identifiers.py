@@ -217,6 +217,11 @@ VALID = {
     "social_insurance_number": "0112345678",
     "document_number": "185000123",
     "note": "taken at the counter",
+    # issue 15
+    "payer_verification_id": "0" * 32,
+    "payment_reference": "PAY-2026-0001",
+    "quote_date": "2026-12-01",
+    "terms_version": "2026-01",
     "ma_lk": "LK-2026/001",
     "ma_bn": "BN0042",
     "ma_doituong_kcb": "1.1",
@@ -283,6 +288,10 @@ def base_request(method: str) -> Any:
         message.public_key = b"\x01" * 32
     if method == "ResolveReviewCase":
         message.resolution = pb.REVIEW_STATE_ACCEPTED
+    if method in ("QuoteHouseholdRenewal", "RenewHousehold"):
+        message.months = 12
+    if method == "EnrollTemplate":
+        message.consent.granted = True
     return message
 
 
@@ -298,6 +307,13 @@ def test_the_field_list_comes_from_the_contract() -> None:
         ("ReportDocumentLost", "note"),
         ("LinkSocialInsurance", "social_insurance_number"),
         ("EnrollTemplate", "verification_id"),
+        ("EnrollTemplate", "consent.terms_version"),
+        ("RenewHousehold", "payment_reference"),
+        ("RenewHousehold", "members[0].cccd_number"),
+        ("RenewHousehold", "members[0].social_insurance_number"),
+        ("QuoteHouseholdRenewal", "quote_date"),
+        ("ExportSubjectData", "cccd_number"),
+        ("WithdrawConsent", "operator.full_name"),
     } <= paths
     assert {name for path in (p for _, _, p in CASES) for name in [path.rsplit(".", 1)[-1]]} <= set(VALID)
 

@@ -149,7 +149,12 @@ def test_enrol_on_one_replica_use_it_on_another(cluster: Cluster) -> None:
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         enrol_frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(live[:3])]
         # the follow-up goes to the other replica: the session is in the database
-        assert b.enroll(verification.verification_id, enrol_frames, OPERATOR)
+        assert b.enroll(
+            verification.verification_id,
+            enrol_frames,
+            OPERATOR,
+            consent_terms_version=b.consent_terms().terms_version,
+        )
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")
     qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"
@@ -303,3 +308,60 @@ def test_a_replica_with_another_configuration_refuses_to_start(cluster: Cluster,
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "configuration differs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_payment_reference_renews_once_across_replicas(cluster: Cluster) -> None:
+    """Two counters' calls with the same payment reference, at the same moment, on two replicas:
+    one renewal, one receipt (issue 15)."""
+    from bhytgate.entitlement.model import Entitlement
+
+    today = dt.datetime.now(dt.UTC).date()
+    cards = [
+        Entitlement(
+            card_number=f"GD4797916000{n:03d}",
+            social_insurance_number=f"7916000{n:03d}",
+            cccd_number=f"079160000{n:03d}",
+            full_name=f"Thành viên {n}",
+            date_of_birth="01/01/1980",
+            sex="Nam",
+            address="1 Lê Lợi, TP Hồ Chí Minh",
+            beneficiary_group="GD",
+            benefit_code=4,
+            province_code="79",
+            registered_facility="79014",
+            registered_facility_name="Bệnh viện Quận 1",
+            issuing_office="BHXH Quận 1",
+            valid_from=today - dt.timedelta(days=300),
+            valid_to=today + dt.timedelta(days=60),
+        )
+        for n in (1, 2, 3)
+    ]
+    store = cluster.store()
+    store.upsert_entitlements(cards)
+    members = [c.cccd_number or "" for c in cards]
+    card = cluster.card("amy")
+    with cluster.client("counter-01", "a") as a, cluster.client("counter-01", "b") as b:
+        payer = desk_check(a, a, card, SimulatedCamera(photos(cluster, card)))
+        assert payer.checks["FACE_MATCH"] == "PASSED", payer.reasons
+        for round_ in range(3):
+            ref = f"CASH-CLUSTER-{round_}"
+            barrier = threading.Barrier(2)
+
+            def renew(client: GatewayClient, r: str = ref, gate: threading.Barrier = barrier) -> object:
+                gate.wait()
+                return client.renew_household(payer.verification_id, members, 3, r, OPERATOR)
+
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                results = list(pool.map(renew, [a, b]))
+            assert sorted(r.replayed for r in results) == [False, True]  # type: ignore[attr-defined]
+            assert results[0].receipt == results[1].receipt  # type: ignore[attr-defined]
+    # three 3-month renewals, each once: the card ends 9 months (and no more) after its old end
+    from bhytgate.household.validity import period_end
+
+    expected = cards[0].valid_to
+    assert expected is not None
+    for _ in range(3):
+        expected = period_end(expected + dt.timedelta(days=1), 3)
+    assert store.entitlement_by_card(cards[0].card_number).valid_to == expected  # type: ignore[union-attr]
+    with cluster.client("admin-01", "b") as admin:
+        assert admin.verify_audit().ok

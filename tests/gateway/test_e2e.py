@@ -609,15 +609,15 @@ def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment
     triggers = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
     for name in triggers:
         db.execute(f"DROP TRIGGER {name}")
-    # a decision record (administrative ones, e.g. CLAIMS_RECONCILED, hold neither word)
+    # A decision record (not a counter action, whose body names neither outcome), past the first two.
     row = db.execute(
-        "SELECT seq, body FROM audit_log WHERE body LIKE '%ACCEPTED%' OR body LIKE '%REJECTED%'"
-        " ORDER BY seq LIMIT 1 OFFSET 2"
+        """SELECT seq, body FROM audit_log WHERE seq >= 2
+           AND (body LIKE '%"decision":"REJECTED"%' OR body LIKE '%"decision":"ACCEPTED"%')
+           ORDER BY seq LIMIT 1"""
     ).fetchone()
-    db.execute(
-        "UPDATE audit_log SET body = ? WHERE seq = ?",
-        (row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1), row[0]),
-    )
+    edited = row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1)
+    assert edited != row[1]
+    db.execute("UPDATE audit_log SET body = ? WHERE seq = ?", (edited, row[0]))
     db.commit()
     db.close()
     with deployment.client("admin-01") as admin:
@@ -645,7 +645,12 @@ def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
         verification = check(deployment, card, terminal="counter-01")
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])]
-        assert counter.enroll(verification.verification_id, frames, OPERATOR)
+        assert counter.enroll(
+            verification.verification_id,
+            frames,
+            OPERATOR,
+            consent_terms_version=counter.consent_terms().terms_version,
+        )
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")  # dd/MM/yyyy -> ddMMyyyy
     qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"
@@ -773,7 +778,12 @@ def test_bhyt_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
         verification = check(deployment, card, terminal="counter-01")
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:2])]
-        counter.enroll(verification.verification_id, frames, OPERATOR)
+        counter.enroll(
+            verification.verification_id,
+            frames,
+            OPERATOR,
+            consent_terms_version=counter.consent_terms().terms_version,
+        )
     ent = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     qr = format_bhyt_qr(
         BhytQr(

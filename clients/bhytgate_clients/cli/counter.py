@@ -1,4 +1,5 @@
-"""`bhytgate counter`: insurance-office one-stop counter actions (enrol, link, report lost)."""
+"""`bhytgate counter`: insurance-office one-stop counter actions (enrol, link, report lost; household
+renewal and the holder's data rights in counter_rights.py)."""
 
 from __future__ import annotations
 
@@ -64,17 +65,31 @@ def counter() -> None:
     type=click.Path(exists=True, path_type=Path),
     help="Capture for the verification (first) and enrolment frames (all).",
 )
+@click.option(
+    "--consent",
+    "consent_version",
+    default=None,
+    metavar="TERMS_VERSION",
+    help="The holder read the consent terms (`bhytgate counter consent-terms`) of this version and "
+    "explicitly agreed. Required: no template is kept without consent.",
+)
 @_options
 def enroll(
     card: Path,
     frames: tuple[Path, ...],
+    consent_version: str | None,
     home: Path | None,
     address: str | None,
     terminal: str,
     operator_name: str,
     operator_cccd: str,
 ) -> None:
-    """Verify the holder at the counter, then enrol a template from the frames."""
+    """Verify the holder at the counter, then enrol a template from the frames (with consent)."""
+    if consent_version is None:
+        click.echo(
+            "error: --consent TERMS_VERSION is required (see `bhytgate counter consent-terms`)", err=True
+        )
+        sys.exit(2)
     images = expand_frames(list(frames))
     operator = Operator(operator_name, operator_cccd)
     try:
@@ -87,7 +102,9 @@ def enroll(
                 click.echo("error: the verification failed; nothing enrolled", err=True)
                 sys.exit(1)
             frames_ = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(images)]
-            template_id = client.enroll(result.verification_id, frames_, operator)
+            template_id = client.enroll(
+                result.verification_id, frames_, operator, consent_terms_version=consent_version
+            )
     except (GatewayError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     click.echo(json.dumps({"verification_id": result.verification_id, "template_id": template_id}))
@@ -159,3 +176,9 @@ def report_lost(
     except (GatewayError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     click.echo(json.dumps({"report_id": report_id}))
+
+
+# The commands of issue 15 (household renewal, data-subject requests) register on this group.
+from bhytgate_clients.cli import counter_rights as _counter_rights  # noqa: E402
+
+__all__ = ["_counter_rights", "counter"]

@@ -64,6 +64,8 @@ class AuditEvent:
     operator: str | None = None  # hashed too: staff names are personal data
     face_distance: float | None = None
     face_threshold: float | None = None
+    # Counts of an administrative action (rows a retention run deleted); not in the body when None.
+    counts: Mapping[str, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ def event_body(event: AuditEvent, hmac_key: bytes, seq: int) -> dict[str, Any]:
         "face_distance": None if event.face_distance is None else round(event.face_distance, 4),
         "face_threshold": None if event.face_threshold is None else round(event.face_threshold, 4),
     }
+    if event.counts is not None:  # only then: the bodies of earlier records stay as they were
+        body["counts"] = {str(k): int(v) for k, v in event.counts.items()}
     return body
 
 

@@ -17,7 +17,9 @@ from bhytgate.chip import ChipPolicy
 from bhytgate.chip.verify import chip_policy_from_settings
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
+from bhytgate.household.config import HouseholdConfig
 from bhytgate.policy.model import PolicyConfig
+from bhytgate.privacy.policy import ConsentTerms, PrivacyConfig, RetentionPolicy
 from bhytgate.registration.config import registration_config
 from bhytgate.registration.model import RegistrationConfig
 
@@ -74,6 +76,8 @@ class GatewayConfig:
     chip: ChipPolicy = dataclasses.field(default_factory=ChipPolicy)
     registration: RegistrationConfig = dataclasses.field(default_factory=RegistrationConfig)
     checkin: CheckinConfig = dataclasses.field(default_factory=CheckinConfig)  # [checkin] in gateway.toml
+    household: HouseholdConfig = dataclasses.field(default_factory=HouseholdConfig)
+    privacy: PrivacyConfig = dataclasses.field(default_factory=PrivacyConfig)
 
     @property
     def db_url(self) -> str:
@@ -108,6 +112,8 @@ def _plain(value: Any) -> Any:
         return sorted(items, key=str) if isinstance(value, frozenset | set) else items
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Path):
@@ -151,17 +157,22 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         "orphan_grace_s": config.orphan_grace_s,
         "document_lock_wait_s": config.document_lock_wait_s,
         "registration": _plain(config.registration),
+        # Premiums and validity must not depend on the replica; nor may what is deleted when.
+        "household": _plain(config.household),
+        "privacy": _plain(config.privacy),
     }
 
 
 def load_config(home: Path, **overrides: Any) -> GatewayConfig:
-    """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy]), then overrides."""
+    """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy], [household],
+    [retention], [consent]), then overrides."""
     values: dict[str, Any] = {}
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
     policy: dict[str, Any] = {}
     chip: dict[str, Any] | None = None
     checkin: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
     path = home / "gateway.toml"
     if path.exists():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -173,6 +184,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
             values["registration"] = registration_config(data["registration"], home)
         chip = data.get("chip")
         checkin.update(data.get("checkin", {}))
+        sections = {k: data.get(k, {}) for k in ("household", "retention", "consent")}
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
             values[key] = dt.timedelta(seconds=float(values[key]))
@@ -192,6 +204,15 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     if chip is not None and "chip" not in values:
         # [chip]: warn_only, validity_time, require_crl, ... (immutable; shared by a cluster)
         values["chip"] = chip_policy_from_settings(chip)
+    if sections:
+        values.setdefault("household", HouseholdConfig.from_toml(sections["household"]))
+        values.setdefault(
+            "privacy",
+            PrivacyConfig(
+                ConsentTerms.from_toml(sections["consent"]),
+                RetentionPolicy.from_toml(sections["retention"]),
+            ),
+        )
     return GatewayConfig(home=home, face=face_config, policy=PolicyConfig(**policy), **values)
 
 

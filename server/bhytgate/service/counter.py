@@ -14,6 +14,7 @@ from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.template import template_from_bytes
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, NotFound, db
+from bhytgate.service.privacy import PrivacyService
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import Session, Sessions
 from bhytgate.service.workers import FaceJob, FacePool, check_kind
@@ -42,6 +43,7 @@ class CounterService:
         self.audit_key = audit_key
         self.clock = clock
         self.face_limit = face_limit
+        self.privacy: PrivacyService | None = None  # set by the gateway (consent at enrolment)
 
     async def _session(self, vid: str, caller: Caller) -> Session:
         try:
@@ -62,7 +64,13 @@ class CounterService:
         frames: Sequence[tuple[bytes, int]],
         *,
         timeout: float | None,
+        consent_version: str,
+        operator: str | None = None,
     ) -> str:
+        """Enrol under the holder's consent: refused (before any face work) unless they agreed
+        to the current terms; the consent is recorded and audited, the template kept under it."""
+        assert self.privacy is not None
+        self.privacy.check_terms(consent_version)
         session = await self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
@@ -78,13 +86,17 @@ class CounterService:
             raise FailedPrecondition("the enrolment frames do not match the verified chip photo")
         parsed = template_from_bytes(outcome.template)
         now = self.clock()
+        privacy = self.privacy
+        consent_id = await db(lambda: privacy.record_consent(caller, session.cccd_number, operator))
         await db(
-            self.store.put_face_template,
-            session.cccd_number,
-            outcome.template,
-            parsed.model.name,
-            parsed.model.version,
-            now,
+            lambda: self.store.put_face_template(
+                session.cccd_number,
+                outcome.template or b"",
+                parsed.model.name,
+                parsed.model.version,
+                now,
+                consent_id=consent_id,
+            )
         )
         await db(
             lambda: self.recorder.record_action(

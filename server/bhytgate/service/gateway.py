@@ -22,7 +22,10 @@ from bhytgate.registration.service import RegistrationFlow
 from bhytgate.service.admin import AdminService
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter import CounterService
+from bhytgate.service.household import HouseholdService
+from bhytgate.service.housekeeper import Housekeeper
 from bhytgate.service.model import (
+    AlreadyExists,
     BeginResult,
     Caller,
     FailedPrecondition,
@@ -35,6 +38,7 @@ from bhytgate.service.model import (
     VerifyResult,
     db,
 )
+from bhytgate.service.privacy import PrivacyService
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.review import ReviewService
 from bhytgate.service.state import (
@@ -121,6 +125,22 @@ class Gateway:
         )
         self.recorder.reviews = self.reviews
         self.reviews.on_accepted = self.checkins.store_checkin
+        self.household = HouseholdService(
+            config, store, self.sessions, audit_key=audit_key, attestation_key=attestation_key, clock=now
+        )
+        self.privacy = PrivacyService(
+            config.privacy,
+            store,
+            self.sessions,
+            self.recorder,
+            audit_key=audit_key,
+            clock=now,
+            session_ttl=SESSION_TTL,
+        )
+        self.counter.privacy = self.privacy
+        self.housekeeper = Housekeeper(
+            store, config.privacy.retention, audit_key=audit_key, gateway_id=config.gateway_id, clock=now
+        )
         self.admin = AdminService(
             store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
         )
@@ -159,8 +179,17 @@ class Gateway:
         frames: Sequence[tuple[bytes, int]],
         *,
         timeout: float | None = None,
+        consent_version: str,
+        operator: str | None = None,
     ) -> str:
-        return await self.counter.enroll(caller, verification_id, frames, timeout=timeout)
+        return await self.counter.enroll(
+            caller,
+            verification_id,
+            frames,
+            timeout=timeout,
+            consent_version=consent_version,
+            operator=operator,
+        )
 
     async def link(self, caller: Caller, cccd: str, bhxh: str, verification_id: str) -> Entitlement | None:
         return await self.counter.link(caller, cccd, bhxh, verification_id)
@@ -224,6 +253,7 @@ class Gateway:
 
 
 __all__ = [
+    "AlreadyExists",
     "BeginResult",
     "Caller",
     "FailedPrecondition",

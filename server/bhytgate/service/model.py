@@ -38,6 +38,11 @@ class FailedPrecondition(Exception):
     pass
 
 
+class AlreadyExists(Exception):
+    """The request names something that exists already in another form (a payment reference used
+    for another renewal): ALREADY_EXISTS."""
+
+
 class Unavailable(Exception):
     """Something the check depends on is down or busy (database, a lock held too long); nothing the
     caller did. UNAVAILABLE: the caller may retry (a Verify with a new challenge)."""

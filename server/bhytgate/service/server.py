@@ -27,11 +27,12 @@ from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
+from bhytgate.service.counter_rpcs import CounterServicer
 from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
 from bhytgate.service.registration_servicer import RegistrationServicer, add_registration_service
 from bhytgate.service.review_servicer import ReviewServicer
-from bhytgate.service.servicer import AdminServicer, CounterServicer, VerificationServicer
+from bhytgate.service.servicer import AdminServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.wire import RequestLimits, add_services
@@ -54,6 +55,7 @@ class RunningGateway:
     worker_pids: list[int]
     health: health_aio.HealthServicer | None = None
     sweeper: asyncio.Future[None] | None = None
+    housekeeper: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -66,8 +68,9 @@ class RunningGateway:
         if self.console is not None:
             await self.console.stop()
         await self.server.stop(grace)
-        if self.sweeper is not None:
-            self.sweeper.cancel()
+        for task in (self.sweeper, self.housekeeper):
+            if task is not None:
+                task.cancel()
         # grpc.aio returns once the cancelled handlers have ended (a cancelled check has then
         # started writing its record, see Recorder.finish); a few loop turns in case one has not.
         for _ in range(3):
@@ -194,7 +197,24 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         server, gateway, pool, address, port, metrics, pids, health_servicer, console=console
     )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
+    running.housekeeper = asyncio.ensure_future(
+        _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
+    )
     return running
+
+
+async def _housekeep_forever(gateway: Gateway, every_s: float) -> None:
+    """Retention (service/housekeeper.py): at start, then every `every_s` seconds."""
+    while True:
+        try:
+            counts = await asyncio.to_thread(gateway.housekeeper.run_once)
+            if any(counts.values()):
+                log.info("retention: deleted %s", ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+        except StoreUnavailable:
+            log.warning("retention skipped: database unavailable")
+        except Exception as exc:  # the housekeeper must never stop for good
+            log.error("retention failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
 
 
 async def _sweep_forever(gateway: Gateway, every_s: float) -> None:

@@ -39,6 +39,7 @@ from bhytgate.service.claims_servicer import (
 )
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.gateway import (
+    AlreadyExists,
     Caller,
     FailedPrecondition,
     Gateway,
@@ -145,6 +146,8 @@ def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str
         return grpc.StatusCode.NOT_FOUND, str(exc), ()
     if isinstance(exc, FailedPrecondition):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ()
+    if isinstance(exc, AlreadyExists):
+        return grpc.StatusCode.ALREADY_EXISTS, str(exc), ()
     # Type and place only: messages and tracebacks may carry request data.
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else None
     where = frames[-1] if frames else None
@@ -474,11 +477,23 @@ class CounterServicer(_Base, pb_grpc.CounterServiceServicer):
         violations: list[tuple[str, str]] = []
         _valid(violations, "verification_id", ids.verification_id, request.verification_id)
         frames = _frames(request.frames, self.config, violations)
-        _operator(request.operator, "operator", violations, required=True)
+        operator = _operator(request.operator, "operator", violations, required=True)
+        # Biometric data is sensitive (Law 91/2025/QH15): no template without explicit consent.
+        if not request.HasField("consent") or not request.consent.granted:
+            violations.append(
+                ("consent.granted", "required: the holder's explicit consent (GetConsentTerms)")
+            )
+        else:
+            _valid(violations, "consent.terms_version", ids.terms_version, request.consent.terms_version)
         if violations:
             raise InvalidRequest(violations)
         template_id = await self.gateway.enroll(
-            caller, request.verification_id, frames, timeout=self.timeout(context)
+            caller,
+            request.verification_id,
+            frames,
+            timeout=self.timeout(context),
+            consent_version=request.consent.terms_version,
+            operator=operator.full_name if operator else None,
         )
         return pb.EnrollTemplateResponse(
             template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))

@@ -113,6 +113,13 @@ class RequestLimits:
                 "LoadTrustAnchors": 16 * MiB,
                 # A bulk entitlement file; the client SDK sends at most 32 MiB.
                 "ImportEntitlements": 32 * MiB,
+                # Issue 15: up to 20 members, ids, an operator (or nothing at all).
+                "QuoteHouseholdRenewal": 8 * KiB,
+                "RenewHousehold": 8 * KiB,
+                "GetConsentTerms": 4 * KiB,
+                "ExportSubjectData": 4 * KiB,
+                "DeleteFaceTemplate": 4 * KiB,
+                "WithdrawConsent": 4 * KiB,
             }
         )
 

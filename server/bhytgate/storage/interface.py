@@ -145,7 +145,14 @@ class Store(Protocol):
 
     # face templates (encrypted at rest)
     def put_face_template(
-        self, cccd_number: str, template: bytes, model_name: str, model_version: str, at: dt.datetime
+        self,
+        cccd_number: str,
+        template: bytes,
+        model_name: str,
+        model_version: str,
+        at: dt.datetime,
+        *,
+        consent_id: int | None = None,
     ) -> None: ...
 
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None: ...

@@ -282,6 +282,55 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     (
+        6,
+        (
+            # Household renewals: one row per payment reference (the idempotency key), holding the
+            # signed receipt returned to every repeat of that payment; one row per renewed card.
+            (
+                "*",
+                """CREATE TABLE household_renewals (
+                payment_reference TEXT PRIMARY KEY,
+                request_digest TEXT NOT NULL,
+                receipt_id TEXT NOT NULL UNIQUE,
+                receipt TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                created_at {ts} NOT NULL)""",
+            ),
+            (
+                "*",
+                """CREATE TABLE household_renewal_members (
+                payment_reference TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                card_number TEXT NOT NULL,
+                bhxh_number TEXT NOT NULL,
+                old_valid_to {date},
+                valid_from {date} NOT NULL,
+                valid_to {date} NOT NULL,
+                PRIMARY KEY (payment_reference, position))""",
+            ),
+            ("*", "CREATE INDEX ix_renewal_members_bhxh ON household_renewal_members(bhxh_number)"),
+            # Consent to biometric processing (Law 91/2025/QH15), keyed by the CCCD's audit
+            # pseudonym: what is kept, why, until when; withdrawn_at once withdrawn.
+            (
+                "*",
+                """CREATE TABLE consents (
+                id {serial},
+                subject_key TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                data_kinds TEXT NOT NULL,
+                terms_version TEXT NOT NULL,
+                granted_at {ts} NOT NULL,
+                expires_at {ts} NOT NULL,
+                withdrawn_at {ts},
+                terminal_id TEXT NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_consents_subject ON consents(subject_key)"),
+            # The consent a template was enrolled under (NULL: enrolled before consent was recorded).
+            ("*", "ALTER TABLE face_templates ADD COLUMN consent_id {bigint}"),
+            ("*", "CREATE INDEX ix_face_templates_enrolled ON face_templates(enrolled_at)"),
+        ),
+    ),
+    (
         7,
         (
             # Remote registrations: CCCD <-> BHXH number <-> contact (sealed), with their strength.

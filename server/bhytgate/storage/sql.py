@@ -26,6 +26,7 @@ from bhytgate.storage._codec import (
 )
 from bhytgate.storage.checkins import CheckinMixin
 from bhytgate.storage.dialect import Dialect, PostgresDialect, SqliteDialect
+from bhytgate.storage.household import HouseholdMixin
 from bhytgate.storage.interface import (
     CccdLink,
     ChallengeProblem,
@@ -35,6 +36,7 @@ from bhytgate.storage.interface import (
     StoreUnavailable,
 )
 from bhytgate.storage.ledger import LedgerMixin
+from bhytgate.storage.privacy import PrivacyMixin
 from bhytgate.storage.registrations import RegistrationStoreMixin
 from bhytgate.storage.review import ReviewMixin
 from bhytgate.storage.schema import MIGRATIONS
@@ -58,7 +60,15 @@ class Tx:
         return list(self.execute(statement, params).fetchall())
 
 
-class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin, RegistrationStoreMixin, CheckinMixin):
+class SqlStore(
+    LedgerMixin,
+    SharedStateMixin,
+    ReviewMixin,
+    RegistrationStoreMixin,
+    CheckinMixin,
+    HouseholdMixin,
+    PrivacyMixin,
+):
     """`Store` over a `Dialect`. `close()` closes every thread's connection."""
 
     def __init__(
@@ -289,19 +299,28 @@ class SqlStore(LedgerMixin, SharedStateMixin, ReviewMixin, RegistrationStoreMixi
     # -- face templates (encrypted at rest) -------------------------------------------------------
 
     def put_face_template(
-        self, cccd_number: str, template: bytes, model_name: str, model_version: str, at: dt.datetime
+        self,
+        cccd_number: str,
+        template: bytes,
+        model_name: str,
+        model_version: str,
+        at: dt.datetime,
+        *,
+        consent_id: int | None = None,
     ) -> None:
+        """`consent_id`: the holder's consent the template is kept under (see storage/privacy.py)."""
         check_cccd(cccd_number)
         nonce, ct = self._sealer.seal(cccd_number, model_name, model_version, template)
         with self._tx() as c:
             c.execute(
                 """INSERT INTO face_templates (cccd_number, model_name, model_version, nonce,
-                     ciphertext, enrolled_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
+                     ciphertext, enrolled_at, consent_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (cccd_number) DO UPDATE SET model_name = excluded.model_name,
                      model_version = excluded.model_version, nonce = excluded.nonce,
-                     ciphertext = excluded.ciphertext, enrolled_at = excluded.enrolled_at""",
-                (cccd_number, model_name, model_version, nonce, ct, self._ts(at)),
+                     ciphertext = excluded.ciphertext, enrolled_at = excluded.enrolled_at,
+                     consent_id = excluded.consent_id""",
+                (cccd_number, model_name, model_version, nonce, ct, self._ts(at), consent_id),
             )
 
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None:

@@ -322,12 +322,24 @@ class GatewayClient:
 
     # --- counter ---------------------------------------------------------------------------
 
-    def enroll(self, verification_id: str, frames: Sequence[Frame], operator: Operator) -> str:
+    def enroll(
+        self,
+        verification_id: str,
+        frames: Sequence[Frame],
+        operator: Operator,
+        *,
+        consent_terms_version: str | None,
+    ) -> str:
+        """Enrol a template. `consent_terms_version`: the version of the consent terms
+        (`consent_terms()`) the holder was shown and explicitly agreed to; None sends no consent
+        (the gateway refuses the enrolment)."""
         request = pb.EnrollTemplateRequest(
             verification_id=verification_id,
             frames=[f.to_proto() for f in frames],
             operator=operator.to_proto(),
         )
+        if consent_terms_version is not None:
+            request.consent.CopyFrom(pb.HolderConsent(granted=True, terms_version=consent_terms_version))
         response = self._call(self.counter.EnrollTemplate, request)
         assert isinstance(response, pb.EnrollTemplateResponse)
         return response.template_id
@@ -387,6 +399,80 @@ class GatewayClient:
             request.email = email
         response = self._call(self.registration.RegisterHolder, request)
         assert isinstance(response, pb.RegisterHolderResponse)
+        return response
+
+    # --- household renewal and the holder's data rights (issue 15) -------------------------
+
+    @staticmethod
+    def household_member(number: str) -> pb.HouseholdMember:
+        """A member by CCCD (12 digits) or social-insurance number (10 digits)."""
+        if len(number) == 12:
+            return pb.HouseholdMember(cccd_number=number)
+        return pb.HouseholdMember(social_insurance_number=number)
+
+    def household_quote(
+        self, members: Sequence[str], months: int, *, quote_date: str = ""
+    ) -> pb.QuoteHouseholdRenewalResponse:
+        request = pb.QuoteHouseholdRenewalRequest(
+            members=[self.household_member(m) for m in members], months=months, quote_date=quote_date
+        )
+        response = self._call(self.counter.QuoteHouseholdRenewal, request)
+        assert isinstance(response, pb.QuoteHouseholdRenewalResponse)
+        return response
+
+    def renew_household(
+        self,
+        payer_verification_id: str,
+        members: Sequence[str],
+        months: int,
+        payment_reference: str,
+        operator: Operator,
+    ) -> pb.RenewHouseholdResponse:
+        """Idempotent per payment_reference: sending it again returns the same receipt."""
+        request = pb.RenewHouseholdRequest(
+            payer_verification_id=payer_verification_id,
+            members=[self.household_member(m) for m in members],
+            months=months,
+            payment_reference=payment_reference,
+            operator=operator.to_proto(),
+        )
+        response = self._call(self.counter.RenewHousehold, request)
+        assert isinstance(response, pb.RenewHouseholdResponse)
+        return response
+
+    def consent_terms(self) -> pb.GetConsentTermsResponse:
+        response = self._call(self.counter.GetConsentTerms, pb.GetConsentTermsRequest())
+        assert isinstance(response, pb.GetConsentTermsResponse)
+        return response
+
+    def export_subject_data(
+        self, cccd_number: str, verification_id: str, operator: Operator
+    ) -> pb.ExportSubjectDataResponse:
+        request = pb.ExportSubjectDataRequest(
+            cccd_number=cccd_number, verification_id=verification_id, operator=operator.to_proto()
+        )
+        response = self._call(self.counter.ExportSubjectData, request)
+        assert isinstance(response, pb.ExportSubjectDataResponse)
+        return response
+
+    def delete_face_template(
+        self, cccd_number: str, verification_id: str, operator: Operator
+    ) -> pb.DeleteFaceTemplateResponse:
+        request = pb.DeleteFaceTemplateRequest(
+            cccd_number=cccd_number, verification_id=verification_id, operator=operator.to_proto()
+        )
+        response = self._call(self.counter.DeleteFaceTemplate, request)
+        assert isinstance(response, pb.DeleteFaceTemplateResponse)
+        return response
+
+    def withdraw_consent(
+        self, cccd_number: str, verification_id: str, operator: Operator
+    ) -> pb.WithdrawConsentResponse:
+        request = pb.WithdrawConsentRequest(
+            cccd_number=cccd_number, verification_id=verification_id, operator=operator.to_proto()
+        )
+        response = self._call(self.counter.WithdrawConsent, request)
+        assert isinstance(response, pb.WithdrawConsentResponse)
         return response
 
     # --- admin -----------------------------------------------------------------------------

@@ -133,6 +133,13 @@ class LossReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOSS_REASON_STOLEN: _ClassVar[LossReason]
     LOSS_REASON_HOLDER_DECEASED: _ClassVar[LossReason]
 
+class RenewalStartRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RENEWAL_START_RULE_UNSPECIFIED: _ClassVar[RenewalStartRule]
+    RENEWAL_START_RULE_CONTINUOUS: _ClassVar[RenewalStartRule]
+    RENEWAL_START_RULE_FROM_PAYMENT: _ClassVar[RenewalStartRule]
+    RENEWAL_START_RULE_WAITING_PERIOD: _ClassVar[RenewalStartRule]
+
 class ImportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     IMPORT_FORMAT_UNSPECIFIED: _ClassVar[ImportFormat]
@@ -269,6 +276,10 @@ LOSS_REASON_UNSPECIFIED: LossReason
 LOSS_REASON_LOST: LossReason
 LOSS_REASON_STOLEN: LossReason
 LOSS_REASON_HOLDER_DECEASED: LossReason
+RENEWAL_START_RULE_UNSPECIFIED: RenewalStartRule
+RENEWAL_START_RULE_CONTINUOUS: RenewalStartRule
+RENEWAL_START_RULE_FROM_PAYMENT: RenewalStartRule
+RENEWAL_START_RULE_WAITING_PERIOD: RenewalStartRule
 IMPORT_FORMAT_UNSPECIFIED: ImportFormat
 IMPORT_FORMAT_CSV: ImportFormat
 IMPORT_FORMAT_JSONL: ImportFormat
@@ -527,14 +538,16 @@ class GetAttestationKeysResponse(_message.Message):
     def __init__(self, jwks_json: _Optional[str] = ...) -> None: ...
 
 class EnrollTemplateRequest(_message.Message):
-    __slots__ = ("verification_id", "frames", "operator")
+    __slots__ = ("verification_id", "frames", "operator", "consent")
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     verification_id: str
     frames: _containers.RepeatedCompositeFieldContainer[CaptureFrame]
     operator: Operator
-    def __init__(self, verification_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+    consent: HolderConsent
+    def __init__(self, verification_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[CaptureFrame, _Mapping]]] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ..., consent: _Optional[_Union[HolderConsent, _Mapping]] = ...) -> None: ...
 
 class EnrollTemplateResponse(_message.Message):
     __slots__ = ("template_id", "create_time")
@@ -589,6 +602,182 @@ class ReportDocumentLostResponse(_message.Message):
     report_id: str
     report_time: _timestamp_pb2.Timestamp
     def __init__(self, report_id: _Optional[str] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class HouseholdMember(_message.Message):
+    __slots__ = ("cccd_number", "social_insurance_number")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SOCIAL_INSURANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    social_insurance_number: str
+    def __init__(self, cccd_number: _Optional[str] = ..., social_insurance_number: _Optional[str] = ...) -> None: ...
+
+class HouseholdMemberQuote(_message.Message):
+    __slots__ = ("member", "order", "share_percent", "monthly_vnd", "amount_vnd", "card_number", "current_valid_to", "new_valid_from", "new_valid_to", "start_rule")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    SHARE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_VND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_VND_FIELD_NUMBER: _ClassVar[int]
+    CARD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    START_RULE_FIELD_NUMBER: _ClassVar[int]
+    member: HouseholdMember
+    order: int
+    share_percent: int
+    monthly_vnd: int
+    amount_vnd: int
+    card_number: str
+    current_valid_to: str
+    new_valid_from: str
+    new_valid_to: str
+    start_rule: RenewalStartRule
+    def __init__(self, member: _Optional[_Union[HouseholdMember, _Mapping]] = ..., order: _Optional[int] = ..., share_percent: _Optional[int] = ..., monthly_vnd: _Optional[int] = ..., amount_vnd: _Optional[int] = ..., card_number: _Optional[str] = ..., current_valid_to: _Optional[str] = ..., new_valid_from: _Optional[str] = ..., new_valid_to: _Optional[str] = ..., start_rule: _Optional[_Union[RenewalStartRule, str]] = ...) -> None: ...
+
+class QuoteHouseholdRenewalRequest(_message.Message):
+    __slots__ = ("members", "months", "quote_date")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_DATE_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[HouseholdMember]
+    months: int
+    quote_date: str
+    def __init__(self, members: _Optional[_Iterable[_Union[HouseholdMember, _Mapping]]] = ..., months: _Optional[int] = ..., quote_date: _Optional[str] = ...) -> None: ...
+
+class QuoteHouseholdRenewalResponse(_message.Message):
+    __slots__ = ("members", "total_vnd", "base_salary_vnd", "months", "quote_date")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_VND_FIELD_NUMBER: _ClassVar[int]
+    BASE_SALARY_VND_FIELD_NUMBER: _ClassVar[int]
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_DATE_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[HouseholdMemberQuote]
+    total_vnd: int
+    base_salary_vnd: int
+    months: int
+    quote_date: str
+    def __init__(self, members: _Optional[_Iterable[_Union[HouseholdMemberQuote, _Mapping]]] = ..., total_vnd: _Optional[int] = ..., base_salary_vnd: _Optional[int] = ..., months: _Optional[int] = ..., quote_date: _Optional[str] = ...) -> None: ...
+
+class RenewHouseholdRequest(_message.Message):
+    __slots__ = ("payer_verification_id", "members", "months", "payment_reference", "operator")
+    PAYER_VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    payer_verification_id: str
+    members: _containers.RepeatedCompositeFieldContainer[HouseholdMember]
+    months: int
+    payment_reference: str
+    operator: Operator
+    def __init__(self, payer_verification_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[HouseholdMember, _Mapping]]] = ..., months: _Optional[int] = ..., payment_reference: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class RenewHouseholdResponse(_message.Message):
+    __slots__ = ("receipt_id", "receipt", "members", "total_vnd", "base_salary_vnd", "months", "paid_on", "replayed")
+    RECEIPT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_VND_FIELD_NUMBER: _ClassVar[int]
+    BASE_SALARY_VND_FIELD_NUMBER: _ClassVar[int]
+    MONTHS_FIELD_NUMBER: _ClassVar[int]
+    PAID_ON_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    receipt_id: str
+    receipt: str
+    members: _containers.RepeatedCompositeFieldContainer[HouseholdMemberQuote]
+    total_vnd: int
+    base_salary_vnd: int
+    months: int
+    paid_on: str
+    replayed: bool
+    def __init__(self, receipt_id: _Optional[str] = ..., receipt: _Optional[str] = ..., members: _Optional[_Iterable[_Union[HouseholdMemberQuote, _Mapping]]] = ..., total_vnd: _Optional[int] = ..., base_salary_vnd: _Optional[int] = ..., months: _Optional[int] = ..., paid_on: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class HolderConsent(_message.Message):
+    __slots__ = ("granted", "terms_version")
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    TERMS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    granted: bool
+    terms_version: str
+    def __init__(self, granted: _Optional[bool] = ..., terms_version: _Optional[str] = ...) -> None: ...
+
+class GetConsentTermsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetConsentTermsResponse(_message.Message):
+    __slots__ = ("terms_version", "purpose", "data_kept", "retention_days")
+    TERMS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    DATA_KEPT_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    terms_version: str
+    purpose: str
+    data_kept: _containers.RepeatedScalarFieldContainer[str]
+    retention_days: int
+    def __init__(self, terms_version: _Optional[str] = ..., purpose: _Optional[str] = ..., data_kept: _Optional[_Iterable[str]] = ..., retention_days: _Optional[int] = ...) -> None: ...
+
+class ExportSubjectDataRequest(_message.Message):
+    __slots__ = ("cccd_number", "verification_id", "operator")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    verification_id: str
+    operator: Operator
+    def __init__(self, cccd_number: _Optional[str] = ..., verification_id: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class ExportSubjectDataResponse(_message.Message):
+    __slots__ = ("export_json", "request_id", "export_time")
+    EXPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    export_json: str
+    request_id: str
+    export_time: _timestamp_pb2.Timestamp
+    def __init__(self, export_json: _Optional[str] = ..., request_id: _Optional[str] = ..., export_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeleteFaceTemplateRequest(_message.Message):
+    __slots__ = ("cccd_number", "verification_id", "operator")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    verification_id: str
+    operator: Operator
+    def __init__(self, cccd_number: _Optional[str] = ..., verification_id: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class DeleteFaceTemplateResponse(_message.Message):
+    __slots__ = ("deleted", "request_id", "delete_time")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    request_id: str
+    delete_time: _timestamp_pb2.Timestamp
+    def __init__(self, deleted: _Optional[bool] = ..., request_id: _Optional[str] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WithdrawConsentRequest(_message.Message):
+    __slots__ = ("cccd_number", "verification_id", "operator")
+    CCCD_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    cccd_number: str
+    verification_id: str
+    operator: Operator
+    def __init__(self, cccd_number: _Optional[str] = ..., verification_id: _Optional[str] = ..., operator: _Optional[_Union[Operator, _Mapping]] = ...) -> None: ...
+
+class WithdrawConsentResponse(_message.Message):
+    __slots__ = ("consents_withdrawn", "template_deleted", "request_id", "withdraw_time")
+    CONSENTS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_DELETED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAW_TIME_FIELD_NUMBER: _ClassVar[int]
+    consents_withdrawn: int
+    template_deleted: bool
+    request_id: str
+    withdraw_time: _timestamp_pb2.Timestamp
+    def __init__(self, consents_withdrawn: _Optional[int] = ..., template_deleted: _Optional[bool] = ..., request_id: _Optional[str] = ..., withdraw_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LoadTrustAnchorsRequest(_message.Message):
     __slots__ = ("csca_certificates", "master_lists", "crls", "document_signers")

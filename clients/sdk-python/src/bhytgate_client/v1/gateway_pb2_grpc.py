@@ -262,6 +262,36 @@ class CounterServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostResponse.FromString,
                 _registered_method=True)
+        self.QuoteHouseholdRenewal = channel.unary_unary(
+                '/bhytgate.v1.CounterService/QuoteHouseholdRenewal',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalResponse.FromString,
+                _registered_method=True)
+        self.RenewHousehold = channel.unary_unary(
+                '/bhytgate.v1.CounterService/RenewHousehold',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdResponse.FromString,
+                _registered_method=True)
+        self.GetConsentTerms = channel.unary_unary(
+                '/bhytgate.v1.CounterService/GetConsentTerms',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsResponse.FromString,
+                _registered_method=True)
+        self.ExportSubjectData = channel.unary_unary(
+                '/bhytgate.v1.CounterService/ExportSubjectData',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataResponse.FromString,
+                _registered_method=True)
+        self.DeleteFaceTemplate = channel.unary_unary(
+                '/bhytgate.v1.CounterService/DeleteFaceTemplate',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateResponse.FromString,
+                _registered_method=True)
+        self.WithdrawConsent = channel.unary_unary(
+                '/bhytgate.v1.CounterService/WithdrawConsent',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentResponse.FromString,
+                _registered_method=True)
 
 
 class CounterServiceServicer:
@@ -291,6 +321,54 @@ class CounterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QuoteHouseholdRenewal(self, request, context):
+        """--- Household renewal and the holder's data rights (issue 15) ---------------------------
+
+        The premium of a household renewal (gia hạn thẻ BHYT hộ gia đình) for the members in the
+        household's order, and each member's renewed validity where a card is on record. Changes
+        nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewHousehold(self, request, context):
+        """Renew the members' household cards, paid by a payer verified at this counter. Idempotent per
+        payment_reference: the same reference again renews nothing and returns the same receipt; the
+        same reference with other members or months is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsentTerms(self, request, context):
+        """The consent terms a counter shows before enrolling a face template.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSubjectData(self, request, context):
+        """A data-subject request: everything the gateway holds about one CCCD, for its verified holder.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFaceTemplate(self, request, context):
+        """A data-subject request: delete the holder's face template (the consent stays on record).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawConsent(self, request, context):
+        """A data-subject request: withdraw the holder's consent; the template kept under it is deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CounterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +386,36 @@ def add_CounterServiceServicer_to_server(servicer, server):
                     servicer.ReportDocumentLost,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostResponse.SerializeToString,
+            ),
+            'QuoteHouseholdRenewal': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuoteHouseholdRenewal,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalResponse.SerializeToString,
+            ),
+            'RenewHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewHousehold,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdResponse.SerializeToString,
+            ),
+            'GetConsentTerms': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsentTerms,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsResponse.SerializeToString,
+            ),
+            'ExportSubjectData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSubjectData,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataResponse.SerializeToString,
+            ),
+            'DeleteFaceTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFaceTemplate,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateResponse.SerializeToString,
+            ),
+            'WithdrawConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawConsent,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -392,6 +500,168 @@ class CounterService:
             '/bhytgate.v1.CounterService/ReportDocumentLost',
             bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.ReportDocumentLostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuoteHouseholdRenewal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/QuoteHouseholdRenewal',
+            bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.QuoteHouseholdRenewalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/RenewHousehold',
+            bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.RenewHouseholdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsentTerms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/GetConsentTerms',
+            bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.GetConsentTermsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSubjectData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/ExportSubjectData',
+            bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.ExportSubjectDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFaceTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/DeleteFaceTemplate',
+            bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.DeleteFaceTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.CounterService/WithdrawConsent',
+            bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.WithdrawConsentResponse.FromString,
             options,
             channel_credentials,
             insecure,
