@@ -11,6 +11,7 @@ import time
 import pytest
 
 from bhytgate.face import FaceConfig, FaceEngine
+from bhytgate.service.admission import AdmissionPolicy
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, Overloaded
 
 
@@ -46,7 +47,7 @@ def test_admission_weighs_checks_by_their_measured_cost() -> None:
     19 fit, the 20th is refused; a liveness burst (300 ms) counts three times as much."""
 
     async def scenario() -> None:
-        pool = FacePool(FaceConfig(), workers=2, queue_limit=32)
+        pool = FacePool(FaceConfig(), workers=2, queue_limit=32, admission=AdmissionPolicy(max_wait_s=1.0))
         for _ in range(200):
             pool.costs.learn("burst", 300.0)
             pool.costs.learn("single", 100.0)

@@ -29,7 +29,7 @@ class AdmissionPolicy:
     deadline_fraction: float = 0.75
     # No check is admitted whose predicted finish is later than this, whatever its deadline: the
     # bound on an accepted check's latency at any overload.
-    max_wait_s: float = 1.0
+    max_wait_s: float = 2.0
     default_job_ms: float = 250.0  # before any job completed: a slow liveness burst on dlib-bin
 
     def __post_init__(self) -> None:

@@ -33,7 +33,7 @@ class GatewayConfig:
     # is shed at once with RESOURCE_EXHAUSTED. queue_limit bounds the face jobs that may wait
     # beyond the busy workers (each holds its frames in memory), a bound well past either.
     admission_deadline_fraction: float = 0.75
-    admission_max_wait_s: float = 1.0
+    admission_max_wait_s: float = 2.0
     queue_limit: int = 32
     # CPU priority of the face workers below the main process (os.nice increment; 0 disables).
     worker_nice: int = 5
