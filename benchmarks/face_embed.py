@@ -62,7 +62,7 @@ def child(rounds: int, faces_dir: Path) -> dict[str, Any]:
                 stages["detect"].append(t.detect_ms)
                 stages["landmarks"].append(t.landmarks_ms)
                 stages["embed"].append(t.embed_ms)
-        out[f"analyze_{name}"] = {k: _stats(v) for k, v in stages.items()}
+        out[f"analyze_{name}"] = stages
     # The embedding alone, on the same crops: dlib's call vs onnxruntime, one face and a batch of 8.
     engine = engines["onnx"]
     located = [engine._locate(d, check_pose=True, check_blur=True) for d in photos]
@@ -104,7 +104,7 @@ def child(rounds: int, faces_dir: Path) -> dict[str, Any]:
             t0 = time.perf_counter()
             encoder.embed_chips(chips[start : start + 8])
             timings["onnx_batch8_per_face"].append((time.perf_counter() - t0) * 1000 / 8)
-    out["embed_only"] = {k: _stats(v) for k, v in timings.items()}
+    out["embed_only"] = timings
     out["max_abs_difference"] = worst
     return out
 
@@ -167,21 +167,28 @@ def main() -> int:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "runs": [],
     }
-    for py in args.python or [sys.executable]:
-        cmd = [
-            py,
-            "-m",
-            "benchmarks.face_embed",
-            "--child",
-            "--rounds",
-            str(args.rounds),
-            "--faces",
-            str(args.faces),
-        ]
-        done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-        run = json.loads(done.stdout.strip().splitlines()[-1])
-        run["python"] = py
+    # Interleaved: each round runs every interpreter once, so a change in the machine's load
+    # (other tenants) falls on every build alike.
+    pythons = args.python or [sys.executable]
+    merged: dict[str, dict[str, Any]] = {}
+    for _ in range(args.rounds):
+        for py in pythons:
+            cmd = [py, "-m", "benchmarks.face_embed", "--child", "--rounds", "1", "--faces", str(args.faces)]
+            done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            into = merged.setdefault(
+                py, {"python": py, "dlib_build": run["dlib_build"], "max_abs_difference": 0.0}
+            )
+            into["max_abs_difference"] = max(into["max_abs_difference"], run["max_abs_difference"])
+            into["photos"] = run["photos"]
+            for group in ("analyze_dlib", "analyze_onnx", "embed_only"):
+                for stage, values in run[group].items():
+                    into.setdefault(group, {}).setdefault(stage, []).extend(values)
+    for run in merged.values():
+        for group in ("analyze_dlib", "analyze_onnx", "embed_only"):
+            run[group] = {stage: _stats(values) for stage, values in run[group].items()}
         report["runs"].append(run)
+    report["rounds"] = args.rounds
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     text = _md(report)
     print(text)
