@@ -41,7 +41,7 @@ def _import_harness() -> Any:
 @click.option(
     "--queue-limit",
     type=int,
-    default=32,
+    default=12,
     show_default=True,
     help="Face jobs that may wait beyond the busy workers (the gateway's default; admission is by "
     "expected completion within the caller's deadline, service/admission.py).",

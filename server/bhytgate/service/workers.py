@@ -6,7 +6,8 @@ check is admitted when the work ahead of it, drained at the measured service rat
 expected cost (a moving average of worker time per kind of job: a liveness burst costs two to
 three desk frames) fits within a share of the caller's remaining deadline and a latency bound;
 beyond, it is refused at once (`Overloaded`, RESOURCE_EXHAUSTED) rather than queued behind work it
-cannot outrun. `queue_limit` only bounds how many jobs may wait (memory), far beyond either.
+cannot outrun. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
+latency under overload).
 
 Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
 pool; every job it held, running or queued, fails with `FaceUnavailable` (retryable), and the pool
