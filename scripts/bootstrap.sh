@@ -3,12 +3,16 @@
 # dependency files skips the install when nothing changed.
 #
 # Why not a plain `pip install -e .`: face-recognition 1.3.0 depends on the `dlib` sdist, a
-# ~9 minute C++ build without BLAS. By default we build dlib once with clang + OpenBLAS into a
-# wheel cache (scripts/build_dlib.sh: ~11 minutes the first time on 2 cores, seconds after) and
-# install that: 2x less CPU per check than the prebuilt `dlib-bin` wheel (docs/dlib-build.md).
-# BHYTGATE_DLIB=bin installs `dlib-bin` instead (seconds, no compiler); if the build cannot run
-# (no root for apt, no network), bootstrap says so loudly and falls back to `dlib-bin`: same API,
-# same embeddings (to 3e-7), slower. face-recognition itself goes in with --no-deps.
+# ~9 minute C++ build without BLAS. By default we install the prebuilt `dlib-bin` wheel (seconds,
+# no compiler) and face-recognition with --no-deps: since the embedding runs on onnxruntime
+# (bhytgate/face/resnet_onnx.py, converted below), dlib only detects (HOG), finds landmarks and cuts
+# the chip, where the clang + OpenBLAS build was measured within ~10% of dlib-bin
+# (benchmarks/results/2026-12-01-face-embed-*.md), not worth ~11 minutes of compiling on a fresh
+# machine. BHYTGATE_DLIB=openblas builds dlib once with clang + OpenBLAS into a wheel cache
+# (scripts/build_dlib.sh: ~11 minutes the first time on 2 cores, seconds after; the faster dlib
+# embedding where onnxruntime is unavailable, docs/dlib-build.md); if that build cannot run (no
+# root for apt, no network), bootstrap says so loudly and falls back to `dlib-bin`: same API, same
+# embeddings (to 3e-7).
 #
 # The light Python SDK (clients/sdk-python, distribution `bhytgate-client`, on no index) goes into
 # .venv editable, before the project that depends on it, and is built as a wheel into dist/ for
@@ -17,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-DLIB=${BHYTGATE_DLIB:-openblas}  # openblas: scripts/build_dlib.sh (cached); bin: prebuilt dlib-bin
+DLIB=${BHYTGATE_DLIB:-bin}  # bin: prebuilt dlib-bin; openblas: scripts/build_dlib.sh (cached, opt-in)
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -78,5 +82,9 @@ pip install -r "$VENV/.requirements.txt"
 pip install --no-deps --no-build-isolation -e clients/sdk-python
 pip install --no-deps --no-build-isolation -e .
 client_wheel
+# The face ResNet as an ONNX graph, converted from face_recognition_models' own .dat into the user's
+# cache (bhytgate/face/resnet_onnx.py; under a second). Without it the engine runs dlib's encoder.
+"$VENV/bin/python" -W ignore -m bhytgate.face.resnet_onnx \
+  || echo "bootstrap: WARNING: ONNX conversion of the face ResNet failed; dlib's encoder will be used" >&2
 # After a fallback the stamp does not match, so the next run tries the OpenBLAS build again.
 if [ "$DLIB" = bin-fallback ]; then echo "fallback" > "$stamp"; else echo "$want" > "$stamp"; fi

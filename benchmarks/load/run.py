@@ -55,7 +55,7 @@ class Options:
     out: Path = REPO / "benchmarks" / "results"
     quick: bool = False
     workers: int = 2
-    queue_limit: int = 3  # the gateway's default
+    queue_limit: int = 12  # the gateway's default
     step_s: float | None = None  # seconds per sweep step
     levels: Sequence[float] | None = None
     probe_s: float | None = None

@@ -1,5 +1,6 @@
-"""Admission control of the face worker pool: refuse at once beyond workers + queue_limit
-average checks of work, each kind of check weighed by its measured cost."""
+"""Admission control of the face worker pool: admit by expected completion within the caller's
+deadline and the latency bound, each kind of check weighed by its measured cost; queue_limit bounds
+the jobs that may wait (service/admission.py has the predictor; test_admission_predictor.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from bhytgate.face import FaceConfig, FaceEngine
+from bhytgate.service.admission import AdmissionPolicy
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, FaceUnavailable, Overloaded
 
 
@@ -41,29 +43,66 @@ def test_a_failing_check_releases_its_slot() -> None:
 
 
 def test_admission_weighs_checks_by_their_measured_cost() -> None:
+    """With 2 workers and the 1 s bound, k desk checks of 100 ms ahead finish at k*100/2 + 100 ms:
+    19 fit, the 20th is refused; a liveness burst (300 ms) counts three times as much."""
+
     async def scenario() -> None:
-        pool = FacePool(FaceConfig(), workers=2, queue_limit=1)  # room for 3 average checks
-        for _ in range(200):  # a burst costs three desk frames
+        pool = FacePool(FaceConfig(), workers=2, queue_limit=32, admission=AdmissionPolicy(max_wait_s=1.0))
+        for _ in range(200):
             pool.costs.learn("burst", 300.0)
             pool.costs.learn("single", 100.0)
-        single, burst = pool.costs.units("single"), pool.costs.units("burst")
-        assert burst == pytest.approx(3 * single) and 0.4 < single < 0.6  # about 1.5 and 0.5
-        fits = int(3 / single)  # five or six desk frames make three average checks
-        assert fits >= 5
+        assert pool.costs.units("burst") == pytest.approx(3 * pool.costs.units("single"))
         async with contextlib.AsyncExitStack() as stack:
-            for _ in range(fits):
-                await stack.enter_async_context(pool.slot("single"))
-            with pytest.raises(Overloaded, match="single check adds"):
-                await stack.enter_async_context(pool.slot("single"))
-        assert pool.work_in_flight == pytest.approx(0.0)
-        async with pool.slot("burst"):
-            assert 2 * burst > 3
-            with pytest.raises(Overloaded):  # a second burst (~3.0 average checks with it) does not fit
-                async with pool.slot("burst"):
-                    pass
-            async with pool.slot("single"):  # a burst and a desk frame fit
-                assert pool.work_in_flight == pytest.approx(burst + single)
-        assert pool.inflight == 0
+            for _ in range(19):
+                await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+            assert pool.work_ahead_ms == pytest.approx(1900.0)
+            with pytest.raises(
+                Overloaded, match=r"single check would finish .* ~1050 ms; admitted up to 1000"
+            ):
+                await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+        assert pool.work_ahead_ms == pytest.approx(0.0) and pool.inflight == 0
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(5):  # 5 bursts ahead: 750 ms of draining, then 300 of its own
+                await stack.enter_async_context(pool.slot("burst", deadline_s=8.0))
+            with pytest.raises(Overloaded, match="burst"):
+                await stack.enter_async_context(pool.slot("burst", deadline_s=8.0))
+            async with pool.slot("single", deadline_s=8.0):  # a desk frame still fits: 850 ms
+                pass
+        assert pool.shed == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_short_deadline_is_refused_sooner_than_a_long_one() -> None:
+    """The caller's own deadline decides: with 0.5 s left (x 0.75 margin = 375 ms) only checks that
+    would end by then are admitted; a caller with 8 s left is still admitted behind them."""
+
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=2, queue_limit=32)
+        for _ in range(50):
+            pool.costs.learn("single", 100.0)
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(6):  # k ahead: k*50 + 100 <= 375 for k <= 5
+                await stack.enter_async_context(pool.slot("single", deadline_s=0.5))
+            with pytest.raises(Overloaded, match="admitted up to 375 ms"):
+                await stack.enter_async_context(pool.slot("single", deadline_s=0.5))
+            await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+            with pytest.raises(Overloaded):  # a deadline already past admits nothing behind work
+                await stack.enter_async_context(pool.slot("single", deadline_s=0.0))
+
+    asyncio.run(scenario())
+
+
+def test_the_queue_limit_still_bounds_waiting_jobs() -> None:
+    async def scenario() -> None:
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=2)
+        for _ in range(50):
+            pool.costs.learn("single", 1.0)  # cheap: the time bound would admit hundreds
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(3):
+                await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+            with pytest.raises(Overloaded, match="2 face jobs waiting"):
+                await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
 
     asyncio.run(scenario())
 

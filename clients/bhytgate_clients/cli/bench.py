@@ -41,9 +41,10 @@ def _import_harness() -> Any:
 @click.option(
     "--queue-limit",
     type=int,
-    default=3,
+    default=12,
     show_default=True,
-    help="Face work admitted beyond the busy workers, in average checks (the gateway's default).",
+    help="Face jobs that may wait beyond the busy workers (the gateway's default; admission is by "
+    "expected completion within the caller's deadline, service/admission.py).",
 )
 @click.option("--duration-per-step", "step_s", type=float, default=None, help="Seconds per sweep step.")
 @click.option(

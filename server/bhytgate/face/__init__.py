@@ -33,9 +33,10 @@ Every refusal is a :class:`FaceError` subclass whose ``reason`` is a stable stri
 ``liveness_static``, ``liveness_discontinuous``, ``liveness_missing_action``, ``liveness_wrong_order``,
 ``liveness_unexpected_action``, ``liveness_identity_changed``, ``liveness_card_photo``.
 
-Costs on a 2-core machine with the prebuilt dlib-bin wheel (docs/face.md has the measurements):
-HOG detection on a <= 640 px copy ~3-50 ms, landmarks ~5 ms, one embedding ~100-130 ms. A liveness
-check measures every frame (detection + landmarks) and embeds 1 + (number of head turns) frames.
+Costs on a 2-core machine, one thread (benchmarks/face_embed.py): HOG detection on a <= 640 px copy
+~2-50 ms, landmarks ~3 ms, one embedding ~4-5 ms on onnxruntime (resnet_onnx.py; ~14 ms on dlib's
+OpenBLAS build, ~85-100 ms on dlib-bin). A liveness check measures every frame (detection +
+landmarks) and embeds 1 + (number of head turns) frames, in one batch.
 
 The liveness check is a *liveness challenge*, not certified presentation-attack detection: it does
 not stop a live deepfake through an unattested camera, or a 3-D mask. Nothing here logs images,

@@ -93,7 +93,9 @@ class FaceConfig:
     min_sharpness: float = 25.0
     # |yaw proxy| above this is too far from frontal to match a frontal chip photo (~40°).
     max_yaw: float = 0.45
-    # --- embedding
+    # --- embedding. Which runtime runs the ResNet: "auto" (onnxruntime on the converted model when
+    # present, else dlib), "onnx" (required) or "dlib". Same weights, same embeddings (to ~1e-6).
+    embedder: str = "auto"
     num_jitters: int = 1
     enrol_jitters: int = 5
     # --- matching. Target false-match rate and the threshold chosen for it; see docs/face.md.
@@ -123,5 +125,7 @@ class FaceConfig:
             raise ValueError("image budgets must be positive")
         if self.detect_max_side < self.hog_window_px:
             raise ValueError("detect_max_side must be at least one HOG window")
+        if self.embedder not in ("auto", "onnx", "dlib"):
+            raise ValueError("embedder must be auto, onnx or dlib")
         if self.track_face_px < self.hog_window_px:
             raise ValueError("track_face_px must be at least the smallest face HOG finds")

@@ -4,12 +4,18 @@ We call dlib directly (rather than ``face_recognition.face_encodings``) to contr
 embed from a crop, but with face_recognition's own model files and its alignment (5-point predictor,
 padding 0.25), so the embedding equals the library's: tests/face checks that. Importing
 ``face_recognition.api`` would also load the CNN detector, which must never be on the request path.
+
+The ResNet itself runs on onnxruntime when the converted model is present (resnet_onnx.py: the same
+weights, the same embeddings to ~1e-6, ~3x less CPU than dlib's OpenBLAS build); dlib's own call is
+the fallback, and the path for jittered (enrolment) embeddings. ``FaceConfig.embedder`` chooses:
+``auto`` (onnx when available), ``onnx`` (required: fail at start-up without it) or ``dlib``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,10 @@ from bhytgate.face.errors import InvalidEmbedding
 Embedding = npt.NDArray[np.float64]  # shape (128,)
 EMBEDDING_DIM = 128
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
+EMBEDDERS = ("auto", "onnx", "dlib")
+CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's compute_face_descriptor: the aligned chip it embeds
+
+log = logging.getLogger("bhytgate.face")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +59,31 @@ def _model_paths() -> tuple[str, str, str]:
     )
 
 
+def _load_onnx(embedder: str) -> Any:
+    """The onnxruntime encoder, or None for dlib's. ``auto`` converts on first use when the set-up
+    step (scripts/bootstrap.sh) did not, and falls back to dlib if anything is missing."""
+    if embedder not in EMBEDDERS:
+        raise ValueError(f"embedder must be one of {EMBEDDERS}")
+    if embedder == "dlib":
+        return None
+    try:
+        from bhytgate.face import resnet_onnx
+
+        path = resnet_onnx.cached_model_path()
+        if not path.exists():
+            path = resnet_onnx.convert(dest=path)
+        return resnet_onnx.OnnxEncoder(path)
+    except Exception as exc:
+        if embedder == "onnx":
+            raise RuntimeError(f"embedder=onnx but the ONNX encoder is unavailable: {exc}") from exc
+        log.warning("ONNX face encoder unavailable (%s); using dlib's", type(exc).__name__)
+        return None
+
+
 class DlibModels:
     """HOG detector, 68- and 5-point shape predictors and the ResNet encoder; heavy, build once."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedder: str = "auto") -> None:
         import dlib
 
         sp68_path, sp5_path, encoder_path = _model_paths()
@@ -61,6 +92,9 @@ class DlibModels:
         self.sp5: Any = dlib.shape_predictor(sp5_path)
         self.encoder: Any = dlib.face_recognition_model_v1(encoder_path)
         self._rectangle: Any = dlib.rectangle
+        self._get_face_chip: Any = dlib.get_face_chip
+        self.onnx: Any = _load_onnx(embedder)
+        self.embedder = "onnx" if self.onnx is not None else "dlib"
         # The encoder's weights and the alignment predictor decide the embedding; name both, by
         # content, so that swapping either file is a detected model change.
         self.model_id = ModelId(
@@ -74,6 +108,10 @@ class DlibModels:
     def rect(self, left: int, top: int, right: int, bottom: int) -> Any:
         return self._rectangle(left, top, right, bottom)
 
+    def face_chip(self, pixels: npt.NDArray[np.uint8], shape5: Any) -> npt.NDArray[np.uint8]:
+        """dlib's aligned 150x150 chip, exactly as compute_face_descriptor cuts it."""
+        return np.asarray(self._get_face_chip(pixels, shape5, size=CHIP_SIZE, padding=CHIP_PADDING))
+
 
 def embed_face(
     models: DlibModels,
@@ -82,9 +120,23 @@ def embed_face(
     num_jitters: int = 1,
 ) -> Embedding:
     """Embed the face in ``box`` (left, top, exclusive right, exclusive bottom), as face_recognition does."""
-    shape5 = models.sp5(pixels, models.rect(box[0], box[1], box[2] - 1, box[3] - 1))
-    descriptor = models.encoder.compute_face_descriptor(pixels, shape5, num_jitters)
-    return as_embedding(np.asarray(descriptor, dtype=np.float64))
+    return embed_faces(models, [(pixels, box)], num_jitters)[0]
+
+
+def embed_faces(
+    models: DlibModels,
+    faces: list[tuple[npt.NDArray[np.uint8], tuple[int, int, int, int]]],
+    num_jitters: int = 1,
+) -> list[Embedding]:
+    """Several faces; on onnxruntime in one batch (~15% less per face than one at a time)."""
+    shapes = [models.sp5(px, models.rect(b[0], b[1], b[2] - 1, b[3] - 1)) for px, b in faces]
+    if models.onnx is not None and num_jitters <= 1 and faces:
+        chips = np.stack([models.face_chip(px, s) for (px, _), s in zip(faces, shapes, strict=True)])
+        return [as_embedding(row) for row in models.onnx.embed_chips(chips)]
+    return [
+        as_embedding(np.asarray(models.encoder.compute_face_descriptor(px, s, num_jitters), np.float64))
+        for (px, _), s in zip(faces, shapes, strict=True)
+    ]
 
 
 def as_embedding(value: npt.ArrayLike) -> Embedding:

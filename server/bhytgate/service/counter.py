@@ -74,10 +74,11 @@ class CounterService:
         session = await self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
-        async with self.pool.slot(check_kind(len(frames), enrol=True)):
+        limit = self.face_limit(timeout)
+        async with self.pool.slot(check_kind(len(frames), enrol=True), deadline_s=limit):
             outcome = await self.pool.run(
                 FaceJob(frames=tuple(frames), now_ms=0, chip_image=session.chip_image, enrol=True),
-                timeout=self.face_limit(timeout),
+                timeout=limit,
             )
         if outcome.capture_failure or outcome.template is None:
             raise InvalidRequest([("frames", f"capture unusable: {outcome.capture_failure}")])

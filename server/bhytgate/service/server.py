@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
+from bhytgate.service.admission import AdmissionPolicy
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter_rpcs import CounterServicer
@@ -103,7 +104,13 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     if is_postgres(config.db_url):
         doc_lock = PostgresDocumentLock(config.db_url, config.document_lock_wait_s)
     pool = FacePool(
-        config.face, workers=config.workers, queue_limit=config.queue_limit, nice=config.worker_nice
+        config.face,
+        workers=config.workers,
+        queue_limit=config.queue_limit,
+        nice=config.worker_nice,
+        admission=AdmissionPolicy(
+            deadline_fraction=config.admission_deadline_fraction, max_wait_s=config.admission_max_wait_s
+        ),
     )
     metrics = Metrics()
     gateway = Gateway(

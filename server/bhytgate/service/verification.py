@@ -197,7 +197,7 @@ class VerificationFlow:
 
     async def verify(self, caller: Caller, inp: VerifyInput, *, timeout: float | None = None) -> VerifyResult:
         limit = self.face_limit(timeout)
-        async with self.pool.slot(check_kind(len(inp.frames))):  # 1. admission
+        async with self.pool.slot(check_kind(len(inp.frames)), deadline_s=limit):  # 1. admission
             return await self._verify(caller, inp, limit)
 
     async def _finish(

@@ -1,13 +1,13 @@
 """The face pipeline in worker processes.
 
 dlib holds a core per call, so face work runs in a pool of spawned processes (each loads the
-models once, before the server listens). Admission is counted in expected work, not in jobs: a
-liveness burst costs two to three times a single desk frame, so "four jobs in flight" can mean
-anything from 200 to 600 ms of queued work. The pool keeps a moving average of the worker time of
-each kind of job and admits a new one only while the work in flight, the new job's included, stays
-within `workers + queue_limit` average jobs; beyond that a job is refused at once (`Overloaded`)
-rather than queued, so an accepted check's latency stays bounded and the caller gets
-RESOURCE_EXHAUSTED quickly. Until a kind has been measured, each job counts as one average job.
+models once, before the server listens). Admission is by expected completion (admission.py): a
+check is admitted when the work ahead of it, drained at the measured service rate, plus its own
+expected cost (a moving average of worker time per kind of job: a liveness burst costs two to
+three desk frames) fits within a share of the caller's remaining deadline and a latency bound;
+beyond, it is refused at once (`Overloaded`, RESOURCE_EXHAUSTED) rather than queued behind work it
+cannot outrun. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
+latency under overload).
 
 Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
 pool; every job it held, running or queued, fails with `FaceUnavailable` (retryable), and the pool
@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bhytgate.face import FaceConfig
+from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, decide
 
 # The worker side lives in facejob.py; these names stay importable from here.
 from bhytgate.service.facejob import FaceJob as FaceJob
@@ -94,32 +95,7 @@ def _complete(outcome: FaceOutcome) -> bool:
     return not (outcome.capture_failure or outcome.liveness_failure or outcome.reference_failure)
 
 
-class _CostModel:
-    """Moving average of worker time per kind of job (ms); an unknown kind costs the overall mean."""
-
-    ALPHA = 0.1
-    MIN_UNITS = 0.25  # however cheap a kind looks, at most 4 x (workers + queue_limit) jobs fit
-
-    def __init__(self) -> None:
-        self._by_kind: dict[str, float] = {}
-        self._mean: float | None = None
-
-    def learn(self, kind: str, millis: float) -> None:
-        if not millis > 0:
-            return
-        old = self._by_kind.get(kind)
-        self._by_kind[kind] = millis if old is None else old + self.ALPHA * (millis - old)
-        self._mean = millis if self._mean is None else self._mean + self.ALPHA * (millis - self._mean)
-
-    def estimate_ms(self, kind: str) -> float | None:
-        """The kind's learned worker time, if any job of it has completed."""
-        return self._by_kind.get(kind)
-
-    def units(self, kind: str) -> float:
-        """The kind's cost in average jobs (1.0 while nothing is known)."""
-        if self._mean is None:
-            return 1.0
-        return max(self.MIN_UNITS, self._by_kind.get(kind, self._mean) / self._mean)
+_CostModel = CostModel  # the name tests and benchmarks knew
 
 
 def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
@@ -167,6 +143,7 @@ class FacePool:
         queue_limit: int,
         job_fn: JobFn | None = None,
         nice: int = 0,
+        admission: AdmissionPolicy | None = None,
     ) -> None:
         """`job_fn` replaces the face pipeline (a module-level function: it is pickled to the
         workers); the benchmarks use it to run a naive baseline behind the same gateway. `nice`
@@ -185,9 +162,12 @@ class FacePool:
         self.rebuilds = 0  # pool rebuilds started (one per breakage)
         self._inflight = 0
         self._orphans = 0  # jobs whose caller gave up (deadline) but that still occupy a worker
-        self._work = 0.0  # admitted work in average-job units
-        self._orphan_work = 0.0  # work of abandoned jobs that still occupy a worker
-        self.costs = _CostModel()
+        self._work_ms = 0.0  # admitted work: expected worker ms of every job in flight
+        self._orphan_ms = 0.0  # expected work of abandoned jobs that still occupy a worker
+        self.costs = CostModel()
+        self.admission = admission or AdmissionPolicy()
+        self.service = ServiceRate(self.workers)
+        self.shed = 0  # calls refused by admission
 
     @property
     def inflight(self) -> int:
@@ -231,31 +211,53 @@ class FacePool:
         return executor, sorted(set(pids))
 
     @property
+    def work_ahead_ms(self) -> float:
+        """Expected worker time of the admitted face work (abandoned jobs still running included)."""
+        return self._work_ms + self._orphan_ms
+
+    @property
     def work_in_flight(self) -> float:
-        """Admitted face work, in average jobs (abandoned jobs still running included)."""
-        return self._work + self._orphan_work
+        """Admitted face work in average jobs (the metrics gauge)."""
+        mean = self.costs.mean_ms or self.admission.default_job_ms
+        return self.work_ahead_ms / mean
+
+    def _tick(self) -> None:
+        self.service.tick(time.monotonic() * 1000.0, self.inflight)
 
     @contextlib.asynccontextmanager
-    async def slot(self, kind: str = "single") -> AsyncIterator[None]:
+    async def slot(self, kind: str = "single", *, deadline_s: float | None = None) -> AsyncIterator[None]:
         """Admission: reserve the expected work of one check of this `kind` (see `job_kind`), or
-        refuse at once when the work in flight would exceed `workers + queue_limit` average jobs.
+        refuse at once when it would not finish within the share of `deadline_s` (the caller's
+        remaining time) and the latency bound, or when `queue_limit` jobs already wait.
 
         Taken before the check consumes anything (its challenge), so a refused caller can retry.
         A job always fits when nothing is in flight, however heavy it is."""
-        units = self.costs.units(kind)
-        limit = self.workers + self.queue_limit
-        if self.inflight > 0 and self.work_in_flight + units > limit + 1e-9:
-            raise Overloaded(
-                f"{self.work_in_flight:.1f} average checks of face work in flight; a {kind} check"
-                f" adds {units:.1f} (limit {limit})"
+        own = self.costs.expected_ms(kind, self.admission.default_job_ms)
+        if self.inflight > 0:
+            if self.inflight >= self.workers + self.queue_limit:
+                self.shed += 1
+                raise Overloaded(f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})")
+            decision = decide(
+                self.admission,
+                work_ahead_ms=self.work_ahead_ms,
+                rate=self.service.rate,
+                own_ms=own,
+                deadline_s=deadline_s,
             )
+            if not decision.admit:
+                self.shed += 1
+                raise Overloaded(decision.explain(kind))
+        self._tick()
         self._inflight += 1
-        self._work += units
+        self._work_ms += own
+        self._tick()
         try:
             yield
         finally:
+            self._tick()
             self._inflight -= 1
-            self._work = max(0.0, self._work - units)
+            self._work_ms = max(0.0, self._work_ms - own)
+            self._tick()
 
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
         """Run a job in a worker; the caller holds a `slot()`.
@@ -278,6 +280,9 @@ class FacePool:
         def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
             if not done.cancelled() and done.exception() is None:
                 outcome, millis = done.result()
+                # Every job's worker time is retired work (the service rate); only complete ones
+                # teach the cost of their kind.
+                self.service.completed(time.monotonic() * 1000.0, self.inflight, millis)
                 if _complete(outcome):
                     self.costs.learn(kind, millis)
 
@@ -294,13 +299,13 @@ class FacePool:
             if isinstance(exc, asyncio.CancelledError) and future.cancelled() and not caller_cancelled:
                 # Nobody cancelled the caller: the executor dropped the job (a pool rebuild).
                 raise FaceUnavailable("face job dropped; workers restarting") from exc
-            units = self.costs.units(kind)
+            own = self.costs.expected_ms(kind, self.admission.default_job_ms)
             self._orphans += 1
-            self._orphan_work += units
+            self._orphan_ms += own
 
             def _done(_: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
                 self._orphans -= 1
-                self._orphan_work = max(0.0, self._orphan_work - units)
+                self._orphan_ms = max(0.0, self._orphan_ms - own)
 
             future.add_done_callback(_done)
             raise
