@@ -120,6 +120,7 @@ def test_2024_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
             verification.verification_id,
             [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])],
             OPERATOR,
+            consent_terms_version=counter.consent_terms().terms_version,
         )
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")
