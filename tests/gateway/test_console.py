@@ -78,3 +78,13 @@ def test_a_window_the_console_does_not_offer_is_a_clear_400(deployment: Deployme
 def test_a_post_without_the_form_token_of_this_certificate_is_refused(deployment: Deployment) -> None:
     status, _, body = request(deployment, "admin-01", "POST", "/", {"csrf": "0" * 64})
     assert status == 403 and "form token" in body
+
+
+def test_a_form_posted_the_wrong_way_is_a_clear_4xx(deployment: Deployment) -> None:
+    status, _, page = request(deployment, "admin-01", "GET", "/claims")
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert status == 200 and token is not None
+    status, _, body = request(deployment, "admin-01", "POST", "/claims", {"csrf": token.group(1)})
+    assert status == 400 and "multipart/form-data" in body
+    status, _, body = request(deployment, "reviewer-01", "POST", "/review/" + "0" * 32, {"csrf": "x"})
+    assert status == 403  # a form token of another certificate

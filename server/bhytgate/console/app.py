@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from multidict import MultiDict, MultiDictProxy
 
 from bhytgate.console import charts, stats
 from bhytgate.console.auth import Officer, csrf_key, csrf_ok, csrf_token, officer_of
@@ -40,11 +41,13 @@ class NavItem:
     id: str
     href: str
     label: str
+    roles: tuple[str, ...] = ("admin", "reviewer")
 
 
 NAV: web.AppKey[list[NavItem]] = web.AppKey("nav", list)
 OFFICER_KEY: web.RequestKey[Officer] = web.RequestKey("officer", Officer)
 FORM_KEY: web.RequestKey[Any] = web.RequestKey("form", object)
+UPLOAD_KEY: web.RequestKey[MultipartReader] = web.RequestKey("upload", MultipartReader)
 
 _HEADERS = {
     # Nothing but our own stylesheet; no scripts at all; no framing; no referrer leaves the console.
@@ -68,11 +71,22 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             officer = officer_of(request)
             request[OFFICER_KEY] = officer
             if request.method not in ("GET", "HEAD"):
-                form = await request.post()
-                token = form.get("csrf")
+                token: object = None
+                if request.content_type == "multipart/form-data":
+                    # An upload streams: the token must be the first part, read here; the handler
+                    # gets the reader positioned after it and never a body held in memory.
+                    reader = await request.multipart()
+                    part = await reader.next()
+                    if isinstance(part, BodyPartReader) and part.name == "csrf":
+                        token = (await part.read(decode=True))[:128].decode("ascii", "replace")
+                    request[UPLOAD_KEY] = reader
+                    request[FORM_KEY] = MultiDictProxy(MultiDict())
+                else:
+                    form = await request.post()
+                    token = form.get("csrf")
+                    request[FORM_KEY] = form
                 if not isinstance(token, str) or not csrf_ok(request.app[CSRF], officer, token):
                     raise web.HTTPForbidden(text="form token missing or not for this certificate")
-                request[FORM_KEY] = form
             response = await handler(request)
     except web.HTTPException as exc:
         for k, v in _HEADERS.items():
@@ -91,7 +105,7 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
         .render(
             officer=officer,
             csrf=csrf_token(request.app[CSRF], officer),
-            extra_nav=request.app[NAV],
+            extra_nav=[n for n in request.app[NAV] if officer.role in n.roles],
             **values,
         )
     )
@@ -144,10 +158,11 @@ def build_app(
     *,
     clock: Callable[[], dt.datetime] | None = None,
     pages: tuple[PageSetup, ...] = (),
-    max_upload_bytes: int = 64 * 1024 * 1024,
+    max_form_bytes: int = 64 * 1024,
 ) -> web.Application:
     """The console for one gateway. `pages` add their own routes and navigation entries."""
-    app = web.Application(middlewares=[_guard], client_max_size=max_upload_bytes)
+    # Forms are small; uploads stream (multipart) and their pages bound them themselves.
+    app = web.Application(middlewares=[_guard], client_max_size=max_form_bytes)
     app[GATEWAY] = gateway
     app[ENV] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -23,6 +23,7 @@ class Officer:
     terminal_id: str
     facility: str
     role: str
+    kind: str
     cert_sha256: bytes
 
 
@@ -54,7 +55,18 @@ def officer_of(request: web.Request) -> Officer:
         raise web.HTTPUnauthorized(text=f"certificate not usable: {exc}") from None
     if identity.role.value not in OFFICER_ROLES:
         raise web.HTTPForbidden(text=f"role {identity.role.value} may not use the console")
-    return Officer(identity.terminal_id, identity.facility, identity.role.value, hashlib.sha256(der).digest())
+    return Officer(
+        identity.terminal_id,
+        identity.facility,
+        identity.role.value,
+        identity.kind.value,
+        hashlib.sha256(der).digest(),
+    )
+
+
+def require_role(officer: Officer, *roles: str) -> None:
+    if officer.role not in roles:
+        raise web.HTTPForbidden(text=f"role {officer.role} may not use this page")
 
 
 def server_context(ca_cert: str, server_cert: str, server_key: str) -> ssl.SSLContext:

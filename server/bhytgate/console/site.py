@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bhytgate.console import claims_page, review_page
 from bhytgate.console.app import PageSetup, build_app
 from bhytgate.console.auth import server_context
 from bhytgate.pki.devca import PkiLayout
@@ -45,7 +46,11 @@ def _split(listen: str) -> tuple[str, int]:
 
 
 async def start_console(
-    gateway: Gateway, listen: str, pki_dir: Path, *, pages: tuple[PageSetup, ...] = ()
+    gateway: Gateway,
+    listen: str,
+    pki_dir: Path,
+    *,
+    pages: tuple[PageSetup, ...] = (review_page.setup, claims_page.setup),
 ) -> ConsoleSite:
     host, port = _split(listen)
     layout = PkiLayout(pki_dir)

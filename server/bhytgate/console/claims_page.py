@@ -1,0 +1,122 @@
+"""Claims reconciliation in the console: upload a hospital's claims file (QĐ 130 / QĐ 4750
+envelope), see its dossiers by class with the amounts claimed. The file streams through the same
+`claims.service.Reconciliation` as AdminService.ReconcileClaims, in bounded memory, and leaves the
+same audit record."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from aiohttp import BodyPartReader, web
+
+from bhytgate.claims.envelope import ClaimsFileError
+from bhytgate.claims.match import Outcome, Status
+from bhytgate.claims.service import MAX_WINDOW
+from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, render
+from bhytgate.console.auth import require_role
+from bhytgate.console.review_page import _caller
+from bhytgate.storage import StoreUnavailable
+
+if TYPE_CHECKING:
+    from bhytgate.service.gateway import Gateway
+
+CHUNK = 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024  # 1 GiB: a year of a large hospital's dossiers
+SHOWN = 500  # dossiers listed on the page (every class but verified); the summary counts all
+
+
+@dataclasses.dataclass
+class _Report:
+    file_name: str = ""
+    bytes_read: int = 0
+    shown: list[Outcome] = dataclasses.field(default_factory=list)
+    hidden: int = 0
+
+    def keep(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            if o.status is Status.VERIFIED:
+                continue
+            if len(self.shown) < SHOWN:
+                self.shown.append(o)
+            else:
+                self.hidden += 1
+
+
+async def claims_form(request: web.Request) -> web.Response:
+    require_role(request[OFFICER_KEY], "admin")
+    return render(request, "claims.html", summary=None, report=None, error=None, max_window=_max_minutes())
+
+
+def _max_minutes() -> int:
+    return int(MAX_WINDOW.total_seconds() // 60)
+
+
+async def claims_upload(request: web.Request) -> web.Response:
+    officer = request[OFFICER_KEY]
+    require_role(officer, "admin")
+    gateway: Gateway = request.app[GATEWAY]
+    reader = request.get(UPLOAD_KEY)
+
+    def fail(message: str, status: int = 400) -> web.Response:
+        return render(
+            request,
+            "claims.html",
+            status=status,
+            summary=None,
+            report=None,
+            error=message,
+            max_window=_max_minutes(),
+        )
+
+    if reader is None:
+        return fail("Upload the file as multipart/form-data (the page's form does).")
+    window: dt.timedelta | None = None
+    part = await reader.next()
+    if isinstance(part, BodyPartReader) and part.name == "window_minutes":
+        text = (await part.read(decode=True))[:16].decode("ascii", "replace").strip()
+        if text:
+            if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= _max_minutes():
+                return fail(f"Window must be 0 (default) to {_max_minutes()} minutes.")
+            window = dt.timedelta(minutes=int(text)) if int(text) else None
+        part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
+        return fail("Choose a claims file to upload.")
+    job = gateway.reconciliation(window)
+    report = _Report(file_name=part.filename[:200])
+    try:
+        while True:
+            chunk = await part.read_chunk(CHUNK)
+            if not chunk:
+                break
+            report.bytes_read += len(chunk)
+            if report.bytes_read > MAX_FILE_BYTES:
+                return fail(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.", 413)
+            report.keep(await asyncio.to_thread(job.feed, chunk))
+        if report.bytes_read == 0:
+            return fail("The file is empty.")
+        report.keep(await asyncio.to_thread(job.close))
+        await gateway.record_reconciliation(_caller(officer), job.summary)
+    except ClaimsFileError as exc:
+        return fail(f"Claims file: {exc}")
+    except StoreUnavailable:
+        return fail("The database is unavailable; try again.", 503)
+    summary = job.summary
+    rows = [(s.value, summary.counts[s], summary.amounts[s]) for s in Status]
+    return render(
+        request,
+        "claims.html",
+        summary=summary,
+        rows=rows,
+        report=report,
+        error=None,
+        max_window=_max_minutes(),
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/claims", claims_form)
+    app.router.add_post("/claims", claims_upload)
+    app[NAV].append(NavItem("claims", "/claims", "Claims reconciliation", roles=("admin",)))
