@@ -88,6 +88,17 @@ def test_declared_size_agrees_with_the_decoder(
         assert declared_size(raw.getvalue()) == size
 
 
+def test_the_header_reader_is_bounded_and_the_decoder_still_checks() -> None:
+    """Thousands of empty segments before the frame header: the main process's reader gives up
+    after a bounded number of steps (it runs on the event loop); the worker's decoder still refuses
+    the declared size from its own reading of the header, before decoding."""
+    bomb = jpeg_declaring(6000, 4000)
+    padded = bomb[:2] + b"\xff\xfe\x00\x02" * 5000 + bomb[2:]  # COM segments with no text
+    assert declared_size(padded) is None
+    with pytest.raises(ImageTooLarge):
+        decode_image(padded, max_bytes=10 * 1024 * 1024, max_pixels=FaceConfig().max_frame_pixels)
+
+
 def test_headers_that_do_not_say_leave_it_to_the_decoder() -> None:
     assert declared_size(b"\xff\xd8\xff\xe0" + b"\x00" * 100) is None  # no frame header
     assert declared_size(b"\x89PNG\r\n\x1a\n") is None  # no IHDR

@@ -76,6 +76,7 @@ def sniff_format(data: bytes) -> str:
 # JPEG start-of-frame markers (SOF0-SOF15 but DHT C4, JPG C8, DAC CC, which share the range).
 _SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE: Final = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+_JPEG_MAX_STEPS: Final = 256
 
 
 def _u16(data: bytes, at: int) -> int:
@@ -91,7 +92,12 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     last one: taking the largest refuses whichever it would pick)."""
     best: tuple[int, int] | None = None
     i = 2
-    while i + 4 <= len(data):
+    # Bounded steps, not bytes: this runs on the gateway's event loop, and 4 MiB of 4-byte segments
+    # would be a million of them. Real files have a few dozen segments before the scan; past the
+    # bound the size is left to the worker's decoder, which checks its own reading of the header.
+    for _ in range(_JPEG_MAX_STEPS):
+        if i + 4 > len(data):
+            break
         if data[i] != 0xFF:
             break  # not a marker where one must be: corrupt, the decoder says so
         marker = data[i + 1]
@@ -111,6 +117,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             if best is None or width * height > best[0] * best[1]:
                 best = (width, height)
         i += 2 + length
+    else:
+        return None  # cut short: a later frame header could declare more
     return best
 
 
