@@ -10,6 +10,7 @@ libFuzzer's RSS limit (unbounded memory).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -259,12 +260,15 @@ def _importer(fmt: str) -> Callable[[Path], One]:
 
 def _image(workdir: Path) -> One:
     from bhytgate.face import FaceConfig
-    from bhytgate.face.decode import decode_image
+    from bhytgate.face.decode import declared_size, decode_image
     from bhytgate.face.errors import ImageError
 
     config = FaceConfig()  # the gateway's own budgets: 10 MiB, 24 Mpx
 
     def one(data: bytes) -> str | None:
+        # The servicer's header reader (main process, no decoder) sees every frame first.
+        with contextlib.suppress(ImageError):
+            declared_size(data)
         try:
             decoded = decode_image(data, max_bytes=config.max_image_bytes, max_pixels=config.max_image_pixels)
         except ImageError as exc:

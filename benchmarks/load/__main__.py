@@ -1,8 +1,17 @@
-"""python -m benchmarks.load [--quick] [--out DIR]: the same as `bhytgate bench`."""
+"""python -m benchmarks.load [--quick] [--out DIR]: the same as `bhytgate bench`.
+
+python -m benchmarks.load soak [--minutes 30] [...]: the soak (`benchmarks.load.soak`)."""
 
 from __future__ import annotations
 
-from bhytgate_clients.cli.bench import bench
+import sys
 
 if __name__ == "__main__":
-    bench()
+    if sys.argv[1:2] == ["soak"]:
+        from benchmarks.load.soak_cli import main
+
+        main(sys.argv[2:])
+    else:
+        from bhytgate_clients.cli.bench import bench
+
+        bench()

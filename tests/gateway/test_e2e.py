@@ -249,9 +249,10 @@ def test_a_check_whose_terminal_hangs_up_still_leaves_its_audit_record(deploymen
     d = deployment
     card = d.card("howard")
     with Image.open(live_photos(d, card)[0]) as photo:
-        big = photo.convert("RGB").resize((4800, 3600))  # a second or more of face work
+        # the largest live frame the gateway takes (3840x2160): a few hundred ms of face work
+        big = photo.convert("RGB").resize((3840, 2160))
     out = io.BytesIO()
-    big.save(out, "JPEG", quality=90)
+    big.save(out, "JPEG", quality=95)
 
     def query(sql: str, *args: object) -> list[tuple[object, ...]]:
         db = sqlite3.connect(d.home / "gateway.db")
@@ -543,6 +544,59 @@ def test_broken_images_are_business_rejections_not_crashes(deployment: Deploymen
                 pb.REASON_CODE_POOR_FACE_QUALITY
             ]
             assert response.reasons[0].detail in undecodable
+
+
+def _tiny_image_declaring(fmt: str, width: int, height: int) -> bytes:
+    """A real 64x64 image whose header is rewritten to declare width x height (~1 KB)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 80, 60)).save(buf, fmt)
+    data = bytearray(buf.getvalue())
+    if fmt == "PNG":  # IHDR, the first chunk (its CRC is left stale: the size is all that is read)
+        data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+        return bytes(data)
+    i = 2
+    while data[i + 1] != 0xC0:  # JPEG: the baseline frame header
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    data[i + 5 : i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_frame_declaring_more_than_the_live_frame_budget_is_refused_before_the_challenge(
+    deployment: Deployment,
+) -> None:
+    """A ~1 KB JPEG declaring 6000x4000 used to pass (the 24 Mpx budget is the chip portrait's),
+    spend the challenge and decode into 72 MB in a worker. Live frames have their own budget
+    (3840x2160), read from the header in the main process: INVALID_ARGUMENT, challenge unspent."""
+    budget = deployment.running.gateway.config.face.max_frame_pixels
+    assert budget == 3840 * 2160
+    card = deployment.card("obama")
+    with deployment.client("lab-desk") as client:
+        for fmt, width, height in (("JPEG", 6000, 4000), ("PNG", 4000, 3000), ("JPEG", 3841, 2160)):
+            _, request = _begin_and_request(deployment, card, client)
+            records = deployment.running.gateway.store.audit_head()[0]
+            request.frames[0].image = _tiny_image_declaring(fmt, width, height)
+            assert len(request.frames[0].image) < 2048
+            with pytest.raises(grpc.RpcError) as err:
+                client.verification.Verify(request, timeout=60)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert GatewayError.from_rpc_error(err.value).violations == [
+                (
+                    "frames[0].image",
+                    f"declares {width}x{height} pixels, over the live-frame budget of {budget} pixels",
+                )
+            ]
+            assert deployment.running.gateway.store.audit_head()[0] == records  # nothing spent
+            # the challenge is still usable: the same request with a real frame is checked
+            request.frames[0].image = (
+                SimulatedCamera(live_photos(deployment, card)).single(request.frames[0].timestamp_ms)[0].image
+            )
+            checked = client.verification.Verify(request, timeout=60)
+            challenge = [c.status for c in checked.checks if c.check == pb.CHECK_CHALLENGE]
+            assert challenge == [pb.CHECK_STATUS_PASSED], checked.reasons
 
 
 def test_request_size_limits_and_undecodable_bodies(

@@ -188,6 +188,10 @@ def test_workers_exit_on_their_own_when_the_server_is_killed(tmp_path: Path, ser
 def demo_home(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> tuple[Path, DevHome]:
     home = tmp_path_factory.mktemp("shutdown-home")
     dev = ensure_dev_home(load_config(home), faces_dir, log=lambda *_: None)
+    # The checks in flight below need a second or more of face work: a 4800x3600 frame, over the
+    # default live-frame budget (3840x2160), admitted here.
+    with (home / "gateway.toml").open("a", encoding="utf-8") as toml:
+        toml.write("\n[face]\nmax_frame_pixels = 17_280_000\n")
     add_terminal(
         load_config(home).pki_dir,
         TerminalIdentity("stop-desk", "01001", "hospital-checkin", "desk"),  # type: ignore[arg-type]

@@ -56,7 +56,15 @@ class FaceConfig:
 
     # --- decoding: refuse before decoding, from the header alone
     max_image_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 24_000_000  # 6000 x 4000; a phone photo is ~12 Mpx
+    # The chip portrait (DG2, hash-checked against the issuer's signed EF.SOD before any face work;
+    # ICAO portraits are ~0.3 Mpx): 6000 x 4000, kept from before live frames had their own budget.
+    max_image_pixels: int = 24_000_000
+    # Live frames (Verify, EnrollTemplate): 3840 x 2160, the largest video frame a terminal camera
+    # streams (desk and kiosk cameras are 720p-1080p, 0.9-2.1 Mpx; the shared photos are <= 3.4 Mpx).
+    # Detection runs on a <= 640 px copy and the embedding on a 150 px crop, so more pixels only cost
+    # decode time and memory: a frame declaring more is refused from its header, before the
+    # challenge is spent (INVALID_ARGUMENT on frames[i].image).
+    max_frame_pixels: int = 3840 * 2160
     # --- detection: HOG on a copy whose longer side is at most this; the cheap pass runs at upsample 0
     detect_max_side: int = 640
     # The smallest face box dlib's HOG detector finds at upsample 0. Its scanning window is 80 px,
@@ -121,7 +129,7 @@ class FaceConfig:
             raise ValueError("match_threshold must be in (0, 2)")
         if not 0.0 < self.target_fmr < 1.0:
             raise ValueError("target_fmr must be in (0, 1)")
-        if self.max_image_pixels <= 0 or self.max_image_bytes <= 0:
+        if self.max_image_pixels <= 0 or self.max_image_bytes <= 0 or self.max_frame_pixels <= 0:
             raise ValueError("image budgets must be positive")
         if self.detect_max_side < self.hog_window_px:
             raise ValueError("detect_max_side must be at least one HOG window")

@@ -3,6 +3,11 @@
 Order matters: the pixel budget is checked from the header alone, before any pixel is decoded, so a
 decompression bomb costs a header parse. Only JPEG, PNG and JPEG 2000 are accepted (chip photos are
 often JPEG 2000); everything else is refused by magic bytes, not by file name.
+
+`declared_size` reads the dimensions with a few bounded byte reads and no decoder, so the gateway's
+main process can refuse an oversized frame before the challenge is spent (a 700-byte JPEG declaring
+6000x4000 otherwise decodes, grey-padded, into a 72 MB array in ~0.5 s of worker time); the decoder
+checks its own reading of the header again, and the decoded shape, in the worker.
 """
 
 from __future__ import annotations
@@ -68,6 +73,114 @@ def sniff_format(data: bytes) -> str:
     raise UnsupportedFormat("not a JPEG, PNG or JPEG 2000 image")
 
 
+# JPEG start-of-frame markers (SOF0-SOF15 but DHT C4, JPG C8, DAC CC, which share the range).
+_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE: Final = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+_JPEG_MAX_STEPS: Final = 256
+
+
+def _u16(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 2], "big")
+
+
+def _u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 4], "big")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The largest size any start-of-frame segment before the scan declares (the decoder uses the
+    last one: taking the largest refuses whichever it would pick)."""
+    best: tuple[int, int] | None = None
+    i = 2
+    # Bounded steps, not bytes: this runs on the gateway's event loop, and 4 MiB of 4-byte segments
+    # would be a million of them. Real files have a few dozen segments before the scan; past the
+    # bound the size is left to the worker's decoder, which checks its own reading of the header.
+    for _ in range(_JPEG_MAX_STEPS):
+        if i + 4 > len(data):
+            break
+        if data[i] != 0xFF:
+            break  # not a marker where one must be: corrupt, the decoder says so
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header after this
+            break
+        length = _u16(data, i + 2)
+        if length < 2:
+            break
+        if marker in _SOF and i + 9 <= len(data):
+            height, width = _u16(data, i + 5), _u16(data, i + 7)
+            if best is None or width * height > best[0] * best[1]:
+                best = (width, height)
+        i += 2 + length
+    else:
+        return None  # cut short: a later frame header could declare more
+    return best
+
+
+def _jp2_size(data: bytes) -> tuple[int, int] | None:
+    """JPEG 2000: the codestream's SIZ segment (image area minus offsets), or the JP2 container's
+    `ihdr` box inside `jp2h`."""
+    if data.startswith(b"\xff\x4f\xff\x51"):
+        if len(data) < 24:
+            return None
+        width = _u32(data, 8) - _u32(data, 16)
+        height = _u32(data, 12) - _u32(data, 20)
+        return (max(0, width), max(0, height))
+    return _jp2_boxes(data, 0, len(data), depth=0)
+
+
+def _jp2_boxes(data: bytes, start: int, end: int, *, depth: int) -> tuple[int, int] | None:
+    i = start
+    for _ in range(64):  # a JP2 header has a handful of boxes; bounded whatever the input says
+        if i + 8 > end:
+            return None
+        length, kind, header = _u32(data, i), data[i + 4 : i + 8], 8
+        if length == 1:
+            if i + 16 > end:
+                return None
+            length, header = int.from_bytes(data[i + 8 : i + 16], "big"), 16
+        elif length == 0:
+            length = end - i
+        if length < header:
+            return None
+        box_end = min(end, i + length)
+        if kind == b"jp2h" and depth == 0:
+            return _jp2_boxes(data, i + header, box_end, depth=1)
+        if kind == b"ihdr" and depth == 1:
+            at = i + header
+            return (_u32(data, at + 4), _u32(data, at)) if at + 8 <= box_end else None
+        i += length
+    return None
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the image's header declares them, without a decoder; None where the
+    header does not say (the decoder then refuses the image as corrupt, or reads it itself).
+
+    Raises :class:`ImageEmpty` / :class:`UnsupportedFormat` as :func:`sniff_format` does."""
+    fmt = sniff_format(data)
+    if fmt == _PNG:
+        # IHDR must be the first chunk: length 13, then width and height.
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        return (_u32(data, 16), _u32(data, 20))
+    if fmt == _JPEG:
+        return _jpeg_size(data)
+    return _jp2_size(data)
+
+
+def check_declared_size(data: bytes, max_pixels: int) -> None:
+    """Refuse `data` if its header declares more than `max_pixels` (:class:`ImageTooLarge`)."""
+    size = declared_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageTooLarge(f"declared {size[0]}x{size[1]} exceeds the {max_pixels}-pixel budget")
+
+
 def _looks_truncated(data: bytes, fmt: str) -> bool:
     """Whether the file lacks its end marker: tells a cut-off transfer from garbled content."""
     tail = data[-4096:]
@@ -83,6 +196,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     if len(data) > max_bytes:
         raise ImageTooLarge(f"{len(data)} bytes exceeds the {max_bytes}-byte budget")
     fmt = sniff_format(data)
+    check_declared_size(data, max_pixels)  # before Pillow parses anything
     # face_recognition sets Pillow's process-wide LOAD_TRUNCATED_IMAGES when it is imported, which
     # would turn a truncated frame into a silently grey-padded one. Refuse truncation regardless.
     ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -122,11 +122,14 @@ class FaceEngine:
         check_blur: bool,
         config: FaceConfig | None = None,
         previous: Box | None = None,
+        chip_photo: bool = False,
     ) -> _Located:
-        """`previous`: the face box in the burst's previous frame, to look for the face cheaply."""
+        """`previous`: the face box in the burst's previous frame, to look for the face cheaply.
+        `chip_photo`: the DG2 portrait (its pixel budget), not a live frame."""
         cfg = config or self.config
         t0 = time.perf_counter()
-        decoded = decode_image(image_bytes, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels)
+        budget = cfg.max_image_pixels if chip_photo else cfg.max_frame_pixels
+        decoded = decode_image(image_bytes, max_bytes=cfg.max_image_bytes, max_pixels=budget)
         decode_ms = _ms(t0)
         t1 = time.perf_counter()
         detection = None
@@ -196,7 +199,9 @@ class FaceEngine:
         # The chip photo is the issuer's ICAO portrait, already judged at enrolment: only the
         # face must be findable and big enough to embed; pose and blur gates are for live captures.
         chip_config = dataclasses.replace(self.config, min_face_px=self.config.chip_min_face_px)
-        loc = self._locate(dg2_image_bytes, check_pose=False, check_blur=False, config=chip_config)
+        loc = self._locate(
+            dg2_image_bytes, check_pose=False, check_blur=False, config=chip_config, chip_photo=True
+        )
         embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
         embedding.setflags(write=False)
         with self._chip_lock:

@@ -25,7 +25,7 @@ from bhytgate.api.convert import entitlement_to_proto
 from bhytgate.api.errors import bad_request_status, retry_status
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
-from bhytgate.face.decode import sniff_format
+from bhytgate.face.decode import declared_size
 from bhytgate.face.errors import FaceError
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
@@ -279,13 +279,25 @@ def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]
             violations.append((f"frames[{i}].image", f"over {config.max_frame_bytes} bytes"))
             image = b""  # refused: keep no copy
         else:
-            # Only the container is checked here, from its magic bytes, before the challenge is
-            # spent; a frame that passes but does not decode is a REJECTED check (see the proto).
+            # The container (magic bytes) and the size its header declares are checked here, before
+            # the challenge is spent, without a decoder; a frame that passes but does not decode is
+            # a REJECTED check (see the proto).
             try:
-                sniff_format(image)
+                size = declared_size(image)
             except FaceError:
                 violations.append((f"frames[{i}].image", "not a JPEG, PNG or JPEG 2000 image"))
                 image = b""
+            else:
+                budget = config.face.max_frame_pixels
+                if size is not None and size[0] * size[1] > budget:
+                    violations.append(
+                        (
+                            f"frames[{i}].image",
+                            f"declares {size[0]}x{size[1]} pixels, over the live-frame budget of"
+                            f" {budget} pixels",
+                        )
+                    )
+                    image = b""
         if frame.timestamp_ms <= 0:
             violations.append((f"frames[{i}].timestamp_ms", "must be positive (ms since the Unix epoch)"))
         out.append((image, int(frame.timestamp_ms)))
