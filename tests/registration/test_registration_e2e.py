@@ -19,7 +19,8 @@ from bhytgate.audit.chain import document_key
 from bhytgate.registration.model import Status
 from bhytgate_clients.cardlab import SimulatedChip
 from bhytgate_clients.cardlab.camera import SimulatedCamera
-from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
+from bhytgate_clients.cli.checkin import live_photos as lab_photos
+from bhytgate_clients.cli.checkin import read_chip_files
 from bhytgate_clients.sdk import GatewayError, VerificationResult
 from bhytgate_clients.sdk.results import Challenge
 
@@ -30,12 +31,7 @@ PHONE = "+84912345678"
 
 
 def live_photos(d: RegistrationDeployment, card: Path) -> list[Path]:
-    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
-    identity = meta.get("identity") or card.name.split("-", 1)[1]
-    rows = (d.faces / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
-    photos = [d.faces / line.split(",")[0] for line in rows if line.split(",")[1] == identity]
-    source = chip_photo_source(card)
-    return [p for p in photos if source is None or p.resolve() != source.resolve()]
+    return lab_photos(d.faces, card)
 
 
 def verify_on_phone(

@@ -143,8 +143,9 @@ class DG13Data:
     opaque: str  # field 16: observed on real cards as 16 hex characters, meaning unknown
 
 
-def dg13(data: DG13Data) -> bytes:
-    flat = [
+def dg13_values(data: DG13Data) -> list[str]:
+    """The DG13 fields in their tag order (1 = CCCD number ... 12 = expiry date)."""
+    return [
         data.id_number,
         data.full_name,
         data.date_of_birth,
@@ -158,6 +159,10 @@ def dg13(data: DG13Data) -> bytes:
         data.issue_date,
         data.expiry_date,
     ]
+
+
+def dg13(data: DG13Data) -> bytes:
+    flat = dg13_values(data)
     fields = [_field(number, core.UTF8String(value)) for number, value in enumerate(flat, start=1)]
     fields.append(_field(13, _names(data.father), _names(data.mother)))
     fields.append(_field(14, _names(data.spouse) if data.spouse else asn1.AnySequence([])))

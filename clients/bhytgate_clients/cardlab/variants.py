@@ -83,20 +83,7 @@ def _opaque_field(number: int) -> core.Any:
 
 
 def dg13_2024_bytes(data: lds.DG13Data, *, readable_id: bool = True) -> bytes:
-    flat = [
-        data.id_number,
-        data.full_name,
-        data.date_of_birth,
-        data.sex,
-        data.nationality,
-        data.ethnicity,
-        data.religion,
-        data.place_of_origin,
-        data.place_of_residence,
-        data.identifying_marks,
-        data.issue_date,
-        data.expiry_date,
-    ]
+    flat = lds.dg13_values(data)
     readable = READABLE_2024 if readable_id else READABLE_2024 - {1}
     fields: list[core.Any] = []
     for number, value in enumerate(flat, start=1):

@@ -64,6 +64,17 @@ def chip_photo_source(card: Path) -> Path | None:
         return None
 
 
+def live_photos(faces: Path, card: Path) -> list[Path]:
+    """The labelled photos of a lab card's holder (`faces/labels.csv`), without its chip photo:
+    what the simulated camera may show as that person, live."""
+    meta = json.loads((card / "card.json").read_text(encoding="utf-8"))
+    identity = meta.get("identity") or card.name.split("-", 1)[1]
+    rows = (faces / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
+    photos = [faces / line.split(",")[0] for line in rows if line.split(",")[1] == identity]
+    source = chip_photo_source(card)
+    return [p for p in photos if source is None or p.resolve() != source.resolve()]
+
+
 def chip_answerer(card: Path) -> Any:
     """The card lab's simulated chip answers INTERNAL AUTHENTICATE; a plain dump cannot."""
     if not (card / "chip_aa_key.pem").exists():
