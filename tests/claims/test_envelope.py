@@ -102,6 +102,7 @@ def test_a_bad_dossier_is_one_unparseable_with_its_reason(item: bytes, reason: s
         ({"NGAY_VAO": "202613301200"}, "NGAY_VAO"),
         ({"NGAY_RA": "202611290000"}, "NGAY_RA is before"),
         ({"T_BHTT": "12,5"}, "T_BHTT"),
+        ({"T_BHTT": "-1000000000"}, "T_BHTT"),  # a negative claim would hide others in the totals
         ({"MA_CSKCB": "1001"}, "MA_CSKCB"),
         ({"SO_CCCD": "123456789", "MA_THE_BHYT": "XX"}, "neither a 12-digit SO_CCCD"),
         ({"MA_LK": ""}, "MA_LK is empty"),
@@ -184,3 +185,44 @@ def test_base64_with_line_breaks_is_accepted() -> None:
     )
     _, out = read_all(envelope(item))
     assert isinstance(parsed(out[0]), Xml1)
+
+
+@pytest.mark.parametrize(
+    "opening", [b"<GIAMDINHHS><X", b'<GIAMDINHHS><X a="', b"<GIAMDINHHS><!--", b"<GIAMDINHHS><?pi "]
+)
+def test_one_endless_token_is_refused_before_the_parser_holds_it(opening: bytes) -> None:
+    """expat keeps a tag, attribute, comment or PI whole until it ends: the reader refuses any run of
+    more than MAX_RUN_BYTES without a '>' (found by an attack run: 200 MB cost the server 1 GB)."""
+    from bhytgate.claims.envelope import MAX_RUN_BYTES
+
+    reader = EnvelopeReader()
+    reader.feed(opening)
+    chunk = b"A" * (1024 * 1024)
+    with pytest.raises(ClaimsFileError, match="longer than 8 MiB"):
+        for _ in range(MAX_RUN_BYTES // len(chunk) + 2):
+            reader.feed(chunk)
+    assert reader.bytes_read <= MAX_RUN_BYTES + 2 * len(chunk)
+
+
+def test_one_huge_chunk_is_checked_slice_by_slice() -> None:
+    reader = EnvelopeReader()
+    with pytest.raises(ClaimsFileError, match="longer than"):
+        reader.feed(b"<GIAMDINHHS><X a='" + b"A" * (9 * 1024 * 1024) + b"'/></GIAMDINHHS>")
+
+
+def test_a_long_base64_text_is_no_token() -> None:
+    """The bound leaves room for the largest XML1 a dossier may carry, as base64 text."""
+    item = hoso(VISIT)
+    _, out = read_all(envelope(item), chunk=1024 * 1024)
+    assert len(out) == 1
+
+
+def test_an_encoding_python_cannot_decode_is_a_clear_error_or_one_unparseable_dossier() -> None:
+    with pytest.raises(ClaimsFileError, match="unsupported character encoding"):
+        read_all(b'<?xml version="1.0" encoding="x-bogus"?><GIAMDINHHS/>', chunk=1024)
+    for encoding in (b"utf-32", b"x-bogus", b"utf-7"):
+        bad = b'<?xml version="1.0" encoding="' + encoding + b'"?><TONG_HOP><MA_LK>1</MA_LK></TONG_HOP>'
+        _, out = read_all(envelope(hoso(VISIT), b"<HOSO>" + file_hoso("XML1", bad) + b"</HOSO>"), chunk=4096)
+        results = [parsed(r) for r in out]
+        assert isinstance(results[0], Xml1), results[0]  # the good dossier before it is kept
+        assert isinstance(results[1], Problem) and "encoding" in results[1].reason, results[1]

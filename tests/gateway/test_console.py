@@ -88,3 +88,45 @@ def test_a_form_posted_the_wrong_way_is_a_clear_4xx(deployment: Deployment) -> N
     assert status == 400 and "multipart/form-data" in body
     status, _, body = request(deployment, "reviewer-01", "POST", "/review/" + "0" * 32, {"csrf": "x"})
     assert status == 403  # a form token of another certificate
+
+
+def test_an_upload_of_two_files_is_refused_not_half_reconciled(deployment: Deployment) -> None:
+    _, _, page = request(deployment, "admin-01", "GET", "/claims")
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert token is not None
+    boundary = "b0undary"
+    envelope = b"<?xml version='1.0'?><GIAMDINHHS></GIAMDINHHS>"
+    parts = [(b'name="csrf"', token.group(1).encode())]
+    parts += [(f'name="file"; filename="{n}.xml"'.encode(), envelope) for n in ("a", "b")]
+    body = (
+        b"".join(
+            b"--"
+            + boundary.encode()
+            + b"\r\nContent-Disposition: form-data; "
+            + disp
+            + b"\r\n\r\n"
+            + data
+            + b"\r\n"
+            for disp, data in parts
+        )
+        + b"--"
+        + boundary.encode()
+        + b"--\r\n"
+    )
+    console = deployment.running.console
+    assert console is not None
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", console.port, context=_context(deployment.home / "pki", "admin-01"), timeout=30
+    )
+    try:
+        conn.request(
+            "POST",
+            "/claims",
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8")
+    finally:
+        conn.close()
+    assert resp.status == 400 and "one claims file at a time" in text

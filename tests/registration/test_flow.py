@@ -64,6 +64,7 @@ def verified(sessions: Sessions, terminal: str) -> str:
         ("NGUYEN VAN AN", "1990-03-15"),
         "chip_aa_face_liveness",
         uuid.uuid4().hex,
+        facility="01001",
     )
     sessions.put(vid, session)
     return vid
@@ -130,3 +131,26 @@ def test_attempt_limits_are_shared_by_replicas(store_factory: StoreFactory) -> N
             await b.doc_lock.close()
 
     asyncio.run(attempts())
+
+
+def test_a_terminal_of_the_same_name_at_another_facility_cannot_use_the_verification(
+    store_factory: StoreFactory,  # noqa: F811
+) -> None:
+    """Terminal ids repeat across facilities (every hospital may have a phone-a): a verification
+    belongs to its terminal id *and* facility (found by an attack run: the id alone was compared)."""
+    (flow, sessions) = replica(store_factory, RegistrationConfig())
+    flow.store.link_cccd(CCCD, BHXH, "counter-01", now())
+    vid = verified(sessions, "phone-a")  # made at 01001
+    assert sessions.get(vid, now()).facility == "01001"  # type: ignore[union-attr]
+    elsewhere = Caller("phone-a", "79014", "hospital-checkin", TerminalKind.PHONE)
+
+    async def attempt() -> None:
+        try:
+            with pytest.raises(FailedPrecondition, match="another terminal"):
+                await flow.register(
+                    elsewhere, RegisterInput(vid, Contact(ContactKind.EMAIL, "an@example.vn"))
+                )
+        finally:
+            await flow.doc_lock.close()
+
+    asyncio.run(attempt())

@@ -67,7 +67,18 @@ def service(store: SqlStore) -> HouseholdService:
 
 def payer_session(store: SqlStore, vid: str = "ab" * 16, *, identity_ok: bool = True) -> str:
     Sessions(store, dt.timedelta(minutes=30)).put(
-        vid, Session(PAYER, "counter-01", identity_ok, Outcome.ACCEPTED, (), None, NOW, ("Payer", None))
+        vid,
+        Session(
+            PAYER,
+            "counter-01",
+            identity_ok,
+            Outcome.ACCEPTED,
+            (),
+            None,
+            NOW,
+            ("Payer", None),
+            facility="79001",
+        ),
     )
     return vid
 

@@ -19,6 +19,14 @@ from bhytgate.claims.xml1 import strip_ns
 
 ROOT = "GIAMDINHHS"
 MAX_XML1_BYTES = 4 * 1024 * 1024
+# The parser (expat) holds a tag, attribute, comment or processing instruction whole until it
+# ends, so one long token would cost its length in memory whatever the dossier limits say. Between
+# two '>' bytes a well-formed claims file holds at most one XML1 payload as text (base64 of at most
+# MAX_XML1_BYTES): anything longer is refused before it reaches the parser.
+MAX_RUN_BYTES = 8 * 1024 * 1024
+# A whole file, over any interface (the console caps uploads the same way).
+MAX_FILE_BYTES = 1024 * 1024 * 1024
+_SLICE = 1024 * 1024
 MAX_INLINE_FIELDS = 500
 MAX_DEPTH = 64
 MAX_HEADER_CHARS = 1024
@@ -157,6 +165,7 @@ class EnvelopeReader:
             target=self._target, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
         self.bytes_read = 0
+        self._run_bytes = 0  # bytes since the last '>'
         self._closed = False
 
     @property
@@ -182,11 +191,33 @@ class EnvelopeReader:
             raise ClaimsFileError(
                 f"not well-formed XML at line {line}, column {column} (after {self._target.index} dossier(s))"
             ) from None
+        except (LookupError, ValueError):  # the XML declaration names an encoding we cannot decode
+            raise ClaimsFileError("the file declares an unsupported character encoding") from None
         done, self._target.ready = self._target.ready, []
         return done
 
     def feed(self, data: bytes) -> list[RawDossier]:
+        if len(data) > _SLICE:  # keep the run check exact: no two '>' further apart than a slice
+            done: list[RawDossier] = []
+            for start in range(0, len(data), _SLICE):
+                done += self.feed(data[start : start + _SLICE])
+            return done
         self.bytes_read += len(data)
+        if self.bytes_read > MAX_FILE_BYTES:
+            raise ClaimsFileError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        first = data.find(b">")
+        if first == -1:
+            self._run_bytes += len(data)
+        else:
+            self._run_bytes += first
+            if self._run_bytes <= MAX_RUN_BYTES:
+                self._run_bytes = len(data) - data.rfind(b">") - 1
+        # (between two '>' inside one slice there are fewer bytes than a slice, far below the bound)
+        if self._run_bytes > MAX_RUN_BYTES:
+            raise ClaimsFileError(
+                f"a single XML token or text run longer than {MAX_RUN_BYTES // (1024 * 1024)} MiB"
+                f" (after {self._target.index} dossier(s))"
+            )
         return self._run("feed", data)
 
     def close(self) -> list[RawDossier]:

@@ -23,7 +23,9 @@ from bhytgate import ids
 from bhytgate.checkin.record import VIETNAM
 
 _MINUTES = re.compile(r"[0-9]{12}", re.ASCII)
-_AMOUNT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,4})?", re.ASCII)
+# T_BHTT is what the fund is asked to pay: a non-negative amount (a negative one would hide others
+# in the class totals), so "-5" is no amount and the dossier is unparseable.
+_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,4})?", re.ASCII)
 _B64_SPACE = re.compile(rb"[ \t\r\n]+")
 MAX_MA_LK = 100
 
@@ -73,6 +75,8 @@ def fields_of(document: bytes) -> Mapping[str, str] | Problem:
     except DET.ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         return Problem(f"XML1 is not well-formed XML (line {line}, column {column})")
+    except (LookupError, ValueError):  # an encoding declaration Python cannot or will not decode
+        return Problem("XML1 declares an unsupported character encoding")
     holder = None
     for element in root.iter():
         if any(strip_ns(child.tag) == "MA_LK" for child in element):

@@ -92,6 +92,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         for k, v in _HEADERS.items():
             exc.headers.setdefault(k, v)
         raise
+    except Exception as exc:  # a bug of ours: one log line, a plain 500 with the same headers
+        log.error("console error on %s %s: %s", request.method, request.path, type(exc).__name__)
+        response = web.Response(status=500, text="internal error", headers=_HEADERS)
+        return response
     for k, v in _HEADERS.items():
         response.headers.setdefault(k, v)
     return response

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import BodyPartReader, web
 
-from bhytgate.claims.envelope import ClaimsFileError
+from bhytgate.claims.envelope import MAX_FILE_BYTES, ClaimsFileError
 from bhytgate.claims.match import Outcome, Status
 from bhytgate.claims.service import MAX_WINDOW
 from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, render
@@ -23,8 +24,10 @@ from bhytgate.storage import StoreUnavailable
 if TYPE_CHECKING:
     from bhytgate.service.gateway import Gateway
 
+log = logging.getLogger("bhytgate.console")
+
 CHUNK = 1024 * 1024
-MAX_FILE_BYTES = 1024 * 1024 * 1024  # 1 GiB: a year of a large hospital's dossiers
+READ_STALL_S = 60.0  # an upload that sends nothing for this long is dropped
 SHOWN = 500  # dossiers listed on the page (every class but verified); the summary counts all
 
 
@@ -88,7 +91,8 @@ async def claims_upload(request: web.Request) -> web.Response:
     report = _Report(file_name=part.filename[:200])
     try:
         while True:
-            chunk = await part.read_chunk(CHUNK)
+            async with asyncio.timeout(READ_STALL_S):  # a stalled upload holds nothing for long
+                chunk = await part.read_chunk(CHUNK)
             if not chunk:
                 break
             report.bytes_read += len(chunk)
@@ -97,12 +101,19 @@ async def claims_upload(request: web.Request) -> web.Response:
             report.keep(await asyncio.to_thread(job.feed, chunk))
         if report.bytes_read == 0:
             return fail("The file is empty.")
+        if await reader.next() is not None:
+            return fail("Upload one claims file at a time.")
         report.keep(await asyncio.to_thread(job.close))
         await gateway.record_reconciliation(_caller(officer), job.summary)
     except ClaimsFileError as exc:
         return fail(f"Claims file: {exc}")
     except StoreUnavailable:
         return fail("The database is unavailable; try again.", 503)
+    except TimeoutError:
+        return fail(f"The upload stalled for {READ_STALL_S:.0f} s; send it again.", 408)
+    except ConnectionError:
+        log.info("claims upload ended by the client")
+        raise web.HTTPBadRequest(text="upload interrupted") from None
     summary = job.summary
     rows = [(s.value, summary.counts[s], summary.amounts[s]) for s in Status]
     return render(

@@ -92,7 +92,7 @@ class RegistrationFlow:
 
     async def register(self, caller: Caller, inp: RegisterInput) -> RegisterResult:
         now = self.clock()
-        await db(self.device_limit.take, caller.terminal_id, now)
+        await db(self.device_limit.take, f"{caller.facility}/{caller.terminal_id}", now)
         session = await self._session(inp.verification_id, caller, now)
         doc_key = document_key(self.audit_key, session.cccd_number)
         await db(self.cccd_limit.take, doc_key, now)
@@ -106,7 +106,7 @@ class RegistrationFlow:
             session = None  # a sealed row that fails authentication is no session
         if session is None:
             raise NotFound("no recent verification with this id")
-        if session.terminal_id != caller.terminal_id:
+        if not session.made_by(caller.terminal_id, caller.facility):
             raise FailedPrecondition("the verification was made at another terminal")
         if now - session.at > self.config.max_verification_age:
             raise FailedPrecondition(

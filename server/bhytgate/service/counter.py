@@ -53,7 +53,7 @@ class CounterService:
         if session is None:
             raise NotFound("no recent verification with this id")
         assert isinstance(session, Session)
-        if session.terminal_id != caller.terminal_id:
+        if not session.made_by(caller.terminal_id, caller.facility):
             raise FailedPrecondition("the verification was made at another terminal")
         return session
 

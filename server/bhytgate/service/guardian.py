@@ -40,13 +40,18 @@ async def decide_for_child(
         None
         if session is None
         else GuardianFacts(
-            session.outcome.value, session.identity_ok, session.terminal_id, session.at, session.cccd_number
+            # a terminal is its id within its facility (ids repeat across facilities)
+            session.outcome.value,
+            session.identity_ok,
+            f"{session.facility}/{session.terminal_id}",
+            session.at,
+            session.cccd_number,
         )
     )
     rule = GuardianRule(flow.config.guardian_window, flow.config.guardian_max_age_years)
     guardian = guardian_reasons(
         facts,
-        terminal_id=caller.terminal_id,
+        terminal_id=f"{caller.facility}/{caller.terminal_id}",
         child_document=ev.cccd,
         child_has_face_image=ev.chip_image is not None,
         child_dob=_dmy(ev.dob),

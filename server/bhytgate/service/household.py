@@ -173,7 +173,7 @@ class HouseholdService:
         if session is None:
             raise NotFound("no recent verification with this id")
         assert isinstance(session, Session)
-        if session.terminal_id != caller.terminal_id:
+        if not session.made_by(caller.terminal_id, caller.facility):
             raise FailedPrecondition("the verification was made at another terminal")
         if not session.identity_ok:
             raise FailedPrecondition("the payer's verification did not pass its identity checks")

@@ -82,7 +82,7 @@ class PrivacyService:
         if session is None:
             raise NotFound("no recent verification with this id")
         assert isinstance(session, Session)
-        if session.terminal_id != caller.terminal_id:
+        if not session.made_by(caller.terminal_id, caller.facility):
             raise FailedPrecondition("the verification was made at another terminal")
         if session.cccd_number != cccd or not session.identity_ok:
             raise FailedPrecondition(

@@ -210,6 +210,7 @@ class Recorder:
                 extra.holder,
                 result.assurance_level.value if result.assurance_level else None,
                 extra.challenge_id,
+                caller.facility,
             )
             try:
                 self.sessions.put(result.verification_id, session)

@@ -299,7 +299,8 @@ class ReviewService:
     def _get(self, caller: Caller, verification_id: str) -> Resolution:
         now = self.clock()
         case, payload = self._load(verification_id)
-        own = caller.terminal_id == case.terminal_id
+        # terminal ids are unique within a facility only: the waiting terminal is both
+        own = caller.terminal_id == case.terminal_id and caller.facility == case.facility
         if not own and not (caller.role == "reviewer" and _in_scope(caller, case)):
             raise NotFound("no review case for this verification id")
         state = case.state_at(now)

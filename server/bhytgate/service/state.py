@@ -255,6 +255,7 @@ class Session:
         "cccd_number",
         "challenge_id",
         "chip_image",
+        "facility",
         "holder",
         "identity_ok",
         "outcome",
@@ -274,6 +275,7 @@ class Session:
         holder: tuple[str | None, str | None] = (None, None),
         assurance_level: str | None = None,
         challenge_id: str | None = None,
+        facility: str = "",
     ) -> None:
         self.cccd_number = cccd_number
         self.terminal_id = terminal_id
@@ -287,6 +289,12 @@ class Session:
         # and which challenge it spent (the integrity token's nonce is bound to it).
         self.assurance_level = assurance_level
         self.challenge_id = challenge_id
+        # Terminal ids are unique within a facility, not across them: ownership is both.
+        self.facility = facility
+
+    def made_by(self, terminal_id: str, facility: str) -> bool:
+        """Whether this terminal (id and facility, as its certificate says) made the verification."""
+        return self.terminal_id == terminal_id and self.facility == facility
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -299,6 +307,7 @@ class Session:
                 "holder": list(self.holder),
                 "level": self.assurance_level,
                 "challenge": self.challenge_id,
+                "facility": self.facility,
             }
         ).encode()
 
@@ -318,6 +327,7 @@ class Session:
             (name, dob),
             obj.get("level"),
             obj.get("challenge"),
+            str(obj.get("facility") or ""),
         )
 
 

@@ -157,7 +157,7 @@ class VerificationFlow:
     # --- BeginVerification ----------------------------------------------------------------
 
     async def begin(self, caller: Caller) -> BeginResult:
-        await db(self.rate.take, caller.terminal_id)
+        await db(self.rate.take, f"{caller.facility}/{caller.terminal_id}")  # ids repeat across facilities
         now = self.clock()
         self._begins += 1
         if self._begins % 500 == 0:
