@@ -80,3 +80,18 @@ def test_series_beyond_the_palette_budget_are_summed_as_other() -> None:
     series = {f"R{i}": [1] for i in range(10)}
     svg = charts.stacked_bars([UNTIL], series, title="x", max_series=4)
     assert 'data-series="OTHER" data-count="7"' in svg
+
+
+def test_a_form_token_is_bound_to_the_certificate_and_expires() -> None:
+    from bhytgate.console.auth import TOKEN_PERIOD_S, Officer, csrf_ok, csrf_token
+
+    key = b"k" * 32
+    alice = Officer("reviewer-01", "01001", "reviewer", "desk", b"a" * 32)
+    bob = Officer("reviewer-02", "01001", "reviewer", "desk", b"b" * 32)
+    t = 1_800_000_000.0
+    token = csrf_token(key, alice, now=t)
+    assert csrf_ok(key, alice, token, now=t)
+    assert csrf_ok(key, alice, token, now=t + TOKEN_PERIOD_S)  # a page rendered before the boundary
+    assert not csrf_ok(key, alice, token, now=t + 2 * TOKEN_PERIOD_S)  # then it is stale
+    assert not csrf_ok(key, bob, token, now=t)
+    assert not csrf_ok(key, alice, "é" * 64, now=t)

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import ssl
+import time
 
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes
@@ -32,12 +33,28 @@ def csrf_key(audit_key: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"bhytgate-console-csrf-v1").derive(audit_key)
 
 
-def csrf_token(key: bytes, officer: Officer) -> str:
-    return hmac.new(key, officer.cert_sha256, hashlib.sha256).hexdigest()
+TOKEN_PERIOD_S = 8 * 3600  # a form token lasts one to two periods (a shift), then the page is reloaded
 
 
-def csrf_ok(key: bytes, officer: Officer, token: str) -> bool:
-    return token.isascii() and hmac.compare_digest(csrf_token(key, officer), token)
+def _period(now: float | None) -> int:
+    return int((time.time() if now is None else now) // TOKEN_PERIOD_S)
+
+
+def csrf_token(key: bytes, officer: Officer, *, now: float | None = None) -> str:
+    """Bound to the certificate and to the current period: a leaked token soon stops working."""
+    period = _period(now).to_bytes(8, "big")
+    return hmac.new(key, officer.cert_sha256 + period, hashlib.sha256).hexdigest()
+
+
+def csrf_ok(key: bytes, officer: Officer, token: str, *, now: float | None = None) -> bool:
+    """This period's token or the previous one's (a form rendered just before the boundary)."""
+    if not token.isascii():
+        return False
+    current = _period(now) * TOKEN_PERIOD_S
+    ok = False
+    for at in (current, current - TOKEN_PERIOD_S):
+        ok |= hmac.compare_digest(csrf_token(key, officer, now=at), token)
+    return ok
 
 
 def officer_of(request: web.Request) -> Officer:
