@@ -36,9 +36,8 @@ from bhytgate.registration.model import (
     Strength,
     combine,
 )
-from bhytgate.service.model import Caller, FailedPrecondition, NotFound, db
+from bhytgate.service.model import Caller, FailedPrecondition, db
 from bhytgate.service.state import DocumentLock, Session, Sessions
-from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.registrations import RegistrationConflict
 from bhytgate.storage.sql import SqlStore
 
@@ -100,14 +99,7 @@ class RegistrationFlow:
             return await db(self._register, caller, inp, session, now)
 
     async def _session(self, vid: str, caller: Caller, now: dt.datetime) -> Session:
-        try:
-            session = await db(self.sessions.get, vid, now)
-        except TemplateIntegrityError:
-            session = None  # a sealed row that fails authentication is no session
-        if session is None:
-            raise NotFound("no recent verification with this id")
-        if not session.made_by(caller.terminal_id, caller.facility):
-            raise FailedPrecondition("the verification was made at another terminal")
+        session: Session = await db(self.sessions.owned, vid, caller.terminal_id, caller.facility, now)
         if now - session.at > self.config.max_verification_age:
             raise FailedPrecondition(
                 f"the verification is older than {self.config.max_verification_age.total_seconds():.0f} s;"

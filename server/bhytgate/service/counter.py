@@ -13,12 +13,11 @@ from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.template import template_from_bytes
 from bhytgate.service.config import GatewayConfig
-from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, NotFound, db
+from bhytgate.service.model import Caller, FailedPrecondition, InvalidRequest, db
 from bhytgate.service.privacy import PrivacyService
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import Session, Sessions
 from bhytgate.service.workers import FaceJob, FacePool, check_kind
-from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 
@@ -46,15 +45,9 @@ class CounterService:
         self.privacy: PrivacyService | None = None  # set by the gateway (consent at enrolment)
 
     async def _session(self, vid: str, caller: Caller) -> Session:
-        try:
-            session = await db(self.sessions.get, vid, self.clock())
-        except TemplateIntegrityError:
-            session = None  # a sealed row that fails authentication is no session
-        if session is None:
-            raise NotFound("no recent verification with this id")
-        assert isinstance(session, Session)
-        if not session.made_by(caller.terminal_id, caller.facility):
-            raise FailedPrecondition("the verification was made at another terminal")
+        session: Session = await db(
+            self.sessions.owned, vid, caller.terminal_id, caller.facility, self.clock()
+        )
         return session
 
     async def enroll(

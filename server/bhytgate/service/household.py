@@ -26,7 +26,6 @@ from bhytgate.service.config import GatewayConfig
 from bhytgate.service.model import AlreadyExists, Caller, FailedPrecondition, InvalidRequest, NotFound, db
 from bhytgate.service.state import Session, Sessions
 from bhytgate.storage.household import MemberKey, PaymentReferenceConflict, RenewalPlan, RenewedCard
-from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 
@@ -166,15 +165,9 @@ class HouseholdService:
         return HouseholdResult(self._lines(q, members, cards, day), q.base_salary_vnd, q.months, day)
 
     async def _payer(self, caller: Caller, verification_id: str) -> Session:
-        try:
-            session = await db(self.sessions.get, verification_id, self.clock())
-        except TemplateIntegrityError:
-            session = None
-        if session is None:
-            raise NotFound("no recent verification with this id")
-        assert isinstance(session, Session)
-        if not session.made_by(caller.terminal_id, caller.facility):
-            raise FailedPrecondition("the verification was made at another terminal")
+        session: Session = await db(
+            self.sessions.owned, verification_id, caller.terminal_id, caller.facility, self.clock()
+        )
         if not session.identity_ok:
             raise FailedPrecondition("the payer's verification did not pass its identity checks")
         return session

@@ -15,10 +15,9 @@ from typing import Any
 
 from bhytgate.audit.chain import document_key
 from bhytgate.privacy.policy import PrivacyConfig
-from bhytgate.service.model import Caller, FailedPrecondition, NotFound, db
+from bhytgate.service.model import Caller, FailedPrecondition, db
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.state import Session, Sessions
-from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 EXPORT_VERSION = 1
@@ -75,15 +74,9 @@ class PrivacyService:
     # -- the data subject ----------------------------------------------------------------------
 
     async def _subject(self, caller: Caller, cccd: str, verification_id: str) -> Session:
-        try:
-            session = await db(self.sessions.get, verification_id, self.clock())
-        except TemplateIntegrityError:
-            session = None
-        if session is None:
-            raise NotFound("no recent verification with this id")
-        assert isinstance(session, Session)
-        if not session.made_by(caller.terminal_id, caller.facility):
-            raise FailedPrecondition("the verification was made at another terminal")
+        session: Session = await db(
+            self.sessions.owned, verification_id, caller.terminal_id, caller.facility, self.clock()
+        )
         if session.cccd_number != cccd or not session.identity_ok:
             raise FailedPrecondition(
                 "a data-subject request needs the holder's own verification (chip and face) at this counter"

@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from bhytgate.face.liveness import FrameFingerprint, InMemoryFrameStore
 from bhytgate.policy.model import Outcome
-from bhytgate.service.model import RateLimited, Unavailable
+from bhytgate.service.model import FailedPrecondition, NotFound, RateLimited, Unavailable
+from bhytgate.storage.interface import TemplateIntegrityError
 from bhytgate.storage.sql import SqlStore
 
 log = logging.getLogger("bhytgate.state")
@@ -346,13 +347,26 @@ class Sessions:
             self.store.purge_sessions(session.at - self.ttl)
 
     def get(self, verification_id: str, now: dt.datetime) -> Session | None:
-        found = self.store.get_session(verification_id)
+        try:
+            found = self.store.get_session(verification_id)
+        except TemplateIntegrityError:
+            return None  # a sealed row that fails authentication is no session
         if found is None:
             return None
         terminal, at, payload = found
         if now - at > self.ttl:
             return None
         return Session.from_bytes(payload, terminal, at)
+
+    def owned(self, verification_id: str, terminal_id: str, facility: str, now: dt.datetime) -> Session:
+        """The session of a follow-up call (enrol, link, renew, data rights, registration): it must
+        exist and have been made by this terminal, id and facility (ids repeat across facilities)."""
+        session = self.get(verification_id, now)
+        if session is None:
+            raise NotFound("no recent verification with this id")
+        if not session.made_by(terminal_id, facility):
+            raise FailedPrecondition("the verification was made at another terminal")
+        return session
 
 
 # --- the Begin rate limit -----------------------------------------------------------------------
