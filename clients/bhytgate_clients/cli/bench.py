@@ -125,7 +125,6 @@ def bench(
         return
     harness = _import_harness()
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from benchmarks.load.report import check_report, write_outputs
 
@@ -141,20 +140,7 @@ def bench(
         options.out = out
     console = Console(stderr=True)
     resolved = options.resolved()
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("starting", total=1.0)
-
-        class _Progress(harness.Progress):  # type: ignore[name-defined,misc]
-            def phase(self, name: str) -> None:
-                bar.update(task, description=name)
-
-            def advance(self, fraction: float) -> None:
-                bar.advance(task, fraction)
-
-        started = time.monotonic()
-        report = harness.run(options, _Progress())
-        bar.update(task, completed=1.0, description=f"done in {time.monotonic() - started:.0f} s")
+    report = _with_progress(console, harness.run, options)
     paths = write_outputs(report, resolved.out)
     problems = check_report(report)
     r = report["ratios"]
@@ -173,6 +159,27 @@ def bench(
         raise click.ClickException("incomplete report: " + "; ".join(problems))
 
 
+def _with_progress(console: Any, run: Any, options: Any) -> Any:
+    """`run(options, progress)` under a progress bar on stderr; returns the report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    harness = _import_harness()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        class _Progress(harness.Progress):  # type: ignore[name-defined,misc]
+            def phase(self, name: str) -> None:
+                bar.update(task, description=name)
+
+            def advance(self, fraction: float) -> None:
+                bar.advance(task, fraction)
+
+        started = time.monotonic()
+        report = run(options, _Progress())
+        bar.update(task, completed=1.0, description=f"done in {time.monotonic() - started:.0f} s")
+    return report
+
+
 def _bench_cluster(
     database: str,
     counts: list[int],
@@ -188,9 +195,8 @@ def _bench_cluster(
     nosync: bool | None,
 ) -> None:
     """The replica matrix (benchmarks/load/cluster.py)."""
-    harness = _import_harness()
+    _import_harness()  # puts the repository's benchmarks/ on the path
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from benchmarks.load import cluster
     from benchmarks.load.cluster_report import check_report, write_outputs
@@ -213,19 +219,7 @@ def _bench_cluster(
     if out is not None:
         options.out = out
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("starting", total=1.0)
-
-        class _Progress(harness.Progress):  # type: ignore[name-defined,misc]
-            def phase(self, name: str) -> None:
-                bar.update(task, description=name)
-
-            def advance(self, fraction: float) -> None:
-                bar.advance(task, fraction)
-
-        started = time.monotonic()
-        report = cluster.run(options, _Progress())
-        bar.update(task, completed=1.0, description=f"done in {time.monotonic() - started:.0f} s")
+    report = _with_progress(console, cluster.run, options)
     paths = write_outputs(report, options.out)
     for s in report["summary"]:
         console.print(
