@@ -86,5 +86,8 @@ client_wheel
 # cache (bhytgate/face/resnet_onnx.py; under a second). Without it the engine runs dlib's encoder.
 "$VENV/bin/python" -W ignore -m bhytgate.face.resnet_onnx \
   || echo "bootstrap: WARNING: ONNX conversion of the face ResNet failed; dlib's encoder will be used" >&2
+# Face Mesh and Iris (Apache-2.0), the landmark models of the request path: two files out of the
+# mediapipe 0.10.14 wheel, checked against pinned SHA-256s (bhytgate/face/mesh_models.py).
+"$VENV/bin/python" -W ignore -m bhytgate.face.mesh_models
 # After a fallback the stamp does not match, so the next run tries the OpenBLAS build again.
 if [ "$DLIB" = bin-fallback ]; then echo "fallback" > "$stamp"; else echo "$want" > "$stamp"; fi

@@ -96,8 +96,10 @@ def test_requested_order_passes(engine: FaceEngine, read: Read, person: str) -> 
         _challenge([L, R]), _burst(read, SEQUENCES[person]), now_ms=NOW, store=store
     )
     assert [e.action for e in evidence.events] == [L, R]
-    assert evidence.best_frame == 0 and evidence.live_embedding.shape == (128,)
-    assert set(evidence.identity_distances) == {1, 2}
+    # The card is matched against the most frontal frame (all three have open eyes).
+    yaws = [abs(engine.measure_frame(read(_path(n)), 0).yaw) for n in SEQUENCES[person]]
+    assert evidence.best_frame == int(np.argmin(yaws)) and evidence.live_embedding.shape == (128,)
+    assert set(evidence.identity_distances) == {1, 2} - {evidence.best_frame}
     assert len(store) == 3
 
 
@@ -392,8 +394,10 @@ def _verify(actions: Sequence[Action], frames: list[FrameMeasurement], **kw: obj
 
 def test_eye_aspect_ratio_falls_as_eyes_close(frontal_landmarks: np.ndarray) -> None:
     ears = [eye_aspect_ratio(_close_eyes(frontal_landmarks, c)) for c in (0.0, 0.3, 0.6, 0.9)]
-    # Lids at 10% of their opening: the EAR falls to 10-16% of open (the corners move a pixel too).
-    assert ears == sorted(ears, reverse=True) and ears[-1] < 0.2 * ears[0]
+    # Lids at 10% of their opening: the EAR falls to about a third of open. (On dlib's 68 points it
+    # fell to 10-16%; the mesh's lid pairs are not exactly above one another, and their horizontal
+    # offset stays when the lids close.)
+    assert ears == sorted(ears, reverse=True) and ears[-1] < 0.4 * ears[0]
     assert abs(yaw_proxy(_turn(frontal_landmarks, 0.2)) - yaw_proxy(frontal_landmarks) - 0.2) < 1e-9
 
 

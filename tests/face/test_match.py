@@ -47,7 +47,8 @@ def test_impostors_rejected_and_genuines_accepted_at_the_configured_threshold(
 ) -> None:
     threshold = engine.config.match_threshold
     genuine, impostor = _pair_distances(labelled, analyses)
-    assert (len(genuine), len(impostor)) == (94, 1391)  # no failure to acquire on the labelled set
+    # One failure to acquire on the labelled set: stuart5, turned too far (test_quality.TURNED_AWAY).
+    assert (len(genuine), len(impostor)) == (90, 1341)
     false_matches = [p for p in impostor if decide(p[0], threshold).matched]
     assert false_matches == []
     accepted = sum(decide(d, threshold).matched for d, _, _ in genuine)

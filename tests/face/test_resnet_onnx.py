@@ -7,13 +7,14 @@ tests the reader and the graph builder of this tree, not a model cached by an ea
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bhytgate.face import FaceConfig, FaceEngine
+from bhytgate.face import FaceConfig, FaceEngine, mesh_models
 from bhytgate.face import resnet_onnx as ro
 from bhytgate.face.dlib_dnn import DlibFormatError, read_network
 from bhytgate.face.embed import DlibModels, embed_face, embed_faces
@@ -82,9 +83,17 @@ def test_engine_path_matches_dlib_path(faces_dir: Path, dlib_models: DlibModels)
     assert embed_face(onnx_models, pixels, box, num_jitters=2).shape == (128,)
 
 
+def _cache_with_only_the_landmark_models(directory: Path) -> None:
+    """A model cache holding the mesh models (a separate set-up step) but no converted ResNet."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for model in mesh_models.FILES:
+        shutil.copyfile(mesh_models.verified_path(model), directory / model.name)
+
+
 def test_auto_falls_back_to_dlib_when_the_model_is_unavailable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _cache_with_only_the_landmark_models(tmp_path / "empty")
     monkeypatch.setenv(ro.ENV_CACHE_DIR, str(tmp_path / "empty"))
 
     def fail(**_: object) -> Path:
@@ -99,6 +108,7 @@ def test_auto_falls_back_to_dlib_when_the_model_is_unavailable(
 
 
 def test_auto_converts_on_first_use_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cache_with_only_the_landmark_models(tmp_path)
     monkeypatch.setenv(ro.ENV_CACHE_DIR, str(tmp_path))
     engine = FaceEngine(FaceConfig())
     assert engine.models.embedder == "onnx"

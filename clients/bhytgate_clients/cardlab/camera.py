@@ -5,7 +5,8 @@ Real cameras never send the same bytes twice, and the gateway rejects frames it 
 front of a fresh "scene": each capture places the photo on a canvas whose border is a random
 low-frequency pattern, so two captures of one photo are different frames while the face itself is
 untouched. For a liveness challenge it picks, among the person's photos, those whose measured head
-yaw performs the requested turns. It cannot blink: photos have open eyes.
+yaw performs the requested turns. For a blink it shows the neutral photo with its eyes painted shut
+(`eyes.py`), a lab stand-in for a real blink.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from bhytgate_clients.cardlab.eyes import close_eyes
 from bhytgate_clients.sdk.results import Frame
 
-_YAW_CACHE: dict[tuple[str, int], float] = {}
+_YAW_CACHE: dict[tuple[str, int, bool], float] = {}
 
 
 class CameraError(ValueError):
@@ -67,16 +69,32 @@ class SimulatedCamera:
         """One fresh frame of the first photo (a staffed desk)."""
         return [Frame(self._shoot(self.photos[0]), timestamp_ms)]
 
-    def _yaw(self, path: Path) -> float:
-        key = (str(path.resolve()), path.stat().st_mtime_ns)
-        if key not in _YAW_CACHE:
-            if self._engine is None:
-                from bhytgate.face import FaceEngine
+    def _measured(self, path: Path) -> object:
+        """The photo measured as the camera sends it: on a scene (fixed, so the result is repeatable),
+        since the face points, and so the yaw, shift a little with what surrounds a small photo."""
+        if self._engine is None:
+            from bhytgate.face import FaceEngine
 
-                self._engine = FaceEngine()  # type: ignore[assignment]
-            assert self._engine is not None
-            _YAW_CACHE[key] = self._engine.measure_frame(path.read_bytes(), 0).yaw  # type: ignore[attr-defined]
+            self._engine = FaceEngine()  # type: ignore[assignment]
+        assert self._engine is not None
+        data = path.read_bytes()
+        shot = capture(data, random.Random(0)) if self.scene else data
+        return self._engine.measure_frame(shot, 0)  # type: ignore[attr-defined]
+
+    def _yaw(self, path: Path) -> float:
+        key = (str(path.resolve()), path.stat().st_mtime_ns, self.scene)
+        if key not in _YAW_CACHE:
+            _YAW_CACHE[key] = self._measured(path).yaw  # type: ignore[attr-defined]
         return _YAW_CACHE[key]
+
+    def _shut(self, path: Path) -> bytes:
+        """A fresh capture of the photo with its eyes painted shut."""
+        if self._engine is None:
+            self._measured(path)
+        data = path.read_bytes()
+        points = self._engine.measure_frame(data, 0).landmarks  # type: ignore[attr-defined]
+        shut = close_eyes(data, points)
+        return capture(shut, self.rng) if self.scene else shut
 
     def burst(
         self,
@@ -84,18 +102,18 @@ class SimulatedCamera:
         *,
         start_ms: int,
         step_ms: int = 60,
-        delta: float = 0.12,
+        delta: float = 0.105,
         realtime: bool = True,
     ) -> list[Frame]:
-        """Frames that perform `actions` ("TURN_LEFT", "TURN_RIGHT"; case-insensitive) in order.
+        """Frames that perform `actions` ("TURN_LEFT", "TURN_RIGHT", "BLINK"; any case) in order.
 
         Timestamps start at `start_ms`; with `realtime` the call returns only once the last frame's
         time has passed, as a real capture would (the gateway refuses frames from the future)."""
         yaws = {p: self._yaw(p) for p in self.photos}
         wanted = {a.lower() for a in actions}
-        unknown = wanted - {"turn_left", "turn_right"}
+        unknown = wanted - {"turn_left", "turn_right", "blink"}
         if unknown:
-            raise CameraError(f"the simulated camera cannot perform {sorted(unknown)} (photos do not blink)")
+            raise CameraError(f"the simulated camera cannot perform {sorted(unknown)}")
         highest, lowest = max(yaws.values()), min(yaws.values())
 
         def margin(p: Path) -> float:
@@ -112,14 +130,16 @@ class SimulatedCamera:
             raise CameraError(
                 f"the photos' head yaws ({lowest:.2f}..{highest:.2f}) cannot perform {list(actions)}"
             )
-        sequence = [base]
+        shots: list[bytes] = [self._shoot(base)]
         for action in actions:
             if action.lower() == "turn_left":
-                sequence.append(max(self.photos, key=lambda p: yaws[p]))
-            else:
-                sequence.append(min(self.photos, key=lambda p: yaws[p]))
-        sequence.append(base)
-        frames = [Frame(self._shoot(p), start_ms + i * step_ms) for i, p in enumerate(sequence)]
+                shots.append(self._shoot(max(self.photos, key=lambda p: yaws[p])))
+            elif action.lower() == "turn_right":
+                shots.append(self._shoot(min(self.photos, key=lambda p: yaws[p])))
+            else:  # a blink: eyes shut, then open again, facing the camera
+                shots += [self._shut(base), self._shoot(base)]
+        shots.append(self._shoot(base))
+        frames = [Frame(shot, start_ms + i * step_ms) for i, shot in enumerate(shots)]
         if realtime:
             wait = (frames[-1].timestamp_ms + 1) / 1000 - time.time()
             if wait > 0:

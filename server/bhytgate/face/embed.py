@@ -81,14 +81,27 @@ def _load_onnx(embedder: str) -> Any:
 
 
 class DlibModels:
-    """HOG detector, 68- and 5-point shape predictors and the ResNet encoder; heavy, build once."""
+    """HOG detector, the 5-point predictor, the face-point model and the ResNet; heavy, build once.
 
-    def __init__(self, embedder: str = "auto") -> None:
+    ``landmarker``: "mesh" (MediaPipe Face Mesh + Iris, licence-clean; the 68-point file is then never
+    loaded) or "ibug68" (dlib's 68-point predictor, not for commercial use)."""
+
+    def __init__(self, embedder: str = "auto", landmarker: str = "mesh") -> None:
         import dlib
 
         sp68_path, sp5_path, encoder_path = _model_paths()
         self.detector: Any = dlib.get_frontal_face_detector()
-        self.sp68: Any = dlib.shape_predictor(sp68_path)
+        self.landmarker = landmarker
+        self.mesh: Any = None
+        self.sp68: Any = None
+        if landmarker == "mesh":
+            from bhytgate.face.mesh import MeshLandmarker
+
+            self.mesh = MeshLandmarker()
+        elif landmarker == "ibug68":
+            self.sp68 = dlib.shape_predictor(sp68_path)
+        else:
+            raise ValueError("landmarker must be mesh or ibug68")
         self.sp5: Any = dlib.shape_predictor(sp5_path)
         self.encoder: Any = dlib.face_recognition_model_v1(encoder_path)
         self._rectangle: Any = dlib.rectangle

@@ -35,6 +35,7 @@ from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embe
 from bhytgate.face.errors import FaceError, LivenessBadFrame
 from bhytgate.face.landmarks import Landmarks
 from bhytgate.face.liveness import (
+    Action,
     Challenge,
     DeviceKey,
     FrameFingerprint,
@@ -80,6 +81,7 @@ class _Located:
     box: Box
     crop: Pixels  # face with a margin, full resolution
     crop_box: Box  # the face box in crop coordinates
+    origin: tuple[int, int]  # the crop's top-left corner in the full image
     landmarks: Landmarks
     quality: Quality
     decode_ms: float
@@ -104,7 +106,7 @@ def _crop(pixels: Pixels, box: Box, margin: float = 0.75) -> tuple[Pixels, int, 
 class FaceEngine:
     def __init__(self, config: FaceConfig | None = None, models: DlibModels | None = None) -> None:
         self.config = config or FaceConfig()
-        self.models = models or DlibModels(self.config.embedder)
+        self.models = models or DlibModels(self.config.embedder, self.config.landmarker)
         self._chip_cache: OrderedDict[bytes, Embedding] = OrderedDict()
         self._chip_lock = threading.Lock()
 
@@ -142,10 +144,7 @@ class FaceEngine:
         t2 = time.perf_counter()
         crop, x0, y0 = _crop(decoded.pixels, box)
         crop_box = Box(box.left - x0, box.top - y0, box.right - x0, box.bottom - y0)
-        shape = self.models.sp68(
-            crop, self.models.rect(crop_box.left, crop_box.top, crop_box.right - 1, crop_box.bottom - 1)
-        )
-        lm = np.array([(p.x + x0, p.y + y0) for p in shape.parts()], dtype=np.float64)
+        lm = self._face_points(crop, crop_box) + np.array([x0, y0], dtype=np.float64)
         sharp = sharpness(decoded.pixels, box) if check_blur else 0.0
         quality = check_quality(
             box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
@@ -156,12 +155,23 @@ class FaceEngine:
             box=box,
             crop=crop,
             crop_box=crop_box,
+            origin=(x0, y0),
             landmarks=lm,
             quality=quality,
             decode_ms=decode_ms,
             detect_ms=detect_ms,
             landmarks_ms=_ms(t2),
         )
+
+    def _face_points(self, crop: Pixels, box: Box) -> Landmarks:
+        """The 68-point layout in crop coordinates, from the mesh (default) or dlib's 68 points."""
+        rect = self.models.rect(box.left, box.top, box.right - 1, box.bottom - 1)
+        if self.models.mesh is not None:
+            five = np.array([(p.x, p.y) for p in self.models.sp5(crop, rect).parts()], dtype=np.float64)
+            points: Landmarks = self.models.mesh.landmarks(crop, box, five)
+            return points
+        shape = self.models.sp68(crop, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
     def analyze(
         self, image_bytes: bytes, *, num_jitters: int | None = None, fingerprint: bool = False
@@ -223,12 +233,18 @@ class FaceEngine:
     # --- liveness frames ----------------------------------------------------------------------
 
     def _measure(
-        self, image_bytes: bytes, timestamp_ms: int, previous: Box | None = None
+        self, image_bytes: bytes, timestamp_ms: int, previous: Box | None = None, *, eyes: bool = False
     ) -> tuple[FrameMeasurement, _Located]:
+        """`eyes`: the challenge asks for a blink, so measure the eyes' opening with the Iris model
+        (the mesh's own eyelid points hardly move; only the mesh path has it)."""
         # Head turns and motion blur are what a challenge burst contains: no pose or blur gate here.
         loc = self._locate(image_bytes, check_pose=False, check_blur=False, previous=previous)
         fingerprint = self._fingerprint(image_bytes, loc)
-        return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box), loc
+        ear = None
+        if eyes and self.models.mesh is not None:
+            in_crop = loc.landmarks - np.array(loc.origin, dtype=np.float64)
+            ear = self.models.mesh.eye_openness(loc.crop, in_crop)
+        return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box, ear=ear), loc
 
     @staticmethod
     def _fingerprint(image_bytes: bytes, loc: _Located) -> FrameFingerprint:
@@ -238,9 +254,9 @@ class FaceEngine:
             phash=perceptual_hash(np.asarray(gray, dtype=np.float64)),
         )
 
-    def measure_frame(self, image_bytes: bytes, timestamp_ms: int) -> FrameMeasurement:
+    def measure_frame(self, image_bytes: bytes, timestamp_ms: int, *, eyes: bool = False) -> FrameMeasurement:
         """Detection and landmarks for one liveness frame; no embedding (that is the expensive part)."""
-        return self._measure(image_bytes, timestamp_ms)[0]
+        return self._measure(image_bytes, timestamp_ms, eyes=eyes)[0]
 
     def verify_liveness(
         self,
@@ -268,6 +284,7 @@ class FaceEngine:
             signature=signature,
         )
         t0 = time.perf_counter()
+        eyes = Action.BLINK in challenge.actions
         measured: list[FrameMeasurement] = []
         # Only the face crops are kept for the embeddings to come, never the decoded frames: a burst
         # of large frames must not hold every full image in memory at once.
@@ -276,7 +293,7 @@ class FaceEngine:
             try:
                 # The first frame gets the full detection (a second person anywhere is refused);
                 # the others look for the face at the size it had in the frame before.
-                m, loc = self._measure(data, ts, measured[-1].box if measured else None)
+                m, loc = self._measure(data, ts, measured[-1].box if measured else None, eyes=eyes)
             except FaceError as exc:
                 raise LivenessBadFrame(
                     f"frame {i}: {exc.reason}", frame_index=i, frame_reason=exc.reason

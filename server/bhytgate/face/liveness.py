@@ -129,8 +129,14 @@ class FrameMeasurement:
 
 
 def measurement(
-    timestamp_ms: int, fingerprint: FrameFingerprint, landmarks: npt.ArrayLike, box: Box
+    timestamp_ms: int,
+    fingerprint: FrameFingerprint,
+    landmarks: npt.ArrayLike,
+    box: Box,
+    *,
+    ear: float | None = None,
 ) -> FrameMeasurement:
+    """`ear`: an eye-openness measured by an eye model; else the landmarks' eye aspect ratio."""
     lm = as_landmarks(landmarks)
     return FrameMeasurement(
         timestamp_ms=int(timestamp_ms),
@@ -138,7 +144,7 @@ def measurement(
         landmarks=lm,
         box=box,
         yaw=yaw_proxy(lm),
-        ear=eye_aspect_ratio(lm),
+        ear=eye_aspect_ratio(lm) if ear is None else float(ear),
     )
 
 

@@ -140,14 +140,24 @@ def _chip_settings(chip: ChipPolicy) -> Any:
     return plain
 
 
+def _face_settings(config: GatewayConfig) -> Any:
+    # Which runtime runs the embedding is each replica's own (the embeddings are the same). The
+    # landmark model changes yaw and blink measures, so it is shared; clusters initialised before it
+    # was a setting ran dlib's 68 points, so that value is left out and such a cluster still matches
+    # replicas configured with landmarker = "ibug68" and its old limits.
+    plain = {k: v for k, v in _plain(config.face).items() if k != "embedder"}
+    if plain.get("landmarker") == "ibug68":
+        plain.pop("landmarker")
+    return plain
+
+
 def shared_settings(config: GatewayConfig) -> dict[str, Any]:
     """The settings every replica of a cluster must agree on (the guarantees depend on them)."""
     return {
         "gateway_id": config.gateway_id,
         "policy": _plain(config.policy),
         "chip": _chip_settings(config.chip),
-        # Which runtime runs the embedding is each replica's own (the embeddings are the same).
-        "face": {k: v for k, v in _plain(config.face).items() if k != "embedder"},
+        "face": _face_settings(config),
         "require_active_authentication": config.require_active_authentication,
         "challenge_ttl_s": config.challenge_ttl.total_seconds(),
         "attestation_ttl_s": config.attestation_ttl.total_seconds(),

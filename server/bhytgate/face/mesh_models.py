@@ -1,0 +1,127 @@
+"""The licence-clean landmark models: MediaPipe's Face Mesh and Iris, taken from its PyPI wheel.
+
+MediaPipe 0.10.x wheels carry the model files (`mediapipe/modules/...tflite`, Apache-2.0, trained on
+Google's own annotated images: see README "Model files and their terms"); later wheels download them
+at run time, which we never do. The set-up step (scripts/bootstrap.sh) runs this module once: it asks
+pip for that one wheel (no dependencies, nothing installed), extracts the two files into the model
+cache and checks each against the SHA-256 pinned here, so a different file is refused, not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bhytgate.face.resnet_onnx import cache_dir
+
+SOURCE_WHEEL = "mediapipe==0.10.14"  # the last release line that ships the .tflite files
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    name: str  # file name in the cache
+    member: str  # path inside the wheel
+    sha256: str
+
+
+FACE_MESH = ModelFile(
+    "mediapipe-face_landmark.tflite",
+    "mediapipe/modules/face_landmark/face_landmark.tflite",
+    "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+)
+IRIS = ModelFile(
+    "mediapipe-iris_landmark.tflite",
+    "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
+)
+FILES = (FACE_MESH, IRIS)
+
+
+class MeshModelsMissing(RuntimeError):
+    """The landmark models are not in the cache (or differ from the pinned files)."""
+
+
+def path_of(model: ModelFile, directory: Path | None = None) -> Path:
+    return (directory or cache_dir()) / model.name
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verified_path(model: ModelFile, directory: Path | None = None) -> Path:
+    """The cached file, checked against its pinned digest; raise MeshModelsMissing otherwise."""
+    path = path_of(model, directory)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MeshModelsMissing(
+            f"{path} is missing: run scripts/bootstrap.sh (or python -m bhytgate.face.mesh_models)"
+        ) from exc
+    if _digest(data) != model.sha256:
+        raise MeshModelsMissing(f"{path} does not match its pinned SHA-256; refusing to use it")
+    return path
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def extract(wheel: Path, directory: Path | None = None) -> list[Path]:
+    """Copy the pinned files out of a MediaPipe wheel into the cache, refusing any other content."""
+    written = []
+    with zipfile.ZipFile(wheel) as archive:
+        for model in FILES:
+            data = archive.read(model.member)
+            if _digest(data) != model.sha256:
+                raise MeshModelsMissing(f"{model.member} in {wheel.name} is not the pinned file")
+            target = path_of(model, directory)
+            _write(target, data)
+            written.append(target)
+    return written
+
+
+def provision(directory: Path | None = None, *, wheel: Path | None = None) -> list[Path]:
+    """Make sure both files are cached; fetch the wheel with pip (no dependencies) only if needed."""
+    try:
+        return [verified_path(m, directory) for m in FILES]
+    except MeshModelsMissing:
+        pass
+    if wheel is not None:
+        return extract(wheel, directory)
+    with tempfile.TemporaryDirectory(prefix="bhytgate-mediapipe-") as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        command += ["--disable-pip-version-check", "-q", "-d", tmp, SOURCE_WHEEL]
+        subprocess.run(command, check=True)  # noqa: S603 -- a fixed command: this interpreter's pip
+        wheels = sorted(Path(tmp).glob("mediapipe-*.whl"))
+        if not wheels:
+            raise MeshModelsMissing(f"pip did not fetch {SOURCE_WHEEL}")
+        return extract(wheels[0], directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--wheel", type=Path, help="a MediaPipe 0.10.x wheel already on disk")
+    args = parser.parse_args(argv)
+    for path in provision(wheel=args.wheel):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
