@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.claims_gen import VIETNAM, Visit, claims_bytes, file_hoso, write_claims
 from bhytgate.checkin.keys import CheckinKeys
+from bhytgate.claims.envelope import ClaimsScopeError
 from bhytgate.claims.match import Keys, Status, classify
 from bhytgate.claims.service import Reconciliation
 from bhytgate.claims.xml1 import Xml1
@@ -165,3 +166,32 @@ def test_far_check_ins_are_not_fetched_as_candidates(tmp_path: Path, when: dt.ti
     job = Reconciliation(db, KEYS, window=WINDOW)
     out = job.feed(claims_bytes("01001", [Visit("LK-A", CCCD, CARD, T, "01001")])) + job.close()
     assert [o.status for o in out] == [Status.UNVERIFIED]
+
+
+def test_a_facility_scoped_reconciliation_sees_its_own_check_ins_and_files_only(tmp_path: Path) -> None:
+    """An admin's reconciliation (scope = its facility): another facility's check-in of the same
+    person is not shown (not even as a mismatch naming it), and another facility's file is refused."""
+    db = store(tmp_path)
+    at = T.astimezone(dt.UTC)
+    db.put_checkin(
+        checkin("w" * 32, at, facility="79014"),
+        b"<x/>",
+        at + dt.timedelta(days=7),
+        at + dt.timedelta(days=400),
+    )
+    data = claims_bytes("01001", [Visit("LK-A", CCCD, CARD, T + dt.timedelta(minutes=30), "01001")])
+    national = Reconciliation(db, KEYS, window=WINDOW)
+    assert [(o.status, o.verification_id) for o in national.feed(data) + national.close()] == [
+        (Status.MISMATCH, "w" * 32)
+    ]
+    scoped = Reconciliation(db, KEYS, window=WINDOW, facility="01001")
+    assert [(o.status, o.verification_id, o.reason) for o in scoped.feed(data) + scoped.close()] == [
+        (Status.UNVERIFIED, "", "")
+    ]
+    elsewhere = Reconciliation(db, KEYS, window=WINDOW, facility="79014")
+    with pytest.raises(ClaimsScopeError, match=r"facility 01001's .* an admin of facility 79014"):
+        elsewhere.feed(data)
+    nameless = Reconciliation(db, KEYS, window=WINDOW, facility="01001")
+    with pytest.raises(ClaimsScopeError, match="names no facility"):
+        nameless.feed(data.replace(b"<MACSKCB>01001</MACSKCB>", b""))
+        nameless.close()

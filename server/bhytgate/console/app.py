@@ -45,7 +45,7 @@ class NavItem:
     id: str
     href: str
     label: str
-    roles: tuple[str, ...] = ("admin", "reviewer")
+    roles: tuple[str, ...] = ("admin", "reviewer", "auditor")
 
 
 NAV: web.AppKey[list[NavItem]] = web.AppKey("nav", list)
