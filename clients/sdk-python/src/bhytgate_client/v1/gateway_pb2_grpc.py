@@ -739,7 +739,8 @@ class AdminServiceServicer:
 
     def RegisterTerminalKey(self, request, context):
         """Register (or replace) a terminal's device key. From then on, on every replica of the cluster,
-        that terminal's captures must carry a valid terminal_signature made with it.
+        that terminal's captures must carry a valid terminal_signature made with it. The key binds the
+        terminal of that id *at the calling admin's facility* (ids repeat across facilities).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
