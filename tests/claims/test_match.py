@@ -132,6 +132,7 @@ def test_a_file_reconciles_in_chunks_with_counts_and_amounts(tmp_path: Path) -> 
         "unverified": {"count": 1, "amount": "880000.5"},
         "mismatch": {"count": 1, "amount": "30000"},
         "unparseable": {"count": 1, "amount": "0"},
+        "duplicate": {"count": 0, "amount": "0"},
     }
 
 
@@ -195,3 +196,40 @@ def test_a_facility_scoped_reconciliation_sees_its_own_check_ins_and_files_only(
     with pytest.raises(ClaimsScopeError, match="names no facility"):
         nameless.feed(data.replace(b"<MACSKCB>01001</MACSKCB>", b""))
         nameless.close()
+
+
+def test_one_check_in_claimed_by_two_dossiers_makes_the_second_a_duplicate(tmp_path: Path) -> None:
+    """Two dossiers of the same person and day and one check-in: the first (file order) is verified,
+    the second is `duplicate`, naming the check-in and the dossier that has it. A second check-in
+    that day verifies a second dossier: two visits, two check-ins, no duplicate."""
+    db = store(tmp_path)
+    at = T.astimezone(dt.UTC)
+    db.put_checkin(checkin("v" * 32, at), b"<x/>", at + dt.timedelta(days=7), at + dt.timedelta(days=400))
+    first = Visit("LK-1", CCCD, CARD, T + dt.timedelta(minutes=10), "01001", amount="150000")
+    again = Visit("LK-2", CCCD, CARD, T + dt.timedelta(minutes=70), "01001", amount="90000")
+    data = claims_bytes("01001", [first, again])
+    job = Reconciliation(db, KEYS, window=WINDOW)
+    out = []
+    for i in range(0, len(data), 64):  # the two dossiers in different batches too
+        out += job.feed(data[i : i + 64])
+    out += job.close()
+    assert [(o.ma_lk, o.status, o.verification_id) for o in out] == [
+        ("LK-1", Status.VERIFIED, "v" * 32),
+        ("LK-2", Status.DUPLICATE, "v" * 32),
+    ]
+    assert out[1].reason == "its check-in already verifies dossier 1 (MA_LK LK-1) of this file"
+    classes = job.summary.as_dict()["classes"]
+    assert classes["verified"] == {"count": 1, "amount": "150000"}  # type: ignore[index]
+    assert classes["duplicate"] == {"count": 1, "amount": "90000"}  # type: ignore[index]
+
+    later = at + dt.timedelta(hours=3)  # a second visit that day, checked in again
+    db.put_checkin(
+        checkin("w" * 32, later), b"<x/>", later + dt.timedelta(days=7), later + dt.timedelta(days=400)
+    )
+    second = Visit("LK-2", CCCD, CARD, T + dt.timedelta(hours=3, minutes=5), "01001", amount="90000")
+    job = Reconciliation(db, KEYS, window=WINDOW)
+    out = job.feed(claims_bytes("01001", [first, second])) + job.close()
+    assert [(o.status, o.verification_id) for o in out] == [
+        (Status.VERIFIED, "v" * 32),
+        (Status.VERIFIED, "w" * 32),
+    ]

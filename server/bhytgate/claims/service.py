@@ -3,7 +3,8 @@
 `feed` (and `close`) run in a worker thread: they parse the bytes given, look up the verified
 check-ins of every person in the dossiers completed by them with one query (pseudonyms only), and
 return the classified dossiers. Memory: the parser's bounded state, one batch of dossiers and their
-check-ins, the constant-size summary.
+check-ins, the constant-size summary, and the check-ins already used by a verified dossier (to flag
+a second dossier claiming one as `duplicate`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Reconciliation:
         self.horizon = max(horizon, window)
         self.reader = EnvelopeReader()
         self.summary = Summary(window_minutes=int(window.total_seconds() // 60))
+        # Check-ins that already verify a dossier of this file: verification id -> (index, MA_LK).
+        # Grows with the verified dossiers (~270 bytes each), the one part not of constant size.
+        self.used: dict[str, tuple[int, str]] = {}
 
     @property
     def bytes_read(self) -> int:
@@ -99,9 +103,12 @@ class Reconciliation:
             checkins = self.store.checkins_of(cccds, cards, since, until)
             if self.scope is not None:  # another facility's check-ins are not this caller's to see
                 checkins = [c for c in checkins if c.facility == self.scope]
-        by_index = {
-            i: classify(i, v, k, checkins, window=self.window, horizon=self.horizon) for i, v, k in visits
-        }
+        by_index = {}
+        for i, v, k in visits:  # in file order: the first dossier keeps a check-in, later ones are duplicates
+            outcome = classify(i, v, k, checkins, window=self.window, horizon=self.horizon, used=self.used)
+            if outcome.status is Status.VERIFIED:
+                self.used[outcome.verification_id] = (i, outcome.ma_lk)
+            by_index[i] = outcome
         out = []
         for index, item in parsed:
             outcome = by_index.get(index) or Outcome(

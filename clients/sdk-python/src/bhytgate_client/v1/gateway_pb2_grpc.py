@@ -748,8 +748,8 @@ class AdminServiceServicer:
 
     def ReconcileClaims(self, request_iterator, context):
         """Match a hospital claims file (QĐ 130 / QĐ 4750 envelope GIAMDINHHS) against the verified
-        check-ins: every dossier's XML1 is verified, unverified, mismatch or unparseable. The client
-        streams the file's bytes; the server answers as it parses (bounded memory whatever the size),
+        check-ins: every dossier's XML1 is verified, unverified, mismatch, duplicate or unparseable.
+        The client streams the file's bytes; the server answers as it parses (bounded memory),
         ending with the summary. A file that is not a GIAMDINHHS envelope or not well-formed XML ends
         the call with INVALID_ARGUMENT naming the line and column; a bad dossier is one `unparseable`.
         An `admin` reconciles its own facility's files (THONGTINDONVI/MACSKCB) against its own
