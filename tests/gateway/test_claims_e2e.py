@@ -9,7 +9,6 @@ import hashlib
 import json
 import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import defusedxml.ElementTree as DET
@@ -228,19 +227,18 @@ def test_the_checkin_command_writes_the_record(deployment: Deployment, tmp_path:
 
 
 def test_one_check_in_claimed_twice_is_a_duplicate_in_the_cli_and_the_console(
-    deployment: Deployment, tmp_path: Path, clock: Callable[[dt.timedelta], None]
+    deployment: Deployment, tmp_path: Path
 ) -> None:
+    from .fresh import fresh_card
     from .test_console import upload
 
-    shift = dt.timedelta(days=60)  # this person's check-ins of other tests are far away
-    clock(shift)
-    card = deployment.card("obama")
+    card, photos = fresh_card(deployment, tmp_path / "card", "duplicate-claims-test")  # one check-in
     entitlement = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
-    result = check(deployment, card)  # desk-01, facility 01001
+    result = check(deployment, card, photos=photos)  # desk-01, facility 01001
     assert result.decision == "ACCEPTED" and result.checkin_record, result.reasons
     vid = result.verification_id
     cccd = _fields(result.checkin_record.encode("utf-8"))["SO_CCCD"]
-    now = dt.datetime.now(dt.UTC) + shift
+    now = dt.datetime.now(dt.UTC)
     tag = secrets.token_hex(3)
     visits = [
         Visit(

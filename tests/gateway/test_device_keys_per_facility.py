@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +18,8 @@ from bhytgate_clients.cli.checkin import read_chip_files
 from bhytgate_clients.sdk import GatewayClient, VerificationResult
 
 from .conftest import Deployment
-from .test_e2e import OPERATOR, live_photos
+from .fresh import fresh_card
+from .test_e2e import OPERATOR
 
 TWIN = "twin-desk"
 
@@ -53,12 +53,15 @@ def _twin_at_79014(d: Deployment, folder: Path) -> GatewayClient:
 
 
 def _check(
-    d: Deployment, desk: GatewayClient, identity: str, signer: ec.EllipticCurvePrivateKey | None
+    d: Deployment,
+    desk: GatewayClient,
+    person: tuple[Path, list[Path]],
+    signer: ec.EllipticCurvePrivateKey | None,
 ) -> VerificationResult:
-    card = d.card(identity)
-    camera = SimulatedCamera(live_photos(d, card))
+    card, photos = person
+    camera = SimulatedCamera(photos)
     challenge = desk.begin(terminal_kind="desk", operator=OPERATOR)
-    frames = camera.single(int((dt.datetime.now(dt.UTC) + d.server.offset).timestamp() * 1000))
+    frames = camera.single(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
     signing: dict[str, object] = {}
     if signer is not None:
         signing = {
@@ -75,31 +78,30 @@ def _check(
     )
 
 
-def test_a_facilitys_device_key_binds_its_own_terminal_only(
-    deployment: Deployment, clock: Callable[[dt.timedelta], None], tmp_path: Path
-) -> None:
+def test_a_facilitys_device_key_binds_its_own_terminal_only(deployment: Deployment, tmp_path: Path) -> None:
     d = deployment
-    clock(dt.timedelta(days=80))  # these people's check-ins of other tests are far away
     if not (d.home / "pki" / "terminals" / f"{TWIN}.pem").exists():
         add_terminal(d.home / "pki", TerminalIdentity(TWIN, "01001", "hospital-checkin", "desk"))  # type: ignore[arg-type]
     admin_b = "admin-79014-keys-" + secrets.token_hex(2)
     add_terminal(d.home / "pki", TerminalIdentity(admin_b, "79014", "admin", "desk"))  # type: ignore[arg-type]
     key_a, key_b = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    a_people, b_people = iter(("howard",) * 3), iter(("obama",) * 3)
+    # People of this test's own: each checked in at one facility only (no velocity rule).
+    person_a = fresh_card(d, tmp_path / "a", "device-keys-test-a")
+    person_b = fresh_card(d, tmp_path / "b", "device-keys-test-b", face="biden")
 
     with d.client("admin-01") as admin:  # facility 01001 registers its twin-desk's key
         admin.register_terminal_key(TWIN, _public(key_a))
     with d.client(TWIN) as twin_a, _twin_at_79014(d, tmp_path) as twin_b:
         # A's key does not bind B's terminal of the same id: B signs nothing and is accepted...
-        unsigned = _check(d, twin_b, next(b_people), None)
+        unsigned = _check(d, twin_b, person_b, None)
         assert unsigned.decision == "ACCEPTED", unsigned.reasons
         # ...and cannot use A's key (it is not B's: B has none yet).
-        stolen = _check(d, twin_b, next(b_people), key_a)
+        stolen = _check(d, twin_b, person_b, key_a)
         assert stolen.reason_codes == ["TERMINAL_SIGNATURE_INVALID"], stolen.reasons
         with d.client(admin_b) as admin:  # facility 79014 registers its own twin-desk's key
             admin.register_terminal_key(TWIN, _public(key_b))
         # B's registration did not replace A's: each terminal only with its own facility's key.
-        assert _check(d, twin_a, next(a_people), key_a).decision == "ACCEPTED"
-        assert _check(d, twin_a, next(a_people), key_b).reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
-        assert _check(d, twin_b, next(b_people), key_b).decision == "ACCEPTED"
-        assert _check(d, twin_a, next(a_people), None).reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+        assert _check(d, twin_a, person_a, key_a).decision == "ACCEPTED"
+        assert _check(d, twin_a, person_a, key_b).reason_codes == ["TERMINAL_SIGNATURE_INVALID"]
+        assert _check(d, twin_b, person_b, key_b).decision == "ACCEPTED"
+        assert _check(d, twin_a, person_a, None).reason_codes == ["TERMINAL_SIGNATURE_INVALID"]

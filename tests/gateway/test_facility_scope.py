@@ -18,6 +18,7 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.pki.devca import TerminalIdentity, add_terminal
 
 from .conftest import Deployment
+from .fresh import fresh_card
 from .test_e2e import check
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,13 +59,12 @@ def _refused(action: Callable[[], object]) -> grpc.RpcError:
 
 
 def test_records_and_claims_are_scoped_to_the_admins_facility_and_the_auditor_sees_all(
-    deployment: Deployment, clock: Callable[[dt.timedelta], None]
+    deployment: Deployment, tmp_path: Path
 ) -> None:
     d = deployment
-    clock(dt.timedelta(days=40))  # this person's check-ins of other tests are far away
     admin_79014 = _terminal(d, ADMIN_79014, "79014", "admin")
-    card = d.card("raj")
-    result = check(d, card, terminal="desk-02")  # facility 79014
+    card, photos = fresh_card(d, tmp_path / "card", "facility-scope-test")
+    result = check(d, card, terminal="desk-02", photos=photos)  # facility 79014
     assert result.decision == "ACCEPTED", result.reasons
     vid = result.verification_id
     xml = _record(d, "desk-02", vid).xml
@@ -80,7 +80,7 @@ def test_records_and_claims_are_scoped_to_the_admins_facility_and_the_auditor_se
     assert other.details() == unknown.details()  # the same answer as for an id that never existed
 
     # Reconciliation: facility 79014's file.
-    at = dt.datetime.now(dt.UTC) + dt.timedelta(days=40, minutes=-5)
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     entitlement = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     assert entitlement["card_number"] == card_no
     file_79014 = claims_bytes("79014", [Visit("LK-SCOPE-1", cccd, card_no, at, "79014", amount="120000")])
