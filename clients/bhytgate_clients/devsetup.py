@@ -26,6 +26,7 @@ DEV_TERMINALS = (
     TerminalIdentity("counter-01", "01001", "counter", "desk"),  # type: ignore[arg-type]
     TerminalIdentity("admin-01", "01001", "admin", "desk"),  # type: ignore[arg-type]
     TerminalIdentity("reviewer-01", "01001", "reviewer", "desk"),  # type: ignore[arg-type]
+    TerminalIdentity("auditor-01", "00000", "auditor", "desk"),  # type: ignore[arg-type]
 )
 
 DEV_TOML = """# Written by `bhytgate serve` for the embedded demo; edit freely.

@@ -48,10 +48,13 @@ def test_an_acceptance_is_stored_and_its_record_read_back_by_its_facility(servic
     assert rows[0].card_key == checkins.keys.card(ENT.card_number)
     assert rows[0].visit_key == checkins.keys.visit("01001", "LK1")
     assert checkins.record_for(DESK, "a" * 32) == record
-    admin = Caller("admin-01", "79014", "admin", TerminalKind.DESK)
-    assert checkins.record_for(admin, "a" * 32).xml == record.xml
-    with pytest.raises(NotFound):
-        checkins.record_for(Caller("desk-02", "79014", "hospital-checkin", TerminalKind.DESK), "a" * 32)
+    own_admin = Caller("admin-01", "01001", "admin", TerminalKind.DESK)
+    assert checkins.record_for(own_admin, "a" * 32).xml == record.xml
+    auditor = Caller("auditor-01", "00000", "auditor", TerminalKind.DESK)  # the fund: every facility
+    assert checkins.record_for(auditor, "a" * 32).xml == record.xml
+    for other in ("hospital-checkin", "admin"):  # another facility's terminal, or its admin
+        with pytest.raises(NotFound):
+            checkins.record_for(Caller("x-02", "79014", other, TerminalKind.DESK), "a" * 32)
     now[0] = T0 + dt.timedelta(days=8)
     with pytest.raises(NotFound):
         checkins.record_for(DESK, "a" * 32)

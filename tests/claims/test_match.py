@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.claims_gen import VIETNAM, Visit, claims_bytes, file_hoso, write_claims
 from bhytgate.checkin.keys import CheckinKeys
+from bhytgate.claims.envelope import ClaimsScopeError
 from bhytgate.claims.match import Keys, Status, classify
 from bhytgate.claims.service import Reconciliation
 from bhytgate.claims.xml1 import Xml1
@@ -131,6 +132,7 @@ def test_a_file_reconciles_in_chunks_with_counts_and_amounts(tmp_path: Path) -> 
         "unverified": {"count": 1, "amount": "880000.5"},
         "mismatch": {"count": 1, "amount": "30000"},
         "unparseable": {"count": 1, "amount": "0"},
+        "duplicate": {"count": 0, "amount": "0"},
     }
 
 
@@ -165,3 +167,69 @@ def test_far_check_ins_are_not_fetched_as_candidates(tmp_path: Path, when: dt.ti
     job = Reconciliation(db, KEYS, window=WINDOW)
     out = job.feed(claims_bytes("01001", [Visit("LK-A", CCCD, CARD, T, "01001")])) + job.close()
     assert [o.status for o in out] == [Status.UNVERIFIED]
+
+
+def test_a_facility_scoped_reconciliation_sees_its_own_check_ins_and_files_only(tmp_path: Path) -> None:
+    """An admin's reconciliation (scope = its facility): another facility's check-in of the same
+    person is not shown (not even as a mismatch naming it), and another facility's file is refused."""
+    db = store(tmp_path)
+    at = T.astimezone(dt.UTC)
+    db.put_checkin(
+        checkin("w" * 32, at, facility="79014"),
+        b"<x/>",
+        at + dt.timedelta(days=7),
+        at + dt.timedelta(days=400),
+    )
+    data = claims_bytes("01001", [Visit("LK-A", CCCD, CARD, T + dt.timedelta(minutes=30), "01001")])
+    national = Reconciliation(db, KEYS, window=WINDOW)
+    assert [(o.status, o.verification_id) for o in national.feed(data) + national.close()] == [
+        (Status.MISMATCH, "w" * 32)
+    ]
+    scoped = Reconciliation(db, KEYS, window=WINDOW, facility="01001")
+    assert [(o.status, o.verification_id, o.reason) for o in scoped.feed(data) + scoped.close()] == [
+        (Status.UNVERIFIED, "", "")
+    ]
+    elsewhere = Reconciliation(db, KEYS, window=WINDOW, facility="79014")
+    with pytest.raises(ClaimsScopeError, match=r"facility 01001's .* an admin of facility 79014"):
+        elsewhere.feed(data)
+    nameless = Reconciliation(db, KEYS, window=WINDOW, facility="01001")
+    with pytest.raises(ClaimsScopeError, match="names no facility"):
+        nameless.feed(data.replace(b"<MACSKCB>01001</MACSKCB>", b""))
+        nameless.close()
+
+
+def test_one_check_in_claimed_by_two_dossiers_makes_the_second_a_duplicate(tmp_path: Path) -> None:
+    """Two dossiers of the same person and day and one check-in: the first (file order) is verified,
+    the second is `duplicate`, naming the check-in and the dossier that has it. A second check-in
+    that day verifies a second dossier: two visits, two check-ins, no duplicate."""
+    db = store(tmp_path)
+    at = T.astimezone(dt.UTC)
+    db.put_checkin(checkin("v" * 32, at), b"<x/>", at + dt.timedelta(days=7), at + dt.timedelta(days=400))
+    first = Visit("LK-1", CCCD, CARD, T + dt.timedelta(minutes=10), "01001", amount="150000")
+    again = Visit("LK-2", CCCD, CARD, T + dt.timedelta(minutes=70), "01001", amount="90000")
+    data = claims_bytes("01001", [first, again])
+    job = Reconciliation(db, KEYS, window=WINDOW)
+    out = []
+    for i in range(0, len(data), 64):  # the two dossiers in different batches too
+        out += job.feed(data[i : i + 64])
+    out += job.close()
+    assert [(o.ma_lk, o.status, o.verification_id) for o in out] == [
+        ("LK-1", Status.VERIFIED, "v" * 32),
+        ("LK-2", Status.DUPLICATE, "v" * 32),
+    ]
+    assert out[1].reason == "its check-in already verifies dossier 1 (MA_LK LK-1) of this file"
+    classes = job.summary.as_dict()["classes"]
+    assert classes["verified"] == {"count": 1, "amount": "150000"}  # type: ignore[index]
+    assert classes["duplicate"] == {"count": 1, "amount": "90000"}  # type: ignore[index]
+
+    later = at + dt.timedelta(hours=3)  # a second visit that day, checked in again
+    db.put_checkin(
+        checkin("w" * 32, later), b"<x/>", later + dt.timedelta(days=7), later + dt.timedelta(days=400)
+    )
+    second = Visit("LK-2", CCCD, CARD, T + dt.timedelta(hours=3, minutes=5), "01001", amount="90000")
+    job = Reconciliation(db, KEYS, window=WINDOW)
+    out = job.feed(claims_bytes("01001", [first, second])) + job.close()
+    assert [(o.status, o.verification_id) for o in out] == [
+        (Status.VERIFIED, "v" * 32),
+        (Status.VERIFIED, "w" * 32),
+    ]

@@ -21,7 +21,7 @@ from bhytgate_clients.cli import main as cli
 from bhytgate_clients.sdk import GatewayError
 
 from .conftest import Deployment
-from .test_e2e import _begin_and_request
+from .test_e2e import _begin_and_request, check
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -224,3 +224,59 @@ def test_the_checkin_command_writes_the_record(deployment: Deployment, tmp_path:
         ],
     )
     assert shown.exit_code == 0 and _fields(shown.stdout.encode()) == fields
+
+
+def test_one_check_in_claimed_twice_is_a_duplicate_in_the_cli_and_the_console(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    from .fresh import fresh_card
+    from .test_console import upload
+
+    card, photos = fresh_card(deployment, tmp_path / "card", "duplicate-claims-test")  # one check-in
+    entitlement = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    result = check(deployment, card, photos=photos)  # desk-01, facility 01001
+    assert result.decision == "ACCEPTED" and result.checkin_record, result.reasons
+    vid = result.verification_id
+    cccd = _fields(result.checkin_record.encode("utf-8"))["SO_CCCD"]
+    now = dt.datetime.now(dt.UTC)
+    tag = secrets.token_hex(3)
+    visits = [
+        Visit(
+            f"LK-DUP-A-{tag}",
+            cccd,
+            entitlement["card_number"],
+            now - dt.timedelta(minutes=3),
+            "01001",
+            "215000",
+        ),
+        Visit(
+            f"LK-DUP-B-{tag}",
+            cccd,
+            entitlement["card_number"],
+            now + dt.timedelta(minutes=30),
+            "01001",
+            "99000",
+        ),
+    ]
+    path = tmp_path / "twice.xml"
+    path.write_bytes(claims_bytes("01001", visits))
+    args = ["claims", "reconcile", str(path), "--home", str(deployment.home)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 1, result.output  # a duplicate is not a verified dossier
+    report = json.loads(result.stdout)
+    assert [(r["ma_lk"], r["status"], r["verification_id"]) for r in report["dossiers"]] == [
+        (f"LK-DUP-A-{tag}", "verified", vid),
+        (f"LK-DUP-B-{tag}", "duplicate", vid),
+    ]
+    assert report["dossiers"][1]["reason"] == (
+        f"its check-in already verifies dossier 1 (MA_LK LK-DUP-A-{tag}) of this file"
+    )
+    assert report["summary"]["classes"]["duplicate"] == {"count": 1, "amount": "99000"}
+    assert report["files"][0]["classes"]["duplicate"] == {"count": 1, "amount": "99000"}
+    text = CliRunner().invoke(cli, args).output
+    assert any(line.split() == ["duplicate", "1", "99000"] for line in text.splitlines()), text
+    assert f"LK-DUP-B-{tag} duplicate: its check-in already verifies dossier 1" in text
+    status, page = upload(deployment, "admin-01", path.read_bytes())
+    assert status == 200, page
+    assert '<tr data-class="duplicate"><td>duplicate</td><td class="count">1</td>' in page
+    assert f'<tr data-status="duplicate"><td>2</td><td>LK-DUP-B-{tag}</td>' in page

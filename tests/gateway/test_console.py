@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import re
 import ssl
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -14,6 +16,12 @@ from bhytgate.pki.devca import PkiLayout
 
 from .conftest import Deployment
 from .test_e2e import check
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.claims_gen import Visit, claims_bytes  # noqa: E402
 
 
 def _context(pki: Path, terminal: str | None) -> ssl.SSLContext:
@@ -130,3 +138,50 @@ def test_an_upload_of_two_files_is_refused_not_half_reconciled(deployment: Deplo
     finally:
         conn.close()
     assert resp.status == 400 and "one claims file at a time" in text
+
+
+def upload(d: Deployment, terminal: str, data: bytes) -> tuple[int, str]:
+    """The claims page's form, as a browser posts it: token first, then the file."""
+    _, _, page = request(d, terminal, "GET", "/claims")
+    token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert token is not None, page
+    boundary = "b0undary"
+    parts = [(b'name="csrf"', token.group(1).encode()), (b'name="file"; filename="c.xml"', data)]
+    body = b"".join(
+        b"--"
+        + boundary.encode()
+        + b"\r\nContent-Disposition: form-data; "
+        + disp
+        + b"\r\n\r\n"
+        + part
+        + b"\r\n"
+        for disp, part in parts
+    )
+    body += b"--" + boundary.encode() + b"--\r\n"
+    console = d.running.console
+    assert console is not None
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", console.port, context=_context(d.home / "pki", terminal), timeout=60
+    )
+    try:
+        conn.request(
+            "POST",
+            "/claims",
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode("utf-8")
+    finally:
+        conn.close()
+
+
+def test_an_admin_reconciles_its_own_facilitys_files_in_the_console_and_the_auditor_any(
+    deployment: Deployment,
+) -> None:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    data = claims_bytes("79014", [Visit("LK-CONSOLE-1", "079200000123", "DN4790000012345", at, "79014")])
+    status, body = upload(deployment, "admin-01", data)  # an admin of 01001
+    assert status == 403 and "an admin of facility 01001 reconciles its own facility&#39;s files only" in body
+    status, body = upload(deployment, "auditor-01", data)
+    assert status == 200 and "LK-CONSOLE-1" in body

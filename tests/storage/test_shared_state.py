@@ -69,8 +69,25 @@ def test_fingerprints_rates_trust_and_terminal_keys(store: Store) -> None:
     assert store.add_trust_items([("csca", "ab" * 32, b"der")], T0) == 1
     assert store.add_trust_items([("csca", "ab" * 32, b"der")], T0) == 0
     assert store.trust_version() == (1, store.trust_items()[-1][0])
-    store.put_terminal_key("kiosk-1", "PEM", T0)
-    assert store.terminal_key("kiosk-1") == "PEM" and store.terminal_key("other") is None
+    store.put_terminal_key("kiosk-1", "01001", "PEM", T0)
+    assert store.terminal_key("kiosk-1", "01001") == "PEM" and store.terminal_key("other", "01001") is None
+
+
+def test_terminal_keys_are_per_terminal_and_facility(store: Store) -> None:
+    """Terminal ids repeat across facilities: one facility's key never binds another's terminal."""
+    assert isinstance(store, SqlStore)
+    store.put_terminal_key("desk-01", "01001", "PEM-A", T0)
+    assert store.terminal_key("desk-01", "01001") == "PEM-A"
+    assert store.terminal_key("desk-01", "79014") is None  # B's desk-01: no key, A's is not B's
+    store.put_terminal_key("desk-01", "79014", "PEM-B", T0)
+    assert store.terminal_key("desk-01", "01001") == "PEM-A"  # B's registration did not replace A's
+    assert store.terminal_key("desk-01", "79014") == "PEM-B"
+    store.put_terminal_key("desk-01", "01001", "PEM-A2", T0)  # a rotation at A
+    store.put_terminal_key("desk-01", "01001", "stale", T0, replace=False)  # a stale file: kept
+    assert (store.terminal_key("desk-01", "01001"), store.terminal_key("desk-01", "79014")) == (
+        "PEM-A2",
+        "PEM-B",
+    )
 
 
 def test_sqlite_insert_or_replace_cannot_rewrite_an_audit_record(store_factory: StoreFactory) -> None:
@@ -196,3 +213,28 @@ def test_a_fingerprint_committed_after_a_later_one_is_still_found(store_factory:
         slow.commit()
     # a re-encoded copy of frame 2: another SHA-256, the same perceptual hash
     assert memory.check_and_remember([FrameFingerprint(_fp(4)[0], phash)], T0, 24) is True
+
+
+def test_keys_registered_before_migration_8_keep_binding_their_terminal(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key stored by terminal id only (before facilities) still binds that id, at any facility
+    (fail closed), until a facility registers a key of its own for its terminal."""
+    from bhytgate.storage import schema, sql
+
+    monkeypatch.setattr(sql, "MIGRATIONS", tuple(m for m in schema.MIGRATIONS if m[0] < 8))
+    old = store_factory.open()
+    assert isinstance(old, SqlStore)
+    with old._tx() as c:
+        c.execute(
+            "INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)",
+            ("kiosk-1", "OLD-PEM", old._ts(T0)),
+        )
+    old.close()
+    monkeypatch.setattr(sql, "MIGRATIONS", schema.MIGRATIONS)
+    store = store_factory.open()
+    assert isinstance(store, SqlStore) and store.schema_version() >= 8
+    assert store.terminal_key("kiosk-1", "01001") == store.terminal_key("kiosk-1", "79014") == "OLD-PEM"
+    store.put_terminal_key("kiosk-1", "79014", "NEW-PEM", T0)
+    assert store.terminal_key("kiosk-1", "79014") == "NEW-PEM"
+    assert store.terminal_key("kiosk-1", "01001") == "OLD-PEM"

@@ -25,7 +25,7 @@ from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import GatewayClient, GatewayError
 
 CHUNK = 1024 * 1024
-CLASSES = ("verified", "unverified", "mismatch", "unparseable")
+CLASSES = ("verified", "unverified", "mismatch", "duplicate", "unparseable")
 CSV_FIELDS = (
     "file",
     "index",
@@ -144,7 +144,8 @@ def reconcile(
 ) -> None:
     """Match every dossier's XML1 in FILE... (GIAMDINHHS envelopes, QĐ 130 / QĐ 4750) against the
     gateway's verified check-ins: verified, unverified (a ghost-visit candidate), mismatch (checked
-    in at another facility or time) or unparseable (with the reason)."""
+    in at another facility or time), duplicate (its check-in already verifies an earlier dossier of
+    the file) or unparseable (with the reason)."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -130,10 +130,12 @@ class Checkins:
             log.info("purged %d expired check-in record(s), %d check-in row(s)", records, rows)
 
     def record_for(self, caller: Caller, verification_id: str) -> CheckinRecord:
-        """The record, to a terminal of the facility that checked the patient in (an admin may read
-        any): other facilities learn nothing, not even that the verification exists."""
+        """The record, to a terminal of the facility that checked the patient in (its admin too;
+        the national auditor may read any): other facilities learn nothing, not even that the
+        verification exists (NOT_FOUND, as for an unknown id)."""
         found = self.store.checkin_record(verification_id, self.clock())
-        if found is None or (caller.role != "admin" and found.facility != caller.facility):
+        scope = caller.facility_scope
+        if found is None or (scope is not None and found.facility != scope):
             raise NotFound("no check-in record for this verification id (unknown, not accepted, or expired)")
         return CheckinRecord(verification_id, found.attestation_id, found.xml, found.expires_at)
 

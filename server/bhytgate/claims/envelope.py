@@ -36,6 +36,10 @@ class ClaimsFileError(Exception):
     """The file as a whole cannot be read: one clear message (no personal data)."""
 
 
+class ClaimsScopeError(ClaimsFileError):
+    """The file is another facility's (or names none) and the caller sees one facility only."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RawDossier:
     """One HOSO: its 1-based index, and its XML1 payload (NOIDUNGFILE text or inline fields) or why not."""

@@ -2,7 +2,9 @@
 
 verified: a check-in at the dossier's facility within `window` of NGAY_VAO (the one carrying the
 same MA_LK first, then the nearest); mismatch: a check-in of this person within `horizon` of the
-visit, but at another facility or outside the window; unverified: none (a ghost-visit candidate).
+visit, but at another facility or outside the window; unverified: none (a ghost-visit candidate);
+duplicate: the only check-ins that would verify it already verify an earlier dossier of the same
+file (one check-in, one claim: the first dossier in file order keeps it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bhytgate.claims.xml1 import Xml1
 from bhytgate.storage.checkins import StoredCheckin
@@ -22,6 +24,7 @@ class Status(enum.StrEnum):
     UNVERIFIED = "unverified"
     MISMATCH = "mismatch"
     UNPARSEABLE = "unparseable"
+    DUPLICATE = "duplicate"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,8 +66,11 @@ def classify(
     *,
     window: dt.timedelta,
     horizon: dt.timedelta,
+    used: Mapping[str, tuple[int, str]] | None = None,
 ) -> Outcome:
-    """`checkins` may hold other people's (a batch's): only this person's, near this visit, count."""
+    """`checkins` may hold other people's (a batch's): only this person's, near this visit, count.
+    `used`: verification id -> (index, MA_LK) of the earlier dossier of the file it verifies."""
+    used = used or {}
     end = visit.end or visit.arrival
     mine = [
         c
@@ -77,13 +83,23 @@ def classify(
         return base
     here = [c for c in mine if c.facility == visit.facility and _gap(c.verified_at, visit.arrival) <= window]
     if here:
-        best = min(here, key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival)))
+        fresh = [c for c in here if c.verification_id not in used]
+        best = min(
+            fresh or here, key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival))
+        )
+        if fresh:
+            status, reason = Status.VERIFIED, ""
+        else:
+            index, ma_lk = used[best.verification_id]
+            status = Status.DUPLICATE
+            reason = f"its check-in already verifies dossier {index} (MA_LK {ma_lk or '-'}) of this file"
         return dataclasses.replace(
             base,
-            status=Status.VERIFIED,
+            status=status,
             verification_id=best.verification_id,
             attestation_id=best.attestation_id,
             assurance_level=best.assurance_level,
+            reason=reason,
         )
     nearest = min(mine, key=lambda c: _gap(c.verified_at, visit.arrival))
     gap = _gap(nearest.verified_at, visit.arrival)

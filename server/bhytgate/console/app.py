@@ -19,6 +19,8 @@ from multidict import MultiDict, MultiDictProxy
 
 from bhytgate.console import charts, stats
 from bhytgate.console.auth import Officer, csrf_key, csrf_ok, csrf_token, officer_of
+from bhytgate.console.limits import OfficerSlots
+from bhytgate.console.settings import ConsoleLimits
 
 if TYPE_CHECKING:
     from bhytgate.service.gateway import Gateway
@@ -29,6 +31,8 @@ GATEWAY: web.AppKey[Any] = web.AppKey("gateway", object)
 ENV: web.AppKey[jinja2.Environment] = web.AppKey("env", jinja2.Environment)
 CSRF: web.AppKey[bytes] = web.AppKey("csrf", bytes)
 CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
+LIMITS: web.AppKey[ConsoleLimits] = web.AppKey("limits", ConsoleLimits)
+SLOTS: web.AppKey[OfficerSlots] = web.AppKey("slots", OfficerSlots)
 MAX_AUDIT_SCAN = 200_000  # newest records a dashboard reads at most (bounded memory and time)
 WINDOWS_H = (1, 6, 24, 72, 168)
 SPIKE_RATE = 0.5  # a terminal refusing half its checks is highlighted
@@ -41,7 +45,7 @@ class NavItem:
     id: str
     href: str
     label: str
-    roles: tuple[str, ...] = ("admin", "reviewer")
+    roles: tuple[str, ...] = ("admin", "reviewer", "auditor")
 
 
 NAV: web.AppKey[list[NavItem]] = web.AppKey("nav", list)
@@ -63,31 +67,18 @@ _HEADERS = {
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every request: an officer certificate, a bound form token on every POST, strict headers."""
+    """Every request: an officer certificate, a slot of its own, a bound form token on every POST,
+    strict headers."""
     try:
         if request.path.startswith("/static/"):
             response = await handler(request)
         else:
             officer = officer_of(request)
             request[OFFICER_KEY] = officer
-            if request.method not in ("GET", "HEAD"):
-                token: object = None
-                if request.content_type == "multipart/form-data":
-                    # An upload streams: the token must be the first part, read here; the handler
-                    # gets the reader positioned after it and never a body held in memory.
-                    reader = await request.multipart()
-                    part = await reader.next()
-                    if isinstance(part, BodyPartReader) and part.name == "csrf":
-                        token = (await part.read(decode=True))[:128].decode("ascii", "replace")
-                    request[UPLOAD_KEY] = reader
-                    request[FORM_KEY] = MultiDictProxy(MultiDict())
-                else:
-                    form = await request.post()
-                    token = form.get("csrf")
-                    request[FORM_KEY] = form
-                if not isinstance(token, str) or not csrf_ok(request.app[CSRF], officer, token):
-                    raise web.HTTPForbidden(text="form token missing or not for this certificate")
-            response = await handler(request)
+            with request.app[SLOTS].hold(officer.cert_sha256):
+                if request.method not in ("GET", "HEAD"):
+                    await _check_form(request, officer)
+                response = await handler(request)
     except web.HTTPException as exc:
         for k, v in _HEADERS.items():
             exc.headers.setdefault(k, v)
@@ -99,6 +90,33 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     for k, v in _HEADERS.items():
         response.headers.setdefault(k, v)
     return response
+
+
+async def _check_form(request: web.Request, officer: Officer) -> None:
+    """The form token, read within `body_s`: a body that trickles in holds a slot only that long."""
+    token: object = None
+    limit = request.app[LIMITS].body_s
+    try:
+        async with asyncio.timeout(limit):
+            if request.content_type == "multipart/form-data":
+                # An upload streams: the token must be the first part, read here; the handler
+                # gets the reader positioned after it and never a body held in memory.
+                reader = await request.multipart()
+                part = await reader.next()
+                if isinstance(part, BodyPartReader) and part.name == "csrf":
+                    token = (await part.read(decode=True))[:128].decode("ascii", "replace")
+                request[UPLOAD_KEY] = reader
+                request[FORM_KEY] = MultiDictProxy(MultiDict())
+            else:
+                form = await request.post()
+                token = form.get("csrf")
+                request[FORM_KEY] = form
+    except TimeoutError:
+        late = web.HTTPRequestTimeout(text=f"the request body did not arrive within {limit:g} s")
+        late.force_close()  # the rest of the body is not waited for
+        raise late from None
+    if not isinstance(token, str) or not csrf_ok(request.app[CSRF], officer, token):
+        raise web.HTTPForbidden(text="form token missing or not for this certificate")
 
 
 def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
@@ -163,6 +181,7 @@ def build_app(
     clock: Callable[[], dt.datetime] | None = None,
     pages: tuple[PageSetup, ...] = (),
     max_form_bytes: int = 64 * 1024,
+    limits: ConsoleLimits | None = None,
 ) -> web.Application:
     """The console for one gateway. `pages` add their own routes and navigation entries."""
     # Forms are small; uploads stream (multipart) and their pages bound them themselves.
@@ -176,6 +195,8 @@ def build_app(
     app[CSRF] = csrf_key(gateway.audit_key)
     app[CLOCK] = clock or (lambda: dt.datetime.now(dt.UTC))
     app[NAV] = []
+    app[LIMITS] = limits or ConsoleLimits()
+    app[SLOTS] = OfficerSlots(app[LIMITS].requests_per_officer)
     app.router.add_get("/", dashboard)
     app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
     for setup in pages:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bhytgate.pki.devca import TerminalIdentityError, parse_terminal_identity
 
-OFFICER_ROLES = frozenset({"admin", "reviewer"})
+OFFICER_ROLES = frozenset({"admin", "reviewer", "auditor"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import BodyPartReader, web
 
-from bhytgate.claims.envelope import MAX_FILE_BYTES, ClaimsFileError
+from bhytgate.claims.envelope import MAX_FILE_BYTES, ClaimsFileError, ClaimsScopeError
 from bhytgate.claims.match import Outcome, Status
 from bhytgate.claims.service import MAX_WINDOW
 from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, render
@@ -28,6 +28,7 @@ log = logging.getLogger("bhytgate.console")
 
 CHUNK = 1024 * 1024
 READ_STALL_S = 60.0  # an upload that sends nothing for this long is dropped
+ROLES = ("admin", "auditor")  # an admin: its own facility's files; the auditor: any
 SHOWN = 500  # dossiers listed on the page (every class but verified); the summary counts all
 
 
@@ -49,7 +50,7 @@ class _Report:
 
 
 async def claims_form(request: web.Request) -> web.Response:
-    require_role(request[OFFICER_KEY], "admin")
+    require_role(request[OFFICER_KEY], *ROLES)
     return render(request, "claims.html", summary=None, report=None, error=None, max_window=_max_minutes())
 
 
@@ -59,7 +60,7 @@ def _max_minutes() -> int:
 
 async def claims_upload(request: web.Request) -> web.Response:
     officer = request[OFFICER_KEY]
-    require_role(officer, "admin")
+    require_role(officer, *ROLES)
     gateway: Gateway = request.app[GATEWAY]
     reader = request.get(UPLOAD_KEY)
 
@@ -87,7 +88,7 @@ async def claims_upload(request: web.Request) -> web.Response:
         part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
         return fail("Choose a claims file to upload.")
-    job = gateway.reconciliation(window)
+    job = gateway.reconciliation(window, _caller(officer))
     report = _Report(file_name=part.filename[:200])
     try:
         while True:
@@ -105,6 +106,8 @@ async def claims_upload(request: web.Request) -> web.Response:
             return fail("Upload one claims file at a time.")
         report.keep(await asyncio.to_thread(job.close))
         await gateway.record_reconciliation(_caller(officer), job.summary)
+    except ClaimsScopeError as exc:
+        return fail(f"Claims file: {exc}", 403)
     except ClaimsFileError as exc:
         return fail(f"Claims file: {exc}")
     except StoreUnavailable:
@@ -130,4 +133,4 @@ async def claims_upload(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/claims", claims_form)
     app.router.add_post("/claims", claims_upload)
-    app[NAV].append(NavItem("claims", "/claims", "Claims reconciliation", roles=("admin",)))
+    app[NAV].append(NavItem("claims", "/claims", "Claims reconciliation", roles=ROLES))

@@ -11,6 +11,8 @@ from aiohttp import web
 from bhytgate.console import claims_page, review_page
 from bhytgate.console.app import PageSetup, build_app
 from bhytgate.console.auth import server_context
+from bhytgate.console.limits import GatedSite, runner_kwargs
+from bhytgate.console.settings import ConsoleLimits
 from bhytgate.pki.devca import PkiLayout
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ log = logging.getLogger("bhytgate.console")
 class ConsoleSite:
     """A running console: `port` is the bound one (ask for 0 to get a free port)."""
 
-    def __init__(self, runner: web.AppRunner, site: web.TCPSite, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, site: GatedSite, host: str, port: int) -> None:
         self.runner = runner
         self.site = site
         self.host = host
@@ -51,13 +53,20 @@ async def start_console(
     pki_dir: Path,
     *,
     pages: tuple[PageSetup, ...] = (review_page.setup, claims_page.setup),
+    limits: ConsoleLimits | None = None,
 ) -> ConsoleSite:
     host, port = _split(listen)
+    limits = limits or ConsoleLimits()
     layout = PkiLayout(pki_dir)
     ctx = server_context(str(layout.ca_cert), str(layout.server_cert), str(layout.server_key))
-    runner = web.AppRunner(build_app(gateway, pages=pages), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        build_app(gateway, pages=pages, limits=limits),
+        access_log=None,
+        shutdown_timeout=2.0,
+        **runner_kwargs(limits),
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ctx)
+    site = GatedSite(runner, host, port, ssl_context=ctx, limits=limits)
     await site.start()
     bound = port
     for addr in runner.addresses:  # the bound (host, port, ...) of each listening socket

@@ -43,6 +43,9 @@ class TerminalRole(enum.StrEnum):
     COUNTER = "counter"
     ADMIN = "admin"
     REVIEWER = "reviewer"  # resolves review cases of its facility (or province: code ending 000)
+    # The fund's national level (BHXH Việt Nam's assessors): reads check-in records and reconciles
+    # claims files of every facility. An `admin` does both for its own facility only.
+    AUDITOR = "auditor"
 
 
 class TerminalIdentityError(ValueError):

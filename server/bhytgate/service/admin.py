@@ -71,13 +71,15 @@ class AdminService:
         return int(imported), len(records), []
 
     async def register_terminal_key(self, caller: Caller, key_id: str, pem: bytes) -> None:
-        """A terminal's device key: from now on, on every replica, its captures must be signed."""
+        """A device key for the terminal `key_id` of the caller's facility: from now on, on every
+        replica, that terminal's captures must be signed with it."""
         try:
             key = load_device_key(pem)
         except ValueError as exc:
             raise InvalidRequest([("public_key", f"{exc} (Ed25519 or EC P-256, PEM or DER)")]) from None
         text = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
-        await db(self.terminal_keys.register, key_id, text, self.clock())
+        # The key binds the terminal of the admin's own facility (ids repeat across facilities).
+        await db(self.terminal_keys.register, key_id, caller.facility, text, self.clock())
         await self._audit(caller, f"DEVICE_KEY_REGISTERED:{key_id}", "register_terminal_key")
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:

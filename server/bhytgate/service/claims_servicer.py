@@ -18,7 +18,7 @@ import grpc.aio
 from bhytgate import ids
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.checkin.record import CheckinDetails, CheckinRecord
-from bhytgate.claims.envelope import ClaimsFileError
+from bhytgate.claims.envelope import ClaimsFileError, ClaimsScopeError
 from bhytgate.claims.match import Outcome, Status, Summary
 from bhytgate.claims.service import MAX_WINDOW
 from bhytgate.service.model import InvalidRequest, db
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bhytgate.service.gateway import Caller, Gateway
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
+READERS = frozenset({"admin", "auditor"})  # of check-in records and claims files (facility-scoped)
 CHUNK_BYTES = 1024 * 1024
 MAX_FILE_NAME = 255
 STATUSES = {
@@ -35,6 +36,7 @@ STATUSES = {
     Status.UNVERIFIED: pb.DOSSIER_STATUS_UNVERIFIED,
     Status.MISMATCH: pb.DOSSIER_STATUS_MISMATCH,
     Status.UNPARSEABLE: pb.DOSSIER_STATUS_UNPARSEABLE,
+    Status.DUPLICATE: pb.DOSSIER_STATUS_DUPLICATE,
 }
 
 
@@ -119,7 +121,7 @@ class CheckinRecordRpc:
             ids.verification_id(request.verification_id)
         except ValueError as exc:
             raise InvalidRequest([("verification_id", str(exc))]) from None
-        caller = self.caller(context, roles | {"admin"})
+        caller = self.caller(context, roles | READERS)
         record = await self.gateway.checkin_record(caller, request.verification_id)
         return pb.GetCheckinRecordResponse(checkin_record=checkin_record_proto(record))
 
@@ -154,13 +156,13 @@ class ReconcileClaimsRpc:
         from bhytgate.service.servicer import _failure
 
         try:
-            caller = self.caller(context, self.ROLES)
+            caller = self.caller(context, READERS)
             job = None
             async for request in request_iterator:
                 if isinstance(request, RefusedRequest):
                     raise InvalidRequest([("chunk", request.message)])
                 if job is None:
-                    job = self.gateway.reconciliation(self._options(request))
+                    job = self.gateway.reconciliation(self._options(request), caller)
                 if len(request.chunk) > CHUNK_BYTES:
                     raise InvalidRequest([("chunk", f"at most {CHUNK_BYTES} bytes per message")])
                 if not request.chunk:
@@ -181,8 +183,10 @@ class ReconcileClaimsRpc:
             return
         except asyncio.CancelledError:
             raise
+        except ClaimsScopeError as exc:
+            failure: tuple[Any, ...] = (grpc.StatusCode.PERMISSION_DENIED, f"claims file: {exc}", ())
         except ClaimsFileError as exc:
-            failure: tuple[Any, ...] = (grpc.StatusCode.INVALID_ARGUMENT, f"claims file: {exc}", ())
+            failure = (grpc.StatusCode.INVALID_ARGUMENT, f"claims file: {exc}", ())
         except Exception as exc:
             failure = _failure(self, "ReconcileClaims", exc)
         await context.abort(*failure)

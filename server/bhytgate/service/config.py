@@ -15,6 +15,7 @@ from typing import Any
 from bhytgate.checkin.record import CheckinConfig
 from bhytgate.chip import ChipPolicy
 from bhytgate.chip.verify import chip_policy_from_settings
+from bhytgate.console.settings import ConsoleLimits
 from bhytgate.face import FaceConfig
 from bhytgate.face.config import LivenessConfig
 from bhytgate.household.config import HouseholdConfig
@@ -67,6 +68,7 @@ class GatewayConfig:
     metrics_port: int | None = None
     # The officers' web console (HTTPS with the same mTLS as the gRPC port; reviewer/admin roles).
     console_listen: str | None = None
+    console: ConsoleLimits = dataclasses.field(default_factory=ConsoleLimits)  # [console]
     # Cluster mode: secrets come from the database, wrapped by this master key (or $BHYTGATE_MASTER_KEY).
     master_key_file: Path | None = None
     init_cluster: bool = False  # the first replica creates the cluster; the others join it
@@ -181,7 +183,7 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
 
 def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy], [household],
-    [retention], [consent]), then overrides."""
+    [retention], [consent], [console]), then overrides."""
     values: dict[str, Any] = {}
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
@@ -200,6 +202,8 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
             values["registration"] = registration_config(data["registration"], home)
         chip = data.get("chip")
         checkin.update(data.get("checkin", {}))
+        if "console" in data:
+            values["console"] = ConsoleLimits.from_toml(data["console"])
         sections = {k: data.get(k, {}) for k in ("household", "retention", "consent")}
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:

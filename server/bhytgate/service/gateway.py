@@ -227,10 +227,13 @@ class Gateway:
     async def checkin_record(self, caller: Caller, verification_id: str) -> CheckinRecord:
         return await db(self.checkins.record_for, caller, verification_id)
 
-    def reconciliation(self, window: dt.timedelta | None) -> Reconciliation:
-        """A reconciliation of one claims file (fed by the servicer as the bytes arrive)."""
+    def reconciliation(self, window: dt.timedelta | None, caller: Caller) -> Reconciliation:
+        """A reconciliation of one claims file (fed by the servicer as the bytes arrive), within
+        the caller's facility scope: its own facility's files and check-ins, or all (auditor)."""
         default = self.config.checkin.claims_window
-        return Reconciliation(self.store, self.checkins.keys, window=window or default)
+        return Reconciliation(
+            self.store, self.checkins.keys, window=window or default, facility=caller.facility_scope
+        )
 
     async def record_reconciliation(self, caller: Caller, summary: Summary) -> None:
         """One audit record per reconciled file: counts per class, no dossier data."""

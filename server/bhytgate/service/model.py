@@ -65,6 +65,12 @@ class Caller:
     role: str
     kind: TerminalKind
 
+    @property
+    def facility_scope(self) -> str | None:
+        """The one facility whose check-ins and claims this caller may see; None: every one
+        (the fund's national `auditor` role)."""
+        return None if self.role == "auditor" else self.facility
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Operator:

@@ -180,7 +180,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     if config.console_listen is not None:
         if config.plaintext:
             raise ValueError("the console needs mTLS: it cannot run with --plaintext")
-        console = await start_console(gateway, config.console_listen, config.pki_dir)
+        console = await start_console(gateway, config.console_listen, config.pki_dir, limits=config.console)
     if write_info:
         info = {
             "address": address,

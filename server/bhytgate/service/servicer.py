@@ -216,9 +216,9 @@ class _Base:
     ) -> Caller:
         if self.config.plaintext:
             # Explicit local-test mode (loopback only): no certificates, so the request's own claims
-            # are taken; roles are not enforced.
+            # are taken; roles are not enforced, and facility scopes neither (the national role).
             kind = KINDS.get(claimed_kind, TerminalKind.DESK)  # type: ignore[call-overload]
-            return Caller(claimed_id or "plaintext-terminal", "00000", "admin", kind)
+            return Caller(claimed_id or "plaintext-terminal", "00000", "auditor", kind)
         try:
             identity = identity_from_auth_context(context.auth_context())
         except TerminalIdentityError as exc:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from bhytgate import ids
 from bhytgate.face.liveness import FrameFingerprint, InMemoryFrameStore
 from bhytgate.policy.model import Outcome
 from bhytgate.service.model import FailedPrecondition, NotFound, RateLimited, Unavailable
@@ -407,16 +408,33 @@ class TerminalKeys:
         self.store = store
 
     def import_folder(self, folder: Path) -> int:
+        """`<facility>/<terminal id>.pem` binds that facility's terminal; a `<terminal id>.pem`
+        directly in the folder (the layout before facilities) binds the id in every facility."""
         count = 0
         if folder.is_dir():
             now = dt.datetime.now(dt.UTC)
-            for path in sorted(folder.glob("*.pem")):
-                self.store.put_terminal_key(path.stem, path.read_text(encoding="ascii"), now, replace=False)
+            found = [(p, "") for p in sorted(folder.glob("*.pem"))]
+            found += [
+                (p, p.parent.name)
+                for p in sorted(folder.glob("*/*.pem"))
+                if ids.FACILITY_RE.fullmatch(p.parent.name)
+            ]
+            for path, facility in found:
+                if not facility:
+                    log.warning(
+                        "terminal key %s has no facility folder: it binds terminal %s in every"
+                        " facility; move it to %s/<facility>/",
+                        path.name,
+                        path.stem,
+                        folder,
+                    )
+                text = path.read_text(encoding="ascii")
+                self.store.put_terminal_key(path.stem, facility, text, now, replace=False)
                 count += 1
         return count
 
-    def register(self, key_id: str, pem: str, now: dt.datetime) -> None:
-        self.store.put_terminal_key(key_id, pem, now)
+    def register(self, terminal_id: str, facility: str, pem: str, now: dt.datetime) -> None:
+        self.store.put_terminal_key(terminal_id, facility, pem, now)
 
-    def get(self, key_id: str) -> str | None:
-        return self.store.terminal_key(key_id)
+    def get(self, terminal_id: str, facility: str) -> str | None:
+        return self.store.terminal_key(terminal_id, facility)

@@ -254,7 +254,7 @@ class VerificationFlow:
         checks = attempt.checks
         checks["CHALLENGE"] = "PASSED"
         # 3. the terminal's device signature
-        problem = await db(self._terminal_signature_problem, inp, challenge)
+        problem = await db(self._terminal_signature_problem, inp, challenge, caller.facility)
         if problem is not None:
             checks["TERMINAL_SIGNATURE"] = "FAILED"
             return await self._finish(
@@ -416,9 +416,12 @@ class VerificationFlow:
 
     # --- steps ------------------------------------------------------------------------------
 
-    def _terminal_signature_problem(self, inp: VerifyInput, challenge: ChallengeRecord) -> Reason | None:
-        """Where a terminal has a registered device key, its signature over the capture is required."""
-        registered = self.terminal_keys.get(challenge.terminal_id)
+    def _terminal_signature_problem(
+        self, inp: VerifyInput, challenge: ChallengeRecord, facility: str
+    ) -> Reason | None:
+        """Where a terminal has a registered device key, its signature over the capture is required.
+        The key is the one of this terminal id *at this facility* (the caller's certificate)."""
+        registered = self.terminal_keys.get(challenge.terminal_id, facility)
         if inp.terminal_signature is None:
             if registered is not None:
                 return Reason("TERMINAL_SIGNATURE_INVALID", "terminal has a device key but sent no signature")

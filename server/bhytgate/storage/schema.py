@@ -374,4 +374,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             ("*", "CREATE INDEX ix_registration_windows_end ON registration_windows(window_end)"),
         ),
     ),
+    (
+        8,
+        (
+            # Device keys by (terminal id, facility): terminal ids repeat across facilities, so a
+            # key registered by one facility must bind only its own terminal. Rows registered
+            # before this have no facility ('' here): they keep binding that terminal id in every
+            # facility (fail closed) until a facility registers a key of its own for it.
+            (
+                "*",
+                """CREATE TABLE device_keys (
+                terminal_id TEXT NOT NULL,
+                facility TEXT NOT NULL,
+                pem TEXT NOT NULL,
+                registered_at {ts} NOT NULL,
+                PRIMARY KEY (terminal_id, facility))""",
+            ),
+            (
+                "*",
+                """INSERT INTO device_keys (terminal_id, facility, pem, registered_at)
+                   SELECT key_id, '', pem, registered_at FROM terminal_keys""",
+            ),
+            ("*", "DROP TABLE terminal_keys"),
+        ),
+    ),
 )

@@ -160,19 +160,31 @@ class SharedStateMixin:
 
     # -- terminal device keys ---------------------------------------------------------------------
 
-    def put_terminal_key(self, key_id: str, pem: str, at: dt.datetime, *, replace: bool = True) -> None:
-        """`replace=False` keeps a key already registered (a stale file must not undo a rotation)."""
-        upsert = """INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)
-            ON CONFLICT (key_id) DO UPDATE SET pem = excluded.pem, registered_at = excluded.registered_at"""
-        keep = """INSERT INTO terminal_keys (key_id, pem, registered_at) VALUES (?, ?, ?)
-            ON CONFLICT (key_id) DO NOTHING"""
+    def put_terminal_key(
+        self, terminal_id: str, facility: str, pem: str, at: dt.datetime, *, replace: bool = True
+    ) -> None:
+        """The key of the terminal `terminal_id` of `facility` (terminal ids repeat across
+        facilities). `replace=False` keeps a key already registered (a stale file must not undo a
+        rotation)."""
+        insert = "INSERT INTO device_keys (terminal_id, facility, pem, registered_at) VALUES (?, ?, ?, ?)"
+        upsert = (
+            insert + " ON CONFLICT (terminal_id, facility) DO UPDATE"
+            " SET pem = excluded.pem, registered_at = excluded.registered_at"
+        )
+        keep = insert + " ON CONFLICT (terminal_id, facility) DO NOTHING"
         with self._tx() as c:
-            c.execute(upsert if replace else keep, (key_id, pem, self._ts(at)))
+            c.execute(upsert if replace else keep, (terminal_id, facility, pem, self._ts(at)))
 
-    def terminal_key(self, key_id: str) -> str | None:
+    def terminal_key(self, terminal_id: str, facility: str) -> str | None:
+        """This facility's key for the terminal; else a key registered before keys had a
+        facility (migration 8: it binds the id everywhere until the facility registers its own)."""
         with self._read() as c:
-            row = c.one("SELECT pem FROM terminal_keys WHERE key_id = ?", (key_id,))
-        return None if row is None else str(row["pem"])
+            rows = c.all(
+                "SELECT facility, pem FROM device_keys WHERE terminal_id = ? AND facility IN (?, '')",
+                (terminal_id, facility),
+            )
+        by_facility = {str(r["facility"]): str(r["pem"]) for r in rows}
+        return by_facility.get(facility, by_facility.get(""))
 
     # -- cluster identity and wrapped secrets -----------------------------------------------------
 

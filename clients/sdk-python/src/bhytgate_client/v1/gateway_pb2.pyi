@@ -183,6 +183,7 @@ class DossierStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DOSSIER_STATUS_UNVERIFIED: _ClassVar[DossierStatus]
     DOSSIER_STATUS_MISMATCH: _ClassVar[DossierStatus]
     DOSSIER_STATUS_UNPARSEABLE: _ClassVar[DossierStatus]
+    DOSSIER_STATUS_DUPLICATE: _ClassVar[DossierStatus]
 TERMINAL_KIND_UNSPECIFIED: TerminalKind
 TERMINAL_KIND_DESK: TerminalKind
 TERMINAL_KIND_KIOSK: TerminalKind
@@ -306,6 +307,7 @@ DOSSIER_STATUS_VERIFIED: DossierStatus
 DOSSIER_STATUS_UNVERIFIED: DossierStatus
 DOSSIER_STATUS_MISMATCH: DossierStatus
 DOSSIER_STATUS_UNPARSEABLE: DossierStatus
+DOSSIER_STATUS_DUPLICATE: DossierStatus
 
 class Operator(_message.Message):
     __slots__ = ("full_name", "cccd_number")

@@ -87,7 +87,8 @@ class VerificationServiceServicer:
 
     def GetCheckinRecord(self, request, context):
         """The QĐ 4750 check-in record of an accepted check-in, by verification id, while it is kept
-        (CheckinRecord.expire_time). Only terminals of the facility that checked the patient in.
+        (CheckinRecord.expire_time). Only terminals of the facility that checked the patient in (its
+        admin too) and the national `auditor` role; to anyone else NOT_FOUND, as for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -738,7 +739,8 @@ class AdminServiceServicer:
 
     def RegisterTerminalKey(self, request, context):
         """Register (or replace) a terminal's device key. From then on, on every replica of the cluster,
-        that terminal's captures must carry a valid terminal_signature made with it.
+        that terminal's captures must carry a valid terminal_signature made with it. The key binds the
+        terminal of that id *at the calling admin's facility* (ids repeat across facilities).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -746,10 +748,12 @@ class AdminServiceServicer:
 
     def ReconcileClaims(self, request_iterator, context):
         """Match a hospital claims file (QĐ 130 / QĐ 4750 envelope GIAMDINHHS) against the verified
-        check-ins: every dossier's XML1 is verified, unverified, mismatch or unparseable. The client
-        streams the file's bytes; the server answers as it parses (bounded memory whatever the size),
+        check-ins: every dossier's XML1 is verified, unverified, mismatch, duplicate or unparseable.
+        The client streams the file's bytes; the server answers as it parses (bounded memory),
         ending with the summary. A file that is not a GIAMDINHHS envelope or not well-formed XML ends
         the call with INVALID_ARGUMENT naming the line and column; a bad dossier is one `unparseable`.
+        An `admin` reconciles its own facility's files (THONGTINDONVI/MACSKCB) against its own
+        facility's check-ins; another facility's file is PERMISSION_DENIED. `auditor`: any file.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
