@@ -102,7 +102,7 @@ class SimulatedCamera:
         *,
         start_ms: int,
         step_ms: int = 60,
-        delta: float = 0.105,
+        delta: float = 0.10,
         realtime: bool = True,
     ) -> list[Frame]:
         """Frames that perform `actions` ("TURN_LEFT", "TURN_RIGHT", "BLINK"; any case) in order.
