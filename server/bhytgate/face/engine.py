@@ -46,7 +46,7 @@ from bhytgate.face.liveness import (
     precheck,
     verify_challenge,
 )
-from bhytgate.face.match import MatchResult, match
+from bhytgate.face.match import MatchResult, decide, fused_distance, match
 from bhytgate.face.template import Template, build_template
 
 Pixels = npt.NDArray[np.uint8]
@@ -213,6 +213,12 @@ class FaceEngine:
 
     def match(self, probe: Embedding, reference: Embedding) -> MatchResult:
         return match(probe, reference, self.config.match_threshold)
+
+    def match_burst(self, evidence: LivenessEvidence, reference: Embedding) -> MatchResult:
+        """A passed liveness burst against a reference: every embedded frame fused by
+        ``FaceConfig.burst_fusion`` (``min`` by default; docs/face.md, "Several live frames")."""
+        dist = fused_distance(evidence.match_embeddings, reference, self.config.burst_fusion)
+        return decide(dist, self.config.match_threshold)
 
     def enrol(self, captures: Sequence[bytes], *, num_jitters: int | None = None) -> Template:
         """A counter enrolment template from several captures, each embedded with jitter."""

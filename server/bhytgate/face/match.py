@@ -7,6 +7,7 @@ docs/face.md), never the library's default tolerance of 0.6.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,33 @@ def decide(dist: float, threshold: float) -> MatchResult:
 
 def match(probe: npt.ArrayLike, reference: npt.ArrayLike, threshold: float) -> MatchResult:
     return decide(distance(probe, reference), threshold)
+
+
+# How a liveness burst's embedded frames (the best frontal frame and each head-turn peak) are matched
+# against one reference. "min": the smallest distance of any of them; "mean": the mean of their
+# distances; "best_frame": the best frontal frame alone (the single-frame rule). Chosen on
+# evidence: docs/face.md, "Several live frames".
+BURST_FUSIONS = ("min", "mean", "best_frame")
+
+
+def fused_distance(frames: Sequence[npt.ArrayLike], reference: npt.ArrayLike, fusion: str) -> float:
+    """One distance for several embeddings of the same live person against a reference.
+
+    ``frames[0]`` must be the best frontal frame (what ``best_frame`` uses). ``min`` is never
+    larger than ``best_frame`` (the best frame is among the frames), so it cannot lose a genuine
+    match the single frame would make; what it costs is FMR, measured at the configured threshold.
+    """
+    if fusion not in BURST_FUSIONS:
+        raise ValueError(f"fusion must be one of {BURST_FUSIONS}")
+    if not frames:
+        raise ValueError("no frames to match")
+    ref: Embedding = as_embedding(reference)
+    dists = [float(np.linalg.norm(as_embedding(f) - ref)) for f in frames]
+    if fusion == "best_frame":
+        return dists[0]
+    if fusion == "min":
+        return min(dists)
+    return float(np.mean(dists))
 
 
 def digests_equal(a: bytes, b: bytes) -> bool:
