@@ -387,6 +387,8 @@ class LivenessEvidence:
     # gateway fuses them for the card match (match.fused_distance, FaceConfig.burst_fusion).
     frame_embeddings: Mapping[int, Embedding]
     timings_ms: Mapping[str, float] = field(default_factory=dict)  # filled by the engine
+    # The second matcher's (SFace) embeddings of the same frames, when it is on (filled by the engine).
+    second_embeddings: Mapping[int, npt.NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def match_embeddings(self) -> list[Embedding]:

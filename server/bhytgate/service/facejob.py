@@ -146,11 +146,12 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
     the engine's chip-embedding cache."""
     timings: dict[str, float] = {}
     threshold = engine.config.match_threshold
-    chip_embedding = None
+    chip_embedding = chip_second = None
     if job.chip_image is not None:
         start = time.perf_counter()
         try:
-            chip_embedding = engine.chip_embedding(job.chip_image)
+            chip = engine.chip_reference(job.chip_image)
+            chip_embedding, chip_second = chip.embedding, chip.second
         except FaceError as exc:
             return FaceOutcome(
                 reference_failure=exc.reason, capture_detail="chip photo unusable", timings=timings
@@ -218,7 +219,9 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
         # The card match fuses every frame the verifier embedded (best frontal + turn peaks).
         return FaceOutcome(
             chip_distance=(
-                engine.match_burst(evidence, chip_embedding).distance if chip_embedding is not None else None
+                engine.match_burst(evidence, chip_embedding, chip_second).distance
+                if chip_embedding is not None
+                else None
             ),
             template_distance=(
                 engine.match_burst(evidence, template_embedding).distance
@@ -241,7 +244,13 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
     probe = analysis.embedding
     assert analysis.fingerprint is not None
     fingerprints = ((analysis.fingerprint.sha256, analysis.fingerprint.phash),)
-    chip_distance = engine.match(probe, chip_embedding).distance if chip_embedding is not None else None
+    chip_distance = (
+        engine.match(
+            probe, chip_embedding, second_probe=analysis.second_embedding, second_reference=chip_second
+        ).distance
+        if chip_embedding is not None
+        else None
+    )
     template_distance = (
         engine.match(probe, template_embedding).distance if template_embedding is not None else None
     )
