@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from bhytgate.face import Action, Challenge, FaceConfig, FaceEngine, InMemoryFra
 from bhytgate.face.decode import decode_image
 from bhytgate.face.match import fused_distance
 from bhytgate.face.portraits import PortraitVariant, make_portrait
+from bhytgate.service.config import load_config, shared_settings
 from bhytgate.service.facejob import FaceJob, LivenessSpec, run_face_job
 
 Read = Callable[[str], bytes]
@@ -102,3 +104,17 @@ def test_another_persons_card_stays_rejected_with_fusion(engine: FaceEngine, rea
         assert outcome.liveness_ok is True
         assert outcome.chip_distance is not None and outcome.threshold is not None
         assert outcome.chip_distance > outcome.threshold, other
+
+
+def test_face_settings_from_gateway_toml_and_what_a_cluster_shares(tmp_path: Path) -> None:
+    (tmp_path / "gateway.toml").write_text(
+        '[face]\nburst_fusion = "mean"\nsecond_matcher = "none"\nsface_model = "/opt/models/sface.onnx"\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path)
+    assert config.face.burst_fusion == "mean" and config.face.match_threshold == 0.56
+    shared = shared_settings(config)["face"]
+    # the rule and the thresholds must agree across replicas; where a file lies need not
+    assert shared["burst_fusion"] == "mean" and shared["second_matcher"] == "none"
+    assert shared["match_threshold"] == 0.56 and shared["fused_z_threshold"] == -2.8
+    assert "sface_model" not in shared and "embedder" not in shared

@@ -146,8 +146,9 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
         "gateway_id": config.gateway_id,
         "policy": _plain(config.policy),
         "chip": _chip_settings(config.chip),
-        # Which runtime runs the embedding is each replica's own (the embeddings are the same).
-        "face": {k: v for k, v in _plain(config.face).items() if k != "embedder"},
+        # Which runtime runs the embedding is each replica's own (the embeddings are the same), and so
+        # is where the SFace file lies (its content is checked by SHA-256; second_matcher is shared).
+        "face": {k: v for k, v in _plain(config.face).items() if k not in ("embedder", "sface_model")},
         "require_active_authentication": config.require_active_authentication,
         "challenge_ttl_s": config.challenge_ttl.total_seconds(),
         "attestation_ttl_s": config.attestation_ttl.total_seconds(),
