@@ -114,6 +114,10 @@ def test_fused_matcher_separates_the_shared_photos(
             assert not fused.matched, (a.path, b.path)
     # Measured: dlib alone misses 4 of the 94 genuine pairs at 0.56, the fused score none.
     assert fused_misses == 0 and dlib_misses >= 3
+    first = analysed[labelled[0].path]
+    assert first.second_embedding is not None and first.timings.second_embed_ms > 0
+    # enrolment captures skip it (templates hold dlib's embedding only)
+    assert sface_engine.analyze(read(labelled[0].path), second=False).second_embedding is None
 
 
 @needs_model

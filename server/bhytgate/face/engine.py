@@ -190,12 +190,17 @@ class FaceEngine:
         )
 
     def analyze(
-        self, image_bytes: bytes, *, num_jitters: int | None = None, fingerprint: bool = False
+        self,
+        image_bytes: bytes,
+        *,
+        num_jitters: int | None = None,
+        fingerprint: bool = False,
+        second: bool = True,
     ) -> FaceAnalysis:
         """Decode, detect, gate and embed one photo; raise the :class:`FaceError` that stops it.
 
         With `fingerprint`, also the frame's SHA-256 and perceptual hash (replay detection of a
-        single-frame capture)."""
+        single-frame capture). With the second matcher on and `second`, also its embedding."""
         loc = self._locate(image_bytes, check_pose=True, check_blur=True)
         print_ = self._fingerprint(image_bytes, loc) if fingerprint else None
         t = time.perf_counter()
@@ -204,7 +209,7 @@ class FaceEngine:
         embedding.setflags(write=False)
         embed_ms = _ms(t)
         t = time.perf_counter()
-        second = self._second_embeddings([(loc.crop, loc.crop_box)])
+        extra = self._second_embeddings([(loc.crop, loc.crop_box)]) if second else []
         return FaceAnalysis(
             embedding=embedding,
             landmarks=loc.landmarks,
@@ -217,7 +222,7 @@ class FaceEngine:
                 loc.decode_ms, loc.detect_ms, loc.landmarks_ms, embed_ms, _ms(t) if second else 0.0
             ),
             fingerprint=print_,
-            second_embedding=second[0] if second else None,
+            second_embedding=extra[0] if extra else None,
         )
 
     def chip_embedding(self, dg2_image_bytes: bytes) -> Embedding:
@@ -314,7 +319,8 @@ class FaceEngine:
     def enrol(self, captures: Sequence[bytes], *, num_jitters: int | None = None) -> Template:
         """A counter enrolment template from several captures, each embedded with jitter."""
         jitters = self.config.enrol_jitters if num_jitters is None else num_jitters
-        embeddings = [self.analyze(c, num_jitters=jitters).embedding for c in captures]
+        # Templates hold dlib's embedding only: no second-matcher work for the captures.
+        embeddings = [self.analyze(c, num_jitters=jitters, second=False).embedding for c in captures]
         return build_template(embeddings, self.model_id, consistency_threshold=self.config.match_threshold)
 
     # --- liveness frames ----------------------------------------------------------------------
