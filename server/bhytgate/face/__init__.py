@@ -17,7 +17,7 @@ Interface for the gateway (one :class:`FaceEngine` per worker process; it loads 
         challenge, [(frame_bytes, timestamp_ms), ...], now_ms=now_ms, store=frame_store,
         card_embedding=chip, device_key=key_or_None, signature=sig_or_None,
     )                                                     # LivenessEvidence or raises LivenessError
-    result = engine.match(evidence.live_embedding, chip)  # the best frontal frame, already embedded
+    result = engine.match_burst(evidence, chip)           # every embedded frame, fused (min distance)
 
     template = engine.enrol([capture1, capture2, capture3])       # counter enrolment
     stored = template_to_bytes(template)
@@ -36,7 +36,9 @@ Every refusal is a :class:`FaceError` subclass whose ``reason`` is a stable stri
 Costs on a 2-core machine, one thread (benchmarks/face_embed.py): HOG detection on a <= 640 px copy
 ~2-50 ms, landmarks ~3 ms, one embedding ~4-5 ms on onnxruntime (resnet_onnx.py; ~14 ms on dlib's
 OpenBLAS build, ~85-100 ms on dlib-bin). A liveness check measures every frame (detection +
-landmarks) and embeds 1 + (number of head turns) frames, in one batch.
+landmarks) and embeds 1 + (number of head turns) frames, in one batch; the card match fuses them
+(``FaceConfig.burst_fusion``). ``FaceConfig.second_matcher = "sface"`` adds SFace, fused with dlib at
+score level (off by default: docs/face.md, "Second matcher: SFace").
 
 The liveness check is a *liveness challenge*, not certified presentation-attack detection: it does
 not stop a live deepfake through an unattested camera, or a 3-D mask. Nothing here logs images,

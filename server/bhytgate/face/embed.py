@@ -152,6 +152,15 @@ def embed_faces(
     ]
 
 
+def shape5_points(
+    models: DlibModels, pixels: npt.NDArray[np.uint8], box: tuple[int, int, int, int]
+) -> npt.NDArray[np.float64]:
+    """dlib's 5 alignment points (eye corners, nose base) for the face in ``box``: what the second
+    matcher aligns on (sface.align_112), from the same licence-clean model the ResNet uses."""
+    shape = models.sp5(pixels, models.rect(box[0], box[1], box[2] - 1, box[3] - 1))
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
 def as_embedding(value: npt.ArrayLike) -> Embedding:
     """Validate an embedding from anywhere (cache, template, caller): 128 finite float64 values."""
     try:

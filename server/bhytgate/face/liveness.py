@@ -382,14 +382,25 @@ def _match_actions(
 
 @dataclass(frozen=True, slots=True)
 class LivenessEvidence:
-    """A passed challenge: which frame to match against the card, and what was observed."""
+    """A passed challenge: which frames to match against the card, and what was observed."""
 
     best_frame: int
     live_embedding: Embedding  # of the best frontal frame; the gateway matches this to the chip photo
     events: tuple[Event, ...]
     identity_distances: Mapping[int, float]  # frame -> distance to the best frame
     card_distance: float | None  # smallest distance of an embedded frame to the chip photo
+    # Every embedded frame (the best frontal frame, then each head-turn peak) -> its embedding: the
+    # gateway fuses them for the card match (match.fused_distance, FaceConfig.burst_fusion).
+    frame_embeddings: Mapping[int, Embedding]
     timings_ms: Mapping[str, float] = field(default_factory=dict)  # filled by the engine
+    # The second matcher's (SFace) embeddings of the same frames, when it is on (filled by the engine).
+    second_embeddings: Mapping[int, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+    @property
+    def match_embeddings(self) -> list[Embedding]:
+        """The embedded frames, best frontal frame first: what ``match.fused_distance`` takes."""
+        rest = [e for i, e in self.frame_embeddings.items() if i != self.best_frame]
+        return [self.live_embedding, *rest]
 
 
 def best_frontal_frame(frames: Sequence[FrameMeasurement], open_above: float) -> int:
@@ -506,6 +517,7 @@ def verify_challenge(
         events=tuple(matched),
         identity_distances=distances,
         card_distance=card_distance,
+        frame_embeddings=embedded,
     )
 
 

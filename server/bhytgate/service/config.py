@@ -147,7 +147,9 @@ def _face_settings(config: GatewayConfig) -> Any:
     # landmark model changes yaw and blink measures, so it is shared; clusters initialised before it
     # was a setting ran dlib's 68 points, so that value is left out and such a cluster still matches
     # replicas configured with landmarker = "ibug68" and its old limits.
-    plain = {k: v for k, v in _plain(config.face).items() if k != "embedder"}
+    # Where the SFace file lies is each replica's own too (its content is checked by SHA-256;
+    # second_matcher is shared).
+    plain = {k: v for k, v in _plain(config.face).items() if k not in ("embedder", "sface_model")}
     if plain.get("landmarker") == "ibug68":
         plain.pop("landmarker")
     return plain

@@ -146,11 +146,12 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
     the engine's chip-embedding cache."""
     timings: dict[str, float] = {}
     threshold = engine.config.match_threshold
-    chip_embedding = None
+    chip_embedding = chip_second = None
     if job.chip_image is not None:
         start = time.perf_counter()
         try:
-            chip_embedding = engine.chip_embedding(job.chip_image)
+            chip = engine.chip_reference(job.chip_image)
+            chip_embedding, chip_second = chip.embedding, chip.second
         except FaceError as exc:
             return FaceOutcome(
                 reference_failure=exc.reason, capture_detail="chip photo unusable", timings=timings
@@ -214,22 +215,42 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
         timings["liveness"] = (time.perf_counter() - start) * 1000
         for key, value in evidence.timings_ms.items():
             timings[key.removesuffix("_ms")] = value
-        probe = evidence.live_embedding
         fingerprints = tuple((f.sha256, f.phash) for f in store.fingerprints)
-        liveness_ok: bool | None = True
-    else:
-        start = time.perf_counter()
-        try:
-            analysis = engine.analyze(job.frames[0][0], fingerprint=True)
-        except FaceError as exc:
-            return FaceOutcome(capture_failure=exc.reason, capture_detail=str(exc), timings=timings)
-        t = analysis.timings
-        timings.update(decode=t.decode_ms, detect=t.detect_ms, landmarks=t.landmarks_ms, embed=t.embed_ms)
-        probe = analysis.embedding
-        assert analysis.fingerprint is not None
-        fingerprints = ((analysis.fingerprint.sha256, analysis.fingerprint.phash),)
-        liveness_ok = None
-    chip_distance = engine.match(probe, chip_embedding).distance if chip_embedding is not None else None
+        # The card match fuses every frame the verifier embedded (best frontal + turn peaks).
+        return FaceOutcome(
+            chip_distance=(
+                engine.match_burst(evidence, chip_embedding, chip_second).distance
+                if chip_embedding is not None
+                else None
+            ),
+            template_distance=(
+                engine.match_burst(evidence, template_embedding).distance
+                if template_embedding is not None
+                else None
+            ),
+            threshold=threshold,
+            liveness_ok=True,
+            fingerprints=fingerprints,
+            timings=timings,
+        )
+    # A single desk frame.
+    start = time.perf_counter()
+    try:
+        analysis = engine.analyze(job.frames[0][0], fingerprint=True)
+    except FaceError as exc:
+        return FaceOutcome(capture_failure=exc.reason, capture_detail=str(exc), timings=timings)
+    t = analysis.timings
+    timings.update(decode=t.decode_ms, detect=t.detect_ms, landmarks=t.landmarks_ms, embed=t.embed_ms)
+    probe = analysis.embedding
+    assert analysis.fingerprint is not None
+    fingerprints = ((analysis.fingerprint.sha256, analysis.fingerprint.phash),)
+    chip_distance = (
+        engine.match(
+            probe, chip_embedding, second_probe=analysis.second_embedding, second_reference=chip_second
+        ).distance
+        if chip_embedding is not None
+        else None
+    )
     template_distance = (
         engine.match(probe, template_embedding).distance if template_embedding is not None else None
     )
@@ -237,7 +258,6 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
         chip_distance=chip_distance,
         template_distance=template_distance,
         threshold=threshold,
-        liveness_ok=liveness_ok,
         fingerprints=fingerprints,
         timings=timings,
     )
