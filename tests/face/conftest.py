@@ -32,6 +32,29 @@ def read(faces_dir: Path) -> Callable[[str], bytes]:
 
 
 @pytest.fixture(scope="session")
+def framed_read(faces_dir: Path) -> Callable[[str], bytes]:
+    """A photo as a camera frames it: on a plain border of 30% each side (PNG).
+
+    The TV frames are 150 px crops cut at the face; a liveness frame must hold the face's
+    surroundings (engine.MAX_SQUARE_OUTSIDE). The border is uniform, so one photo always gives the
+    same bytes (replay and stillness tests depend on that)."""
+
+    def _read(rel: str) -> bytes:
+        with Image.open(faces_dir / rel) as img:
+            photo = img.convert("RGB")
+        w, h = photo.size
+        if max(w, h) > 1000:  # a full camera picture already (the examples' large photos)
+            return (faces_dir / rel).read_bytes()
+        canvas = Image.new("RGB", (int(w * 1.6), int(h * 1.6)), (128, 128, 128))
+        canvas.paste(photo, (int(w * 0.3), int(h * 0.3)))
+        out = io.BytesIO()
+        canvas.save(out, "PNG")
+        return out.getvalue()
+
+    return _read
+
+
+@pytest.fixture(scope="session")
 def analyses(
     engine: FaceEngine, labelled: list[LabelledPhoto], read: Callable[[str], bytes]
 ) -> dict[str, FaceAnalysis | FaceError]:

@@ -18,6 +18,14 @@ from bhytgate.service.config import load_config, shared_settings
 from bhytgate.service.facejob import FaceJob, LivenessSpec, run_face_job
 
 Read = Callable[[str], bytes]
+
+
+@pytest.fixture(scope="module")
+def read(framed_read: Read) -> Read:
+    """Burst frames as a camera frames them (conftest.framed_read), not the raw 150 px crops."""
+    return framed_read
+
+
 T0 = 1_700_000_000_000
 SHELDON = ("sheldon1", "sheldon5", "sheldon3")  # frontal, turned left, turned right (test_liveness)
 

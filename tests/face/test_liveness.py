@@ -63,6 +63,12 @@ SEQUENCES = {
 }
 
 
+@pytest.fixture(scope="module")
+def read(framed_read: Read) -> Read:
+    """Liveness frames as a camera frames them (conftest.framed_read), not the raw 150 px crops."""
+    return framed_read
+
+
 def _path(name: str) -> str:
     person = name.rstrip("0123456789")
     return f"face-api.js/{person}/{name}.png"

@@ -130,11 +130,17 @@ def test_fused_matcher_separates_the_shared_photos(
 
 @needs_model
 def test_worker_fuses_both_matchers_over_the_burst(
-    sface_engine: FaceEngine, engine: FaceEngine, read: Read, reencode: Callable[..., bytes]
+    sface_engine: FaceEngine,
+    engine: FaceEngine,
+    read: Read,
+    framed_read: Read,
+    reencode: Callable[..., bytes],
 ) -> None:
     t0 = 1_700_000_000_000
     names = ("sheldon1", "sheldon5", "sheldon3")
-    frames = tuple((read(f"face-api.js/sheldon/{n}.png"), t0 + 500 + i * 400) for i, n in enumerate(names))
+    frames = tuple(
+        (framed_read(f"face-api.js/sheldon/{n}.png"), t0 + 500 + i * 400) for i, n in enumerate(names)
+    )
     spec = LivenessSpec(b"n" * 16, ("turn_left", "turn_right"), t0, t0 + 20_000)
 
     def job(chip_name: str) -> FaceJob:

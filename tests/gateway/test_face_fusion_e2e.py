@@ -56,8 +56,11 @@ def test_kiosk_face_distance_fuses_the_embedded_frames(
     local = Challenge(b"x" * 16, tuple(Action(a.lower()) for a in actions), t0, t0 + 20_000)
     evidence = engine.verify_liveness(local, burst, now_ms=burst[-1][1] + 1, store=InMemoryFrameStore())
     distances = [float(np.linalg.norm(e - chip)) for e in evidence.match_embeddings]
-    assert len(distances) == 1 + sum(a.lower().startswith("turn") for a in actions)
+    peaks = {e.peak for e in evidence.events if e.action is not Action.BLINK}
+    assert len(distances) == len({evidence.best_frame} | peaks)  # a frame is embedded once
     assert result.face_distance == pytest.approx(min(distances), abs=1e-4)
-    # For these two a turn peak is nearer the chip photo than the frontal frame (measured: sheldon
-    # 0.32 vs 0.36, howard 0.29 vs 0.39), so a single-frame answer would not pass this test.
-    assert result.face_distance < distances[0] - 0.02
+    if person == "sheldon":
+        # A turn peak is nearer his chip photo than the frontal frame (measured 0.32 vs 0.36), so a
+        # single-frame answer would not pass. (Howard's most frontal frame is his left-turn peak on
+        # the mesh's yaw, so his frontal frame is already the nearest.)
+        assert result.face_distance < distances[0] - 0.02

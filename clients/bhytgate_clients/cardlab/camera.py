@@ -92,7 +92,7 @@ class SimulatedCamera:
         if self._engine is None:
             self._measured(path)
         data = path.read_bytes()
-        points = self._engine.measure_frame(data, 0).landmarks  # type: ignore[attr-defined]
+        points = self._engine.measure_frame(data, 0, whole_face=False).landmarks  # type: ignore[attr-defined]
         shut = close_eyes(data, points)
         return capture(shut, self.rng) if self.scene else shut
 

@@ -3,7 +3,7 @@
 Photos have open eyes. For a blink the camera shows the same photo with both eyes painted shut: an
 ellipse of the surrounding skin over each eye and a dark lash line along the closed lid, placed by
 the gateway's own face points. It is a lab stand-in, not a model of a real blink: on the 55 labelled
-photos the Iris model's eye opening falls to a median 0.42 of open (0.68 at most) on these frames,
+photos (framed) the Iris model's eye opening falls to a median 0.33 of open (0.68 at most) on these frames,
 and a real closed eye has not been measured here (docs/face.md, "Blink").
 """
 

@@ -1,7 +1,9 @@
 """Face side of the gateway: decode, detect, gate, embed, match, template, liveness challenge.
 
 A pure library with no gRPC in it; the gateway composes it. On face_recognition 1.3.0's dlib models
-(HOG detector, 68/5-point predictors, 128-d ResNet embedding). The CNN detector is never used.
+(HOG detector, 5-point predictor, 128-d ResNet embedding) and MediaPipe's Face Mesh and Iris models
+for face points and eye opening (mesh.py; dlib's 68-point model only if chosen). The CNN detector is
+never used.
 
 Interface for the gateway (one :class:`FaceEngine` per worker process; it loads the models once)::
 
@@ -34,7 +36,8 @@ Every refusal is a :class:`FaceError` subclass whose ``reason`` is a stable stri
 ``liveness_unexpected_action``, ``liveness_identity_changed``, ``liveness_card_photo``.
 
 Costs on a 2-core machine, one thread (benchmarks/face_embed.py): HOG detection on a <= 640 px copy
-~2-50 ms, landmarks ~3 ms, one embedding ~4-5 ms on onnxruntime (resnet_onnx.py; ~14 ms on dlib's
+~2-50 ms, face points ~4-5 ms (5 points + one mesh inference; the Iris model adds ~3 ms when a
+blink is asked), one embedding ~4-5 ms on onnxruntime (resnet_onnx.py; ~14 ms on dlib's
 OpenBLAS build, ~85-100 ms on dlib-bin). A liveness check measures every frame (detection +
 landmarks) and embeds 1 + (number of head turns) frames, in one batch; the card match fuses them
 (``FaceConfig.burst_fusion``). ``FaceConfig.second_matcher = "sface"`` adds SFace, fused with dlib at

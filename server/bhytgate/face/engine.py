@@ -33,7 +33,7 @@ from bhytgate.face.detect import (
     sharpness,
 )
 from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embed_faces, shape5_points
-from bhytgate.face.errors import FaceError, LivenessBadFrame
+from bhytgate.face.errors import FaceCutOff, FaceError, LivenessBadFrame
 from bhytgate.face.landmarks import Landmarks
 from bhytgate.face.liveness import (
     Action,
@@ -59,6 +59,8 @@ from bhytgate.face.match import (
 from bhytgate.face.template import Template, build_template
 
 Pixels = npt.NDArray[np.uint8]
+# How far the mesh's square may leave a liveness frame, as a share of its side (see _face_points).
+MAX_SQUARE_OUTSIDE = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +153,11 @@ class FaceEngine:
         config: FaceConfig | None = None,
         previous: Box | None = None,
         chip_photo: bool = False,
+        whole_face: bool = False,
     ) -> _Located:
         """`previous`: the face box in the burst's previous frame, to look for the face cheaply.
-        `chip_photo`: the DG2 portrait (its pixel budget), not a live frame."""
+        `chip_photo`: the DG2 portrait (its pixel budget), not a live frame. `whole_face`: a
+        liveness frame, whose face and surroundings must be in the picture (see `_face_points`)."""
         cfg = config or self.config
         t0 = time.perf_counter()
         budget = cfg.max_image_pixels if chip_photo else cfg.max_frame_pixels
@@ -170,7 +174,7 @@ class FaceEngine:
         t2 = time.perf_counter()
         crop, x0, y0 = _crop(decoded.pixels, box)
         crop_box = Box(box.left - x0, box.top - y0, box.right - x0, box.bottom - y0)
-        lm = self._face_points(crop, crop_box) + np.array([x0, y0], dtype=np.float64)
+        lm = self._face_points(crop, crop_box, whole_face=whole_face) + np.array([x0, y0], dtype=np.float64)
         sharp = sharpness(decoded.pixels, box) if check_blur else 0.0
         quality = check_quality(
             box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
@@ -189,12 +193,30 @@ class FaceEngine:
             landmarks_ms=_ms(t2),
         )
 
-    def _face_points(self, crop: Pixels, box: Box) -> Landmarks:
-        """The 68-point layout in crop coordinates, from the mesh (default) or dlib's 68 points."""
+    def _face_points(self, crop: Pixels, box: Box, *, whole_face: bool = False) -> Landmarks:
+        """The 68-point layout in crop coordinates, from the mesh (default) or dlib's 68 points.
+
+        With `whole_face`, the square the mesh looked at may leave the picture by at most
+        `MAX_SQUARE_OUTSIDE` of its side: where it leaves, the mesh sees black and guesses, and a
+        still photo whose frame edge slides into the face moved its yaw by up to 0.15, a head turn
+        (measured in review; the crop is the picture wherever it was clipped, and otherwise holds
+        the whole square)."""
         rect = self.models.rect(box.left, box.top, box.right - 1, box.bottom - 1)
         if self.models.mesh is not None:
             five = np.array([(p.x, p.y) for p in self.models.sp5(crop, rect).parts()], dtype=np.float64)
-            points: Landmarks = self.models.mesh.landmarks(crop, box, five)
+            face = self.models.mesh.landmarks(crop, box, five)
+            if whole_face:
+                height, width = crop.shape[:2]
+                side = float(np.linalg.norm(face.square[1] - face.square[0]))
+                outside = max(
+                    float(-face.square[:, 0].min()),
+                    float(face.square[:, 0].max() - width),
+                    float(-face.square[:, 1].min()),
+                    float(face.square[:, 1].max() - height),
+                )
+                if outside > MAX_SQUARE_OUTSIDE * side:
+                    raise FaceCutOff("the face is too close to the edge of the frame: keep it in the middle")
+            points: Landmarks = face.landmarks
             return points
         shape = self.models.sp68(crop, rect)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
@@ -336,12 +358,20 @@ class FaceEngine:
     # --- liveness frames ----------------------------------------------------------------------
 
     def _measure(
-        self, image_bytes: bytes, timestamp_ms: int, previous: Box | None = None, *, eyes: bool = False
+        self,
+        image_bytes: bytes,
+        timestamp_ms: int,
+        previous: Box | None = None,
+        *,
+        eyes: bool = False,
+        whole_face: bool = True,
     ) -> tuple[FrameMeasurement, _Located]:
         """`eyes`: the challenge asks for a blink, so measure the eyes' opening with the Iris model
         (the mesh's own eyelid points hardly move; only the mesh path has it)."""
         # Head turns and motion blur are what a challenge burst contains: no pose or blur gate here.
-        loc = self._locate(image_bytes, check_pose=False, check_blur=False, previous=previous)
+        loc = self._locate(
+            image_bytes, check_pose=False, check_blur=False, previous=previous, whole_face=whole_face
+        )
         fingerprint = self._fingerprint(image_bytes, loc)
         ear = None
         if eyes and self.models.mesh is not None:
@@ -357,9 +387,14 @@ class FaceEngine:
             phash=perceptual_hash(np.asarray(gray, dtype=np.float64)),
         )
 
-    def measure_frame(self, image_bytes: bytes, timestamp_ms: int, *, eyes: bool = False) -> FrameMeasurement:
-        """Detection and landmarks for one liveness frame; no embedding (that is the expensive part)."""
-        return self._measure(image_bytes, timestamp_ms, eyes=eyes)[0]
+    def measure_frame(
+        self, image_bytes: bytes, timestamp_ms: int, *, eyes: bool = False, whole_face: bool = True
+    ) -> FrameMeasurement:
+        """Detection and landmarks for one liveness frame; no embedding (that is the expensive part).
+
+        `whole_face=False` measures a photo that is not a liveness frame (a lab tool placing paint,
+        a comparison), without the rule that the face's surroundings be in the picture."""
+        return self._measure(image_bytes, timestamp_ms, eyes=eyes, whole_face=whole_face)[0]
 
     def verify_liveness(
         self,

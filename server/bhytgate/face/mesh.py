@@ -5,15 +5,21 @@ path. The rest of the engine keeps speaking the 68-point layout (`landmarks.py`)
 points are mapped onto it by the mesh vertices that sit where the 68 points do, so yaw, the edge
 margin and the motion measure keep their definitions. Measured on the 55 labelled photos against
 dlib's 68 points: brows, eyes, nose and mouth within 0.05 inter-ocular distances on average, yaw
-r = 0.97 at 0.88x the 68-point scale (docs/face.md, "Landmarks").
+r = 0.97 at 0.87-0.90x the 68-point scale (docs/face.md, "Landmarks").
 
 A blink needs the eyelids. The mesh's own eyelid points barely move when an eye is shut (on eyes
 painted closed, its eye aspect ratio kept 0.80 of the open value; dlib's 68 points 0.97), so the
-openness comes from the Iris model, which looks at each eye alone (0.63 on the same frames).
+openness comes from the Iris model, which looks at each eye alone (a median 0.33 of open on the
+same frames).
+
+One instance per worker process: a LiteRT interpreter is not safe to call from two threads at once,
+so each call holds the model's lock (measured without it: wrong points and untyped errors).
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +28,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from bhytgate.face.detect import Box
+from bhytgate.face.errors import FaceTooSmall, NoFace
 from bhytgate.face.landmarks import LEFT_EYE, RIGHT_EYE, Landmarks
-from bhytgate.face.mesh_models import FACE_MESH, IRIS, verified_path
+from bhytgate.face.mesh_models import FACE_MESH, IRIS, verified_bytes
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -44,26 +51,41 @@ ROI_BELOW_EYES = 0.47
 ROI_SIDE = 3.84
 # The Iris model looks at a square of this many eye widths around each eye (MediaPipe's own value).
 EYE_ROI_SCALE = 2.3
-# Iris contour points: 0 and 8 the eye corners, 1-7 the lower lid, 9-15 the upper lid; the three
-# middle pairs give the opening.
-_LID_PAIRS = ((11, 2), (12, 3), (13, 4))
+# Iris contour points: 0 and 8 the eye corners, 1-7 the lower lid, 9-15 the upper lid. The pairs
+# above one another (mesh points 160/144, 159/145, 158/153 on MediaPipe's own index table) give
+# the opening.
+_LID_PAIRS = ((11, 3), (12, 4), (13, 5))
+# The mesh's face-presence output is a logit: >= 8.7 on every labelled face, about -11 on noise and
+# on a flat grey image. Below 0 the points describe no face.
+MIN_FACE_SCORE = 0.0
 
 
 class _Net:
-    """One LiteRT interpreter with one input; one thread (workers are processes)."""
+    """One LiteRT interpreter with one input, one thread, one call at a time (its lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, model: bytes) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self._it: Any = Interpreter(model_path=str(path), num_threads=1)
+        # From the bytes that were checked against the pin, not from the path again.
+        self._it: Any = Interpreter(model_content=model, num_threads=1)
         self._it.allocate_tensors()
         self._input = self._it.get_input_details()[0]["index"]
         self._outputs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._lock = threading.Lock()
 
     def run(self, image: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.float32]]:
-        self._it.set_tensor(self._input, image[None])
-        self._it.invoke()
-        return {name: np.array(self._it.get_tensor(i)) for name, i in self._outputs.items()}
+        with self._lock:
+            self._it.set_tensor(self._input, image[None])
+            self._it.invoke()
+            return {name: np.array(self._it.get_tensor(i)) for name, i in self._outputs.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MeshFace:
+    """The 68-point layout and the square the mesh looked at (its four corners, image pixels)."""
+
+    landmarks: Landmarks
+    square: npt.NDArray[np.float64]
 
 
 def _warp(
@@ -96,16 +118,24 @@ class MeshLandmarker:
     """Face Mesh + Iris, loaded once per worker process (about 4 MB of models)."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self._mesh = _Net(verified_path(FACE_MESH, directory))
-        self._iris = _Net(verified_path(IRIS, directory))
+        self._mesh = _Net(verified_bytes(FACE_MESH, directory))
+        self._iris = _Net(verified_bytes(IRIS, directory))
 
-    def _points(self, pixels: Pixels, centre: npt.NDArray[np.float64], side: float, angle: float) -> Any:
+    def _points(self, pixels: Pixels, centre: npt.NDArray[np.float64], side: float, angle: float) -> MeshFace:
         image, a, offset = _warp(pixels, centre, side, angle, MESH_INPUT)
         out = self._mesh.run(image)
+        score = next(v for v in out.values() if v.size == 1).reshape(-1)[0]
+        if not float(score) >= MIN_FACE_SCORE:  # also refuses NaN
+            raise NoFace("no face where the detector found one")
         mesh = next(v for v in out.values() if v.size == 468 * 3).reshape(468, 3)[:, :2]
-        return (a @ mesh.astype(np.float64).T).T + offset
+        points = (a @ mesh.astype(np.float64).T).T + offset
+        if not np.all(np.isfinite(points)):
+            raise NoFace("no face where the detector found one")
+        corners = np.array([[0, 0], [MESH_INPUT, 0], [MESH_INPUT, MESH_INPUT], [0, MESH_INPUT]], np.float64)
+        square = (a @ corners.T).T + offset
+        return MeshFace(np.ascontiguousarray(points[list(MESH_TO_68)], dtype=np.float64), square)
 
-    def landmarks(self, pixels: Pixels, box: Box, points5: npt.NDArray[np.float64]) -> Landmarks:
+    def landmarks(self, pixels: Pixels, box: Box, points5: npt.NDArray[np.float64]) -> MeshFace:
         """The 68-point layout for the face in `box`, in `pixels`' coordinates.
 
         The mesh looks at a square placed by dlib's 5 points, not by the box: centred
@@ -122,8 +152,9 @@ class MeshLandmarker:
         angle = float(np.arctan2(right[1] - left[1], right[0] - left[0]))
         down = np.array([-np.sin(angle), np.cos(angle)])  # image "down", turned with the eye line
         centre = (left + right) / 2.0 + ROI_BELOW_EYES * io * down
-        points = self._points(pixels, centre, ROI_SIDE * max(io, 1.0), angle)
-        return np.ascontiguousarray(points[list(MESH_TO_68)], dtype=np.float64)
+        if io < 1.0:
+            raise FaceTooSmall("eyes too close together to place the face")
+        return self._points(pixels, centre, ROI_SIDE * io, angle)
 
     def _eye_ratio(
         self, pixels: Pixels, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], *, mirror: bool
@@ -131,9 +162,10 @@ class MeshLandmarker:
         """Opening of the eye between corners `a` (image left) and `b` (image right)."""
         width = float(np.linalg.norm(b - a))
         if width <= 1.0:
-            return 0.0
+            raise FaceTooSmall("eye too small to measure its opening")  # never "closed"
         d = b - a
-        # The model sees the subject's left eye; the right one is mirrored into that orientation.
+        # The model sees the eye on the image's left (the subject's right) as it is, with its outer
+        # corner first; the other eye is mirrored into that orientation (MediaPipe does the same).
         image, _a, _offset = _warp(
             pixels,
             (a + b) / 2.0,
@@ -145,15 +177,17 @@ class MeshLandmarker:
         out = self._iris.run(image)
         contour = next(v for v in out.values() if v.size == 71 * 3).reshape(71, 3)[:, :2]
         span = float(np.linalg.norm(contour[0] - contour[8]))
-        if span <= 1e-6:
-            return 0.0
-        opening = np.mean([np.linalg.norm(contour[u] - contour[lo]) for u, lo in _LID_PAIRS])
-        return float(opening / span)
+        if not span > 1e-6:
+            raise FaceTooSmall("eye too small to measure its opening")
+        opening = float(np.mean([np.linalg.norm(contour[u] - contour[lo]) for u, lo in _LID_PAIRS]))
+        if not np.isfinite(opening):
+            raise FaceTooSmall("eye too small to measure its opening")
+        return opening / span
 
     def eye_openness(self, pixels: Pixels, lm: Landmarks) -> float:
         """Mean lid opening over eye width of both eyes; falls as the eyes close (blink measure)."""
         right, left = lm[RIGHT_EYE], lm[LEFT_EYE]
         # 68 layout, unmirrored image: the right eye runs 36 (outer) to 39 (inner) from the image's
         # left, the left eye 42 (inner) to 45 (outer).
-        opening_right = self._eye_ratio(pixels, right[0], right[3], mirror=True)
-        return (opening_right + self._eye_ratio(pixels, left[0], left[3], mirror=False)) / 2.0
+        opening_right = self._eye_ratio(pixels, right[0], right[3], mirror=False)
+        return (opening_right + self._eye_ratio(pixels, left[0], left[3], mirror=True)) / 2.0

@@ -22,6 +22,10 @@ from pathlib import Path
 from bhytgate.face.resnet_onnx import cache_dir
 
 SOURCE_WHEEL = "mediapipe==0.10.14"  # the last release line that ships the .tflite files
+# The model files are the same in every platform's wheel; one wheel is named so that pip finds it
+# whatever interpreter runs set-up (0.10.14 has no wheel for Python 3.13).
+WHEEL_TAGS = ("--python-version", "3.11", "--platform", "manylinux_2_17_x86_64", "--implementation", "cp")
+MAX_MODEL_BYTES = 16 * 1024 * 1024  # both files are under 3 MB; a larger member is not ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +60,27 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def verified_path(model: ModelFile, directory: Path | None = None) -> Path:
-    """The cached file, checked against its pinned digest; raise MeshModelsMissing otherwise."""
+def verified_bytes(model: ModelFile, directory: Path | None = None) -> bytes:
+    """The cached file's content, checked against its pinned digest (the caller loads these bytes,
+    not the path again); raise MeshModelsMissing otherwise."""
     path = path_of(model, directory)
     try:
         data = path.read_bytes()
-    except OSError as exc:
+    except FileNotFoundError as exc:
         raise MeshModelsMissing(
             f"{path} is missing: run scripts/bootstrap.sh (or python -m bhytgate.face.mesh_models)"
         ) from exc
+    except OSError as exc:
+        raise MeshModelsMissing(f"{path} cannot be read: {exc.strerror}") from exc
     if _digest(data) != model.sha256:
         raise MeshModelsMissing(f"{path} does not match its pinned SHA-256; refusing to use it")
-    return path
+    return data
+
+
+def verified_path(model: ModelFile, directory: Path | None = None) -> Path:
+    """The cached file's path, after checking its content against the pin."""
+    verified_bytes(model, directory)
+    return path_of(model, directory)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -76,6 +89,9 @@ def _write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # read by the service's user, whoever ran set-up
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -84,15 +100,25 @@ def _write(path: Path, data: bytes) -> None:
 
 def extract(wheel: Path, directory: Path | None = None) -> list[Path]:
     """Copy the pinned files out of a MediaPipe wheel into the cache, refusing any other content."""
-    written = []
+    contents = []
     with zipfile.ZipFile(wheel) as archive:
         for model in FILES:
-            data = archive.read(model.member)
+            try:
+                info = archive.getinfo(model.member)
+            except KeyError as exc:
+                raise MeshModelsMissing(f"{wheel.name} holds no {model.member}") from exc
+            if info.file_size > MAX_MODEL_BYTES:
+                raise MeshModelsMissing(f"{model.member} in {wheel.name} is not the pinned file")
+            data = archive.read(info)
             if _digest(data) != model.sha256:
                 raise MeshModelsMissing(f"{model.member} in {wheel.name} is not the pinned file")
-            target = path_of(model, directory)
-            _write(target, data)
-            written.append(target)
+            contents.append((model, data))
+    # Written only once every file checked out.
+    written = []
+    for model, data in contents:
+        target = path_of(model, directory)
+        _write(target, data)
+        written.append(target)
     return written
 
 
@@ -106,7 +132,7 @@ def provision(directory: Path | None = None, *, wheel: Path | None = None) -> li
         return extract(wheel, directory)
     with tempfile.TemporaryDirectory(prefix="bhytgate-mediapipe-") as tmp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        command += ["--disable-pip-version-check", "-q", "-d", tmp, SOURCE_WHEEL]
+        command += [*WHEEL_TAGS, "--disable-pip-version-check", "-q", "-d", tmp, SOURCE_WHEEL]
         subprocess.run(command, check=True)  # noqa: S603 -- a fixed command: this interpreter's pip
         wheels = sorted(Path(tmp).glob("mediapipe-*.whl"))
         if not wheels:
