@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -23,6 +23,10 @@ from bhytgate_clients.cardlab.eyes import close_eyes
 from bhytgate_clients.sdk.results import Frame
 
 _YAW_CACHE: dict[tuple[str, int, bool], float] = {}
+# A turn frame must clear the turn threshold by this factor, a neutral frame stay within a third of
+# it, or the shot is retaken (at most RETAKES times).
+RETAKE_FACTOR = 1.15
+RETAKES = 6
 
 
 class CameraError(ValueError):
@@ -79,7 +83,32 @@ class SimulatedCamera:
         assert self._engine is not None
         data = path.read_bytes()
         shot = capture(data, random.Random(0)) if self.scene else data
-        return self._engine.measure_frame(shot, 0)  # type: ignore[attr-defined]
+        return self._engine.measure_frame(shot, 0, whole_face=self.scene)  # type: ignore[attr-defined]
+
+    def _frame_yaw(self, shot: bytes) -> float:
+        """The yaw the gateway would measure on this frame; NaN if it would refuse the frame."""
+        from bhytgate.face import FaceError
+
+        if self._engine is None:
+            self._measured(self.photos[0])
+        try:
+            return float(self._engine.measure_frame(shot, 0).yaw)  # type: ignore[attr-defined]
+        except FaceError:
+            return float("nan")
+
+    def _retake(self, photo: Path, good: Callable[[float], bool]) -> bytes:
+        """A capture whose measured yaw does what the sequence needs, retaken a few times if not.
+
+        Each capture stands the photo on a new random scene, and on a 150 px photo the scene moves
+        the measured yaw by ~0.02: a turn that clears the threshold by less would be missed at
+        random. An operator would retake the shot; so does the camera (at most RETAKES times, then
+        it sends the last one)."""
+        shot = self._shoot(photo)
+        for _ in range(RETAKES if self.scene else 0):
+            if good(self._frame_yaw(shot)):
+                break
+            shot = self._shoot(photo)
+        return shot
 
     def _yaw(self, path: Path) -> float:
         key = (str(path.resolve()), path.stat().st_mtime_ns, self.scene)
@@ -130,15 +159,19 @@ class SimulatedCamera:
             raise CameraError(
                 f"the photos' head yaws ({lowest:.2f}..{highest:.2f}) cannot perform {list(actions)}"
             )
-        shots: list[bytes] = [self._shoot(base)]
+        first = self._shoot(base)
+        base_yaw = self._frame_yaw(first)
+        shots: list[bytes] = [first]
         for action in actions:
             if action.lower() == "turn_left":
-                shots.append(self._shoot(max(self.photos, key=lambda p: yaws[p])))
+                photo = max(self.photos, key=lambda p: yaws[p])
+                shots.append(self._retake(photo, lambda y: y - base_yaw >= RETAKE_FACTOR * delta))
             elif action.lower() == "turn_right":
-                shots.append(self._shoot(min(self.photos, key=lambda p: yaws[p])))
+                photo = min(self.photos, key=lambda p: yaws[p])
+                shots.append(self._retake(photo, lambda y: base_yaw - y >= RETAKE_FACTOR * delta))
             else:  # a blink: eyes shut, then open again, facing the camera
-                shots += [self._shut(base), self._shoot(base)]
-        shots.append(self._shoot(base))
+                shots += [self._shut(base), self._retake(base, lambda y: abs(y - base_yaw) < delta / 3)]
+        shots.append(self._retake(base, lambda y: abs(y - base_yaw) < delta / 3))
         frames = [Frame(shot, start_ms + i * step_ms) for i, shot in enumerate(shots)]
         if realtime:
             wait = (frames[-1].timestamp_ms + 1) / 1000 - time.time()
