@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from bhytgate_clients.cli.face import _machine, face
+
+
+def labelled_bytes(root: Path, photos: Sequence[Any]) -> Iterator[tuple[int, bytes]]:
+    """Each labelled photo's index and bytes; a path that leaves --root is a usage error."""
+    base = root.resolve()
+    for i, photo in enumerate(photos):
+        path = (base / photo.path).resolve()
+        if not path.is_relative_to(base):
+            raise click.UsageError(f"{photo.path!r} escapes --root")
+        yield i, path.read_bytes()
 
 
 def _parse_variant(text: str) -> Any:
@@ -102,11 +113,7 @@ def eval_chip(
     probes: dict[int, Any] = {}
     probe_failures: dict[int, str] = {}
     sources: dict[int, tuple[Any, int]] = {}
-    for i, photo in enumerate(photos):
-        path = (base / photo.path).resolve()
-        if not path.is_relative_to(base):
-            raise click.UsageError(f"{photo.path!r} escapes --root")
-        data = path.read_bytes()
+    for i, data in labelled_bytes(base, photos):
         try:
             analysis = engine.analyze(data)
         except FaceError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from bhytgate_clients.cli.face import _machine
-from bhytgate_clients.cli.face_chip import _parse_variant, face
+from bhytgate_clients.cli.face_chip import _parse_variant, face, labelled_bytes
 
 
 def _pct(r: dict[str, Any]) -> str:
@@ -87,11 +87,7 @@ def eval_fusion(
     sources: dict[int, tuple[Any, int]] = {}
     embed_ms: list[float] = []
     second_ms: list[float] = []
-    for i, photo in enumerate(photos):
-        path = (base / photo.path).resolve()
-        if not path.is_relative_to(base):
-            raise click.UsageError(f"{photo.path!r} escapes --root")
-        data = path.read_bytes()
+    for i, data in labelled_bytes(base, photos):
         try:
             a = engine.analyze(data)
         except FaceError:
