@@ -5,7 +5,6 @@ dlib's 68-point predictor appears here only as the reference the mesh is compare
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from bhytgate.face import Action, Challenge, FaceConfig, FaceEngine, FaceError, InMemoryFrameStore
 from bhytgate.face import mesh_models as mm
@@ -25,6 +23,7 @@ from bhytgate_clients.cardlab.camera import SimulatedCamera
 from bhytgate_clients.cardlab.eyes import close_eyes
 
 Read = Callable[[str], bytes]
+Reencode = Callable[..., bytes]
 T0 = 1_700_000_000_000
 
 
@@ -72,7 +71,7 @@ def test_mesh_points_agree_with_dlibs_68_on_every_labelled_photo(
 
 
 def test_eye_opening_falls_when_the_eyes_are_shut(
-    engine: FaceEngine, framed_read: Read, labelled: list[LabelledPhoto]
+    engine: FaceEngine, framed_read: Read, labelled: list[LabelledPhoto], reencode: Reencode
 ) -> None:
     read = framed_read
     ratios = []
@@ -91,15 +90,8 @@ def test_eye_opening_falls_when_the_eyes_are_shut(
     # The same photo re-encoded as a camera's JPEG keeps its opening (no false blink from compression).
     data = read("face-api.js/sheldon/sheldon1.png")
     a = engine.measure_frame(data, 0, eyes=True).ear
-    b = engine.measure_frame(_jpeg(data), 0, eyes=True).ear
+    b = engine.measure_frame(reencode(data, "JPEG", quality=85), 0, eyes=True).ear
     assert abs(a - b) / a < 0.1
-
-
-def _jpeg(data: bytes, quality: int = 85) -> bytes:
-    with Image.open(io.BytesIO(data)) as img:
-        out = io.BytesIO()
-        img.convert("RGB").save(out, "JPEG", quality=quality)
-    return out.getvalue()
 
 
 def _challenge(actions: tuple[Action, ...]) -> Challenge:
@@ -108,7 +100,7 @@ def _challenge(actions: tuple[Action, ...]) -> Challenge:
 
 @pytest.mark.parametrize("person", ["sheldon", "amy"])
 def test_a_requested_blink_is_seen_between_the_turns(
-    engine: FaceEngine, faces_dir: Path, person: str
+    engine: FaceEngine, faces_dir: Path, person: str, reencode: Reencode
 ) -> None:
     camera = SimulatedCamera(sorted((faces_dir / "face-api.js" / person).glob("*.png")), seed=7)
     actions = (Action.TURN_LEFT, Action.BLINK, Action.TURN_RIGHT)
@@ -121,7 +113,7 @@ def test_a_requested_blink_is_seen_between_the_turns(
     # The same burst with the shut frame replaced by an open one: the blink is missing.
     blink_frame = next(e.frame for e in evidence.events if e.action is Action.BLINK)
     reopened = [*burst]
-    reopened[blink_frame] = (_jpeg(burst[blink_frame + 1][0]), burst[blink_frame][1])
+    reopened[blink_frame] = (reencode(burst[blink_frame + 1][0], "JPEG", quality=85), burst[blink_frame][1])
     with pytest.raises(LivenessMissingAction, match="blink"):
         engine.verify_liveness(_challenge(actions), reopened, now_ms=T0 + 5_000, store=InMemoryFrameStore())
 

@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,18 +132,25 @@ def embed_face(
     pixels: npt.NDArray[np.uint8],
     box: tuple[int, int, int, int],
     num_jitters: int = 1,
+    *,
+    shape: Any = None,
 ) -> Embedding:
-    """Embed the face in ``box`` (left, top, exclusive right, exclusive bottom), as face_recognition does."""
-    return embed_faces(models, [(pixels, box)], num_jitters)[0]
+    """Embed the face in ``box`` (left, top, exclusive right, exclusive bottom), as face_recognition does.
+
+    ``shape``: dlib's 5 points for that face and box (`shape5`), when the caller already has them."""
+    return embed_faces(models, [(pixels, box)], num_jitters, shapes=None if shape is None else [shape])[0]
 
 
 def embed_faces(
     models: DlibModels,
     faces: list[tuple[npt.NDArray[np.uint8], tuple[int, int, int, int]]],
     num_jitters: int = 1,
+    *,
+    shapes: Sequence[Any] | None = None,
 ) -> list[Embedding]:
     """Several faces; on onnxruntime in one batch (~15% less per face than one at a time)."""
-    shapes = [models.sp5(px, models.rect(b[0], b[1], b[2] - 1, b[3] - 1)) for px, b in faces]
+    if shapes is None:
+        shapes = [shape5(models, px, b) for px, b in faces]
     if models.onnx is not None and num_jitters <= 1 and faces:
         chips = np.stack([models.face_chip(px, s) for (px, _), s in zip(faces, shapes, strict=True)])
         return [as_embedding(row) for row in models.onnx.embed_chips(chips)]
@@ -152,13 +160,22 @@ def embed_faces(
     ]
 
 
+def shape5(models: DlibModels, pixels: npt.NDArray[np.uint8], box: tuple[int, int, int, int]) -> Any:
+    """dlib's 5 alignment points (eye corners, nose base) for the face in ``box``, as dlib's object:
+    what the ResNet's chip is cut on, the mesh is placed by and the second matcher aligns on."""
+    return models.sp5(pixels, models.rect(box[0], box[1], box[2] - 1, box[3] - 1))
+
+
 def shape5_points(
-    models: DlibModels, pixels: npt.NDArray[np.uint8], box: tuple[int, int, int, int]
+    models: DlibModels,
+    pixels: npt.NDArray[np.uint8],
+    box: tuple[int, int, int, int],
+    *,
+    shape: Any = None,
 ) -> npt.NDArray[np.float64]:
-    """dlib's 5 alignment points (eye corners, nose base) for the face in ``box``: what the second
-    matcher aligns on (sface.align_112), from the same licence-clean model the ResNet uses."""
-    shape = models.sp5(pixels, models.rect(box[0], box[1], box[2] - 1, box[3] - 1))
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    """`shape5` as a (5, 2) array (computed unless the caller has it)."""
+    found = shape5(models, pixels, box) if shape is None else shape
+    return np.array([(p.x, p.y) for p in found.parts()], dtype=np.float64)
 
 
 def as_embedding(value: npt.ArrayLike) -> Embedding:

@@ -32,7 +32,7 @@ from bhytgate.face.detect import (
     select_subject,
     sharpness,
 )
-from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embed_faces, shape5_points
+from bhytgate.face.embed import DlibModels, Embedding, ModelId, embed_face, embed_faces, shape5, shape5_points
 from bhytgate.face.errors import FaceCutOff, FaceError, LivenessBadFrame
 from bhytgate.face.landmarks import Landmarks
 from bhytgate.face.liveness import (
@@ -106,6 +106,7 @@ class _Located:
     crop: Pixels  # face with a margin, full resolution
     crop_box: Box  # the face box in crop coordinates
     origin: tuple[int, int]  # the crop's top-left corner in the full image
+    shape5: Any  # dlib's 5 points in the crop (found for the mesh, reused to embed), or None
     landmarks: Landmarks
     quality: Quality
     decode_ms: float
@@ -178,7 +179,8 @@ class FaceEngine:
         t2 = time.perf_counter()
         crop, x0, y0 = _crop(decoded.pixels, box)
         crop_box = Box(box.left - x0, box.top - y0, box.right - x0, box.bottom - y0)
-        lm = self._face_points(crop, crop_box, whole_face=whole_face) + np.array([x0, y0], dtype=np.float64)
+        points, five = self._face_points(crop, crop_box, whole_face=whole_face)
+        lm = points + np.array([x0, y0], dtype=np.float64)
         sharp = sharpness(decoded.pixels, box) if check_blur else 0.0
         quality = check_quality(
             box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
@@ -190,6 +192,7 @@ class FaceEngine:
             crop=crop,
             crop_box=crop_box,
             origin=(x0, y0),
+            shape5=five,
             landmarks=lm,
             quality=quality,
             decode_ms=decode_ms,
@@ -197,18 +200,19 @@ class FaceEngine:
             landmarks_ms=_ms(t2),
         )
 
-    def _face_points(self, crop: Pixels, box: Box, *, whole_face: bool = False) -> Landmarks:
-        """The 68-point layout in crop coordinates, from the mesh (default) or dlib's 68 points.
+    def _face_points(self, crop: Pixels, box: Box, *, whole_face: bool = False) -> tuple[Landmarks, Any]:
+        """The 68-point layout in crop coordinates, from the mesh (default) or dlib's 68 points, and
+        dlib's 5 points when they were found on the way (the mesh is placed by them), else None.
 
         With `whole_face`, the square the mesh looked at may leave the picture by at most
         `MAX_SQUARE_OUTSIDE` of its side: where it leaves, the mesh sees black and guesses, and a
         still photo whose frame edge slides into the face moved its yaw by up to 0.15, a head turn
         (measured in review; the crop is the picture wherever it was clipped, and otherwise holds
         the whole square)."""
-        rect = self.models.rect(box.left, box.top, box.right - 1, box.bottom - 1)
         if self.models.mesh is not None:
-            five = np.array([(p.x, p.y) for p in self.models.sp5(crop, rect).parts()], dtype=np.float64)
-            face = self.models.mesh.landmarks(crop, box, five)
+            five = shape5(self.models, crop, box.as_tuple())
+            points5 = shape5_points(self.models, crop, box.as_tuple(), shape=five)
+            face = self.models.mesh.landmarks(crop, points5)
             if whole_face:
                 height, width = crop.shape[:2]
                 side = float(np.linalg.norm(face.square[1] - face.square[0]))
@@ -221,9 +225,9 @@ class FaceEngine:
                 if outside > MAX_SQUARE_OUTSIDE * side:
                     raise FaceCutOff("the face is too close to the edge of the frame: keep it in the middle")
             points: Landmarks = face.landmarks
-            return points
-        shape = self.models.sp68(crop, rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+            return points, five
+        shape = self.models.sp68(crop, self.models.rect(box.left, box.top, box.right - 1, box.bottom - 1))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64), None
 
     def analyze(
         self,
@@ -241,11 +245,11 @@ class FaceEngine:
         print_ = self._fingerprint(image_bytes, loc) if fingerprint else None
         t = time.perf_counter()
         jitters = self.config.num_jitters if num_jitters is None else num_jitters
-        embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), jitters)
+        embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), jitters, shape=loc.shape5)
         embedding.setflags(write=False)
         embed_ms = _ms(t)
         t = time.perf_counter()
-        extra = self._second_embeddings([(loc.crop, loc.crop_box)]) if second else []
+        extra = self._second_embeddings([(loc.crop, loc.crop_box, loc.shape5)]) if second else []
         return FaceAnalysis(
             embedding=embedding,
             landmarks=loc.landmarks,
@@ -279,9 +283,11 @@ class FaceEngine:
         loc = self._locate(
             dg2_image_bytes, check_pose=False, check_blur=False, config=chip_config, chip_photo=True
         )
-        embedding = embed_face(self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters)
+        embedding = embed_face(
+            self.models, loc.crop, loc.crop_box.as_tuple(), self.config.num_jitters, shape=loc.shape5
+        )
         embedding.setflags(write=False)
-        second = self._second_embeddings([(loc.crop, loc.crop_box)])
+        second = self._second_embeddings([(loc.crop, loc.crop_box, loc.shape5)])
         reference = ChipReference(embedding, second[0] if second else None)
         with self._chip_lock:
             self._chip_cache[key] = reference
@@ -290,14 +296,18 @@ class FaceEngine:
                 self._chip_cache.popitem(last=False)
         return reference
 
-    def _second_embeddings(self, faces: Sequence[tuple[Pixels, Box]]) -> list[npt.NDArray[np.float64]]:
-        """SFace embeddings of face crops (aligned on dlib's 5 points), or [] when it is off."""
+    def _second_embeddings(self, faces: Sequence[tuple[Pixels, Box, Any]]) -> list[npt.NDArray[np.float64]]:
+        """SFace embeddings of face crops (aligned on dlib's 5 points, reused when the crop has
+        them), or [] when it is off."""
         if self.second is None:
             return []
         from bhytgate.face.sface import align_112
 
         aligned = np.stack(
-            [align_112(px, shape5_points(self.models, px, box.as_tuple())) for px, box in faces]
+            [
+                align_112(px, shape5_points(self.models, px, box.as_tuple(), shape=five))
+                for px, box, five in faces
+            ]
         )
         out = [np.asarray(v, dtype=np.float64) for v in self.second.embed_aligned(aligned)]
         for v in out:
@@ -430,7 +440,7 @@ class FaceEngine:
         measured: list[FrameMeasurement] = []
         # Only the face crops are kept for the embeddings to come, never the decoded frames: a burst
         # of large frames must not hold every full image in memory at once.
-        crops: list[tuple[Pixels, Box]] = []
+        crops: list[tuple[Pixels, Box, Any]] = []
         for i, (data, ts) in enumerate(frames):
             try:
                 # The first frame gets the full detection (a second person anywhere is refused);
@@ -441,7 +451,7 @@ class FaceEngine:
                     f"frame {i}: {exc.reason}", frame_index=i, frame_reason=exc.reason
                 ) from exc
             measured.append(m)
-            crops.append((loc.crop, loc.crop_box))
+            crops.append((loc.crop, loc.crop_box, loc.shape5))
             del loc
         measure_ms = _ms(t0)
         embed_ms = second_ms = 0.0
@@ -451,8 +461,13 @@ class FaceEngine:
             nonlocal embed_ms, second_ms
             t = time.perf_counter()
             # dlib's batch call was measured no faster (77 vs 79 ms for three faces); onnxruntime's is.
+            faces = [(crops[i][0], crops[i][1].as_tuple()) for i in indices]
+            five = [crops[i][2] for i in indices]
             out = embed_faces(
-                self.models, [(crops[i][0], crops[i][1].as_tuple()) for i in indices], self.config.num_jitters
+                self.models,
+                faces,
+                self.config.num_jitters,
+                shapes=five if all(f is not None for f in five) else None,
             )
             embed_ms += _ms(t)
             if self.second is not None:

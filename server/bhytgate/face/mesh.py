@@ -27,7 +27,6 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from bhytgate.face.detect import Box
 from bhytgate.face.errors import FaceTooSmall, NoFace
 from bhytgate.face.landmarks import LEFT_EYE, RIGHT_EYE, Landmarks
 from bhytgate.face.mesh_models import FACE_MESH, IRIS, verified_bytes
@@ -135,8 +134,8 @@ class MeshLandmarker:
         square = (a @ corners.T).T + offset
         return MeshFace(np.ascontiguousarray(points[list(MESH_TO_68)], dtype=np.float64), square)
 
-    def landmarks(self, pixels: Pixels, box: Box, points5: npt.NDArray[np.float64]) -> MeshFace:
-        """The 68-point layout for the face in `box`, in `pixels`' coordinates.
+    def landmarks(self, pixels: Pixels, points5: npt.NDArray[np.float64]) -> MeshFace:
+        """The 68-point layout for the face dlib's 5 points were found on, in `pixels`' coordinates.
 
         The mesh looks at a square placed by dlib's 5 points, not by the box: centred
         ROI_BELOW_EYES inter-ocular distances below the eye midpoint, ROI_SIDE of them wide, upright
@@ -145,7 +144,6 @@ class MeshLandmarker:
         against 0.014 (0.053) for a square placed by the box, and 0.008 (0.015) for MediaPipe's
         second pass on its own points, at twice the cost.
         """
-        del box  # the 5 points were found in it; the square follows them
         one, other = points5[0:2].mean(axis=0), points5[2:4].mean(axis=0)
         left, right = (one, other) if one[0] < other[0] else (other, one)
         io = float(np.linalg.norm(right - left))
