@@ -92,12 +92,21 @@ def test_blurred_face(engine: FaceEngine, read: Read, rel: str, radius: int) -> 
 
 
 def test_head_turned_too_far(engine: FaceEngine, read: Read) -> None:
-    # In bbt2.jpg the left-hand face is turned hard (yaw proxy ~+0.56); crop it out alone, enlarged.
+    # stuart5 is the labelled set's hardest turn (the mesh reads -0.45, about 34 degrees).
+    with pytest.raises(PoseTooFar) as err:
+        engine.analyze(read("face-api.js/stuart/stuart5.png"))
+    assert err.value.reason == "pose_too_far"
+
+
+def test_a_hard_turn_reads_near_the_pose_limit(engine: FaceEngine, read: Read) -> None:
+    # In bbt2.jpg the left-hand face is turned hard (dlib's 68 points read +0.56); cropped out
+    # alone and enlarged, the mesh reads it at 0.38-0.42 depending on the scale HOG's box came from
+    # (a few percent of box size moves the yaw by up to 0.02), i.e. at the gate's 0.40: the gate's
+    # decision on it is not asserted, only that it is measured as the hard turn it is.
     group = Image.open(io.BytesIO(read("face-api.js/bbt2.jpg"))).convert("RGB")
     crop = group.crop((30, 90, 240, 290)).resize((420, 400), Image.Resampling.LANCZOS)
-    with pytest.raises(PoseTooFar) as err:
-        engine.analyze(_png(crop))
-    assert err.value.reason == "pose_too_far"
+    yaw = engine.measure_frame(_png(crop), 0, whole_face=False).yaw
+    assert 0.35 <= yaw <= 0.5
 
 
 def test_no_face(engine: FaceEngine, read: Read) -> None:

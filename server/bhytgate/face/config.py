@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LANDMARKERS = ("mesh", "ibug68")
+DETECTORS = ("blazeface", "hog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,13 @@ class FaceConfig:
     # decode time and memory: a frame declaring more is refused from its header, before the
     # challenge is spent (INVALID_ARGUMENT on frames[i].image).
     max_frame_pixels: int = 3840 * 2160
-    # --- detection: HOG on a copy whose longer side is at most this; the cheap pass runs at upsample 0
+    # --- detection (detect.py). "blazeface": MediaPipe's BlazeFace (Apache-2.0) finds the faces and
+    # HOG confirms the subject on its neighbourhood only (the default: measured on the AMD bench VM,
+    # HOG's scan of a 720p-class frame took 70-140 ms, BlazeFace 5-7 ms plus 3 ms for HOG on the
+    # neighbourhood); "hog": HOG's scan of the frame alone, as before.
+    detector: str = "blazeface"
+    # HOG's scan (detector "hog", or when BlazeFace finds nothing): a copy whose longer side is at
+    # most this; the cheap pass runs at upsample 0
     detect_max_side: int = 640
     # The smallest face box dlib's HOG detector finds at upsample 0. Its scanning window is 80 px,
     # but the box it reports is the face inside the window: measured on ../shared/faces (55 photos,
@@ -173,6 +180,8 @@ class FaceConfig:
             raise ValueError("detect_max_side must be at least one HOG window")
         if self.embedder not in ("auto", "onnx", "dlib"):
             raise ValueError("embedder must be auto, onnx or dlib")
+        if self.detector not in DETECTORS:
+            raise ValueError("detector must be blazeface or hog")
         if self.landmarker not in LANDMARKERS:
             raise ValueError("landmarker must be mesh or ibug68")
         if self.second_matcher not in ("none", "sface"):

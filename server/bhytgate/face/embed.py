@@ -82,16 +82,24 @@ def _load_onnx(embedder: str) -> Any:
 
 
 class DlibModels:
-    """HOG detector, the 5-point predictor, the face-point model and the ResNet; heavy, build once.
+    """Detectors (HOG, and BlazeFace unless ``detector="hog"``), the 5-point predictor, the
+    face-point model and the ResNet; heavy, build once.
 
     ``landmarker``: "mesh" (MediaPipe Face Mesh + Iris, licence-clean; the 68-point file is then never
     loaded) or "ibug68" (dlib's 68-point predictor, not for commercial use)."""
 
-    def __init__(self, embedder: str = "auto", landmarker: str = "mesh") -> None:
+    def __init__(self, embedder: str = "auto", landmarker: str = "mesh", detector: str = "blazeface") -> None:
         import dlib
 
         sp68_path, sp5_path, encoder_path = _model_paths()
         self.detector: Any = dlib.get_frontal_face_detector()
+        self.proposer: Any = None  # BlazeFace, when detector = "blazeface"
+        if detector == "blazeface":
+            from bhytgate.face.blazeface import BlazeFace
+
+            self.proposer = BlazeFace()
+        elif detector != "hog":
+            raise ValueError("detector must be blazeface or hog")
         self.landmarker = landmarker
         self.mesh: Any = None
         self.sp68: Any = None

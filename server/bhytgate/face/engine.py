@@ -28,6 +28,7 @@ from bhytgate.face.detect import (
     Quality,
     check_quality,
     detect_faces,
+    detect_proposed,
     detect_tracked,
     select_subject,
     sharpness,
@@ -131,7 +132,7 @@ def _crop(pixels: Pixels, box: Box, margin: float = 0.75) -> tuple[Pixels, int, 
 class FaceEngine:
     def __init__(self, config: FaceConfig | None = None, models: DlibModels | None = None) -> None:
         self.config = config or FaceConfig()
-        self.models = models or DlibModels(self.config.embedder, self.config.landmarker)
+        self.models = models or DlibModels(self.config.embedder, self.config.landmarker, self.config.detector)
         self._chip_cache: OrderedDict[bytes, ChipReference] = OrderedDict()
         self._chip_lock = threading.Lock()
         self.second: Any = _load_second_matcher(self.config)
@@ -170,7 +171,11 @@ class FaceEngine:
         decode_ms = _ms(t0)
         t1 = time.perf_counter()
         detection = None
-        if previous is not None:
+        if self.models.proposer is not None:
+            # Every frame, the first of a burst or not: BlazeFace's look at the whole frame is
+            # cheaper than HOG's tracked pass, and it sees a second person arriving mid-burst.
+            detection = detect_proposed(self.models.detector, self.models.proposer, decoded.pixels, cfg)
+        elif previous is not None:
             detection = detect_tracked(self.models.detector, decoded.pixels, cfg, previous.height)
         if detection is None:
             detection = detect_faces(self.models.detector, decoded.pixels, cfg)

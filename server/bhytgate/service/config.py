@@ -148,10 +148,13 @@ def _face_settings(config: GatewayConfig) -> Any:
     # was a setting ran dlib's 68 points, so that value is left out and such a cluster still matches
     # replicas configured with landmarker = "ibug68" and its old limits.
     # Where the SFace file lies is each replica's own too (its content is checked by SHA-256;
-    # second_matcher is shared).
+    # second_matcher is shared). The detector is shared (it decides which faces are found, hence
+    # the multiple-faces rule); clusters from before it ran HOG alone, so "hog" is left out too.
     plain = {k: v for k, v in _plain(config.face).items() if k not in ("embedder", "sface_model")}
     if plain.get("landmarker") == "ibug68":
         plain.pop("landmarker")
+    if plain.get("detector") == "hog":
+        plain.pop("detector")
     return plain
 
 
