@@ -12,14 +12,19 @@ UNTIL = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def body(
-    minutes_ago: float, decision: str, *codes: str, terminal: str = "desk-01", action: str = "verify"
+    minutes_ago: float,
+    decision: str,
+    *codes: str,
+    terminal: str = "desk-01",
+    action: str = "verify",
+    facility: str = "01001",
 ) -> dict[str, object]:
     at = UNTIL - dt.timedelta(minutes=minutes_ago)
     return {
         "at": at.isoformat().replace("+00:00", "Z"),
         "decision": decision,
         "reasons": [{"code": c, "detail": ""} for c in codes],
-        "facility": "01001",
+        "facility": facility,
         "terminal": terminal,
         "action": action,
     }
@@ -46,6 +51,26 @@ def test_decisions_land_in_their_bucket_by_reason() -> None:
     assert dash.decisions == {"ACCEPTED": 1, "REJECTED": 1, "REVIEW": 1}
     assert [e.kind for e in dash.events] == ["velocity"]
     assert next(iter(dash.by_reason)) == "ACCEPTED"
+
+
+def test_an_officer_counts_its_own_facility_or_province_and_the_auditor_every_one() -> None:
+    ds = decisions(
+        body(1, "ACCEPTED", facility="01001"),
+        body(2, "REJECTED", "FRAUD_VELOCITY", facility="79014", terminal="desk-02"),
+        body(3, "ACCEPTED", facility="79001"),
+    )
+    for role, facility, expected in (
+        ("admin", "01001", {"ACCEPTED": 1}),
+        ("reviewer", "79014", {"REJECTED": 1}),
+        ("reviewer", "79000", {"ACCEPTED": 1, "REJECTED": 1}),  # the province's office
+        ("auditor", "00000", {"ACCEPTED": 2, "REJECTED": 1}),
+    ):
+        scope = stats.Scope.of(role, facility)
+        dash = stats.build(ds, until=UNTIL, scope=scope)
+        assert dash.decisions == expected, (role, facility)
+        assert all(scope.covers(e.facility) for e in dash.events)
+    assert stats.Scope.of("admin", "01001").describe() == "facility 01001"
+    assert stats.Scope.of("auditor", "00000").describe() == "every facility"
 
 
 def test_terminals_with_too_few_decisions_are_left_out_and_spikes_come_first() -> None:

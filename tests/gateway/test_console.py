@@ -15,6 +15,7 @@ import pytest
 from bhytgate.pki.devca import PkiLayout
 
 from .conftest import Deployment
+from .fresh import fresh_card
 from .test_e2e import check
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +77,26 @@ def test_the_dashboard_counts_the_decisions_just_made(deployment: Deployment) ->
     assert after.get("ACCEPTED", 0) == before.get("ACCEPTED", 0) + 1
     _, _, body = request(deployment, "admin-01", "GET", "/?hours=1")
     assert 'data-series="ACCEPTED"' in body  # the chart has a bar for it
+
+
+def test_the_dashboard_counts_the_officers_own_facility_and_the_auditors_every_one(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    def counts(officer: str) -> dict[str, int]:
+        status, _, body = request(deployment, officer, "GET", "/?hours=1")
+        assert status == 200, body
+        return {m[0]: int(m[1]) for m in re.findall(r'data-decision="(\w+)">\w+ (\d+)', body)}
+
+    admin, auditor = counts("admin-01"), counts("auditor-01")
+    # desk-02 belongs to facility 79014: not admin-01's (01001). A citizen of the test's own, so
+    # that no other test's check-in at 01001 makes this one a velocity case.
+    card, photos = fresh_card(deployment, tmp_path / "card", "console-scope-1")
+    accepted = check(deployment, card, terminal="desk-02", photos=photos)
+    assert accepted.decision == "ACCEPTED"
+    assert counts("admin-01") == admin
+    assert counts("auditor-01").get("ACCEPTED", 0) == auditor.get("ACCEPTED", 0) + 1
+    _, _, body = request(deployment, "admin-01", "GET", "/?hours=1")
+    assert "facility 01001" in body and "desk-02" not in body
 
 
 def test_a_window_the_console_does_not_offer_is_a_clear_400(deployment: Deployment) -> None:

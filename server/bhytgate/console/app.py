@@ -159,7 +159,9 @@ async def dashboard(request: web.Request) -> web.Response:
     decisions, truncated = await asyncio.to_thread(_recent_decisions, request.app[GATEWAY], MAX_AUDIT_SCAN)
     until = request.app[CLOCK]()
     bucket = dt.timedelta(minutes=5) if hours == 1 else dt.timedelta(hours=1 if hours <= 24 else 6)
-    dash = stats.build(decisions, until=until, window=dt.timedelta(hours=hours), bucket=bucket)
+    officer = request[OFFICER_KEY]
+    scope = stats.Scope.of(officer.role, officer.facility)
+    dash = stats.build(decisions, until=until, window=dt.timedelta(hours=hours), bucket=bucket, scope=scope)
     chart = charts.stacked_bars(dash.buckets, dash.by_reason, title="Decisions by reason")
     return render(
         request,
@@ -167,6 +169,7 @@ async def dashboard(request: web.Request) -> web.Response:
         dash=dash,
         chart=chart,
         hours=hours,
+        scope=scope.describe(),
         spike_rate=SPIKE_RATE,
         scanned_limit=MAX_AUDIT_SCAN if truncated else None,
     )

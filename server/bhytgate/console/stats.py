@@ -50,6 +50,40 @@ def decode(body: Mapping[str, Any]) -> Decision | None:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose decisions a dashboard counts: one facility, one province (a provincial office, code
+    ending in 000, as the review queue scopes it), or every facility (both None: the auditor)."""
+
+    facility: str | None = None
+    province: str | None = None
+
+    @classmethod
+    def of(cls, role: str, facility: str) -> Scope:
+        if role == "auditor":
+            return cls()
+        if facility.endswith("000"):
+            return cls(province=facility[:2])
+        return cls(facility=facility)
+
+    def covers(self, facility: str) -> bool:
+        if self.facility is not None:
+            return facility == self.facility
+        if self.province is not None:
+            return facility[:2] == self.province
+        return True
+
+    def describe(self) -> str:
+        if self.facility is not None:
+            return f"facility {self.facility}"
+        if self.province is not None:
+            return f"province {self.province}"
+        return "every facility"
+
+
+EVERY_FACILITY = Scope()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class TerminalRow:
     terminal: str
     facility: str
@@ -101,11 +135,13 @@ def build(
     bucket: dt.timedelta = dt.timedelta(hours=1),
     spike_min_decisions: int = 5,
     max_events: int = 50,
+    scope: Scope = EVERY_FACILITY,
 ) -> Dashboard:
     """Aggregate verify decisions in [until - window, until) into per-bucket counts by reason (an
     acceptance counts as ACCEPTED; a refusal once under each of its reasons), per-terminal rejection
     rates (terminals with fewer than `spike_min_decisions` are left out: a rate of one is noise) and
-    the newest lock, velocity and terminal-spike events."""
+    the newest lock, velocity and terminal-spike events. Only decisions of facilities `scope`
+    covers count: another facility's terminals and volumes are its own business."""
     if bucket <= dt.timedelta(0) or window < bucket:
         raise ValueError("bucket must be positive and no longer than the window")
     since = until - window
@@ -116,7 +152,7 @@ def build(
     per_terminal: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     events: list[FraudEvent] = []
     for d in decisions:
-        if d.action != "verify" or not since <= d.at < until:
+        if d.action != "verify" or not since <= d.at < until or not scope.covers(d.facility):
             continue
         i = _floor(d.at, since, bucket)
         totals[d.decision] += 1
