@@ -242,3 +242,30 @@ def test_a_second_person_blazeface_is_unsure_of_is_still_refused(engine: FaceEng
     assert two >= 15
     # What remains are faces BlazeFace does not propose even at SUSPECT_SCORE.
     assert missed <= 2, f"{missed} of {two} two-person frames accepted"
+
+
+def test_a_burst_frame_blazeface_cannot_decide_takes_the_tracked_pass(engine: FaceEngine, read: Read) -> None:
+    """A 1080p frame with a 180 px face is in BLAZEFACE_REACH's band (HOG's scan decides): a burst
+    frame after the first then scans the tracked copy, as detector = "hog" does, not the frame."""
+    with Image.open(io.BytesIO(read("face-api.js/raj/raj1.png"))) as img:
+        face = img.convert("RGB").resize((216, 216), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (1920, 1080), (128, 128, 128))
+    canvas.paste(face, (850, 430))
+    buf = io.BytesIO()
+    canvas.save(buf, "PNG")
+    frame = buf.getvalue()
+    pixels = np.asarray(canvas, dtype=np.uint8)
+    assert detect_proposed(engine.models.detector, engine.models.proposer, pixels, engine.config) is None
+    hog = engine.models.detector
+    counting = _CountingHog(hog)
+    engine.models.detector = counting
+    try:
+        first, located = engine._measure(frame, 0)
+        full_scan = sum(counting.scanned)
+        counting.scanned.clear()
+        engine._measure(frame, 400, located.box)
+        tracked = sum(counting.scanned)
+    finally:
+        engine.models.detector = hog
+    assert first.box is not None
+    assert 0 < tracked * 2 < full_scan

@@ -145,11 +145,12 @@ def detect_tracked(detector: Any, pixels: Pixels, config: FaceConfig, face_px: f
 
 
 # HOG looks for the subject in a square of this many proposal sizes around BlazeFace's box, on a copy
-# where the face is FaceConfig.track_face_px high (enlarged up to CONFIRM_MAX_ZOOM for small faces,
-# as HOG's upsampled pass would). Measured on the bench's framed captures (110 frames, median 318 px
-# wide): 4.8 ms a frame, against 9.4 ms on the scan's own grid and 37 ms for the scan; HOG's box
-# varies by a few percent with the scale it is found at either way, and the decisions on the
-# labelled pairs are the same (tests/face/test_blazeface.py).
+# where the face is CONFIRM_FACE_PX high (the tracked pass's size, FaceConfig.track_face_px's
+# default; enlarged up to CONFIRM_MAX_ZOOM for small faces, as HOG's upsampled pass would).
+# Measured on the bench's framed captures (110 frames, median 318 px wide): 4.8 ms a frame, against
+# 9.4 ms on the scan's own grid and 37 ms for the scan; HOG's box varies by a few percent with the
+# scale it is found at either way, and the decisions on the labelled pairs are the same
+# (tests/face/test_blazeface.py).
 CONFIRM_REGION = 2.0
 CONFIRM_FACE_PX = 90.0
 CONFIRM_MAX_ZOOM = 2.0
@@ -158,7 +159,8 @@ CONFIRM_MAX_ZOOM = 2.0
 CONFIRM_MAX_OFFSET = 0.35
 # The smallest face BlazeFace finds reliably, as a share of the frame's longer side: measured with the
 # shared 150 px crops pasted on grey 4:3 frames, faces of 6% were found in 38/40, 8-9% in 39/40
-# (10-12% dipped to 30-34/40; those subjects go to HOG's scan, which costs time, not a face). When a
+# (10-12% dipped to 30-34/40; those subjects go to HOG's scan, which costs time, not a face; on the
+# card lab's block scenes far more are missed: a lone face at 10% of the height in 29/55). When a
 # second face of comparable size (secondary_face_ratio of the subject) would be smaller than this,
 # HOG's scan decides instead, so the multiple-faces rule keeps its reach.
 BLAZEFACE_REACH = 0.07

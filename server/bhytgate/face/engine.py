@@ -175,7 +175,10 @@ class FaceEngine:
             # Every frame, the first of a burst or not: BlazeFace's look at the whole frame is
             # cheaper than HOG's tracked pass, and it sees a second person arriving mid-burst.
             detection = detect_proposed(self.models.detector, self.models.proposer, decoded.pixels, cfg)
-        elif previous is not None:
+        if detection is None and previous is not None:
+            # Where BlazeFace cannot decide, a burst frame falls back as detector = "hog" does: the
+            # tracked pass first (review: a 1080p frame with a 180 px face paid 156 ms for
+            # BlazeFace + the full scan against 74 ms for the tracked pass).
             detection = detect_tracked(self.models.detector, decoded.pixels, cfg, previous.height)
         if detection is None:
             detection = detect_faces(self.models.detector, decoded.pixels, cfg)
