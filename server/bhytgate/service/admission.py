@@ -14,6 +14,15 @@ refused at once (RESOURCE_EXHAUSTED), before it consumes its challenge.
   worker was busy (:class:`ServiceRate`), i.e. the pool's effective parallelism on this machine;
   ``workers`` until measured. Worker time already grows when other processes take the cores, and
   the rate falls when the pool loses time between jobs (pickling, the main process).
+
+Overload mode (CoDel's "adaptive queue timeout", as Facebook's Folly/Wangle use it: a long queue
+timeout normally, a short one once the queue has stood for an interval). Under a standing queue
+(offered load above capacity) the deadline rule admits work up to ``max_wait_s``: every accepted
+check then waits ~2 s (14x the floor at 150% load, issue 12), while a tight fixed bound sheds Poisson
+bursts below capacity. So: when every face job that started during ``overload_interval_s`` waited
+longer than ``overload_target_jobs`` average jobs for a worker and the queue never drained (fewer
+admitted checks with face work left than workers), the budget becomes at most ``overload_wait_jobs``
+average jobs (:class:`StandingQueue`), until the queue drains.
 """
 
 from __future__ import annotations
@@ -31,12 +40,27 @@ class AdmissionPolicy:
     # bound on an accepted check's latency at any overload.
     max_wait_s: float = 2.0
     default_job_ms: float = 250.0  # before any job completed: a slow liveness burst on dlib-bin
+    # Overload mode. A standing queue: for this long, every face job waited more than the target
+    # for a worker and no worker was idle. 1 s is 15-20 checks at capacity on 2 workers: a Poisson
+    # burst below capacity drains sooner, while 1 s of queue growth at 150% costs ~0.5 s of wait.
+    overload_interval_s: float = 1.0
+    # The wait, in average jobs, above which a job counts as queued (a job that found a free worker
+    # still "waits" a few ms of pickling and pool bookkeeping, ~0.05 of an average job).
+    overload_target_jobs: float = 0.25
+    # In overload mode a check is admitted only if its predicted finish is within this many average
+    # jobs (own cost included): 3 keeps a queue of about two jobs (the workers stay busy) and the
+    # accepted latency near 4x the floor once the chip and the records are added.
+    overload_wait_jobs: float = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.deadline_fraction <= 1.0:
             raise ValueError("deadline_fraction must be in (0, 1]")
         if not self.max_wait_s > 0 or not self.default_job_ms > 0:
             raise ValueError("max_wait_s and default_job_ms must be positive")
+        if not self.overload_interval_s > 0 or not self.overload_target_jobs >= 0:
+            raise ValueError("overload_interval_s must be positive and overload_target_jobs >= 0")
+        if not self.overload_wait_jobs >= 1.0:
+            raise ValueError("overload_wait_jobs must be at least 1 (a check's own cost)")
 
 
 class CostModel:
@@ -119,17 +143,68 @@ class ServiceRate:
         return min(float(self.workers), max(self.MIN_SHARE * self.workers, measured))
 
 
+class StandingQueue:
+    """CoDel's test for a standing queue, on the face jobs' waits for a worker (pure, clock given).
+
+    Overloaded once, for `interval_ms`, every job reported waited longer than its target and the
+    queue never drained (`drained`: fewer admitted checks with face work left than workers). Before
+    that, one job that waited no longer than the target starts the interval again. Once overloaded,
+    only a drain ends it: the short bound keeps the queue short on purpose, so a job that finds a
+    worker free is no sign that the load fell, while a drain is (arrivals no longer keep every
+    worker busy). Waits are known when a job ends (wall time less worker time), so the test lags a
+    job's duration: well within the interval."""
+
+    def __init__(self, interval_ms: float) -> None:
+        if not interval_ms > 0:
+            raise ValueError("interval_ms must be positive")
+        self.interval_ms = interval_ms
+        self._above_since: float | None = None  # since when every job waited beyond the target
+        self._mode = False
+        self.entered = 0  # times overload mode was entered
+
+    def waited(self, now_ms: float, wait_ms: float, target_ms: float) -> None:
+        """A face job ended at `now_ms` after waiting `wait_ms` for a worker."""
+        if wait_ms > target_ms:
+            if self._above_since is None:
+                self._above_since = now_ms
+        elif not self.overloaded(now_ms):  # NaN too: no evidence of a queue
+            self._above_since = None
+
+    def drained(self, now_ms: float) -> None:
+        """The queue drained (a worker is or is about to be idle): overload mode, if on, ends."""
+        self._above_since = None
+        self._mode = False
+
+    def overloaded(self, now_ms: float) -> bool:
+        mode = self._above_since is not None and now_ms - self._above_since >= self.interval_ms
+        if mode and not self._mode:
+            self.entered += 1
+        self._mode = mode
+        return mode
+
+    @property
+    def mode(self) -> bool:
+        """The state at the last `overloaded()` (the metrics gauge; no clock needed)."""
+        return self._mode
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     admit: bool
     predicted_ms: float  # when the check's face work would end, from now
     budget_ms: float  # the latest admitted
     own_ms: float  # the check's own expected cost
+    bound: str = "max_wait"  # which bound set the budget: "max_wait", "deadline" or "overload"
 
     def explain(self, kind: str) -> str:
+        why = {
+            "max_wait": "the latency bound (admission_max_wait_s)",
+            "deadline": "the share of the caller's remaining deadline",
+            "overload": "overload mode: the queue has not drained (admission_overload_wait_jobs)",
+        }[self.bound]
         return (
             f"a {kind} check would finish its face work in ~{self.predicted_ms:.0f} ms; "
-            f"admitted up to {self.budget_ms:.0f} ms"
+            f"admitted up to {self.budget_ms:.0f} ms by {why}"
         )
 
 
@@ -145,11 +220,17 @@ def decide(
     rate: float,
     own_ms: float,
     deadline_s: float | None,
+    overload_ms: float | None = None,
 ) -> Decision:
     """Pure: admit when the predicted finish fits the caller's deadline (with the margin) and the
-    latency bound. A deadline already past admits nothing."""
-    budget_ms = policy.max_wait_s * 1000.0
+    latency bound, and in overload mode (`overload_ms` given) the overload bound. A deadline
+    already past admits nothing. The tightest bound names the refusal."""
+    budget_ms, bound = policy.max_wait_s * 1000.0, "max_wait"
     if deadline_s is not None:
-        budget_ms = min(budget_ms, max(0.0, deadline_s) * 1000.0 * policy.deadline_fraction)
+        share = max(0.0, deadline_s) * 1000.0 * policy.deadline_fraction
+        if share < budget_ms:
+            budget_ms, bound = share, "deadline"
+    if overload_ms is not None and overload_ms < budget_ms:
+        budget_ms, bound = overload_ms, "overload"
     predicted = predict_finish_ms(work_ahead_ms, rate, own_ms)
-    return Decision(predicted <= budget_ms, predicted, budget_ms, own_ms)
+    return Decision(predicted <= budget_ms, predicted, budget_ms, own_ms, bound)

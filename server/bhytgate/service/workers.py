@@ -6,7 +6,9 @@ check is admitted when the work ahead of it, drained at the measured service rat
 expected cost (a moving average of worker time per kind of job: a liveness burst costs two to
 three desk frames) fits within a share of the caller's remaining deadline and a latency bound;
 beyond, it is refused at once (`Overloaded`, RESOURCE_EXHAUSTED) rather than queued behind work it
-cannot outrun. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
+cannot outrun. Once the queue of face jobs has stood for an interval (every job waited for a
+worker, none was idle: `StandingQueue`), overload mode tightens that budget to a few average jobs
+until the queue drains. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
 latency under overload).
 
 Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
@@ -22,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
+import functools
 import logging
 import math
 import multiprocessing
@@ -34,7 +38,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bhytgate.face import FaceConfig
-from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, decide
+from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, StandingQueue, decide
 
 # The worker side lives in facejob.py; these names stay importable from here.
 from bhytgate.service.facejob import FaceJob as FaceJob
@@ -96,6 +100,22 @@ def _complete(outcome: FaceOutcome) -> bool:
 
 
 _CostModel = CostModel  # the name tests and benchmarks knew
+
+
+class _Reservation:
+    """The expected face work a slot added to the work ahead; taken back once, when the slot's face
+    job ends or the slot is left, whichever comes first (after its face job a check only records:
+    counting it still would overstate the queue, and keep it full of work no worker will do)."""
+
+    __slots__ = ("own", "released")
+
+    def __init__(self, own: float) -> None:
+        self.own = own
+        self.released = False
+
+
+# The slot the running task holds: `run` releases its reservation when the job ends.
+_SLOT: contextvars.ContextVar[_Reservation | None] = contextvars.ContextVar("face_slot", default=None)
 
 
 def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
@@ -167,7 +187,20 @@ class FacePool:
         self.costs = CostModel()
         self.admission = admission or AdmissionPolicy()
         self.service = ServiceRate(self.workers)
+        self.standing = StandingQueue(self.admission.overload_interval_s * 1000.0)
+        self._pending = 0  # admitted checks whose face work has not ended (a reservation held)
         self.shed = 0  # calls refused by admission
+        self.shed_by: dict[str, int] = {}  # refusals by the bound that refused them
+
+    @property
+    def overloaded(self) -> bool:
+        """Overload mode, as last evaluated (the metrics gauge)."""
+        return self.standing.mode
+
+    def _refuse(self, bound: str, message: str) -> Overloaded:
+        self.shed += 1
+        self.shed_by[bound] = self.shed_by.get(bound, 0) + 1
+        return Overloaded(message)
 
     @property
     def inflight(self) -> int:
@@ -221,6 +254,18 @@ class FacePool:
         mean = self.costs.mean_ms or self.admission.default_job_ms
         return self.work_ahead_ms / mean
 
+    @property
+    def _mean_job_ms(self) -> float:
+        return self.costs.mean_ms or self.admission.default_job_ms
+
+    def _job_ended(self, submitted: float, done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
+        """The standing-queue test: how long the job waited for a worker."""
+        if not done.cancelled() and done.exception() is None:
+            _outcome, millis = done.result()
+            now_ms = time.monotonic() * 1000.0
+            target = self.admission.overload_target_jobs * self._mean_job_ms
+            self.standing.waited(now_ms, (now_ms - submitted) - millis, target)
+
     def _tick(self) -> None:
         self.service.tick(time.monotonic() * 1000.0, self.inflight)
 
@@ -230,34 +275,55 @@ class FacePool:
         refuse at once when it would not finish within the share of `deadline_s` (the caller's
         remaining time) and the latency bound, or when `queue_limit` jobs already wait.
 
-        Taken before the check consumes anything (its challenge), so a refused caller can retry.
-        A job always fits when nothing is in flight, however heavy it is."""
+        In overload mode (the queue has not drained for an interval) the budget is at most
+        `overload_wait_jobs` average jobs. Taken before the check consumes anything (its
+        challenge), so a refused caller can retry. A job always fits when nothing is in flight,
+        however heavy it is."""
         own = self.costs.expected_ms(kind, self.admission.default_job_ms)
         if self.inflight > 0:
             if self.inflight >= self.workers + self.queue_limit:
-                self.shed += 1
-                raise Overloaded(f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})")
+                raise self._refuse(
+                    "queue_limit", f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})"
+                )
+            overload_ms = None
+            if self.standing.overloaded(time.monotonic() * 1000.0):
+                overload_ms = self.admission.overload_wait_jobs * self._mean_job_ms
             decision = decide(
                 self.admission,
                 work_ahead_ms=self.work_ahead_ms,
                 rate=self.service.rate,
                 own_ms=own,
                 deadline_s=deadline_s,
+                overload_ms=overload_ms,
             )
             if not decision.admit:
-                self.shed += 1
-                raise Overloaded(decision.explain(kind))
+                raise self._refuse(decision.bound, decision.explain(kind))
         self._tick()
         self._inflight += 1
         self._work_ms += own
+        self._pending += 1
         self._tick()
+        reservation = _Reservation(own)
+        token = _SLOT.set(reservation)
         try:
             yield
         finally:
+            _SLOT.reset(token)
             self._tick()
             self._inflight -= 1
-            self._work_ms = max(0.0, self._work_ms - own)
+            self._release(reservation)
             self._tick()
+
+    def _release(self, reservation: _Reservation | None) -> None:
+        if reservation is not None and not reservation.released:
+            reservation.released = True
+            self._work_ms = max(0.0, self._work_ms - reservation.own)
+            self._pending -= 1
+            if self._pending < self.workers:
+                # Fewer admitted checks with face work to do than workers: one is idle or about
+                # to be, so nothing waits (a check admitted but still at its chip counts as waiting:
+                # its job is on its way, and the worker will have it in milliseconds).
+                self.standing.drained(time.monotonic() * 1000.0)
 
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
         """Run a job in a worker; the caller holds a `slot()`.
@@ -271,11 +337,15 @@ class FacePool:
             raise FaceUnavailable("face workers not running" if self._closed else "face workers restarting")
         loop = asyncio.get_running_loop()
         kind = job_kind(job)
+        submitted = time.monotonic() * 1000.0
         try:
             future = loop.run_in_executor(executor, _run_with, job)
         except RuntimeError as exc:  # BrokenProcessPool, or shut down meanwhile
             self._broken(executor)
             raise FaceUnavailable("face workers restarting") from exc
+        reservation = _SLOT.get()
+        future.add_done_callback(lambda _: self._release(reservation))
+        future.add_done_callback(functools.partial(self._job_ended, submitted))
 
         def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
             if not done.cancelled() and done.exception() is None:
