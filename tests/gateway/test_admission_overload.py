@@ -29,30 +29,47 @@ def test_a_queue_that_stands_for_an_interval_is_overload() -> None:
     assert q.overloaded(1500.0) and q.entered == 1  # entered once, however often it is asked
 
 
-def test_a_job_that_did_not_queue_restarts_the_interval_but_only_a_drain_ends_overload() -> None:
+def test_a_job_that_did_not_queue_or_a_free_worker_restarts_the_interval() -> None:
     q = StandingQueue(1000.0)
     q.waited(0.0, 200.0, TARGET)
     q.waited(900.0, TARGET, TARGET)  # waited no more than the target: no standing queue yet
     assert not q.overloaded(1200.0)
     q.waited(1300.0, 200.0, TARGET)
-    assert not q.overloaded(2200.0)  # a new interval from 1300 ms
-    assert q.overloaded(2300.0) and q.entered == 1
-    # In overload mode the short bound keeps the queue short: a job that found a worker free says
-    # nothing about the load; a drain (fewer checks with face work than workers) does.
-    q.waited(2400.0, 0.0, TARGET)
-    assert q.overloaded(2500.0)
-    q.drained(2600.0)
-    assert not q.mode and not q.overloaded(2700.0)
-    q.waited(2800.0, 200.0, TARGET)
-    assert not q.overloaded(3700.0) and q.overloaded(3800.0) and q.entered == 2
+    q.worker_free(1500.0)
+    q.waited(1600.0, 200.0, TARGET)
+    assert not q.overloaded(2500.0)  # a new interval from 1600 ms
+    assert q.overloaded(2600.0) and q.entered == 1
 
 
-def test_an_idle_worker_ends_overload() -> None:
+def test_overload_lasts_while_the_short_bound_refuses() -> None:
+    """The short bound keeps the queue short on purpose: a job that found a worker free, or a
+    free worker, is no sign that the load fell; QUIET_INTERVALS without a refusal are."""
+    q = StandingQueue(1000.0)
+    q.waited(0.0, 200.0, TARGET)
+    assert q.overloaded(1000.0)  # entered: an interval's grace to refuse
+    for now in range(1100, 5000, 100):
+        q.waited(float(now), 0.0, TARGET)
+        q.worker_free(float(now))
+        q.refused(float(now))
+        assert q.overloaded(float(now))
+    assert StandingQueue.QUIET_INTERVALS == 4
+    assert q.overloaded(8899.0)
+    assert not q.overloaded(8900.0) and not q.mode  # nothing refused for 4 intervals: it fits
+    assert q.entered == 1
+    assert not q.overloaded(12000.0)  # a new standing queue is needed to enter again
+
+
+def test_a_pool_that_stays_dry_ends_overload_a_moment_dry_does_not() -> None:
     q = StandingQueue(500.0)
     q.waited(0.0, 300.0, TARGET)
-    assert q.overloaded(600.0)
-    q.drained(700.0)
-    assert not q.mode and not q.overloaded(5000.0)  # nothing since: no evidence of a queue
+    assert q.overloaded(600.0, idle_ms=200.0)
+    q.refused(650.0)
+    q.idle(700.0)
+    assert q.overloaded(850.0, idle_ms=200.0)  # dry for 150 ms: an arrival is due
+    q.busy(860.0)  # it came
+    q.idle(900.0)
+    assert q.overloaded(1050.0, idle_ms=200.0)
+    assert not q.overloaded(1100.0, idle_ms=200.0) and not q.mode  # dry for 200 ms: the load fell
 
 
 def test_bursts_below_capacity_are_not_a_standing_queue() -> None:
@@ -102,7 +119,9 @@ def test_overload_settings_are_checked() -> None:
 
 def _pool_in_overload() -> FacePool:
     """A pool (no workers started) whose face queue has stood for two seconds, 100 ms jobs."""
-    pool = FacePool(FaceConfig(), workers=2, queue_limit=32)
+    pool = FacePool(
+        FaceConfig(), workers=2, queue_limit=32, admission=AdmissionPolicy(overload_wait_jobs=3.0)
+    )
     for _ in range(50):
         pool.costs.learn("single", 100.0)
     pool.standing.waited(time.monotonic() * 1000.0 - 2000.0, 300.0, TARGET)
@@ -111,7 +130,8 @@ def _pool_in_overload() -> FacePool:
 
 def test_in_overload_mode_the_pool_admits_a_few_average_jobs_only() -> None:
     """With 3 average jobs as the bound (300 ms), k desk checks ahead on 2 workers finish at
-    k*50 + 100 ms: 4 fit, the 5th is refused by the overload bound where 2 s would admit 38."""
+    k*50 + 100 ms: 5 fit (k = 0..4), the 6th is refused by the overload bound where the 2 s
+    bound would admit 39."""
 
     async def scenario() -> None:
         pool = _pool_in_overload()
@@ -122,8 +142,10 @@ def test_in_overload_mode_the_pool_admits_a_few_average_jobs_only() -> None:
             with pytest.raises(Overloaded, match=r"~350 ms; admitted up to 300 ms by overload mode"):
                 await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
             assert pool.shed_by == {"overload": 1}
-            pool.standing.drained(time.monotonic() * 1000.0)  # the queue drained: 2 s again
-            await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+        assert pool.overloaded  # every slot left: dry, but for less than two average jobs
+        await asyncio.sleep(0.25)  # two average jobs (200 ms) and more without face work
+        assert not pool.overloaded
+        async with pool.slot("single", deadline_s=8.0):
             assert not pool.overloaded
 
     asyncio.run(scenario())
@@ -134,9 +156,10 @@ def test_the_metrics_show_overload_mode() -> None:
         pool = _pool_in_overload()
         metrics = Metrics()
         metrics.track_pool(pool)
-        assert metrics.registry.get_sample_value("bhytgate_admission_overload") == 0.0  # not yet asked
-        async with pool.slot("single"), pool.slot("single"):  # the second slot evaluates the mode
-            assert metrics.registry.get_sample_value("bhytgate_admission_overload") == 1.0
-            assert metrics.registry.get_sample_value("bhytgate_admission_overload_entries") == 1.0
+        assert metrics.registry.get_sample_value("bhytgate_admission_overload") == 1.0
+        assert metrics.registry.get_sample_value("bhytgate_admission_overload_entries") == 1.0
+        fresh = Metrics()
+        fresh.track_pool(FacePool(FaceConfig(), workers=2, queue_limit=32))
+        assert fresh.registry.get_sample_value("bhytgate_admission_overload") == 0.0
 
     asyncio.run(scenario())

@@ -20,9 +20,9 @@ timeout normally, a short one once the queue has stood for an interval). Under a
 (offered load above capacity) the deadline rule admits work up to ``max_wait_s``: every accepted
 check then waits ~2 s (14x the floor at 150% load, issue 12), while a tight fixed bound sheds Poisson
 bursts below capacity. So: when every face job that started during ``overload_interval_s`` waited
-longer than ``overload_target_jobs`` average jobs for a worker and the queue never drained (fewer
-admitted checks with face work left than workers), the budget becomes at most ``overload_wait_jobs``
-average jobs (:class:`StandingQueue`), until the queue drains.
+longer than ``overload_target_jobs`` average jobs for a worker and no worker was ever free, the
+budget becomes at most ``overload_wait_jobs`` average jobs (:class:`StandingQueue`), until the pool
+stays dry for an average job or that bound refuses nothing for two intervals (the load fits).
 """
 
 from __future__ import annotations
@@ -41,16 +41,19 @@ class AdmissionPolicy:
     max_wait_s: float = 2.0
     default_job_ms: float = 250.0  # before any job completed: a slow liveness burst on dlib-bin
     # Overload mode. A standing queue: for this long, every face job waited more than the target
-    # for a worker and no worker was idle. 1 s is 15-20 checks at capacity on 2 workers: a Poisson
-    # burst below capacity drains sooner, while 1 s of queue growth at 150% costs ~0.5 s of wait.
-    overload_interval_s: float = 1.0
+    # for a worker and no worker was free. 0.5 s is 8-10 checks at capacity on 2 workers: until
+    # it is detected the long budget admits, and at 150% the queue grows by ~5 jobs in 0.5 s (1 s
+    # filled the 12 of queue_limit); in benchmarks/admission_sim.py Poisson bursts at 50% and 70%
+    # never stood that long with the 0.5-job target.
+    overload_interval_s: float = 0.5
     # The wait, in average jobs, above which a job counts as queued (a job that found a free worker
-    # still "waits" a few ms of pickling and pool bookkeeping, ~0.05 of an average job).
-    overload_target_jobs: float = 0.25
+    # still "waits" a few ms of pickling and pool bookkeeping). 0.25 let bursts at 50% enter.
+    overload_target_jobs: float = 0.5
     # In overload mode a check is admitted only if its predicted finish is within this many average
-    # jobs (own cost included): 3 keeps a queue of about two jobs (the workers stay busy) and the
-    # accepted latency near 4x the floor once the chip and the records are added.
-    overload_wait_jobs: float = 3.0
+    # jobs (own cost included). Measured (admission_sim, 150%): checks admitted in the mode had a
+    # p99 of 2.2x the mean check with 3 and 3.1x with 4; 3 ran the pool dry more often and shed
+    # 2% at a 70% step after a false entry, 4 did not.
+    overload_wait_jobs: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.deadline_fraction <= 1.0:
@@ -146,19 +149,30 @@ class ServiceRate:
 class StandingQueue:
     """CoDel's test for a standing queue, on the face jobs' waits for a worker (pure, clock given).
 
-    Overloaded once, for `interval_ms`, every job reported waited longer than its target and the
-    queue never drained (`drained`: fewer admitted checks with face work left than workers). Before
-    that, one job that waited no longer than the target starts the interval again. Once overloaded,
-    only a drain ends it: the short bound keeps the queue short on purpose, so a job that finds a
-    worker free is no sign that the load fell, while a drain is (arrivals no longer keep every
-    worker busy). Waits are known when a job ends (wall time less worker time), so the test lags a
-    job's duration: well within the interval."""
+    Entering: for `interval_ms`, every job reported waited longer than its target, and a worker was
+    never free (`worker_free`: fewer admitted checks with face work left than workers); one job that
+    waited no longer, or a free worker, starts the interval again. Waits are known when a job ends
+    (wall time less worker time), so the test lags a job's duration: well within the interval.
+
+    Leaving: when the pool has had no face work at all for `idle_ms` (`idle` .. `busy`: arrivals
+    no longer keep it fed), or the short bound has refused nothing for QUIET_INTERVALS (`refused`:
+    the load fits in it). Not at the first job that found a worker free, nor at the first moment
+    the pool runs dry: the short bound keeps the queue short on purpose, so under overload the pool
+    does run dry for a moment, and leaving then let the queue grow back to the long budget, over
+    and over (benchmarks/admission_sim.py at 150%: an exit every 1-3 s, accepted p99 6x the floor
+    instead of 3.5x)."""
+
+    # Intervals without an overload refusal that end the mode: at 150% the short bound can go a
+    # second without refusing (a lull in the arrivals), and leaving then costs a new entry.
+    QUIET_INTERVALS = 4
 
     def __init__(self, interval_ms: float) -> None:
         if not interval_ms > 0:
             raise ValueError("interval_ms must be positive")
         self.interval_ms = interval_ms
         self._above_since: float | None = None  # since when every job waited beyond the target
+        self._idle_since: float | None = None  # since when the pool has had no face work
+        self._last_refusal = 0.0
         self._mode = False
         self.entered = 0  # times overload mode was entered
 
@@ -167,24 +181,44 @@ class StandingQueue:
         if wait_ms > target_ms:
             if self._above_since is None:
                 self._above_since = now_ms
-        elif not self.overloaded(now_ms):  # NaN too: no evidence of a queue
+        elif not self._mode:  # NaN too: no evidence of a queue
             self._above_since = None
 
-    def drained(self, now_ms: float) -> None:
-        """The queue drained (a worker is or is about to be idle): overload mode, if on, ends."""
-        self._above_since = None
-        self._mode = False
+    def worker_free(self, now_ms: float) -> None:
+        """Fewer checks with face work left than workers: no standing queue (yet)."""
+        if not self._mode:
+            self._above_since = None
 
-    def overloaded(self, now_ms: float) -> bool:
-        mode = self._above_since is not None and now_ms - self._above_since >= self.interval_ms
-        if mode and not self._mode:
+    def idle(self, now_ms: float) -> None:
+        """No admitted check has face work left."""
+        self._above_since = None
+        if self._idle_since is None:
+            self._idle_since = now_ms
+
+    def busy(self, now_ms: float) -> None:
+        """A check with face work was admitted."""
+        self._idle_since = None
+
+    def refused(self, now_ms: float) -> None:
+        """The overload bound refused a check: the load still exceeds what it admits."""
+        self._last_refusal = now_ms
+
+    def overloaded(self, now_ms: float, idle_ms: float = 0.0) -> bool:
+        """The mode at `now_ms`; `idle_ms`: how long the pool must have been dry to leave it."""
+        if self._mode:
+            dry = self._idle_since is not None and now_ms - self._idle_since >= idle_ms
+            if dry or now_ms - self._last_refusal >= self.QUIET_INTERVALS * self.interval_ms:
+                self._mode = False
+                self._above_since = None
+        elif self._above_since is not None and now_ms - self._above_since >= self.interval_ms:
+            self._mode = True
+            self._last_refusal = now_ms  # grace to show that it refuses
             self.entered += 1
-        self._mode = mode
-        return mode
+        return self._mode
 
     @property
     def mode(self) -> bool:
-        """The state at the last `overloaded()` (the metrics gauge; no clock needed)."""
+        """The state at the last `overloaded()` (no clock needed)."""
         return self._mode
 
 
@@ -200,7 +234,7 @@ class Decision:
         why = {
             "max_wait": "the latency bound (admission_max_wait_s)",
             "deadline": "the share of the caller's remaining deadline",
-            "overload": "overload mode: the queue has not drained (admission_overload_wait_jobs)",
+            "overload": "overload mode: a standing queue (admission_overload_wait_jobs)",
         }[self.bound]
         return (
             f"a {kind} check would finish its face work in ~{self.predicted_ms:.0f} ms; "

@@ -38,7 +38,7 @@ class Metrics:
         )
         self.overload = Gauge(
             "bhytgate_admission_overload",
-            "1 while admission is in overload mode (the face queue has not drained for an interval)",
+            "1 while admission is in overload mode (a standing face queue: the short budget applies)",
             registry=self.registry,
         )
         self.overload_entries = Gauge(
