@@ -7,8 +7,8 @@ expected cost (a moving average of worker time per kind of job: a liveness burst
 three desk frames) fits within a share of the caller's remaining deadline and a latency bound;
 beyond, it is refused at once (`Overloaded`, RESOURCE_EXHAUSTED) rather than queued behind work it
 cannot outrun. Once the queue of face jobs has stood for an interval (every job waited for a
-worker, none was idle: `StandingQueue`), overload mode tightens that budget to a few average jobs
-until the queue drains. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
+worker, none was free: `StandingQueue`), overload mode tightens that budget to a few average jobs
+until the load fits again. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
 latency under overload).
 
 Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
