@@ -245,6 +245,8 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
             "other processes (cores)",
             "queue depth mean/max",
             "server loop lag p99",
+            "overload mode: share / entries",
+            "shed by bound",
         ]
     )
     for s in report.get("steps", []):
@@ -260,6 +262,8 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
         cells += [
             f"{q['queue_depth_mean']:.2f} / {q['queue_depth_max']:.0f}",
             f"{q['loop_lag_p99_ms']:.1f} ms",
+            f"{q.get('overload_share', 0.0):.0%} / {q.get('overload_entries', 0)}",
+            ", ".join(f"{k} {v}" for k, v in sorted(q.get("shed_by", {}).items())) or "none",
         ]
         lines.append(_row(cells))
     base = report.get("baseline", {})

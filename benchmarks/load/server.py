@@ -58,7 +58,10 @@ class Sampler:
         self.depth: list[int] = []
         self.inflight: list[int] = []
         self.lag_ms: list[float] = []
+        self.overload: list[bool] = []  # admission's overload mode at each sample
         self.shed_at_mark = 0.0
+        self.entries_at_mark = 0
+        self.shed_by_at_mark: dict[str, int] = {}
 
     def _shed(self) -> float:
         value = self.running.metrics.registry.get_sample_value("bhytgate_shed_total")
@@ -67,11 +70,15 @@ class Sampler:
     def mark(self) -> dict[str, Any]:
         if dbstats.STATS is not None:
             dbstats.STATS.mark()
-        self.depth, self.inflight, self.lag_ms = [], [], []
+        self.depth, self.inflight, self.lag_ms, self.overload = [], [], [], []
         self.shed_at_mark = self._shed()
+        pool = self.running.pool
+        self.entries_at_mark = pool.standing.entered
+        self.shed_by_at_mark = dict(pool.shed_by)
         return {"ok": True}
 
     def stats(self) -> dict[str, Any]:
+        pool = self.running.pool
         depth = [float(d) for d in self.depth]
         db = {} if dbstats.STATS is None else {"db": dbstats.STATS.stats()}
         return {
@@ -86,6 +93,15 @@ class Sampler:
             "loop_lag_p99_ms": _quantile(self.lag_ms, 0.99),
             "loop_lag_max_ms": max(self.lag_ms, default=0.0),
             "shed": self._shed() - self.shed_at_mark,
+            # Admission's overload mode: share of the samples in it, times entered, and the sheds
+            # by the bound that refused them (queue_limit, max_wait, deadline, overload).
+            "overload_share": sum(self.overload) / len(self.overload) if self.overload else 0.0,
+            "overload_entries": pool.standing.entered - self.entries_at_mark,
+            "shed_by": {
+                k: v - self.shed_by_at_mark.get(k, 0)
+                for k, v in pool.shed_by.items()
+                if v - self.shed_by_at_mark.get(k, 0)
+            },
         }
 
     async def run(self) -> None:
@@ -97,6 +113,7 @@ class Sampler:
             self.lag_ms.append(max(0.0, (loop.time() - before - SAMPLE_S) * 1000))
             self.depth.append(pool.queue_depth)
             self.inflight.append(pool.inflight)
+            self.overload.append(pool.overloaded)
 
 
 def _reply(payload: dict[str, Any]) -> None:

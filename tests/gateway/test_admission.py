@@ -241,3 +241,44 @@ def test_no_kind_costs_less_than_a_quarter_of_an_average_check() -> None:
         pool.costs.learn("burst", 1_000.0)
     assert pool.costs.units("single") == pytest.approx(0.25)
     assert pool.costs.units("burst") > 1.0
+
+
+def _tenth_of_a_second(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
+    time.sleep(0.1)
+    return FaceOutcome(chip_distance=0.3, threshold=0.5)
+
+
+def test_a_standing_queue_switches_on_overload_mode_until_it_drains() -> None:
+    """One real worker, ten 100 ms jobs at once: after 0.3 s in which every job waited, a check
+    that 5 s would admit is refused by the overload bound (3 average jobs); once the pool has
+    stayed dry for two average jobs, overload mode ends and the same check is admitted."""
+
+    async def scenario() -> None:
+        policy = AdmissionPolicy(max_wait_s=5.0, overload_interval_s=0.3, overload_wait_jobs=3.0)
+        pool = FacePool(FaceConfig(), workers=1, queue_limit=32, job_fn=_tenth_of_a_second, admission=policy)
+        await pool.start()
+        try:
+
+            async def check() -> None:
+                async with pool.slot("single", deadline_s=30.0):
+                    await pool.run(FaceJob(frames=(), now_ms=0), timeout=30)
+
+            tasks = [asyncio.create_task(check()) for _ in range(10)]
+            for _ in range(200):
+                if pool.standing.overloaded(time.monotonic() * 1000.0):
+                    break
+                await asyncio.sleep(0.01)
+            assert pool.overloaded and pool.queue_depth >= 2
+            with pytest.raises(Overloaded, match="by overload mode"):
+                async with pool.slot("single", deadline_s=30.0):
+                    pass
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(0.3)  # the pool stays dry for two average jobs: the load fell
+            assert not pool.overloaded and pool.standing.entered == 1
+            async with pool.slot("single", deadline_s=30.0), pool.slot("single", deadline_s=30.0):
+                pass  # admitted again
+            assert pool.shed_by == {"overload": 1}
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())

@@ -14,6 +14,15 @@ refused at once (RESOURCE_EXHAUSTED), before it consumes its challenge.
   worker was busy (:class:`ServiceRate`), i.e. the pool's effective parallelism on this machine;
   ``workers`` until measured. Worker time already grows when other processes take the cores, and
   the rate falls when the pool loses time between jobs (pickling, the main process).
+
+Overload mode (CoDel's "adaptive queue timeout", as Facebook's Folly/Wangle use it: a long queue
+timeout normally, a short one once the queue has stood for an interval). Under a standing queue
+(offered load above capacity) the deadline rule admits work up to ``max_wait_s``: every accepted
+check then waits ~2 s (14x the floor at 150% load, issue 12), while a tight fixed bound sheds Poisson
+bursts below capacity. So: when every face job that started during ``overload_interval_s`` waited
+longer than ``overload_target_jobs`` average jobs for a worker and no worker was ever free, the
+budget becomes at most ``overload_wait_jobs`` average jobs (:class:`StandingQueue`), until the pool
+stays dry for an average job or that bound refuses nothing for two intervals (the load fits).
 """
 
 from __future__ import annotations
@@ -31,12 +40,30 @@ class AdmissionPolicy:
     # bound on an accepted check's latency at any overload.
     max_wait_s: float = 2.0
     default_job_ms: float = 250.0  # before any job completed: a slow liveness burst on dlib-bin
+    # Overload mode. A standing queue: for this long, every face job waited more than the target
+    # for a worker and no worker was free. 0.5 s is 8-10 checks at capacity on 2 workers: until
+    # it is detected the long budget admits, and at 150% the queue grows by ~5 jobs in 0.5 s (1 s
+    # filled the 12 of queue_limit); in benchmarks/admission_sim.py Poisson bursts at 50% and 70%
+    # never stood that long with the 0.5-job target.
+    overload_interval_s: float = 0.5
+    # The wait, in average jobs, above which a job counts as queued (a job that found a free worker
+    # still "waits" a few ms of pickling and pool bookkeeping). 0.25 let bursts at 50% enter.
+    overload_target_jobs: float = 0.5
+    # In overload mode a check is admitted only if its predicted finish is within this many average
+    # jobs (own cost included). Measured (admission_sim, 150%): checks admitted in the mode had a
+    # p99 of 2.2x the mean check with 3 and 3.1x with 4; 3 ran the pool dry more often and shed
+    # 2% at a 70% step after a false entry, 4 did not.
+    overload_wait_jobs: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.deadline_fraction <= 1.0:
             raise ValueError("deadline_fraction must be in (0, 1]")
         if not self.max_wait_s > 0 or not self.default_job_ms > 0:
             raise ValueError("max_wait_s and default_job_ms must be positive")
+        if not self.overload_interval_s > 0 or not self.overload_target_jobs >= 0:
+            raise ValueError("overload_interval_s must be positive and overload_target_jobs >= 0")
+        if not self.overload_wait_jobs >= 1.0:
+            raise ValueError("overload_wait_jobs must be at least 1 (a check's own cost)")
 
 
 class CostModel:
@@ -119,17 +146,99 @@ class ServiceRate:
         return min(float(self.workers), max(self.MIN_SHARE * self.workers, measured))
 
 
+class StandingQueue:
+    """CoDel's test for a standing queue, on the face jobs' waits for a worker (pure, clock given).
+
+    Entering: for `interval_ms`, every job reported waited longer than its target, and a worker was
+    never free (`worker_free`: fewer admitted checks with face work left than workers); one job that
+    waited no longer, or a free worker, starts the interval again. Waits are known when a job ends
+    (wall time less worker time), so the test lags a job's duration: well within the interval.
+
+    Leaving: when the pool has had no face work at all for `idle_ms` (`idle` .. `busy`: arrivals
+    no longer keep it fed), or the short bound has refused nothing for QUIET_INTERVALS (`refused`:
+    the load fits in it). Not at the first job that found a worker free, nor at the first moment
+    the pool runs dry: the short bound keeps the queue short on purpose, so under overload the pool
+    does run dry for a moment, and leaving then let the queue grow back to the long budget, over
+    and over (benchmarks/admission_sim.py at 150%: an exit every 1-3 s, accepted p99 6x the floor
+    instead of 3.5x)."""
+
+    # Intervals without an overload refusal that end the mode: at 150% the short bound can go a
+    # second without refusing (a lull in the arrivals), and leaving then costs a new entry.
+    QUIET_INTERVALS = 4
+
+    def __init__(self, interval_ms: float) -> None:
+        if not interval_ms > 0:
+            raise ValueError("interval_ms must be positive")
+        self.interval_ms = interval_ms
+        self._above_since: float | None = None  # since when every job waited beyond the target
+        self._idle_since: float | None = None  # since when the pool has had no face work
+        self._last_refusal = 0.0
+        self._mode = False
+        self.entered = 0  # times overload mode was entered
+
+    def waited(self, now_ms: float, wait_ms: float, target_ms: float) -> None:
+        """A face job ended at `now_ms` after waiting `wait_ms` for a worker."""
+        if wait_ms > target_ms:
+            if self._above_since is None:
+                self._above_since = now_ms
+        elif not self._mode:  # NaN too: no evidence of a queue
+            self._above_since = None
+
+    def worker_free(self, now_ms: float) -> None:
+        """Fewer checks with face work left than workers: no standing queue (yet)."""
+        if not self._mode:
+            self._above_since = None
+
+    def idle(self, now_ms: float) -> None:
+        """No admitted check has face work left."""
+        self._above_since = None
+        if self._idle_since is None:
+            self._idle_since = now_ms
+
+    def busy(self, now_ms: float) -> None:
+        """A check with face work was admitted."""
+        self._idle_since = None
+
+    def refused(self, now_ms: float) -> None:
+        """The overload bound refused a check: the load still exceeds what it admits."""
+        self._last_refusal = now_ms
+
+    def overloaded(self, now_ms: float, idle_ms: float = 0.0) -> bool:
+        """The mode at `now_ms`; `idle_ms`: how long the pool must have been dry to leave it."""
+        if self._mode:
+            dry = self._idle_since is not None and now_ms - self._idle_since >= idle_ms
+            if dry or now_ms - self._last_refusal >= self.QUIET_INTERVALS * self.interval_ms:
+                self._mode = False
+                self._above_since = None
+        elif self._above_since is not None and now_ms - self._above_since >= self.interval_ms:
+            self._mode = True
+            self._last_refusal = now_ms  # grace to show that it refuses
+            self.entered += 1
+        return self._mode
+
+    @property
+    def mode(self) -> bool:
+        """The state at the last `overloaded()` (no clock needed)."""
+        return self._mode
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     admit: bool
     predicted_ms: float  # when the check's face work would end, from now
     budget_ms: float  # the latest admitted
     own_ms: float  # the check's own expected cost
+    bound: str = "max_wait"  # which bound set the budget: "max_wait", "deadline" or "overload"
 
     def explain(self, kind: str) -> str:
+        why = {
+            "max_wait": "the latency bound (admission_max_wait_s)",
+            "deadline": "the share of the caller's remaining deadline",
+            "overload": "overload mode: a standing queue (admission_overload_wait_jobs)",
+        }[self.bound]
         return (
             f"a {kind} check would finish its face work in ~{self.predicted_ms:.0f} ms; "
-            f"admitted up to {self.budget_ms:.0f} ms"
+            f"admitted up to {self.budget_ms:.0f} ms by {why}"
         )
 
 
@@ -145,11 +254,17 @@ def decide(
     rate: float,
     own_ms: float,
     deadline_s: float | None,
+    overload_ms: float | None = None,
 ) -> Decision:
     """Pure: admit when the predicted finish fits the caller's deadline (with the margin) and the
-    latency bound. A deadline already past admits nothing."""
-    budget_ms = policy.max_wait_s * 1000.0
+    latency bound, and in overload mode (`overload_ms` given) the overload bound. A deadline
+    already past admits nothing. The tightest bound names the refusal."""
+    budget_ms, bound = policy.max_wait_s * 1000.0, "max_wait"
     if deadline_s is not None:
-        budget_ms = min(budget_ms, max(0.0, deadline_s) * 1000.0 * policy.deadline_fraction)
+        share = max(0.0, deadline_s) * 1000.0 * policy.deadline_fraction
+        if share < budget_ms:
+            budget_ms, bound = share, "deadline"
+    if overload_ms is not None and overload_ms < budget_ms:
+        budget_ms, bound = overload_ms, "overload"
     predicted = predict_finish_ms(work_ahead_ms, rate, own_ms)
-    return Decision(predicted <= budget_ms, predicted, budget_ms, own_ms)
+    return Decision(predicted <= budget_ms, predicted, budget_ms, own_ms, bound)

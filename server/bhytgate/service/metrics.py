@@ -33,7 +33,17 @@ class Metrics:
         self.inflight = Gauge("bhytgate_inflight", "Checks admitted and not finished", registry=self.registry)
         self.work = Gauge(
             "bhytgate_face_work_in_flight",
-            "Admitted face work, in average checks (admission refuses beyond workers + queue_limit)",
+            "Admitted face work, in average checks (admission: service/admission.py)",
+            registry=self.registry,
+        )
+        self.overload = Gauge(
+            "bhytgate_admission_overload",
+            "1 while admission is in overload mode (a standing face queue: the short budget applies)",
+            registry=self.registry,
+        )
+        self.overload_entries = Gauge(
+            "bhytgate_admission_overload_entries",
+            "Times admission entered overload mode since the gateway started",
             registry=self.registry,
         )
 
@@ -48,6 +58,9 @@ class Metrics:
         self.queue_depth.set_function(lambda: float(pool.queue_depth))
         self.inflight.set_function(lambda: float(pool.inflight))
         self.work.set_function(lambda: float(getattr(pool, "work_in_flight", pool.inflight)))
+        self.overload.set_function(lambda: float(getattr(pool, "overloaded", False)))
+        standing = getattr(pool, "standing", None)
+        self.overload_entries.set_function(lambda: float(getattr(standing, "entered", 0)))
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

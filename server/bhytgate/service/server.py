@@ -109,7 +109,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         queue_limit=config.queue_limit,
         nice=config.worker_nice,
         admission=AdmissionPolicy(
-            deadline_fraction=config.admission_deadline_fraction, max_wait_s=config.admission_max_wait_s
+            deadline_fraction=config.admission_deadline_fraction,
+            max_wait_s=config.admission_max_wait_s,
+            overload_interval_s=config.admission_overload_interval_s,
+            overload_target_jobs=config.admission_overload_target_jobs,
+            overload_wait_jobs=config.admission_overload_wait_jobs,
         ),
     )
     metrics = Metrics()

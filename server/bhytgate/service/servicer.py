@@ -135,7 +135,9 @@ def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str
     if isinstance(exc, Overloaded):
         if self.metrics is not None:
             self.metrics.shed.inc()
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, "gateway at capacity; retry with backoff", ()
+        # Which bound refused it (the queue limit, the deadline, the latency or the overload bound),
+        # with the predicted and admitted milliseconds: no request data.
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, f"gateway at capacity ({exc}); retry with backoff", ()
     if isinstance(exc, FaceUnavailable):
         return grpc.StatusCode.UNAVAILABLE, "face workers restarting; retry", ()
     if isinstance(exc, Unavailable | StoreUnavailable):

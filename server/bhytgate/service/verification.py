@@ -157,11 +157,7 @@ class VerificationFlow:
     # --- BeginVerification ----------------------------------------------------------------
 
     async def begin(self, caller: Caller) -> BeginResult:
-        await db(self.rate.take, f"{caller.facility}/{caller.terminal_id}")  # ids repeat across facilities
         now = self.clock()
-        self._begins += 1
-        if self._begins % 500 == 0:
-            await db(self.store.purge_challenges, now - dt.timedelta(hours=1))
         live = self.config.face.liveness
         if self.config.policy.liveness_required.get(caller.kind, True):
             challenge = issue_challenge(int(now.timestamp() * 1000), live)
@@ -181,11 +177,22 @@ class VerificationFlow:
             expires_at=now + ttl,
             facility=caller.facility,
         )
-        await db(self.store.issue_challenge, record)
+        # One trip to the database threads for both writes (the rate, then the challenge): under
+        # load each trip waits for a free thread behind the checks' records, and the latency of
+        # every call shed at its Verify includes its Begin. Terminal ids repeat across facilities.
+        await db(self._take_and_issue, f"{caller.facility}/{caller.terminal_id}", record)
+        self._begins += 1
+        if self._begins % 500 == 0:
+            await db(self.store.purge_challenges, now - dt.timedelta(hours=1))
         level = self.config.policy.min_assurance.get(caller.kind, AssuranceLevel.CHIP_AA_FACE_LIVENESS)
         return BeginResult(
             record.challenge_id, nonce, record.aa_challenge, actions, record.expires_at, caller.kind, level
         )
+
+    def _take_and_issue(self, rate_key: str, record: ChallengeRecord) -> None:
+        """The terminal's Begin rate first (RateLimited issues nothing), then the challenge."""
+        self.rate.take(rate_key)
+        self.store.issue_challenge(record)
 
     # --- Verify ---------------------------------------------------------------------------
 

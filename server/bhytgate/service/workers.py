@@ -6,7 +6,9 @@ check is admitted when the work ahead of it, drained at the measured service rat
 expected cost (a moving average of worker time per kind of job: a liveness burst costs two to
 three desk frames) fits within a share of the caller's remaining deadline and a latency bound;
 beyond, it is refused at once (`Overloaded`, RESOURCE_EXHAUSTED) rather than queued behind work it
-cannot outrun. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
+cannot outrun. Once the queue of face jobs has stood for an interval (every job waited for a
+worker, none was free: `StandingQueue`), overload mode tightens that budget to a few average jobs
+until the load fits again. `queue_limit` also bounds how many jobs may wait (memory, and the refusals'
 latency under overload).
 
 Failure and shutdown: a worker that dies (OOM killer, a crash in dlib) breaks the whole process
@@ -22,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
+import functools
 import logging
 import math
 import multiprocessing
@@ -34,7 +38,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bhytgate.face import FaceConfig
-from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, decide
+from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, StandingQueue, decide
 
 # The worker side lives in facejob.py; these names stay importable from here.
 from bhytgate.service.facejob import FaceJob as FaceJob
@@ -98,6 +102,22 @@ def _complete(outcome: FaceOutcome) -> bool:
 _CostModel = CostModel  # the name tests and benchmarks knew
 
 
+class _Reservation:
+    """The expected face work a slot added to the work ahead; taken back once, when the slot's face
+    job ends or the slot is left, whichever comes first (after its face job a check only records:
+    counting it still would overstate the queue, and keep it full of work no worker will do)."""
+
+    __slots__ = ("own", "released")
+
+    def __init__(self, own: float) -> None:
+        self.own = own
+        self.released = False
+
+
+# The slot the running task holds: `run` releases its reservation when the job ends.
+_SLOT: contextvars.ContextVar[_Reservation | None] = contextvars.ContextVar("face_slot", default=None)
+
+
 def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
     """Stop a process pool within `timeout` seconds (plus a second or two for the kill).
 
@@ -134,6 +154,10 @@ class FacePool:
 
     STOP_TIMEOUT = 5.0  # seconds `close` lets the workers finish their jobs before killing them
     REBUILD_RETRY_SECONDS = 5.0  # after a failed rebuild, the next job tries again this much later
+    # Overload mode ends once no check had face work for this many average jobs: at 150% of
+    # capacity on 2 workers (~30 arrivals/s, ~100 ms jobs) a gap that long has odds of 0.4%, below
+    # capacity the pool is dry that long within a second or two (one job: 6%, and it left too soon).
+    IDLE_JOBS = 2.0
 
     def __init__(
         self,
@@ -167,7 +191,21 @@ class FacePool:
         self.costs = CostModel()
         self.admission = admission or AdmissionPolicy()
         self.service = ServiceRate(self.workers)
+        self.standing = StandingQueue(self.admission.overload_interval_s * 1000.0)
+        self._pending = 0  # admitted checks whose face work has not ended (a reservation held)
+        self._face_jobs = 0  # jobs handed to the executor and not ended (orphans included)
         self.shed = 0  # calls refused by admission
+        self.shed_by: dict[str, int] = {}  # refusals by the bound that refused them
+
+    @property
+    def overloaded(self) -> bool:
+        """Overload mode now (the metrics gauge)."""
+        return self.standing.overloaded(time.monotonic() * 1000.0, idle_ms=self.IDLE_JOBS * self._mean_job_ms)
+
+    def _refuse(self, bound: str, message: str) -> Overloaded:
+        self.shed += 1
+        self.shed_by[bound] = self.shed_by.get(bound, 0) + 1
+        return Overloaded(message)
 
     @property
     def inflight(self) -> int:
@@ -221,8 +259,37 @@ class FacePool:
         mean = self.costs.mean_ms or self.admission.default_job_ms
         return self.work_ahead_ms / mean
 
+    @property
+    def _mean_job_ms(self) -> float:
+        return self.costs.mean_ms or self.admission.default_job_ms
+
+    def _job_ended(
+        self,
+        kind: str,
+        submitted: float,
+        reservation: _Reservation | None,
+        done: asyncio.Future[tuple[FaceOutcome, float]],
+    ) -> None:
+        """What a job's end teaches: its worker time is retired work (the service rate, counted
+        while it still occupied its worker), a complete job the cost of its kind, and its wait for
+        a worker the standing-queue test. Then its check's work leaves the work ahead."""
+        now_ms = time.monotonic() * 1000.0
+        if not done.cancelled() and done.exception() is None:
+            outcome, millis = done.result()
+            self.service.completed(now_ms, self._face_jobs, millis)
+            if _complete(outcome):
+                self.costs.learn(kind, millis)
+            target = self.admission.overload_target_jobs * self._mean_job_ms
+            self.standing.waited(now_ms, (now_ms - submitted) - millis, target)
+        self._face_jobs -= 1
+        self._tick()
+        self._release(reservation)
+
     def _tick(self) -> None:
-        self.service.tick(time.monotonic() * 1000.0, self.inflight)
+        """The service rate counts time while every worker holds a job: jobs handed to the
+        executor, not admitted checks (those may still be at their chip, or writing their record,
+        while a worker idles: counting them made the rate, and so admission, fall under load)."""
+        self.service.tick(time.monotonic() * 1000.0, self._face_jobs)
 
     @contextlib.asynccontextmanager
     async def slot(self, kind: str = "single", *, deadline_s: float | None = None) -> AsyncIterator[None]:
@@ -230,34 +297,61 @@ class FacePool:
         refuse at once when it would not finish within the share of `deadline_s` (the caller's
         remaining time) and the latency bound, or when `queue_limit` jobs already wait.
 
-        Taken before the check consumes anything (its challenge), so a refused caller can retry.
-        A job always fits when nothing is in flight, however heavy it is."""
+        In overload mode (a standing queue: `StandingQueue`) the budget is at most
+        `overload_wait_jobs` average jobs. Taken before the check consumes anything (its
+        challenge), so a refused caller can retry. A job always fits when nothing is in flight,
+        however heavy it is."""
         own = self.costs.expected_ms(kind, self.admission.default_job_ms)
+        now_ms = time.monotonic() * 1000.0
+        # Evaluated on every arrival, the first after a lull included: the mode ends once the pool
+        # stayed dry for IDLE_JOBS average jobs (under overload an arrival refills it sooner).
+        overloaded = self.standing.overloaded(now_ms, idle_ms=self.IDLE_JOBS * self._mean_job_ms)
         if self.inflight > 0:
             if self.inflight >= self.workers + self.queue_limit:
-                self.shed += 1
-                raise Overloaded(f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})")
+                raise self._refuse(
+                    "queue_limit", f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})"
+                )
+            overload_ms = None
+            if overloaded:
+                overload_ms = self.admission.overload_wait_jobs * self._mean_job_ms
             decision = decide(
                 self.admission,
                 work_ahead_ms=self.work_ahead_ms,
                 rate=self.service.rate,
                 own_ms=own,
                 deadline_s=deadline_s,
+                overload_ms=overload_ms,
             )
             if not decision.admit:
-                self.shed += 1
-                raise Overloaded(decision.explain(kind))
-        self._tick()
+                if decision.bound == "overload":
+                    self.standing.refused(now_ms)
+                raise self._refuse(decision.bound, decision.explain(kind))
         self._inflight += 1
         self._work_ms += own
-        self._tick()
+        self._pending += 1
+        self.standing.busy(now_ms)
+        reservation = _Reservation(own)
+        token = _SLOT.set(reservation)
         try:
             yield
         finally:
-            self._tick()
+            _SLOT.reset(token)
             self._inflight -= 1
-            self._work_ms = max(0.0, self._work_ms - own)
-            self._tick()
+            self._release(reservation)
+
+    def _release(self, reservation: _Reservation | None) -> None:
+        if reservation is not None and not reservation.released:
+            reservation.released = True
+            self._work_ms = max(0.0, self._work_ms - reservation.own)
+            self._pending -= 1
+            if self._pending < self.workers:
+                # Fewer admitted checks with face work to do than workers: one is idle or about
+                # to be, so nothing stands in the queue (a check admitted but still at its chip
+                # counts: its job is on its way).
+                now_ms = time.monotonic() * 1000.0
+                self.standing.worker_free(now_ms)
+                if self._pending == 0:
+                    self.standing.idle(now_ms)
 
     async def run(self, job: FaceJob, *, timeout: float | None = None) -> FaceOutcome:
         """Run a job in a worker; the caller holds a `slot()`.
@@ -271,22 +365,17 @@ class FacePool:
             raise FaceUnavailable("face workers not running" if self._closed else "face workers restarting")
         loop = asyncio.get_running_loop()
         kind = job_kind(job)
+        submitted = time.monotonic() * 1000.0
         try:
             future = loop.run_in_executor(executor, _run_with, job)
         except RuntimeError as exc:  # BrokenProcessPool, or shut down meanwhile
             self._broken(executor)
             raise FaceUnavailable("face workers restarting") from exc
-
-        def _learn(done: asyncio.Future[tuple[FaceOutcome, float]]) -> None:
-            if not done.cancelled() and done.exception() is None:
-                outcome, millis = done.result()
-                # Every job's worker time is retired work (the service rate); only complete ones
-                # teach the cost of their kind.
-                self.service.completed(time.monotonic() * 1000.0, self.inflight, millis)
-                if _complete(outcome):
-                    self.costs.learn(kind, millis)
-
-        future.add_done_callback(_learn)
+        self._tick()
+        self._face_jobs += 1
+        self._tick()
+        reservation = _SLOT.get()
+        future.add_done_callback(functools.partial(self._job_ended, kind, submitted, reservation))
         try:
             # Shielded: a caller whose deadline passes (or who hangs up: the RPC is cancelled)
             # stops waiting, but the job keeps its worker until it ends, and admission keeps
