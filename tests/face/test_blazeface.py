@@ -269,3 +269,31 @@ def test_a_burst_frame_blazeface_cannot_decide_takes_the_tracked_pass(engine: Fa
         engine.models.detector = hog
     assert first.box is not None
     assert 0 < tracked * 2 < full_scan
+
+
+def test_near_the_size_gate_the_decision_is_the_scans(
+    engine: FaceEngine, hog_engine: FaceEngine, labelled: list[LabelledPhoto], read: Read
+) -> None:
+    """Faces whose HOG box is about min_face_px high: the same face_too_small decisions as HOG's
+    scan (its box size steps with the pyramid scale it was found at; SIZE_GATE_BAND)."""
+
+    def reason(e: FaceEngine, data: bytes) -> str:
+        try:
+            e.analyze(data)
+        except FaceError as exc:
+            return exc.reason
+        return "ok"
+
+    photos = [p.path for p in labelled if p.path.startswith("face-api.js/")][:12]
+    decisions = []
+    for rel in photos:
+        with Image.open(io.BytesIO(read(rel))) as img:
+            face = img.convert("RGB")
+        for side in (112, 120, 128):
+            canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+            canvas.paste(face.resize((side, side), Image.Resampling.LANCZOS), (260, 180))
+            buf = io.BytesIO()
+            canvas.save(buf, "PNG")
+            decisions.append((reason(engine, buf.getvalue()), reason(hog_engine, buf.getvalue())))
+    assert [a for a, _ in decisions] == [b for _, b in decisions]
+    assert {"ok", "face_too_small"} <= {b for _, b in decisions}  # the sizes straddle the gate

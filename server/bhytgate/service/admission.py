@@ -47,13 +47,17 @@ class AdmissionPolicy:
     # never stood that long with the 0.5-job target.
     overload_interval_s: float = 0.5
     # The wait, in average jobs, above which a job counts as queued (a job that found a free worker
-    # still "waits" a few ms of pickling and pool bookkeeping). 0.25 let bursts at 50% enter.
-    overload_target_jobs: float = 0.5
+    # still "waits" a few ms of pickling and pool bookkeeping). 0.25 let bursts at 50% enter in
+    # admission_sim; in the full bench (real checks, 40 s steps, idle AMD VM, 2026-12-01) 0.5 with
+    # overload_wait_jobs 4 still entered at 70% and shed 11 of 560 calls there (2%); 1.0 with 5
+    # shed 1 of 603 (benchmarks/results/2026-12-01-python-svc-amd-blazeface*.md).
+    overload_target_jobs: float = 1.0
     # In overload mode a check is admitted only if its predicted finish is within this many average
     # jobs (own cost included). Measured (admission_sim, 150%): checks admitted in the mode had a
     # p99 of 2.2x the mean check with 3 and 3.1x with 4; 3 ran the pool dry more often and shed
-    # 2% at a 70% step after a false entry, 4 did not.
-    overload_wait_jobs: float = 4.0
+    # 2% at a 70% step after a false entry, 4 did not (but see overload_target_jobs: 5 in the
+    # full bench, at an accepted p99 at 150% of 8.3x the floor against 7.3x with 4).
+    overload_wait_jobs: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.deadline_fraction <= 1.0:

@@ -46,10 +46,10 @@ class GatewayConfig:
     # every face job waited more than admission_overload_target_jobs average jobs for a worker and
     # no worker was idle, a check is admitted only if its face work ends within
     # admission_overload_wait_jobs average jobs (own cost included), until the queue drains.
-    # Defaults measured in benchmarks/admission_sim.py (reasons in service/admission.py).
+    # Defaults measured in benchmarks/admission_sim.py and the full bench (service/admission.py).
     admission_overload_interval_s: float = 0.5
-    admission_overload_target_jobs: float = 0.5
-    admission_overload_wait_jobs: float = 4.0
+    admission_overload_target_jobs: float = 1.0
+    admission_overload_wait_jobs: float = 5.0
     queue_limit: int = 12
     # CPU priority of the face workers below the main process (os.nice increment; 0 disables).
     worker_nice: int = 5
