@@ -47,7 +47,7 @@ class GatewayConfig:
     # no worker was idle, a check is admitted only if its face work ends within
     # admission_overload_wait_jobs average jobs (own cost included), until the queue drains.
     # Defaults measured in benchmarks/admission_sim.py and the full bench (service/admission.py).
-    admission_overload_interval_s: float = 0.5
+    admission_overload_interval_s: float = 1.0
     admission_overload_target_jobs: float = 1.0
     admission_overload_wait_jobs: float = 5.0
     queue_limit: int = 12
