@@ -212,10 +212,12 @@ def detect_proposed(detector: Any, proposer: Any, pixels: Pixels, config: FaceCo
     """BlazeFace finds the faces, HOG confirms the largest on its neighbourhood (dlib's box for it).
 
     The other faces keep BlazeFace's boxes, rescaled by the subject's HOG/BlazeFace size ratio, so
-    that `select_subject` judges "a second face of comparable size" on one scale. None when
-    BlazeFace finds nothing, when HOG does not confirm the subject, or when the subject is so small
-    in the frame that a comparable second face could escape BlazeFace (BLAZEFACE_REACH): the caller
-    then runs `detect_faces`, so whatever HOG's scan would find is still found (at its cost)."""
+    that `select_subject` judges "a second face of comparable size" on one scale. None (the caller
+    then runs HOG's scan, so whatever it would find is still found, at its cost) when BlazeFace
+    finds nothing; when HOG does not confirm the subject; when the subject is just under the size
+    gate (SIZE_GATE_BAND); when it is so small in the frame that a comparable second face could
+    escape BlazeFace (BLAZEFACE_REACH); or when BlazeFace is unsure of a face that could be a
+    comparable second person (SUSPECT_SCORE, SUSPECT_MARGIN)."""
     candidates: list[Proposal] = proposer.propose(pixels, SUSPECT_SCORE)
     proposals = [p for p in candidates if p.score >= MIN_SCORE]
     if not proposals:
