@@ -12,6 +12,27 @@ from PIL import Image
 from bhytgate.face import FaceAnalysis, FaceConfig, FaceEngine, FaceError
 from bhytgate.face.evaluate import LabelledPhoto, parse_labels
 
+# Photos of several people of comparable size (test_quality checks the bbt*.jpg are all here).
+GROUP_SHOTS = (
+    "face_recognition/examples/two_people.jpg",
+    "face-api.js/bbt1.jpg",
+    "face-api.js/bbt2.jpg",
+    "face-api.js/bbt3.jpg",
+    "face-api.js/bbt4.jpg",
+    "face-api.js/bbt5.jpg",
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking `group_shot` runs once per group photo."""
+    if "group_shot" in metafunc.fixturenames:
+        metafunc.parametrize("group_shot", GROUP_SHOTS)
+
+
+@pytest.fixture(scope="session")
+def group_shots() -> tuple[str, ...]:
+    return GROUP_SHOTS
+
 
 @pytest.fixture(scope="session")
 def engine() -> FaceEngine:

@@ -65,19 +65,8 @@ def test_one_proposal_per_labelled_face_on_camera_scenes(
     assert counts.count(0) <= 1
 
 
-@pytest.mark.parametrize(
-    "rel",
-    [
-        "face_recognition/examples/two_people.jpg",
-        "face-api.js/bbt1.jpg",
-        "face-api.js/bbt2.jpg",
-        "face-api.js/bbt3.jpg",
-        "face-api.js/bbt4.jpg",
-        "face-api.js/bbt5.jpg",
-    ],
-)
-def test_group_shots_propose_every_face_hog_finds(engine: FaceEngine, read: Read, rel: str) -> None:
-    pixels = _pixels(read(rel))
+def test_group_shots_propose_every_face_hog_finds(engine: FaceEngine, read: Read, group_shot: str) -> None:
+    pixels = _pixels(read(group_shot))
     hog = detect_faces(engine.models.detector, pixels, engine.config).boxes
     assert len(engine.models.proposer.propose(pixels)) >= len(hog) >= 2
 

@@ -30,28 +30,17 @@ def _reason(engine: FaceEngine, data: bytes) -> str:
     return "ok"
 
 
-@pytest.mark.parametrize(
-    "rel",
-    [
-        "face_recognition/examples/two_people.jpg",
-        "face-api.js/bbt1.jpg",
-        "face-api.js/bbt2.jpg",
-        "face-api.js/bbt3.jpg",
-        "face-api.js/bbt4.jpg",
-        "face-api.js/bbt5.jpg",
-    ],
-)
-def test_group_shots_are_multiple_faces(engine: FaceEngine, read: Read, rel: str) -> None:
+def test_group_shots_are_multiple_faces(engine: FaceEngine, read: Read, group_shot: str) -> None:
     with pytest.raises(MultipleFaces) as err:
-        engine.analyze(read(rel))
+        engine.analyze(read(group_shot))
     assert err.value.reason == "multiple_faces"
 
 
-def test_bbt_group_shots_exist(faces_dir: Path) -> None:
-    # guard: the parametrised list above must cover every bbt*.jpg shipped with the data
-    assert sorted(p.name for p in (faces_dir / "face-api.js").glob("bbt*.jpg")) == [
-        f"bbt{i}.jpg" for i in range(1, 6)
-    ]
+def test_bbt_group_shots_exist(faces_dir: Path, group_shots: tuple[str, ...]) -> None:
+    # guard: conftest's GROUP_SHOTS must cover every bbt*.jpg shipped with the data
+    shipped = sorted(f"face-api.js/{p.name}" for p in (faces_dir / "face-api.js").glob("bbt*.jpg"))
+    assert shipped == [f"face-api.js/bbt{i}.jpg" for i in range(1, 6)]
+    assert set(shipped) <= set(group_shots)
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,10 @@ class FacePool:
     @property
     def overloaded(self) -> bool:
         """Overload mode now (the metrics gauge)."""
-        return self.standing.overloaded(time.monotonic() * 1000.0, idle_ms=self.IDLE_JOBS * self._mean_job_ms)
+        return self._overloaded_at(time.monotonic() * 1000.0)
+
+    def _overloaded_at(self, now_ms: float) -> bool:
+        return self.standing.overloaded(now_ms, idle_ms=self.IDLE_JOBS * self._mean_job_ms)
 
     def _refuse(self, bound: str, message: str) -> Overloaded:
         self.shed += 1
@@ -256,8 +259,7 @@ class FacePool:
     @property
     def work_in_flight(self) -> float:
         """Admitted face work in average jobs (the metrics gauge)."""
-        mean = self.costs.mean_ms or self.admission.default_job_ms
-        return self.work_ahead_ms / mean
+        return self.work_ahead_ms / self._mean_job_ms
 
     @property
     def _mean_job_ms(self) -> float:
@@ -305,7 +307,7 @@ class FacePool:
         now_ms = time.monotonic() * 1000.0
         # Evaluated on every arrival, the first after a lull included: the mode ends once the pool
         # stayed dry for IDLE_JOBS average jobs (under overload an arrival refills it sooner).
-        overloaded = self.standing.overloaded(now_ms, idle_ms=self.IDLE_JOBS * self._mean_job_ms)
+        overloaded = self._overloaded_at(now_ms)
         if self.inflight > 0:
             if self.inflight >= self.workers + self.queue_limit:
                 raise self._refuse(
