@@ -280,3 +280,46 @@ def test_one_check_in_claimed_twice_is_a_duplicate_in_the_cli_and_the_console(
     assert status == 200, page
     assert '<tr data-class="duplicate"><td>duplicate</td><td class="count">1</td>' in page
     assert f'<tr data-status="duplicate"><td>2</td><td>LK-DUP-B-{tag}</td>' in page
+
+
+def test_a_check_in_claimed_by_file_a_is_a_duplicate_in_file_b_and_file_a_again_is_not(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Across files (migration 9's claims): file A's dossier claims the check-in; file B's dossier
+    of the same visit (another MA_LK) is `duplicate`, naming A's dossier by file digest; A sent
+    again is still `verified` (the same dossiers hold their own claims), over gRPC and the console."""
+    from .fresh import fresh_card
+    from .test_console import upload
+
+    card, photos = fresh_card(deployment, tmp_path / "card", "cross-file-claims-test")
+    entitlement = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
+    result = check(deployment, card, photos=photos)  # desk-01, facility 01001
+    assert result.decision == "ACCEPTED" and result.checkin_record, result.reasons
+    vid = result.verification_id
+    cccd = _fields(result.checkin_record.encode("utf-8"))["SO_CCCD"]
+    now, tag = dt.datetime.now(dt.UTC), secrets.token_hex(3)
+
+    def claim_file(ma_lk: str, amount: str) -> bytes:
+        visit = Visit(ma_lk, cccd, entitlement["card_number"], now - dt.timedelta(minutes=2), "01001", amount)
+        return claims_bytes("01001", [visit])
+
+    def reconcile(data: bytes) -> list[pb.DossierResult]:
+        responses = _stream(
+            deployment, "admin-01", [pb.ReconcileClaimsRequest(file_name="f.xml", chunk=data)]
+        )
+        return [d for r in responses for d in r.dossiers]
+
+    file_a, file_b = claim_file(f"LK-XF-A-{tag}", "215000"), claim_file(f"LK-XF-B-{tag}", "99000")
+    first = reconcile(file_a)
+    assert [(d.status, d.verification_id) for d in first] == [(pb.DOSSIER_STATUS_VERIFIED, vid)]
+    second = reconcile(file_b)
+    assert [(d.status, d.verification_id) for d in second] == [(pb.DOSSIER_STATUS_DUPLICATE, vid)]
+    digest = hashlib.sha256(file_a).hexdigest()[:16]
+    assert second[0].reason.startswith(
+        f"its check-in already verifies dossier 1 of facility 01001's file sha256:{digest} (reconciled "
+    ), second[0].reason
+    again = reconcile(file_a)
+    assert [(d.status, d.verification_id, d.reason) for d in again] == [(pb.DOSSIER_STATUS_VERIFIED, vid, "")]
+    status, page = upload(deployment, "admin-01", file_b)
+    assert status == 200, page
+    assert '<tr data-class="duplicate"><td>duplicate</td><td class="count">1</td>' in page

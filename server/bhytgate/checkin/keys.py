@@ -39,3 +39,9 @@ class CheckinKeys:
     def visit(self, facility: str, ma_lk: str) -> str:
         """A facility's visit key MA_LK (unique within its facility only)."""
         return self._mac("visit", f"{facility}\x00{ma_lk}")
+
+    def dossier(self, file_facility: str, xml1: str) -> str:
+        """A claims dossier as sent (the file's facility and its XML1 payload, byte for byte): the
+        same dossier re-sent has the same key, any change to it another; keyed, so the digest of
+        a dossier's personal data cannot be confirmed by someone holding a guess."""
+        return self._mac("dossier", f"{file_facility}\x00{xml1}")

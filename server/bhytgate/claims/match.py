@@ -3,8 +3,9 @@
 verified: a check-in at the dossier's facility within `window` of NGAY_VAO (the one carrying the
 same MA_LK first, then the nearest); mismatch: a check-in of this person within `horizon` of the
 visit, but at another facility or outside the window; unverified: none (a ghost-visit candidate);
-duplicate: the only check-ins that would verify it already verify an earlier dossier of the same
-file (one check-in, one claim: the first dossier in file order keeps it).
+duplicate: the only check-ins that would verify it are taken: they already verify an earlier
+dossier of the same file (the first dossier in file order keeps a check-in), or another dossier of
+a file reconciled before (the first file keeps it). One check-in, one claim.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from bhytgate.claims.xml1 import Xml1
 from bhytgate.storage.checkins import StoredCheckin
@@ -66,11 +67,11 @@ def classify(
     *,
     window: dt.timedelta,
     horizon: dt.timedelta,
-    used: Mapping[str, tuple[int, str]] | None = None,
+    taken: Callable[[str], str | None] = lambda _: None,
 ) -> Outcome:
     """`checkins` may hold other people's (a batch's): only this person's, near this visit, count.
-    `used`: verification id -> (index, MA_LK) of the earlier dossier of the file it verifies."""
-    used = used or {}
+    `taken`: verification id -> what already holds that check-in ("dossier 3 (MA_LK X) of this
+    file", another file's dossier), or None when this dossier may have it."""
     end = visit.end or visit.arrival
     mine = [
         c
@@ -83,16 +84,18 @@ def classify(
         return base
     here = [c for c in mine if c.facility == visit.facility and _gap(c.verified_at, visit.arrival) <= window]
     if here:
-        fresh = [c for c in here if c.verification_id not in used]
+        holders = {c.verification_id: taken(c.verification_id) for c in here}
+        fresh = [c for c in here if holders[c.verification_id] is None]
         best = min(
             fresh or here, key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival))
         )
         if fresh:
             status, reason = Status.VERIFIED, ""
         else:
-            index, ma_lk = used[best.verification_id]
             status = Status.DUPLICATE
-            reason = f"its check-in already verifies dossier {index} (MA_LK {ma_lk or '-'}) of this file"
+            reason = f"its check-in already verifies {holders[best.verification_id]}"
+            if best.visit_key is not None and best.visit_key == keys.visit:
+                reason += "; this dossier carries the check-in's MA_LK"
         return dataclasses.replace(
             base,
             status=status,

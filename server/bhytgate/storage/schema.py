@@ -398,4 +398,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             ("*", "DROP TABLE terminal_keys"),
         ),
     ),
+    (
+        9,
+        (
+            # Which dossier of which claims file a verified check-in has been claimed by
+            # (storage/claims.py): one check-in, one claim across files and replicas (the primary
+            # key; claims are inserted ON CONFLICT DO NOTHING, so of two at once exactly one is
+            # kept). Pseudonyms and references only: the dossier's keyed digest and visit key, the
+            # file's facility, the dossier's index, the file's SHA-256 once its reconciliation ended.
+            # Kept as long as the check-in's row (the purge deletes both).
+            (
+                "*",
+                """CREATE TABLE claimed_checkins (
+                verification_id TEXT PRIMARY KEY
+                    REFERENCES checkins(verification_id) ON DELETE CASCADE,
+                dossier_key TEXT NOT NULL,
+                visit_key TEXT,
+                file_facility TEXT NOT NULL,
+                dossier_index INTEGER NOT NULL,
+                run_id TEXT NOT NULL,
+                file_sha256 TEXT,
+                claimed_at {ts} NOT NULL)""",
+            ),
+            ("*", "CREATE INDEX ix_claimed_checkins_run ON claimed_checkins(run_id)"),
+        ),
+    ),
 )

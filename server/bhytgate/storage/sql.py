@@ -25,6 +25,7 @@ from bhytgate.storage._codec import (
     entitlement_to_json,
 )
 from bhytgate.storage.checkins import CheckinMixin
+from bhytgate.storage.claims import ClaimMixin
 from bhytgate.storage.dialect import Dialect, PostgresDialect, SqliteDialect
 from bhytgate.storage.household import HouseholdMixin
 from bhytgate.storage.interface import (
@@ -59,6 +60,11 @@ class Tx:
     def all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self.execute(statement, params).fetchall())
 
+    def many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement over many parameter rows (a cursor's executemany: psycopg pipelines it)."""
+        if rows:
+            self.conn.cursor().executemany(self.d.sql(statement), [tuple(r) for r in rows])
+
 
 class SqlStore(
     LedgerMixin,
@@ -66,6 +72,7 @@ class SqlStore(
     ReviewMixin,
     RegistrationStoreMixin,
     CheckinMixin,
+    ClaimMixin,
     HouseholdMixin,
     PrivacyMixin,
 ):
