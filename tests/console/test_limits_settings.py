@@ -10,6 +10,8 @@ from bhytgate.console.settings import ConsoleLimits
 def test_defaults_and_a_toml_section() -> None:
     assert ConsoleLimits().requests_per_officer == 4
     assert ConsoleLimits.from_toml({"header_s": 5, "requests_per_officer": 2}).header_s == 5
+    assert ConsoleLimits().dashboard_records == 200_000
+    assert ConsoleLimits.from_toml({"dashboard_records": 5_000}).dashboard_records == 5_000
 
 
 @pytest.mark.parametrize(
@@ -21,6 +23,8 @@ def test_defaults_and_a_toml_section() -> None:
         ({"requests_per_officer": 0}, "console.requests_per_officer"),
         ({"max_connections": True}, "console.max_connections"),
         ({"connections_per_officer": 2.5}, "console.connections_per_officer"),
+        ({"dashboard_records": 0}, "console.dashboard_records"),
+        ({"dashboard_records": 10_000_001}, "console.dashboard_records"),
         ({"header_timeout": 3}, "unknown setting(s): header_timeout"),
     ],
 )

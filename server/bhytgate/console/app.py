@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,6 @@ CSRF: web.AppKey[bytes] = web.AppKey("csrf", bytes)
 CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 LIMITS: web.AppKey[ConsoleLimits] = web.AppKey("limits", ConsoleLimits)
 SLOTS: web.AppKey[OfficerSlots] = web.AppKey("slots", OfficerSlots)
-MAX_AUDIT_SCAN = 200_000  # newest records a dashboard reads at most (bounded memory and time)
 WINDOWS_H = (1, 6, 24, 72, 168)
 SPIKE_RATE = 0.5  # a terminal refusing half its checks is highlighted
 
@@ -134,19 +133,33 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
     return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
 
 
-def _recent_decisions(gateway: Gateway, limit: int) -> tuple[list[stats.Decision], bool]:
-    out: list[stats.Decision] = []
-    n = 0
-    for body in gateway.store.recent_audit_bodies(limit):
-        n += 1
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            continue
-        d = stats.decode(parsed) if isinstance(parsed, dict) else None
-        if d is not None:
-            out.append(d)
-    return out, n >= limit
+def _dashboard(
+    gateway: Gateway, scope: stats.Scope, until: dt.datetime, hours: int, limit: int
+) -> tuple[stats.Dashboard, bool]:
+    """The scope's own decisions of the window, read through the audit index (newest first, at
+    most `limit`) and aggregated as they stream: memory holds the counts, not the records. True
+    when `limit` cut the window short."""
+    window = dt.timedelta(hours=hours)
+    bucket = dt.timedelta(minutes=5) if hours == 1 else dt.timedelta(hours=1 if hours <= 24 else 6)
+    read = 0
+
+    def decisions() -> Iterator[stats.Decision]:
+        nonlocal read
+        bodies = gateway.store.audit_decisions(
+            until - window, until, facility=scope.facility, province=scope.province, limit=limit
+        )
+        for body in bodies:
+            read += 1
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                continue
+            d = stats.decode(parsed) if isinstance(parsed, dict) else None
+            if d is not None:
+                yield d
+
+    dash = stats.build(decisions(), until=until, window=window, bucket=bucket, scope=scope)
+    return dash, read >= limit
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -156,12 +169,12 @@ async def dashboard(request: web.Request) -> web.Response:
         hours = 0
     if hours not in WINDOWS_H:
         raise web.HTTPBadRequest(text=f"hours must be one of {', '.join(map(str, WINDOWS_H))}")
-    decisions, truncated = await asyncio.to_thread(_recent_decisions, request.app[GATEWAY], MAX_AUDIT_SCAN)
-    until = request.app[CLOCK]()
-    bucket = dt.timedelta(minutes=5) if hours == 1 else dt.timedelta(hours=1 if hours <= 24 else 6)
     officer = request[OFFICER_KEY]
     scope = stats.Scope.of(officer.role, officer.facility)
-    dash = stats.build(decisions, until=until, window=dt.timedelta(hours=hours), bucket=bucket, scope=scope)
+    limit = request.app[LIMITS].dashboard_records
+    dash, truncated = await asyncio.to_thread(
+        _dashboard, request.app[GATEWAY], scope, request.app[CLOCK](), hours, limit
+    )
     chart = charts.stacked_bars(dash.buckets, dash.by_reason, title="Decisions by reason")
     return render(
         request,
@@ -171,7 +184,7 @@ async def dashboard(request: web.Request) -> web.Response:
         hours=hours,
         scope=scope.describe(),
         spike_rate=SPIKE_RATE,
-        scanned_limit=MAX_AUDIT_SCAN if truncated else None,
+        scanned_limit=limit if truncated else None,
     )
 
 

@@ -19,6 +19,8 @@ class ConsoleLimits:
     connections_per_officer: int = 8  # open TLS connections per client certificate
     requests_per_officer: int = 4  # requests in progress per client certificate (then 429)
     max_connections: int = 512  # open TLS connections in all
+    # Records of its scope and window a dashboard reads at most (newest first): time per page.
+    dashboard_records: int = 200_000
 
     def __post_init__(self) -> None:
         for name in ("handshake_s", "header_s", "body_s"):
@@ -29,6 +31,9 @@ class ConsoleLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
                 raise ValueError(f"console.{name} must be a whole number from 1 to 100000")
+        records = self.dashboard_records
+        if isinstance(records, bool) or not isinstance(records, int) or not 1 <= records <= 10_000_000:
+            raise ValueError("console.dashboard_records must be a whole number from 1 to 10000000")
 
     @classmethod
     def from_toml(cls, section: Mapping[str, Any]) -> ConsoleLimits:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -150,7 +151,8 @@ def build(
     per_reason: dict[str, list[int]] = defaultdict(lambda: [0] * n)
     totals: Counter[str] = Counter()
     per_terminal: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    events: list[FraudEvent] = []
+    events: list[tuple[dt.datetime, int, FraudEvent]] = []  # a min-heap of the newest `max_events`
+    found = 0
     for d in decisions:
         if d.action != "verify" or not since <= d.at < until or not scope.covers(d.facility):
             continue
@@ -170,7 +172,12 @@ def build(
             ("terminal_spike", SPIKE_REASONS),
         ):
             if codes.intersection(d.reasons):
-                events.append(FraudEvent(d.at, kind, d.facility, d.terminal))
+                found += 1  # ties at one instant keep their arrival order, as a stable sort would
+                item = (d.at, -found, FraudEvent(d.at, kind, d.facility, d.terminal))
+                if len(events) < max_events:
+                    heapq.heappush(events, item)
+                elif max_events > 0:
+                    heapq.heappushpop(events, item)
     terminals = sorted(
         (
             TerminalRow(t, f, total, rejected, flagged)
@@ -179,7 +186,7 @@ def build(
         ),
         key=lambda r: (-r.rejection_rate, -r.decisions, r.terminal),
     )
-    events.sort(key=lambda e: e.at, reverse=True)
+    newest = [e for _, _, e in sorted(events, key=lambda t: (t[0], t[1]), reverse=True)]
     ordered = sorted(per_reason, key=lambda k: (k != "ACCEPTED", -sum(per_reason[k]), k))
     return Dashboard(
         since=since,
@@ -189,5 +196,5 @@ def build(
         by_reason={k: tuple(per_reason[k]) for k in ordered},
         decisions=dict(totals),
         terminals=tuple(terminals),
-        events=tuple(events[:max_events]),
+        events=tuple(newest),
     )

@@ -100,10 +100,10 @@ class PrivacyService:
         now = self.clock()
         decisions = []
         # The audit log holds pseudonyms only: the holder's are resolved here, for the holder.
-        # A full pass over the log (streamed by pages): bounded memory, linear time.
-        for entry in self.store.iter_audit():
-            body = json.loads(entry.body)
-            if body.get("document") == key:
+        # Found through the index by pseudonym (paged): the holder's records only, not the log.
+        for text in self.store.audit_bodies_of(key):
+            body = json.loads(text)
+            if isinstance(body, dict) and body.get("document") == key:  # the hashed body decides
                 decisions.append({k: v for k, v in body.items() if k not in ("document", "v")})
         template = self.store.template_info(cccd)
         consents = self.store.consents_of(key)

@@ -173,26 +173,69 @@ class LedgerMixin:
                 yield AuditEntry(int(r["seq"]), str(r["prev_hash"]), str(r["hash"]), str(r["body"]))
             next_seq = int(rows[-1]["seq"]) + 1
 
-    def recent_audit_bodies(self, limit: int) -> Iterator[str]:
-        """The newest `limit` record bodies, newest first, paged (dashboards; no chain check)."""
-        before: int | None = None
+    def audit_decisions(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        facility: str | None = None,
+        province: str | None = None,
+        limit: int,
+    ) -> Iterator[str]:
+        """Bodies of the verify decisions in [since, until) of one facility, one province (the
+        first two digits of its facilities' codes) or every facility (both None): newest first, at
+        most `limit`, paged through `audit_index` (migration 10), so a small facility's history is
+        found however busy the others are. The caller still reads each body (the hashed record):
+        the index only chooses which."""
+        if facility is not None and province is not None:
+            raise ValueError("a dashboard scope is one facility or one province, not both")
+        scope, key = ("i.facility = ? AND ", (facility,)) if facility is not None else ("", ())
+        if province is not None:
+            scope, key = "i.province = ? AND ", (province,)
+        # The f-strings only join fixed clauses; `action = 'verify'` literal so the partial index applies.
+        select = (
+            f"SELECT i.seq, i.at, l.body FROM audit_index i JOIN audit_log l ON l.seq = i.seq"  # noqa: S608
+            f" WHERE {scope}i.action = 'verify' AND i.at >= ?"
+        )
+        order = " ORDER BY i.at DESC, i.seq DESC LIMIT ?"
+        first = select + " AND i.at < ?" + order
+        # A later page starts at the last one's time, its only upper bound (with the window's end
+        # beside it the engine may range from that end, and every page rescan what went before),
+        # and skips that time's records already given by seq.
+        after = select + " AND i.at <= ? AND (i.at < ? OR i.seq < ?)" + order
+        lo = self._ts(since)
+        last: tuple[Any, int] | None = None
         remaining = limit
         while remaining > 0:
             page = min(500, remaining)
             with self._read() as c:
-                if before is None:
-                    rows = c.all("SELECT seq, body FROM audit_log ORDER BY seq DESC LIMIT ?", (page,))
+                if last is None:
+                    rows = c.all(first, (*key, lo, self._ts(until), page))
                 else:
-                    rows = c.all(
-                        "SELECT seq, body FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                        (before, page),
-                    )
+                    rows = c.all(after, (*key, lo, last[0], last[0], last[1], page))
             if not rows:
                 return
             for r in rows:
                 yield str(r["body"])
             remaining -= len(rows)
-            before = int(rows[-1]["seq"])
+            last = (rows[-1]["at"], int(rows[-1]["seq"]))
+
+    def audit_bodies_of(self, document_key: str) -> Iterator[str]:
+        """Every record body under one pseudonym, in chain order, paged through `audit_index`:
+        O(that person's records), not a pass over the log."""
+        after = -1
+        while True:
+            with self._read() as c:
+                rows = c.all(
+                    """SELECT i.seq, l.body FROM audit_index i JOIN audit_log l ON l.seq = i.seq
+                       WHERE i.document = ? AND i.seq > ? ORDER BY i.seq LIMIT 500""",
+                    (document_key, after),
+                )
+            if not rows:
+                return
+            for r in rows:
+                yield str(r["body"])
+            after = int(rows[-1]["seq"])
 
     # -- liveness replay: exact frame hashes ------------------------------------------------------
 

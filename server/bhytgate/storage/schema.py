@@ -6,6 +6,43 @@ dialect fills; statements that only one engine has (triggers) are tagged with it
 
 from __future__ import annotations
 
+# The index row of one audit body in SQLite (`{b}`: the body column). `at` only from the exact form
+# audit.chain._utc_iso writes (YYYY-MM-DDTHH:MM:SS.ffffffZ), as the dialect's integer microseconds.
+_SQLITE_INDEX_ROW = """COALESCE(json_extract({b}, '$.facility'), ''),
+    substr(COALESCE(json_extract({b}, '$.facility'), ''), 1, 2),
+    json_extract({b}, '$.document'),
+    CASE WHEN json_extract({b}, '$.at') GLOB
+      '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'
+      THEN CAST(strftime('%s', substr(json_extract({b}, '$.at'), 1, 19)) AS INTEGER) * 1000000
+        + CAST(substr(json_extract({b}, '$.at'), 21, 6) AS INTEGER) END,
+    COALESCE(NULLIF(json_extract({b}, '$.action'), ''), 'verify')"""
+_SQLITE_INDEX_TRIGGER = """CREATE TRIGGER audit_index_append AFTER INSERT ON audit_log
+   WHEN json_valid(NEW.body) AND json_type(NEW.body) = 'object'
+   BEGIN INSERT INTO audit_index (seq, facility, province, document, at, action)
+   VALUES (NEW.seq, <row>); END""".replace("<row>", _SQLITE_INDEX_ROW.replace("{b}", "NEW.body"))
+_SQLITE_INDEX_BACKFILL = """INSERT INTO audit_index (seq, facility, province, document, at, action)
+   SELECT seq, <row> FROM audit_log
+   WHERE json_valid(body) AND json_type(body) = 'object'""".replace(
+    "<row>", _SQLITE_INDEX_ROW.replace("{b}", "body")
+)
+# PostgreSQL: the same row; a body that is not a JSON object, or an `at` that is not a time, is caught
+# here (no row, or no time) rather than refusing the append or the migration. `{{4}}`: the braces
+# of the regex, escaped for the `{type}` slots.
+_PG_INDEX_FUNCTION = """CREATE FUNCTION audit_index_add(p_seq BIGINT, p_body TEXT) RETURNS void
+   LANGUAGE plpgsql AS $$
+   DECLARE b JSONB; t TIMESTAMPTZ; f TEXT;
+   BEGIN
+     BEGIN b := p_body::jsonb; EXCEPTION WHEN others THEN RETURN; END;
+     IF jsonb_typeof(b) <> 'object' THEN RETURN; END IF;
+     IF (b->>'at') ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}[.][0-9]{{6}}Z$' THEN
+       BEGIN t := (b->>'at')::timestamptz; EXCEPTION WHEN others THEN t := NULL; END;
+     END IF;
+     f := COALESCE(b->>'facility', '');
+     INSERT INTO audit_index (seq, facility, province, document, at, action)
+     VALUES (p_seq, f, left(f, 2), b->>'document', t, COALESCE(NULLIF(b->>'action', ''), 'verify'))
+     ON CONFLICT (seq) DO NOTHING;
+   END $$"""
+
 # (version, [(engine or "*", statement)])
 Migration = tuple[int, tuple[tuple[str, str], ...]]
 
@@ -421,6 +458,80 @@ MIGRATIONS: tuple[Migration, ...] = (
                 claimed_at {ts} NOT NULL)""",
             ),
             ("*", "CREATE INDEX ix_claimed_checkins_run ON claimed_checkins(run_id)"),
+        ),
+    ),
+    (
+        10,
+        (
+            # The audit log read by facility, time and pseudonym (the dashboard, the data-subject
+            # export) without a pass over every record. A side table, filled by a trigger in the
+            # append's own statement (so in its transaction, whoever appends) from the body the
+            # record's hash covers; the record itself is never rewritten. A body that is not JSON,
+            # or whose `at` is not the chain's own UTC form, has no row or no time here.
+            (
+                "*",
+                """CREATE TABLE audit_index (
+                seq {bigint} PRIMARY KEY,
+                facility TEXT NOT NULL,
+                province TEXT NOT NULL,
+                document TEXT,
+                at {ts},
+                action TEXT NOT NULL)""",
+            ),
+            (
+                "*",
+                "CREATE INDEX ix_audit_index_facility ON audit_index(facility, at, seq)"
+                " WHERE action = 'verify'",
+            ),
+            (
+                "*",
+                "CREATE INDEX ix_audit_index_province ON audit_index(province, at, seq)"
+                " WHERE action = 'verify'",
+            ),
+            ("*", "CREATE INDEX ix_audit_index_at ON audit_index(at, seq) WHERE action = 'verify'"),
+            (
+                "*",
+                "CREATE INDEX ix_audit_index_document ON audit_index(document, seq)"
+                " WHERE document IS NOT NULL",
+            ),
+            # SQLite: json_extract; `at` as integer microseconds from the fixed form _utc_iso writes.
+            ("sqlite", _SQLITE_INDEX_TRIGGER),
+            ("sqlite", _SQLITE_INDEX_BACKFILL),
+            (
+                "sqlite",
+                """CREATE TRIGGER audit_index_no_update BEFORE UPDATE ON audit_index
+               BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+            ),
+            (
+                "sqlite",
+                """CREATE TRIGGER audit_index_no_delete BEFORE DELETE ON audit_index
+               BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+            ),
+            # PostgreSQL: one function reads a body into its row, for the trigger and the backfill.
+            ("postgres", _PG_INDEX_FUNCTION),
+            (
+                "postgres",
+                """CREATE FUNCTION audit_index_on_append() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN PERFORM audit_index_add(NEW.seq, NEW.body); RETURN NULL; END $$""",
+            ),
+            # The trigger first: it takes the lock that waits out (and then holds off) appends in
+            # flight, so the backfill below sees every record committed before it and no gap opens.
+            (
+                "postgres",
+                """CREATE TRIGGER audit_index_append AFTER INSERT ON audit_log
+               FOR EACH ROW EXECUTE FUNCTION audit_index_on_append()""",
+            ),
+            ("postgres", "SELECT audit_index_add(seq, body) FROM audit_log ORDER BY seq"),
+            (
+                "postgres",
+                """CREATE TRIGGER audit_index_no_change BEFORE UPDATE OR DELETE ON audit_index
+               FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+            ),
+            (
+                "postgres",
+                """CREATE TRIGGER audit_index_no_truncate BEFORE TRUNCATE ON audit_index
+               FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+            ),
         ),
     ),
 )

@@ -202,11 +202,12 @@ class SqlStore(
                 + self._d.types["ts"]
                 + " NOT NULL)"
             )
-            row = c.one("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
-            current = int(row["v"])
+            # By set, not by maximum: numbers are given out per change, so a database may hold a
+            # later one (10) before an earlier one (9) is merged; that one still applies then.
+            applied = {int(r["version"]) for r in c.all("SELECT version FROM schema_version")}
             now = self._d.ts(dt.datetime.now(dt.UTC))
-            for version, statements in MIGRATIONS:
-                if version <= current:
+            for version, statements in sorted(MIGRATIONS, key=lambda m: m[0]):
+                if version in applied:
                     continue
                 for engine, stmt in statements:
                     if engine in ("*", self._d.name):
