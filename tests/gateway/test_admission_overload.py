@@ -163,3 +163,28 @@ def test_the_metrics_show_overload_mode() -> None:
         assert fresh.registry.get_sample_value("bhytgate_admission_overload") == 0.0
 
     asyncio.run(scenario())
+
+
+def test_in_overload_mode_begin_is_refused_when_its_check_would_be() -> None:
+    """`refuse_early`, what BeginVerification asks: None below capacity, however much is in
+    flight; in overload mode the refusal the check would get at its Verify, counted as a shed."""
+
+    async def scenario() -> None:
+        calm = FacePool(FaceConfig(), workers=2, queue_limit=32)
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(6):
+                await stack.enter_async_context(calm.slot("single", deadline_s=8.0))
+            assert calm.refuse_early("single") is None  # no standing queue: Verify decides
+        pool = _pool_in_overload()
+        assert pool.refuse_early("single") is None  # nothing in flight: it would be admitted
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(4):
+                await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+            assert pool.refuse_early("single") is None  # the 5th still fits (k = 4: 300 ms)
+            await stack.enter_async_context(pool.slot("single", deadline_s=8.0))
+            refusal = pool.refuse_early("single")
+            assert isinstance(refusal, Overloaded) and "by overload mode" in str(refusal)
+            assert pool.shed_by == {"overload": 1}
+            assert pool.inflight == 5  # refusing reserves nothing
+
+    asyncio.run(scenario())

@@ -169,12 +169,19 @@ def test_service_config_resends_only_what_is_safe() -> None:
         for code in entry["retryPolicy"]["retryableStatusCodes"]:
             by_code.setdefault(code, set()).update(n["method"] for n in entry["name"])
     assert by_code == {
-        "RESOURCE_EXHAUSTED": {"Verify"},  # shed before its challenge was consumed
+        # shed before a challenge was issued (Begin, in overload mode) or consumed (Verify)
+        "RESOURCE_EXHAUSTED": {"BeginVerification", "Verify"},
         "UNAVAILABLE": {"BeginVerification", "GetAttestationKeys", "VerifyAuditChain"},
     }
+    names = [n["method"] for entry in config["methodConfig"] for n in entry["name"]]
+    assert len(names) == len(set(names))  # gRPC takes one policy per method
     no_shed = service_config(retry_shed=False, load_balancing="pick_first")
     assert no_shed["loadBalancingConfig"] == [{"pick_first": {}}]
     assert all(n["method"] != "Verify" for entry in no_shed["methodConfig"] for n in entry["name"])
+    assert all(
+        "RESOURCE_EXHAUSTED" not in entry["retryPolicy"]["retryableStatusCodes"]
+        for entry in no_shed["methodConfig"]
+    )
     with pytest.raises(ValueError, match="load_balancing"):
         service_config(load_balancing="grpclb")
 

@@ -102,21 +102,22 @@ function channelTarget(address, serverName = null) {
  * Round robin over the replicas and the resend rules of the gateway's contract: a Verify is resent
  * only when shed (RESOURCE_EXHAUSTED: refused before its challenge was consumed), never on
  * UNAVAILABLE (the challenge may be spent: begin again); BeginVerification and
- * GetAttestationKeys change nothing a resend could double and are resent on UNAVAILABLE.
+ * GetAttestationKeys change nothing a resend could double and are resent on UNAVAILABLE, and a
+ * BeginVerification shed in overload mode (RESOURCE_EXHAUSTED, nothing issued) is resent too.
  */
 function serviceConfig({ retryShed = true, loadBalancing = 'round_robin' } = {}) {
+  const resend = { maxAttempts: 3, initialBackoff: '0.05s', maxBackoff: '0.5s', backoffMultiplier: 2 };
   const methodConfig = [
     {
-      name: [
-        { service: VERIFICATION, method: 'BeginVerification' },
-        { service: VERIFICATION, method: 'GetAttestationKeys' },
-      ],
+      name: [{ service: VERIFICATION, method: 'GetAttestationKeys' }],
+      retryPolicy: { ...resend, retryableStatusCodes: ['UNAVAILABLE'] },
+    },
+    {
+      // Also shed in overload mode, before a challenge is issued; one policy per method.
+      name: [{ service: VERIFICATION, method: 'BeginVerification' }],
       retryPolicy: {
-        maxAttempts: 3,
-        initialBackoff: '0.05s',
-        maxBackoff: '0.5s',
-        backoffMultiplier: 2,
-        retryableStatusCodes: ['UNAVAILABLE'],
+        ...resend,
+        retryableStatusCodes: retryShed ? ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'] : ['UNAVAILABLE'],
       },
     },
   ];

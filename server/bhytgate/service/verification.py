@@ -157,9 +157,13 @@ class VerificationFlow:
     # --- BeginVerification ----------------------------------------------------------------
 
     async def begin(self, caller: Caller) -> BeginResult:
+        liveness = self.config.policy.liveness_required.get(caller.kind, True)
+        refusal = self.pool.refuse_early(check_kind(2 if liveness else 1))
+        if refusal is not None:
+            raise refusal  # before the terminal's rate is taken or a challenge issued
         now = self.clock()
         live = self.config.face.liveness
-        if self.config.policy.liveness_required.get(caller.kind, True):
+        if liveness:
             challenge = issue_challenge(int(now.timestamp() * 1000), live)
             nonce, actions = challenge.nonce, tuple(a.value for a in challenge.actions)
         else:

@@ -309,10 +309,9 @@ class FacePool:
         # stayed dry for IDLE_JOBS average jobs (under overload an arrival refills it sooner).
         overloaded = self._overloaded_at(now_ms)
         if self.inflight > 0:
-            if self.inflight >= self.workers + self.queue_limit:
-                raise self._refuse(
-                    "queue_limit", f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})"
-                )
+            full = self._queue_full()
+            if full is not None:
+                raise full
             overload_ms = None
             if overloaded:
                 overload_ms = self.admission.overload_wait_jobs * self._mean_job_ms
@@ -340,6 +339,37 @@ class FacePool:
             _SLOT.reset(token)
             self._inflight -= 1
             self._release(reservation)
+
+    def _queue_full(self) -> Overloaded | None:
+        if self.inflight < self.workers + self.queue_limit:
+            return None
+        return self._refuse("queue_limit", f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})")
+
+    def refuse_early(self, kind: str) -> Overloaded | None:
+        """In overload mode only: the refusal a check of `kind` arriving now would get at its
+        Verify, so that BeginVerification refuses it before a challenge is issued (nothing spent;
+        the terminal retries after a backoff, and the holder is not asked to turn their head for a
+        check the gateway would refuse). Below capacity Begin never refuses: a terminal's Verify
+        comes seconds later, when this prediction no longer holds. None when it would be admitted."""
+        now_ms = time.monotonic() * 1000.0
+        if self.inflight == 0 or not self._overloaded_at(now_ms):
+            return None
+        full = self._queue_full()
+        if full is not None:
+            return full
+        decision = decide(
+            self.admission,
+            work_ahead_ms=self.work_ahead_ms,
+            rate=self.service.rate,
+            own_ms=self.costs.expected_ms(kind, self.admission.default_job_ms),
+            deadline_s=None,
+            overload_ms=self.admission.overload_wait_jobs * self._mean_job_ms,
+        )
+        if decision.admit:
+            return None
+        if decision.bound == "overload":
+            self.standing.refused(now_ms)
+        return self._refuse(decision.bound, decision.explain(kind))
 
     def _release(self, reservation: _Reservation | None) -> None:
         if reservation is not None and not reservation.released:

@@ -61,7 +61,6 @@ RETRY_SHED_VERIFY: dict[str, Any] = {
 # never resent.
 RESEND_UNAVAILABLE: dict[str, Any] = {
     "name": [
-        {"service": VERIFICATION, "method": "BeginVerification"},
         {"service": VERIFICATION, "method": "GetAttestationKeys"},
         {"service": ADMIN, "method": "VerifyAuditChain"},
     ],
@@ -73,6 +72,18 @@ RESEND_UNAVAILABLE: dict[str, Any] = {
         "retryableStatusCodes": ["UNAVAILABLE"],
     },
 }
+
+
+def _begin_policy(retry_shed: bool) -> dict[str, Any]:
+    """BeginVerification: resent on UNAVAILABLE (above), and with `retry_shed` also when the
+    gateway, in overload mode, refused it before issuing anything (RESOURCE_EXHAUSTED). gRPC
+    allows one policy per method, hence its own entry."""
+    codes = ["UNAVAILABLE", "RESOURCE_EXHAUSTED"] if retry_shed else ["UNAVAILABLE"]
+    return {
+        "name": [{"service": VERIFICATION, "method": "BeginVerification"}],
+        "retryPolicy": {**RESEND_UNAVAILABLE["retryPolicy"], "retryableStatusCodes": codes},
+    }
+
 
 LOAD_BALANCING = ("round_robin", "pick_first")
 
@@ -213,7 +224,11 @@ def service_config(*, retry_shed: bool = True, load_balancing: str = "round_robi
     that replica's memory."""
     if load_balancing not in LOAD_BALANCING:
         raise ValueError(f"load_balancing must be one of {', '.join(LOAD_BALANCING)}")
-    method_config = [RESEND_UNAVAILABLE, *([RETRY_SHED_VERIFY] if retry_shed else [])]
+    method_config = [
+        _begin_policy(retry_shed),
+        RESEND_UNAVAILABLE,
+        *([RETRY_SHED_VERIFY] if retry_shed else []),
+    ]
     return {
         "loadBalancingConfig": [{load_balancing: {}}],
         # "" is the whole server's status, which the gateway sets SERVING once it listens.
