@@ -35,7 +35,7 @@ from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate_clients.sdk.home import GatewayHome
 
 from .chips import FastChip
-from .workload import ALL_TERMINALS, Card, Check
+from .workload import ALL_TERMINALS, Card, Check, burst_stamps
 
 TERMINAL_KINDS = {
     "desk": pb.TERMINAL_KIND_DESK,
@@ -355,16 +355,18 @@ class Generator:
             begin_request, timeout=self.deadline_s
         )
         replied = loop.time()
+        begun = time.time()
         rec.record_us(rec.begin, replied - start)
         signatures = await self.chips.answer(check.card, begin.aa_challenge)
         if desk:
             roles = ["single"]
         else:
             roles = ["base", *(ACTIONS[a] for a in begin.liveness_actions), "end"]
-        # Stamps inside the challenge window and never in the future: from the moment Begin returned.
-        first_ms = int(time.time() * 1000)
+        # Stamps inside the challenge window and never in the future.
+        stamps, wait = burst_stamps(len(roles), begun)
         frames = [
-            pb.CaptureFrame(image=check.frames[r], timestamp_ms=first_ms + i) for i, r in enumerate(roles)
+            pb.CaptureFrame(image=check.frames[role], timestamp_ms=ts)
+            for role, ts in zip(roles, stamps, strict=True)
         ]
         request = pb.VerifyRequest(
             challenge_id=begin.challenge_id,
@@ -375,7 +377,6 @@ class Generator:
         )
         if desk:
             request.operator.CopyFrom(OPERATOR)
-        wait = (first_ms + len(roles)) / 1000 - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
         rec.record_us(rec.terminal, loop.time() - replied)

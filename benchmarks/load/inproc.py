@@ -27,7 +27,7 @@ from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, JobFn, run_
 from bhytgate.storage import is_postgres
 
 from .chips import FastChip
-from .workload import BenchHome, Check
+from .workload import BenchHome, Check, burst_stamps
 
 OPERATOR = Operator("Lê Thu Hà", "001185000123")
 FACILITY = "01001"
@@ -121,12 +121,12 @@ async def _run(
         else:
             caller = _caller(check)
             begin = await gateway.begin(caller)
+            begun = time.time()
             signatures = chips[check.card].answer(begin.aa_challenge)
             desk = check.terminal_kind == "desk"
             roles = ["single"] if desk else ["base", *begin.actions, "end"]
-            first_ms = int(time.time() * 1000)
-            frames = [(check.frames[r], first_ms + i) for i, r in enumerate(roles)]
-            wait = (first_ms + len(roles)) / 1000 - time.time()
+            stamps, wait = burst_stamps(len(roles), begun)
+            frames = list(zip((check.frames[r] for r in roles), stamps, strict=True))
             if wait > 0:
                 await asyncio.sleep(wait)
             inp = VerifyInput(

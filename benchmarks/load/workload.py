@@ -13,7 +13,9 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import math
 import random
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -292,6 +294,19 @@ def plan(bench: BenchHome, count: int, mix: Mix, rng: random.Random) -> list[Spe
         else:
             out.append(Spec("replay", desk, "desk", "", (), seed))
     return out
+
+
+def burst_stamps(count: int, begun_s: float) -> tuple[list[int], float]:
+    """Millisecond stamps for `count` frames captured since Begin returned (at wall time `begun_s`),
+    the last one now; and how long to wait before sending so that none is in the future.
+
+    A terminal captures its burst between Begin and Verify; the bench has the frames already, so it
+    stamps them 1 ms apart ending now (never before Begin's reply, which comes after the challenge
+    was issued) rather than starting now and sleeping `count` ms into the check's latency."""
+    now_ms = int(time.time() * 1000)
+    first = max(math.ceil(begun_s * 1000), now_ms - (count - 1))
+    stamps = [first + i for i in range(count)]
+    return stamps, max(0.0, (stamps[-1] + 1) / 1000 - time.time())
 
 
 MAX_FRAME_SIDE = 960  # a 720p-class terminal camera; larger source photos are scaled down to fit
