@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.claims_gen import Visit, claims_bytes
 from bhytgate.claims.envelope import ClaimsFileError
-from bhytgate.claims.match import Outcome, Status, classify
+from bhytgate.claims.match import Holder, Outcome, Status, classify
 from bhytgate.claims.service import Reconciliation
 from bhytgate.storage import SqliteStore
 
@@ -23,7 +23,9 @@ VID = "v" * 32
 def test_a_check_in_taken_by_another_file_makes_the_dossier_a_duplicate_naming_it() -> None:
     rows = [checkin(VID, T, ma_lk="LK1")]
     v = visit()
-    out = classify(1, v, keys_of(v), rows, window=WINDOW, horizon=HORIZON, taken={VID: "dossier 4 of X"}.get)
+    out = classify(
+        1, v, keys_of(v), rows, window=WINDOW, horizon=HORIZON, taken={VID: Holder("dossier 4 of X")}.get
+    )
     assert (out.status, out.verification_id) == (Status.DUPLICATE, VID)
     # the MA_LK evidence is reported (the rule stays: whoever claimed it first keeps it)
     assert (
@@ -34,7 +36,7 @@ def test_a_check_in_taken_by_another_file_makes_the_dossier_a_duplicate_naming_i
     assert free.status is Status.VERIFIED
     # a second check-in that day, free: it verifies this dossier instead
     both = [*rows, checkin("w" * 32, T + dt.timedelta(hours=1))]
-    other = classify(1, v, keys_of(v), both, window=WINDOW, horizon=HORIZON, taken={VID: "x"}.get)
+    other = classify(1, v, keys_of(v), both, window=WINDOW, horizon=HORIZON, taken={VID: Holder("x")}.get)
     assert (other.status, other.verification_id) == (Status.VERIFIED, "w" * 32)
 
 
@@ -168,3 +170,53 @@ def test_a_second_check_in_that_day_verifies_the_later_file_s_second_visit(db: S
         db, claims_bytes("01001", [seen("LK-2", minutes=80)])
     )  # nearer VID (80 min) than w (100 min)
     assert [(o.status, o.verification_id) for o in out] == [(Status.VERIFIED, "w" * 32)]
+
+
+def _second_checkin(db: SqliteStore, minutes: int) -> str:
+    """The same person checked in again that day, `minutes` after VID."""
+    later = AT + dt.timedelta(minutes=minutes)
+    db.put_checkin(
+        checkin("w" * 32, later), b"<x/>", later + dt.timedelta(days=7), later + dt.timedelta(days=400)
+    )
+    return "w" * 32
+
+
+def test_one_visit_claims_one_check_in_even_when_the_person_checked_in_twice_that_day(
+    db: SqliteStore,
+) -> None:
+    """A second check-in that day is for a second visit (another MA_LK), not for the same visit
+    claimed again: the same dossier twice in a file, the same dossier twice in a later file, and a
+    changed dossier of the same MA_LK are each `duplicate`, leaving the free check-in untaken."""
+    w = _second_checkin(db, 180)
+    twice = claims_bytes("01001", [seen("LK-1"), seen("LK-1")])
+    out, _ = run(db, twice)
+    assert [(o.status, o.verification_id) for o in out] == [(Status.VERIFIED, VID), (Status.DUPLICATE, VID)]
+    assert out[1].reason.startswith("its check-in already verifies dossier 1 (MA_LK LK-1) of this file")
+    assert db.claims_on([w]) == {}
+    # the same file again: the first copy keeps its claim, the second is still the duplicate
+    assert [(o.status, o.verification_id) for o in run(db, twice, step=90)[0]] == [
+        (Status.VERIFIED, VID),
+        (Status.DUPLICATE, VID),
+    ]
+    # a later file with a changed dossier of the same visit: a duplicate, not the free check-in
+    changed, _ = run(db, claims_bytes("01001", [seen("LK-1", amount="990000")]))
+    assert [(o.status, o.verification_id) for o in changed] == [(Status.DUPLICATE, VID)]
+    assert "dossier 1 with the same MA_LK of facility 01001's" in changed[0].reason
+    assert db.claims_on([w]) == {}
+    # a second visit that day (another MA_LK) still takes the free check-in
+    visit_2, _ = run(db, claims_bytes("01001", [seen("LK-2", minutes=170)]))
+    assert [(o.status, o.verification_id) for o in visit_2] == [(Status.VERIFIED, w)]
+
+
+def test_a_re_sent_dossier_keeps_the_check_in_it_holds_when_a_nearer_one_appears(db: SqliteStore) -> None:
+    """Re-sending is idempotent even when the person checked in again after the first run, nearer
+    to NGAY_VAO: the dossier keeps the check-in it holds instead of claiming a second one."""
+    data = claims_bytes("01001", [seen("LK-1", minutes=100)])
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    w = _second_checkin(db, 95)
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    assert db.claims_on([w]) == {}
+    # the free one is there for the person's second visit
+    assert [(o.status, o.verification_id) for o in run(db, claims_bytes("01001", [seen("LK-2", 90)]))[0]] == [
+        (Status.VERIFIED, w)
+    ]
