@@ -220,3 +220,29 @@ def test_a_re_sent_dossier_keeps_the_check_in_it_holds_when_a_nearer_one_appears
     assert [(o.status, o.verification_id) for o in run(db, claims_bytes("01001", [seen("LK-2", 90)]))[0]] == [
         (Status.VERIFIED, w)
     ]
+
+
+def test_the_same_visit_with_ngay_vao_moved_next_to_the_second_check_in_is_still_a_duplicate(
+    db: SqliteStore,
+) -> None:
+    """File A's LK-1 holds VID; file B's LK-1 with NGAY_VAO moved 5 h later, next to the person's
+    second check-in (VID now outside the window): still the same visit, `duplicate` of file A's."""
+    w = _second_checkin(db, 300)
+    run(db, claims_bytes("01001", [seen("LK-1")]))
+    moved, _ = run(db, claims_bytes("01001", [seen("LK-1", minutes=310)]))
+    assert [(o.status, o.verification_id) for o in moved] == [(Status.DUPLICATE, VID)]
+    assert "dossier 1 with the same MA_LK of facility 01001's" in moved[0].reason
+    assert db.claims_on([w]) == {}
+
+
+def test_a_re_sent_dossier_reconciled_with_a_narrower_window_claims_no_other_check_in(
+    db: SqliteStore,
+) -> None:
+    """Its check-in is outside the narrower window: a mismatch naming it, not a second claim."""
+    data = claims_bytes("01001", [seen("LK-1", minutes=180)])
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    w = _second_checkin(db, 200)  # checked in again after the first run
+    job = Reconciliation(db, KEYS, window=dt.timedelta(minutes=60), facility="01001")
+    out = job.feed(data) + job.close()
+    assert [(o.status, o.verification_id) for o in out] == [(Status.MISMATCH, VID)]
+    assert db.claims_on([w]) == {}

@@ -85,8 +85,9 @@ def classify(
 ) -> Outcome:
     """`checkins` may hold other people's (a batch's): only this person's, near this visit, count.
     `taken`: verification id -> what already holds that check-in (`OWN`: this dossier, sent
-    before), or None when it is free. A check-in the dossier holds comes first (a re-send keeps
-    its claim), then one its visit holds through another dossier (a duplicate), then a free one."""
+    before), or None when it is free. A check-in the dossier holds decides (a re-send keeps its
+    claim, and claims no other), then one its visit holds through another dossier (a duplicate,
+    wherever within the horizon: a changed NGAY_VAO is still the same visit), then a free one."""
     end = visit.end or visit.arrival
     mine = [
         c
@@ -98,14 +99,20 @@ def classify(
     if not mine:
         return base
     here = [c for c in mine if c.facility == visit.facility and _gap(c.verified_at, visit.arrival) <= window]
+    holders = {c.verification_id: taken(c.verification_id) for c in mine}
+    held = [(c, h) for c in mine if (h := holders[c.verification_id]) is not None]
+    kept = [c for c, h in held if h.own]
+    # the visit already holds a check-in (in this window or not: a changed NGAY_VAO is the same visit)
+    again = [c for c, h in held if h.same_visit and not h.own]
+    if kept:  # a re-send keeps its claim; outside this call's window it is a mismatch, not a new claim
+        here = [c for c in here if c in kept]
+        mine = kept
+    elif again:
+        here = again
     if here:
-        holders = {c.verification_id: taken(c.verification_id) for c in here}
-        held = [(c, h) for c in here if (h := holders[c.verification_id]) is not None]
-        kept = [c for c, h in held if h.own]
-        again = [c for c, h in held if h.same_visit and not h.own]
-        fresh = [c for c in here if holders[c.verification_id] is None]
+        fresh = [c for c in here if (h := holders[c.verification_id]) is None or h.own]
         best = min(
-            kept or again or fresh or here,
+            fresh or here,
             key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival)),
         )
         holder = holders[best.verification_id]
