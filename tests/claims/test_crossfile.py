@@ -80,11 +80,14 @@ def test_file_b_claiming_file_a_s_check_in_is_flagged_and_file_a_again_is_not(db
     )
     assert job_b.summary.as_dict()["classes"]["duplicate"] == {"count": 1, "amount": "90000"}  # type: ignore[index]
 
-    # the very same file again (another run, other chunks): its dossier holds its own claim
+    # the very same file again (another run, other chunks): its dossier holds its own claim, and
+    # says that it was reconciled before
     again, job_again = run(db, file_a, step=50)
-    assert [(o.status, o.verification_id, o.reason) for o in again] == [
-        (o.status, o.verification_id, o.reason) for o in out_a
-    ]
+    assert [(o.status, o.verification_id) for o in again] == [(o.status, o.verification_id) for o in out_a]
+    assert again[0].reason.startswith(
+        f"re-sent: this dossier already holds its check-in as dossier 1 of facility 01001's file"
+        f" sha256:{job_a.file_sha256[:16]} "
+    )
     assert job_again.file_sha256 == job_a.file_sha256
     assert db.claims_on([VID])[VID] == claimed  # still file A's first claim
     # and file B again is still the duplicate
@@ -116,7 +119,9 @@ def test_within_a_file_the_first_dossier_still_keeps_it_and_a_re_run_says_the_sa
     assert [o.status for o in first] == [Status.VERIFIED, Status.DUPLICATE, Status.DUPLICATE]
     assert first[1].reason == "its check-in already verifies dossier 1 (MA_LK LK-1) of this file"
     again, _ = run(db, data, step=700)
-    assert [(o.status, o.reason) for o in again] == [(o.status, o.reason) for o in first]
+    assert [o.status for o in again] == [o.status for o in first]
+    assert [o.reason for o in again[1:]] == [o.reason for o in first[1:]]
+    assert again[0].reason.startswith("re-sent: this dossier already holds its check-in as dossier 1 ")
 
 
 def test_another_facility_s_claim_is_not_named_to_a_facility_admin(db: SqliteStore) -> None:
@@ -246,3 +251,19 @@ def test_a_re_sent_dossier_reconciled_with_a_narrower_window_claims_no_other_che
     out = job.feed(data) + job.close()
     assert [(o.status, o.verification_id) for o in out] == [(Status.MISMATCH, VID)]
     assert db.claims_on([w]) == {}
+
+
+def test_a_dossier_re_sent_in_another_file_stays_verified_but_says_which_file_has_it(db: SqliteStore) -> None:
+    """A hospital sending last month's dossier again in this month's file (any file name) gets it
+    `verified` again (one check-in, one claim still holds), so the result must say it is a
+    re-send: the reason names the file that first claimed it, or the visit could be paid twice."""
+    first, job_a = run(db, claims_bytes("01001", [seen("LK-1")]))
+    assert (first[0].status, first[0].reason) == (Status.VERIFIED, "")
+    claimed = db.claims_on([VID])[VID]
+    other = Visit("LK-G", "002090000001", "DN4010000000002", T, "01001")
+    later, _ = run(db, claims_bytes("01001", [other, seen("LK-1")]))
+    assert (later[1].status, later[1].verification_id) == (Status.VERIFIED, VID)
+    assert later[1].reason == (
+        f"re-sent: this dossier already holds its check-in as dossier 1 of facility 01001's file"
+        f" sha256:{job_a.file_sha256[:16]} (reconciled {claimed.claimed_at:%Y-%m-%d %H:%M} UTC)"
+    )

@@ -45,10 +45,7 @@ class Holder:
 
     reference: str  # named in the reason: "dossier 3 (MA_LK X) of this file", another file's dossier
     same_visit: bool = False  # a dossier of this dossier's visit (MA_CSKCB, MA_LK): the visit claimed again
-    own: bool = False  # this very dossier, sent before: it keeps that check-in
-
-
-OWN = Holder("", own=True)
+    own: bool = False  # this very dossier, sent before: it keeps that check-in (reference: where)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,10 +81,11 @@ def classify(
     taken: Callable[[str], Holder | None] = lambda _: None,
 ) -> Outcome:
     """`checkins` may hold other people's (a batch's): only this person's, near this visit, count.
-    `taken`: verification id -> what already holds that check-in (`OWN`: this dossier, sent
-    before), or None when it is free. A check-in the dossier holds decides (a re-send keeps its
-    claim, and claims no other), then one its visit holds through another dossier (a duplicate,
-    wherever within the horizon: a changed NGAY_VAO is still the same visit), then a free one."""
+    `taken`: verification id -> what already holds that check-in (`own`: this dossier, sent
+    before; verified again, the reason names where), or None when it is free. A check-in the
+    dossier holds decides (a re-send keeps its claim, and claims no other), then one its visit
+    holds through another dossier (a duplicate, wherever within the horizon: a changed NGAY_VAO
+    is still the same visit), then a free one."""
     end = visit.end or visit.arrival
     mine = [
         c
@@ -116,8 +114,11 @@ def classify(
             key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival)),
         )
         holder = holders[best.verification_id]
-        if holder is None or holder.own:
+        if holder is None:
             status, reason = Status.VERIFIED, ""
+        elif holder.own:  # said, so that a visit billed again in a later file is seen as such
+            status = Status.VERIFIED
+            reason = f"re-sent: this dossier already holds its check-in as {holder.reference}"
         else:
             status = Status.DUPLICATE
             reason = f"its check-in already verifies {holder.reference}"

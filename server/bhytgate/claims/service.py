@@ -28,7 +28,7 @@ from typing import Protocol
 
 from bhytgate.checkin.keys import CheckinKeys
 from bhytgate.claims.envelope import ClaimsScopeError, EnvelopeReader, RawDossier
-from bhytgate.claims.match import OWN, Holder, Keys, Outcome, Status, Summary, classify
+from bhytgate.claims.match import Holder, Keys, Outcome, Status, Summary, classify
 from bhytgate.claims.xml1 import Problem, Xml1, parse_payload
 from bhytgate.storage.checkins import CheckinStore
 from bhytgate.storage.claims import Claim, ClaimStore
@@ -155,7 +155,7 @@ class Reconciliation:
             if claim is None:
                 return None
             if claim.dossier_key == dossier_key():
-                return OWN
+                return Holder(self._holder(claim, ""), own=True)  # "": not "with the same MA_LK"
             return Holder(self._holder(claim, keys.visit), same_visit=claim.visit_key == keys.visit)
 
         return taken
