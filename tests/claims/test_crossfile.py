@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.claims_gen import Visit, claims_bytes
 from bhytgate.claims.envelope import ClaimsFileError
-from bhytgate.claims.match import Outcome, Status, classify
+from bhytgate.claims.match import Holder, Outcome, Status, classify
 from bhytgate.claims.service import Reconciliation
 from bhytgate.storage import SqliteStore
 
@@ -23,7 +23,9 @@ VID = "v" * 32
 def test_a_check_in_taken_by_another_file_makes_the_dossier_a_duplicate_naming_it() -> None:
     rows = [checkin(VID, T, ma_lk="LK1")]
     v = visit()
-    out = classify(1, v, keys_of(v), rows, window=WINDOW, horizon=HORIZON, taken={VID: "dossier 4 of X"}.get)
+    out = classify(
+        1, v, keys_of(v), rows, window=WINDOW, horizon=HORIZON, taken={VID: Holder("dossier 4 of X")}.get
+    )
     assert (out.status, out.verification_id) == (Status.DUPLICATE, VID)
     # the MA_LK evidence is reported (the rule stays: whoever claimed it first keeps it)
     assert (
@@ -34,7 +36,7 @@ def test_a_check_in_taken_by_another_file_makes_the_dossier_a_duplicate_naming_i
     assert free.status is Status.VERIFIED
     # a second check-in that day, free: it verifies this dossier instead
     both = [*rows, checkin("w" * 32, T + dt.timedelta(hours=1))]
-    other = classify(1, v, keys_of(v), both, window=WINDOW, horizon=HORIZON, taken={VID: "x"}.get)
+    other = classify(1, v, keys_of(v), both, window=WINDOW, horizon=HORIZON, taken={VID: Holder("x")}.get)
     assert (other.status, other.verification_id) == (Status.VERIFIED, "w" * 32)
 
 
@@ -78,11 +80,14 @@ def test_file_b_claiming_file_a_s_check_in_is_flagged_and_file_a_again_is_not(db
     )
     assert job_b.summary.as_dict()["classes"]["duplicate"] == {"count": 1, "amount": "90000"}  # type: ignore[index]
 
-    # the very same file again (another run, other chunks): its dossier holds its own claim
+    # the very same file again (another run, other chunks): its dossier holds its own claim, and
+    # says that it was reconciled before
     again, job_again = run(db, file_a, step=50)
-    assert [(o.status, o.verification_id, o.reason) for o in again] == [
-        (o.status, o.verification_id, o.reason) for o in out_a
-    ]
+    assert [(o.status, o.verification_id) for o in again] == [(o.status, o.verification_id) for o in out_a]
+    assert again[0].reason.startswith(
+        f"re-sent: this dossier already holds its check-in as dossier 1 of facility 01001's file"
+        f" sha256:{job_a.file_sha256[:16]} "
+    )
     assert job_again.file_sha256 == job_a.file_sha256
     assert db.claims_on([VID])[VID] == claimed  # still file A's first claim
     # and file B again is still the duplicate
@@ -114,7 +119,9 @@ def test_within_a_file_the_first_dossier_still_keeps_it_and_a_re_run_says_the_sa
     assert [o.status for o in first] == [Status.VERIFIED, Status.DUPLICATE, Status.DUPLICATE]
     assert first[1].reason == "its check-in already verifies dossier 1 (MA_LK LK-1) of this file"
     again, _ = run(db, data, step=700)
-    assert [(o.status, o.reason) for o in again] == [(o.status, o.reason) for o in first]
+    assert [o.status for o in again] == [o.status for o in first]
+    assert [o.reason for o in again[1:]] == [o.reason for o in first[1:]]
+    assert again[0].reason.startswith("re-sent: this dossier already holds its check-in as dossier 1 ")
 
 
 def test_another_facility_s_claim_is_not_named_to_a_facility_admin(db: SqliteStore) -> None:
@@ -168,3 +175,95 @@ def test_a_second_check_in_that_day_verifies_the_later_file_s_second_visit(db: S
         db, claims_bytes("01001", [seen("LK-2", minutes=80)])
     )  # nearer VID (80 min) than w (100 min)
     assert [(o.status, o.verification_id) for o in out] == [(Status.VERIFIED, "w" * 32)]
+
+
+def _second_checkin(db: SqliteStore, minutes: int) -> str:
+    """The same person checked in again that day, `minutes` after VID."""
+    later = AT + dt.timedelta(minutes=minutes)
+    db.put_checkin(
+        checkin("w" * 32, later), b"<x/>", later + dt.timedelta(days=7), later + dt.timedelta(days=400)
+    )
+    return "w" * 32
+
+
+def test_one_visit_claims_one_check_in_even_when_the_person_checked_in_twice_that_day(
+    db: SqliteStore,
+) -> None:
+    """A second check-in that day is for a second visit (another MA_LK), not for the same visit
+    claimed again: the same dossier twice in a file, the same dossier twice in a later file, and a
+    changed dossier of the same MA_LK are each `duplicate`, leaving the free check-in untaken."""
+    w = _second_checkin(db, 180)
+    twice = claims_bytes("01001", [seen("LK-1"), seen("LK-1")])
+    out, _ = run(db, twice)
+    assert [(o.status, o.verification_id) for o in out] == [(Status.VERIFIED, VID), (Status.DUPLICATE, VID)]
+    assert out[1].reason.startswith("its check-in already verifies dossier 1 (MA_LK LK-1) of this file")
+    assert db.claims_on([w]) == {}
+    # the same file again: the first copy keeps its claim, the second is still the duplicate
+    assert [(o.status, o.verification_id) for o in run(db, twice, step=90)[0]] == [
+        (Status.VERIFIED, VID),
+        (Status.DUPLICATE, VID),
+    ]
+    # a later file with a changed dossier of the same visit: a duplicate, not the free check-in
+    changed, _ = run(db, claims_bytes("01001", [seen("LK-1", amount="990000")]))
+    assert [(o.status, o.verification_id) for o in changed] == [(Status.DUPLICATE, VID)]
+    assert "dossier 1 with the same MA_LK of facility 01001's" in changed[0].reason
+    assert db.claims_on([w]) == {}
+    # a second visit that day (another MA_LK) still takes the free check-in
+    visit_2, _ = run(db, claims_bytes("01001", [seen("LK-2", minutes=170)]))
+    assert [(o.status, o.verification_id) for o in visit_2] == [(Status.VERIFIED, w)]
+
+
+def test_a_re_sent_dossier_keeps_the_check_in_it_holds_when_a_nearer_one_appears(db: SqliteStore) -> None:
+    """Re-sending is idempotent even when the person checked in again after the first run, nearer
+    to NGAY_VAO: the dossier keeps the check-in it holds instead of claiming a second one."""
+    data = claims_bytes("01001", [seen("LK-1", minutes=100)])
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    w = _second_checkin(db, 95)
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    assert db.claims_on([w]) == {}
+    # the free one is there for the person's second visit
+    assert [(o.status, o.verification_id) for o in run(db, claims_bytes("01001", [seen("LK-2", 90)]))[0]] == [
+        (Status.VERIFIED, w)
+    ]
+
+
+def test_the_same_visit_with_ngay_vao_moved_next_to_the_second_check_in_is_still_a_duplicate(
+    db: SqliteStore,
+) -> None:
+    """File A's LK-1 holds VID; file B's LK-1 with NGAY_VAO moved 5 h later, next to the person's
+    second check-in (VID now outside the window): still the same visit, `duplicate` of file A's."""
+    w = _second_checkin(db, 300)
+    run(db, claims_bytes("01001", [seen("LK-1")]))
+    moved, _ = run(db, claims_bytes("01001", [seen("LK-1", minutes=310)]))
+    assert [(o.status, o.verification_id) for o in moved] == [(Status.DUPLICATE, VID)]
+    assert "dossier 1 with the same MA_LK of facility 01001's" in moved[0].reason
+    assert db.claims_on([w]) == {}
+
+
+def test_a_re_sent_dossier_reconciled_with_a_narrower_window_claims_no_other_check_in(
+    db: SqliteStore,
+) -> None:
+    """Its check-in is outside the narrower window: a mismatch naming it, not a second claim."""
+    data = claims_bytes("01001", [seen("LK-1", minutes=180)])
+    assert [(o.status, o.verification_id) for o in run(db, data)[0]] == [(Status.VERIFIED, VID)]
+    w = _second_checkin(db, 200)  # checked in again after the first run
+    job = Reconciliation(db, KEYS, window=dt.timedelta(minutes=60), facility="01001")
+    out = job.feed(data) + job.close()
+    assert [(o.status, o.verification_id) for o in out] == [(Status.MISMATCH, VID)]
+    assert db.claims_on([w]) == {}
+
+
+def test_a_dossier_re_sent_in_another_file_stays_verified_but_says_which_file_has_it(db: SqliteStore) -> None:
+    """A hospital sending last month's dossier again in this month's file (any file name) gets it
+    `verified` again (one check-in, one claim still holds), so the result must say it is a
+    re-send: the reason names the file that first claimed it, or the visit could be paid twice."""
+    first, job_a = run(db, claims_bytes("01001", [seen("LK-1")]))
+    assert (first[0].status, first[0].reason) == (Status.VERIFIED, "")
+    claimed = db.claims_on([VID])[VID]
+    other = Visit("LK-G", "002090000001", "DN4010000000002", T, "01001")
+    later, _ = run(db, claims_bytes("01001", [other, seen("LK-1")]))
+    assert (later[1].status, later[1].verification_id) == (Status.VERIFIED, VID)
+    assert later[1].reason == (
+        f"re-sent: this dossier already holds its check-in as dossier 1 of facility 01001's file"
+        f" sha256:{job_a.file_sha256[:16]} (reconciled {claimed.claimed_at:%Y-%m-%d %H:%M} UTC)"
+    )

@@ -319,7 +319,16 @@ def test_a_check_in_claimed_by_file_a_is_a_duplicate_in_file_b_and_file_a_again_
         f"its check-in already verifies dossier 1 of facility 01001's file sha256:{digest} (reconciled "
     ), second[0].reason
     again = reconcile(file_a)
-    assert [(d.status, d.verification_id, d.reason) for d in again] == [(pb.DOSSIER_STATUS_VERIFIED, vid, "")]
+    assert [(d.status, d.verification_id) for d in again] == [(pb.DOSSIER_STATUS_VERIFIED, vid)]
+    assert again[0].reason.startswith(
+        "re-sent: this dossier already holds its check-in as dossier 1 of facility 01001's file"
+        f" sha256:{digest} "
+    ), again[0].reason
     status, page = upload(deployment, "admin-01", file_b)
     assert status == 200, page
     assert '<tr data-class="duplicate"><td>duplicate</td><td class="count">1</td>' in page
+    # the console lists a re-sent dossier although it is verified (a visit billed again is seen)
+    status, page = upload(deployment, "admin-01", file_a)
+    assert status == 200, page
+    assert f'<tr data-status="verified"><td>1</td><td>LK-XF-A-{tag}</td>' in page
+    assert "re-sent: this dossier already holds its check-in" in page

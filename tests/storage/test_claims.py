@@ -215,3 +215,51 @@ def test_two_replicas_reconciling_two_files_at_once_keep_the_check_in_once(
         f" (reconciled {a.claims_on(['v' * 32])['v' * 32].claimed_at:%Y-%m-%d %H:%M} UTC)"
     )
     assert job_a.summary.counts[Status.DUPLICATE] == 1 and job_a.summary.counts[Status.VERIFIED] == 0
+
+
+def test_a_database_at_migration_8_with_check_ins_upgrades_and_claims_them(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster's database created before migration 9, holding check-ins: the upgrade adds the
+    table, the old check-ins can be claimed, and the purge still drops them (with their claims)."""
+    from bhytgate.storage import schema, sql
+
+    monkeypatch.setattr(sql, "MIGRATIONS", tuple(m for m in schema.MIGRATIONS if m[0] < 9))
+    old = store_factory.open()
+    assert isinstance(old, SqlStore) and old.schema_version() == 8
+    put(old, "v-old")
+    old.close()
+    monkeypatch.setattr(sql, "MIGRATIONS", schema.MIGRATIONS)
+    store = store_factory.open()
+    assert isinstance(store, SqlStore) and store.schema_version() >= 9
+    assert store.claim_checkins([claim("v-old", "d-a")]) == {"v-old": claim("v-old", "d-a")}
+    assert store.purge_checkins(T0 + 401 * DAY) == (1, 1)
+    assert store.claims_on(["v-old"]) == {}
+
+
+def test_a_check_in_purged_while_it_is_being_claimed_is_not_claimed_and_no_error(
+    store_factory: StoreFactory,
+) -> None:
+    """The purge (another replica) has deleted the check-in and not committed when a claim of it
+    starts: PostgreSQL's foreign key check waits for the purge, then finds the row gone. That is
+    no claim (as for a check-in purged before), not an integrity error (INTERNAL on the wire)."""
+    a, b = store_factory.open(), store_factory.open()
+    assert isinstance(a, SqlStore) and isinstance(b, SqlStore)
+    put(a, "v1")
+    put(a, "v2")
+    told: list[dict[str, Claim]] = []
+    failed: list[BaseException] = []
+
+    def claim_both() -> None:
+        try:
+            told.append(b.claim_checkins([claim("v1", "d-b"), claim("v2", "d-b", 2)]))
+        except BaseException as exc:  # reported by the main thread
+            failed.append(exc)
+
+    with a._tx() as c:
+        c.execute("DELETE FROM checkins WHERE verification_id = ?", ("v1",))
+        thread = threading.Thread(target=claim_both)
+        thread.start()
+        time.sleep(0.5)
+    thread.join(20)
+    assert failed == [] and told == [{"v2": claim("v2", "d-b", 2)}]

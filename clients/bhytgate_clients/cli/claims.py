@@ -197,7 +197,8 @@ def reconcile(
                                 json_out.dossier(row)
                             if writer:
                                 writer.writerow({k: "" if v is None else v for k, v in row.items()})
-                            if row["status"] != "verified" and len(notable) < 20:
+                            # every class but verified, and a verified one re-sent (it says so)
+                            if (row["status"] != "verified" or d.reason) and len(notable) < 20:
                                 why = f": {d.reason}" if d.reason else ""
                                 label = f"{path.name} #{d.index} {d.ma_lk or '-'}"
                                 notable.append(f"  {label} {row['status']}{why}")

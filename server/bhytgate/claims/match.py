@@ -5,7 +5,9 @@ same MA_LK first, then the nearest); mismatch: a check-in of this person within 
 visit, but at another facility or outside the window; unverified: none (a ghost-visit candidate);
 duplicate: the only check-ins that would verify it are taken: they already verify an earlier
 dossier of the same file (the first dossier in file order keeps a check-in), or another dossier of
-a file reconciled before (the first file keeps it). One check-in, one claim.
+a file reconciled before (the first file keeps it). One check-in, one claim; and one visit, one
+check-in: a dossier whose visit (MA_CSKCB, MA_LK) already holds one of them is `duplicate` even if
+the person checked in again that day (that check-in is for a second visit, another MA_LK).
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ class Keys:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Holder:
+    """What holds a check-in, as one dossier sees it."""
+
+    reference: str  # named in the reason: "dossier 3 (MA_LK X) of this file", another file's dossier
+    same_visit: bool = False  # a dossier of this dossier's visit (MA_CSKCB, MA_LK): the visit claimed again
+    own: bool = False  # this very dossier, sent before: it keeps that check-in (reference: where)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
     index: int
     ma_lk: str
@@ -67,11 +78,14 @@ def classify(
     *,
     window: dt.timedelta,
     horizon: dt.timedelta,
-    taken: Callable[[str], str | None] = lambda _: None,
+    taken: Callable[[str], Holder | None] = lambda _: None,
 ) -> Outcome:
     """`checkins` may hold other people's (a batch's): only this person's, near this visit, count.
-    `taken`: verification id -> what already holds that check-in ("dossier 3 (MA_LK X) of this
-    file", another file's dossier), or None when this dossier may have it."""
+    `taken`: verification id -> what already holds that check-in (`own`: this dossier, sent
+    before; verified again, the reason names where), or None when it is free. A check-in the
+    dossier holds decides (a re-send keeps its claim, and claims no other), then one its visit
+    holds through another dossier (a duplicate, wherever within the horizon: a changed NGAY_VAO
+    is still the same visit), then a free one."""
     end = visit.end or visit.arrival
     mine = [
         c
@@ -83,17 +97,31 @@ def classify(
     if not mine:
         return base
     here = [c for c in mine if c.facility == visit.facility and _gap(c.verified_at, visit.arrival) <= window]
+    holders = {c.verification_id: taken(c.verification_id) for c in mine}
+    held = [(c, h) for c in mine if (h := holders[c.verification_id]) is not None]
+    kept = [c for c, h in held if h.own]
+    # the visit already holds a check-in (in this window or not: a changed NGAY_VAO is the same visit)
+    again = [c for c, h in held if h.same_visit and not h.own]
+    if kept:  # a re-send keeps its claim; outside this call's window it is a mismatch, not a new claim
+        here = [c for c in here if c in kept]
+        mine = kept
+    elif again:
+        here = again
     if here:
-        holders = {c.verification_id: taken(c.verification_id) for c in here}
-        fresh = [c for c in here if holders[c.verification_id] is None]
+        fresh = [c for c in here if (h := holders[c.verification_id]) is None or h.own]
         best = min(
-            fresh or here, key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival))
+            fresh or here,
+            key=lambda c: (c.visit_key != keys.visit, _gap(c.verified_at, visit.arrival)),
         )
-        if fresh:
+        holder = holders[best.verification_id]
+        if holder is None:
             status, reason = Status.VERIFIED, ""
+        elif holder.own:  # said, so that a visit billed again in a later file is seen as such
+            status = Status.VERIFIED
+            reason = f"re-sent: this dossier already holds its check-in as {holder.reference}"
         else:
             status = Status.DUPLICATE
-            reason = f"its check-in already verifies {holders[best.verification_id]}"
+            reason = f"its check-in already verifies {holder.reference}"
             if best.visit_key is not None and best.visit_key == keys.visit:
                 reason += "; this dossier carries the check-in's MA_LK"
         return dataclasses.replace(

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from bhytgate.checkin.keys import CheckinKeys
 from bhytgate.claims.envelope import ClaimsScopeError, EnvelopeReader, RawDossier
-from bhytgate.claims.match import Keys, Outcome, Status, Summary, classify
+from bhytgate.claims.match import Holder, Keys, Outcome, Status, Summary, classify
 from bhytgate.claims.xml1 import Problem, Xml1, parse_payload
 from bhytgate.storage.checkins import CheckinStore
 from bhytgate.storage.claims import Claim, ClaimStore
@@ -72,9 +72,10 @@ class Reconciliation:
         self.horizon = max(horizon, window)
         self.reader = EnvelopeReader()
         self.summary = Summary(window_minutes=int(window.total_seconds() // 60))
-        # Check-ins that already verify a dossier of this file: verification id -> (index, MA_LK).
-        # Grows with the verified dossiers (~270 bytes each), the one part not of constant size.
-        self.used: dict[str, str] = {}
+        # Check-ins that already verify a dossier of this file: verification id -> (what to name,
+        # that dossier's visit key). Grows with the verified dossiers (~390 bytes each), the one
+        # part not of constant size.
+        self.used: dict[str, tuple[str, str | None]] = {}
         self.clock = clock
         self.run_id = secrets.token_hex(16)  # names this run's claims until the file's digest is known
         self.file_sha256 = ""  # of the whole file, once closed
@@ -142,18 +143,20 @@ class Reconciliation:
 
     def _taken(
         self, held: Mapping[str, Claim], keys: Keys, dossier_key: Callable[[], str]
-    ) -> Callable[[str], str | None]:
+    ) -> Callable[[str], Holder | None]:
         """What holds a check-in for this dossier: an earlier dossier of this file, or another
         dossier's claim from another file (the same dossier re-sent holds its own claim)."""
 
-        def taken(verification_id: str) -> str | None:
+        def taken(verification_id: str) -> Holder | None:
             mine = self.used.get(verification_id)
             if mine is not None:
-                return mine
+                return Holder(mine[0], same_visit=mine[1] == keys.visit)
             claim = held.get(verification_id)
-            if claim is None or claim.dossier_key == dossier_key():
+            if claim is None:
                 return None
-            return self._holder(claim, keys.visit)
+            if claim.dossier_key == dossier_key():
+                return Holder(self._holder(claim, ""), own=True)  # "": not "with the same MA_LK"
+            return Holder(self._holder(claim, keys.visit), same_visit=claim.visit_key == keys.visit)
 
         return taken
 
@@ -188,7 +191,7 @@ class Reconciliation:
             outcome = classify(i, v, k, checkins, window=self.window, horizon=self.horizon, taken=taken)
             if outcome.status is Status.VERIFIED:
                 vid = outcome.verification_id
-                self.used[vid] = f"dossier {i} (MA_LK {outcome.ma_lk or '-'}) of this file"
+                self.used[vid] = (f"dossier {i} (MA_LK {outcome.ma_lk or '-'}) of this file", k.visit)
                 if vid not in held:  # held already: by this very dossier, sent before
                     claims.append(Claim(vid, key(), k.visit, self.reader.facility, i, self.run_id, None, now))
             by_index[i] = outcome
@@ -219,7 +222,7 @@ class Reconciliation:
                 continue  # ours (or the check-in was purged meanwhile: nothing to hold)
             vid = claim.verification_id
             reference = self._holder(holder, keys[claim.dossier_index].visit)
-            self.used[vid] = reference
+            self.used[vid] = (reference, holder.visit_key)
             for index, outcome in by_index.items():
                 duplicated = outcome.status in (Status.VERIFIED, Status.DUPLICATE)
                 if duplicated and outcome.verification_id == vid and index >= claim.dossier_index:

@@ -29,7 +29,8 @@ log = logging.getLogger("bhytgate.console")
 CHUNK = 1024 * 1024
 READ_STALL_S = 60.0  # an upload that sends nothing for this long is dropped
 ROLES = ("admin", "auditor")  # an admin: its own facility's files; the auditor: any
-SHOWN = 500  # dossiers listed on the page (every class but verified); the summary counts all
+# Dossiers listed on the page (every class but verified, and re-sent verified ones); the summary counts all.
+SHOWN = 500
 
 
 @dataclasses.dataclass
@@ -41,7 +42,7 @@ class _Report:
 
     def keep(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
-            if o.status is Status.VERIFIED:
+            if o.status is Status.VERIFIED and not o.reason:  # a re-sent one is shown: it was claimed before
                 continue
             if len(self.shown) < SHOWN:
                 self.shown.append(o)

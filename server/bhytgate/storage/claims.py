@@ -26,6 +26,7 @@ from bhytgate.storage.checkins import MAX_KEYS_PER_QUERY
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 
@@ -58,6 +59,7 @@ _COLUMNS = (
 
 class ClaimMixin:
     if TYPE_CHECKING:
+        _d: Dialect
 
         def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
 
@@ -107,6 +109,15 @@ class ClaimMixin:
         (and has no holder)."""
         if not claims:
             return {}
+        try:
+            return self._claim_once(claims)
+        except self._d.integrity:
+            # PostgreSQL: a check-in the purge deleted and had not committed passed the EXISTS, and
+            # the foreign key check then waited for the purge and found it gone. Once more: the
+            # EXISTS now sees it gone, and the check-in is not claimed.
+            return self._claim_once(claims)
+
+    def _claim_once(self, claims: Sequence[Claim]) -> dict[str, Claim]:
         with self._tx() as c:
             c.many(
                 f"""INSERT INTO claimed_checkins ({_COLUMNS})
