@@ -50,11 +50,12 @@ embeddings or personal data.
 
 from __future__ import annotations
 
+from bhytgate.face.analysis import FaceAnalysis, StageTimings
 from bhytgate.face.config import FaceConfig, LivenessConfig
 from bhytgate.face.decode import DecodedImage, decode_image
 from bhytgate.face.detect import Box, Quality
 from bhytgate.face.embed import Embedding, ModelId
-from bhytgate.face.engine import FaceAnalysis, FaceEngine, StageTimings
+from bhytgate.face.engine import FaceEngine
 from bhytgate.face.errors import ALL_REASONS, FaceError, LivenessError
 from bhytgate.face.liveness import (
     Action,

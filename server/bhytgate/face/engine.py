@@ -13,19 +13,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from bhytgate.face.analysis import ChipReference, FaceAnalysis, Located, StageTimings, crop_face
 from bhytgate.face.config import FaceConfig
-from bhytgate.face.decode import DecodedImage, decode_image
+from bhytgate.face.decode import decode_image
 from bhytgate.face.detect import (
     Box,
-    Detection,
-    Quality,
     check_quality,
     detect_faces,
     detect_proposed,
@@ -68,65 +66,8 @@ Pixels = npt.NDArray[np.uint8]
 MAX_SQUARE_OUTSIDE = 0.20
 
 
-@dataclass(frozen=True, slots=True)
-class StageTimings:
-    decode_ms: float
-    detect_ms: float
-    landmarks_ms: float  # landmarks and the quality gate
-    embed_ms: float
-    second_embed_ms: float = 0.0  # the second matcher (alignment + SFace), when on
-
-
-@dataclass(frozen=True, slots=True)
-class FaceAnalysis:
-    embedding: Embedding  # float64, shape (128,)
-    landmarks: Landmarks  # (68, 2), full-resolution pixels
-    box: Box
-    image_width: int
-    image_height: int
-    quality: Quality
-    detection_upsample: int
-    timings: StageTimings
-    fingerprint: FrameFingerprint | None = None
-    second_embedding: npt.NDArray[np.float64] | None = None  # SFace, when the second matcher is on
-
-
-@dataclass(frozen=True, slots=True)
-class ChipReference:
-    """The chip photo's embeddings: dlib's, and the second matcher's when it is on."""
-
-    embedding: Embedding
-    second: npt.NDArray[np.float64] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Located:
-    decoded: DecodedImage
-    detection: Detection
-    box: Box
-    crop: Pixels  # face with a margin, full resolution
-    crop_box: Box  # the face box in crop coordinates
-    origin: tuple[int, int]  # the crop's top-left corner in the full image
-    shape5: Any  # dlib's 5 points in the crop (found for the mesh, reused to embed), or None
-    landmarks: Landmarks
-    quality: Quality
-    decode_ms: float
-    detect_ms: float
-    landmarks_ms: float
-
-
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
-
-
-def _crop(pixels: Pixels, box: Box, margin: float = 0.75) -> tuple[Pixels, int, int]:
-    """The face plus ``margin`` x its size on each side: enough for 68 landmarks and dlib's 0.25-padded
-    aligned chip even with the head rolled, and bounded however large the photo."""
-    height, width = pixels.shape[:2]
-    pad = round(max(box.width, box.height) * margin)
-    x0, y0 = max(0, box.left - pad), max(0, box.top - pad)
-    x1, y1 = min(width, box.right + pad), min(height, box.bottom + pad)
-    return np.ascontiguousarray(pixels[y0:y1, x0:x1]), x0, y0
 
 
 class FaceEngine:
@@ -160,7 +101,7 @@ class FaceEngine:
         previous: Box | None = None,
         chip_photo: bool = False,
         whole_face: bool = False,
-    ) -> _Located:
+    ) -> Located:
         """`previous`: the face box in the burst's previous frame, to look for the face cheaply.
         `chip_photo`: the DG2 portrait (its pixel budget), not a live frame. `whole_face`: a
         liveness frame, whose face and surroundings must be in the picture (see `_face_points`)."""
@@ -185,7 +126,7 @@ class FaceEngine:
         box = select_subject(detection.boxes, cfg)
         detect_ms = _ms(t1)
         t2 = time.perf_counter()
-        crop, x0, y0 = _crop(decoded.pixels, box)
+        crop, x0, y0 = crop_face(decoded.pixels, box)
         crop_box = Box(box.left - x0, box.top - y0, box.right - x0, box.bottom - y0)
         points, five = self._face_points(crop, crop_box, whole_face=whole_face)
         lm = points + np.array([x0, y0], dtype=np.float64)
@@ -193,7 +134,7 @@ class FaceEngine:
         quality = check_quality(
             box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
         )
-        return _Located(
+        return Located(
             decoded=decoded,
             detection=detection,
             box=box,
@@ -387,7 +328,7 @@ class FaceEngine:
         *,
         eyes: bool = False,
         whole_face: bool = True,
-    ) -> tuple[FrameMeasurement, _Located]:
+    ) -> tuple[FrameMeasurement, Located]:
         """`eyes`: the challenge asks for a blink, so measure the eyes' opening with the Iris model
         (the mesh's own eyelid points hardly move; only the mesh path has it)."""
         # Head turns and motion blur are what a challenge burst contains: no pose or blur gate here.
@@ -402,7 +343,7 @@ class FaceEngine:
         return measurement(timestamp_ms, fingerprint, loc.landmarks, loc.box, ear=ear), loc
 
     @staticmethod
-    def _fingerprint(image_bytes: bytes, loc: _Located) -> FrameFingerprint:
+    def _fingerprint(image_bytes: bytes, loc: Located) -> FrameFingerprint:
         gray = Image.fromarray(loc.decoded.pixels).convert("L").resize((64, 64), Image.Resampling.BOX)
         return FrameFingerprint(
             sha256=hashlib.sha256(image_bytes).digest(),

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import ctypes
 import dataclasses
 import logging
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -272,3 +275,34 @@ def _run_with(job: FaceJob) -> tuple[FaceOutcome, float]:
     start = time.perf_counter()
     outcome = _JOB_FN(_ENGINE, job)
     return outcome, (time.perf_counter() - start) * 1000.0
+
+
+def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
+    """Stop a process pool within `timeout` seconds (plus a second or two for the kill).
+
+    Each worker finishes the job it holds, then exits; queued jobs are cancelled. A worker still
+    running after `timeout` (a job stuck in dlib) is killed. Exits are watched through the process
+    sentinels, never by waiting on the pids, which the executor's own thread reaps. Blocking: run it
+    in a thread. Returns the pids that had to be killed."""
+    processes: dict[int, Any] = dict(getattr(executor, "_processes", None) or {})
+    manager: threading.Thread | None = getattr(executor, "_executor_manager_thread", None)
+    executor.shutdown(wait=False, cancel_futures=True)
+    alive = {process.sentinel: process for process in processes.values()}
+    deadline = time.monotonic() + max(0.0, timeout)
+    while alive:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        for sentinel in multiprocessing.connection.wait(list(alive), remaining):
+            alive.pop(sentinel)
+    killed = []
+    if alive:
+        log.warning("%d face worker(s) still busy after %.1f s: killing them", len(alive), timeout)
+        for process in alive.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            killed.append(process.pid)
+        multiprocessing.connection.wait(list(alive), 2.0)
+    if manager is not None:
+        manager.join(2.0)  # it joins the processes, now gone, and ends
+    return killed

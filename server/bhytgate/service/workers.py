@@ -32,10 +32,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from bhytgate.face import FaceConfig
 from bhytgate.service.admission import AdmissionPolicy, CostModel, ServiceRate, StandingQueue, decide
@@ -47,7 +45,7 @@ from bhytgate.service.facejob import JobFn as JobFn
 from bhytgate.service.facejob import LivenessSpec as LivenessSpec
 from bhytgate.service.facejob import _CollectingStore as _CollectingStore
 from bhytgate.service.facejob import _die_with_parent as _die_with_parent
-from bhytgate.service.facejob import _init_worker, _ping, _run_with
+from bhytgate.service.facejob import _init_worker, _ping, _run_with, _stop_executor
 from bhytgate.service.facejob import _watch_parent as _watch_parent
 from bhytgate.service.facejob import run_face_job as run_face_job
 
@@ -116,37 +114,6 @@ class _Reservation:
 
 # The slot the running task holds: `run` releases its reservation when the job ends.
 _SLOT: contextvars.ContextVar[_Reservation | None] = contextvars.ContextVar("face_slot", default=None)
-
-
-def _stop_executor(executor: concurrent.futures.ProcessPoolExecutor, timeout: float) -> list[int]:
-    """Stop a process pool within `timeout` seconds (plus a second or two for the kill).
-
-    Each worker finishes the job it holds, then exits; queued jobs are cancelled. A worker still
-    running after `timeout` (a job stuck in dlib) is killed. Exits are watched through the process
-    sentinels, never by waiting on the pids, which the executor's own thread reaps. Blocking: run it
-    in a thread. Returns the pids that had to be killed."""
-    processes: dict[int, Any] = dict(getattr(executor, "_processes", None) or {})
-    manager: threading.Thread | None = getattr(executor, "_executor_manager_thread", None)
-    executor.shutdown(wait=False, cancel_futures=True)
-    alive = {process.sentinel: process for process in processes.values()}
-    deadline = time.monotonic() + max(0.0, timeout)
-    while alive:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        for sentinel in multiprocessing.connection.wait(list(alive), remaining):
-            alive.pop(sentinel)
-    killed = []
-    if alive:
-        log.warning("%d face worker(s) still busy after %.1f s: killing them", len(alive), timeout)
-        for process in alive.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            killed.append(process.pid)
-        multiprocessing.connection.wait(list(alive), 2.0)
-    if manager is not None:
-        manager.join(2.0)  # it joins the processes, now gone, and ends
-    return killed
 
 
 class FacePool:
