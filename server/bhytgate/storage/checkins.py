@@ -15,12 +15,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+from bhytgate.storage._host import SqlHost
 
+if TYPE_CHECKING:
     from bhytgate.storage._codec import TemplateSealer
-    from bhytgate.storage.dialect import Dialect
-    from bhytgate.storage.sql import Tx
 
 # At most this many keys in one IN list (SQLite's default variable limit is 32766; PostgreSQL's 65535).
 MAX_KEYS_PER_QUERY = 2000
@@ -63,20 +61,11 @@ class CheckinStore(Protocol):
     def purge_checkins(self, now: dt.datetime) -> tuple[int, int]: ...
 
 
-class CheckinMixin:
+class CheckinMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
 
         @property
         def _sealer(self) -> TemplateSealer: ...
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
     @staticmethod
     def _label(verification_id: str, attestation_id: str) -> str:

@@ -21,12 +21,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bhytgate.storage._host import SqlHost
 from bhytgate.storage.checkins import MAX_KEYS_PER_QUERY
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 
@@ -57,18 +55,7 @@ _COLUMNS = (
 )
 
 
-class ClaimMixin:
-    if TYPE_CHECKING:
-        _d: Dialect
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
-
+class ClaimMixin(SqlHost):
     def _claim(self, row: Any) -> Claim:
         return Claim(
             str(row["verification_id"]),

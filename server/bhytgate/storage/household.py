@@ -18,11 +18,9 @@ from typing import TYPE_CHECKING, Any
 from bhytgate.audit.chain import AuditEntry
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.storage._codec import check_entitlement, entitlement_to_json
+from bhytgate.storage._host import SqlHost
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 
@@ -60,17 +58,8 @@ class RenewalPlan:
 MemberKey = tuple[str, str]
 
 
-class HouseholdMixin:
+class HouseholdMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
         def _ent(self, row: Any) -> Entitlement: ...
 

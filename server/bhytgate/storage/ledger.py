@@ -8,27 +8,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bhytgate.audit.chain import GENESIS_HASH, AuditEntry
+from bhytgate.storage._host import SqlHost
 from bhytgate.storage.interface import AlreadyRecorded, AuditConflictError, VerificationEvent
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 
-class LedgerMixin:
+class LedgerMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
         _frame_ttl: dt.timedelta
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
     # -- fraud events and counters ----------------------------------------------------------------
 

@@ -14,11 +14,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+from bhytgate.storage._host import SqlHost
 
-    from bhytgate.storage.dialect import Dialect
-    from bhytgate.storage.sql import Tx
+if TYPE_CHECKING:
+    pass
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
@@ -48,18 +47,7 @@ class TemplateInfo:
     consent_id: int | None
 
 
-class PrivacyMixin:
-    if TYPE_CHECKING:
-        _d: Dialect
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
-
+class PrivacyMixin(SqlHost):
     # -- consents ---------------------------------------------------------------------------------
 
     def record_consent(

@@ -9,20 +9,17 @@ one registration in force per CCCD even if two replicas raced past the registrat
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bhytgate.audit.chain import AuditEntry
 from bhytgate.storage._codec import check_bhxh, check_cccd
+from bhytgate.storage._host import SqlHost
 from bhytgate.storage.interface import ChallengeRecord
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from bhytgate.registration.model import RegistrationRecord
     from bhytgate.storage._codec import TemplateSealer
-    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 
@@ -33,20 +30,11 @@ class RegistrationConflict(Exception):
     """Another registration of the CCCD (or with this verification) was written meanwhile."""
 
 
-class RegistrationStoreMixin:
+class RegistrationStoreMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
 
         @property
         def _sealer(self) -> TemplateSealer: ...
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
         def _challenge(self, row: Any) -> ChallengeRecord: ...
 

@@ -16,13 +16,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bhytgate.audit.chain import AuditEntry
+from bhytgate.storage._host import SqlHost
 from bhytgate.storage.interface import AlreadyRecorded
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from bhytgate.storage._codec import TemplateSealer
-    from bhytgate.storage.dialect import Dialect
     from bhytgate.storage.sql import Tx
 
 OPEN, ACCEPTED, REJECTED, EXPIRED = "OPEN", "ACCEPTED", "REJECTED", "EXPIRED"
@@ -82,20 +80,11 @@ class ReviewStore(Protocol):
     def expired_review_cases(self, now: dt.datetime, limit: int = 100) -> list[ReviewCaseRecord]: ...
 
 
-class ReviewMixin:
+class ReviewMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
 
         @property
         def _sealer(self) -> TemplateSealer: ...
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
         def append_audit(
             self,

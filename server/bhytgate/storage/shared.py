@@ -11,31 +11,20 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bhytgate.storage._host import SqlHost
 from bhytgate.storage.interface import ClusterRecord, StoredFingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from contextlib import AbstractContextManager
 
     from bhytgate.storage._codec import TemplateSealer
-    from bhytgate.storage.dialect import Dialect
-    from bhytgate.storage.sql import Tx
 
 
-class SharedStateMixin:
+class SharedStateMixin(SqlHost):
     if TYPE_CHECKING:
-        _d: Dialect
 
         @property
         def _sealer(self) -> TemplateSealer: ...
-
-        def _tx(self, *, write: bool = True, durable: bool = True) -> AbstractContextManager[Tx]: ...
-
-        def _read(self) -> AbstractContextManager[Tx]: ...
-
-        def _ts(self, value: dt.datetime) -> Any: ...
-
-        def _from_ts(self, value: Any) -> dt.datetime: ...
 
         def iter_audit(self, from_seq: int = 0) -> Iterator[Any]: ...
 
