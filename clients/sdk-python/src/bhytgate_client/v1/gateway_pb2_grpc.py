@@ -63,7 +63,9 @@ class VerificationServiceServicer:
 
     def BeginVerification(self, request, context):
         """Issue a single-use challenge (nonce, Active Authentication challenge, liveness actions) bound
-        to the calling terminal. Expires after a short time (see expire_time).
+        to the calling terminal. Expires after a short time (see expire_time). RESOURCE_EXHAUSTED when
+        the gateway is in overload mode and would refuse this check (nothing was issued: resend after a
+        short backoff), or, with RetryInfo, when the terminal's Begin rate is spent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
