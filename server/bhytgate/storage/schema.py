@@ -514,14 +514,23 @@ MIGRATIONS: tuple[Migration, ...] = (
                 """CREATE FUNCTION audit_index_on_append() RETURNS trigger LANGUAGE plpgsql AS $$
                BEGIN PERFORM audit_index_add(NEW.seq, NEW.body); RETURN NULL; END $$""",
             ),
-            # The trigger first: it takes the lock that waits out (and then holds off) appends in
-            # flight, so the backfill below sees every record committed before it and no gap opens.
+            # The backfill first, without the chain's lock: other replicas go on appending (their
+            # appends give up after the 2 s lock timeout, and a long log takes minutes here). Then
+            # the trigger, whose lock waits out the appends in flight and holds off new ones until
+            # this commits; under it, the records committed since the first pass's snapshot (a
+            # seq above every indexed one: appends commit in seq order under that lock) are
+            # indexed too, so no gap opens and the lock is held for that short tail only.
+            ("postgres", "SELECT audit_index_add(seq, body) FROM audit_log ORDER BY seq"),
             (
                 "postgres",
                 """CREATE TRIGGER audit_index_append AFTER INSERT ON audit_log
                FOR EACH ROW EXECUTE FUNCTION audit_index_on_append()""",
             ),
-            ("postgres", "SELECT audit_index_add(seq, body) FROM audit_log ORDER BY seq"),
+            (
+                "postgres",
+                """SELECT audit_index_add(seq, body) FROM audit_log
+               WHERE seq > (SELECT COALESCE(MAX(seq), -1) FROM audit_index) ORDER BY seq""",
+            ),
             (
                 "postgres",
                 """CREATE TRIGGER audit_index_no_change BEFORE UPDATE OR DELETE ON audit_index
