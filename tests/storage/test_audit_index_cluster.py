@@ -112,3 +112,37 @@ def test_replicas_keep_appending_while_another_migrates(
         )
         total = c.one("SELECT COUNT(*) AS n FROM audit_log")
     assert int(total["n"]) > RECORDS + 10 and int(missing["n"]) == 0
+
+
+def test_two_replicas_starting_together_migrate_once(
+    pg_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "MIGRATIONS", tuple(m for m in schema.MIGRATIONS if m[0] <= 9))
+    old = pg_factory.open()
+    monkeypatch.setattr(sql, "MIGRATIONS", schema.MIGRATIONS)
+    _fill(old, pg_factory.schema, 20_000)
+    opened: list[Any] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            opened.append(pg_factory.open())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    replicas = [threading.Thread(target=start) for _ in range(3)]
+    for t in replicas:
+        t.start()
+    for t in replicas:
+        t.join()
+    assert not errors and len(opened) == 3
+    with opened[0]._read() as c:
+        versions = [int(r["version"]) for r in c.all("SELECT version FROM schema_version")]
+        rows = c.one("SELECT COUNT(*) AS n FROM audit_index")
+        triggers = c.one(
+            """SELECT COUNT(*) AS n FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+               JOIN pg_namespace s ON s.oid = r.relnamespace
+               WHERE s.nspname = current_schema() AND r.relname = 'audit_log'
+                 AND t.tgname = 'audit_index_append'"""
+        )
+    assert versions.count(10) == 1 and int(rows["n"]) == 20_000 and int(triggers["n"]) == 1
