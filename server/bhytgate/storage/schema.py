@@ -8,14 +8,18 @@ from __future__ import annotations
 
 # The index row of one audit body in SQLite (`{b}`: the body column). `at` only from the exact form
 # audit.chain._utc_iso writes (YYYY-MM-DDTHH:MM:SS.ffffffZ), as the dialect's integer microseconds.
-_SQLITE_INDEX_ROW = """COALESCE(json_extract({b}, '$.facility'), ''),
-    substr(COALESCE(json_extract({b}, '$.facility'), ''), 1, 2),
-    json_extract({b}, '$.document'),
+# A facility over 64 characters or a pseudonym over 128 (the gateway writes 5 and 64) is not
+# indexed: PostgreSQL's B-tree refuses a key over ~2.7 kB, and with it the append itself.
+_SQLITE_INDEX_ROW = """CASE WHEN length(<f>) <= 64 THEN <f> ELSE '' END,
+    CASE WHEN length(<f>) <= 64 THEN substr(<f>, 1, 2) ELSE '' END,
+    CASE WHEN length(json_extract({b}, '$.document')) <= 128 THEN json_extract({b}, '$.document') END,
     CASE WHEN json_extract({b}, '$.at') GLOB
       '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'
       THEN CAST(strftime('%s', substr(json_extract({b}, '$.at'), 1, 19)) AS INTEGER) * 1000000
         + CAST(substr(json_extract({b}, '$.at'), 21, 6) AS INTEGER) END,
-    COALESCE(NULLIF(json_extract({b}, '$.action'), ''), 'verify')"""
+    COALESCE(NULLIF(json_extract({b}, '$.action'), ''), 'verify')""".replace(
+    "<f>", "COALESCE(json_extract({b}, '$.facility'), '')"
+)
 _SQLITE_INDEX_TRIGGER = """CREATE TRIGGER audit_index_append AFTER INSERT ON audit_log
    WHEN json_valid(NEW.body) AND json_type(NEW.body) = 'object'
    BEGIN INSERT INTO audit_index (seq, facility, province, document, at, action)
@@ -30,7 +34,7 @@ _SQLITE_INDEX_BACKFILL = """INSERT INTO audit_index (seq, facility, province, do
 # of the regex, escaped for the `{type}` slots.
 _PG_INDEX_FUNCTION = """CREATE FUNCTION audit_index_add(p_seq BIGINT, p_body TEXT) RETURNS void
    LANGUAGE plpgsql AS $$
-   DECLARE b JSONB; t TIMESTAMPTZ; f TEXT;
+   DECLARE b JSONB; t TIMESTAMPTZ; f TEXT; d TEXT;
    BEGIN
      BEGIN b := p_body::jsonb; EXCEPTION WHEN others THEN RETURN; END;
      IF jsonb_typeof(b) <> 'object' THEN RETURN; END IF;
@@ -38,8 +42,11 @@ _PG_INDEX_FUNCTION = """CREATE FUNCTION audit_index_add(p_seq BIGINT, p_body TEX
        BEGIN t := (b->>'at')::timestamptz; EXCEPTION WHEN others THEN t := NULL; END;
      END IF;
      f := COALESCE(b->>'facility', '');
+     IF length(f) > 64 THEN f := ''; END IF;
+     d := b->>'document';
+     IF length(d) > 128 THEN d := NULL; END IF;
      INSERT INTO audit_index (seq, facility, province, document, at, action)
-     VALUES (p_seq, f, left(f, 2), b->>'document', t, COALESCE(NULLIF(b->>'action', ''), 'verify'))
+     VALUES (p_seq, f, left(f, 2), d, t, COALESCE(NULLIF(b->>'action', ''), 'verify'))
      ON CONFLICT (seq) DO NOTHING;
    END $$"""
 
@@ -514,14 +521,23 @@ MIGRATIONS: tuple[Migration, ...] = (
                 """CREATE FUNCTION audit_index_on_append() RETURNS trigger LANGUAGE plpgsql AS $$
                BEGIN PERFORM audit_index_add(NEW.seq, NEW.body); RETURN NULL; END $$""",
             ),
-            # The trigger first: it takes the lock that waits out (and then holds off) appends in
-            # flight, so the backfill below sees every record committed before it and no gap opens.
+            # The backfill first, without the chain's lock: other replicas go on appending (their
+            # appends give up after the 2 s lock timeout, and a long log takes minutes here). Then
+            # the trigger, whose lock waits out the appends in flight and holds off new ones until
+            # this commits; under it, the records committed since the first pass's snapshot (a
+            # seq above every indexed one: appends commit in seq order under that lock) are
+            # indexed too, so no gap opens and the lock is held for that short tail only.
+            ("postgres", "SELECT audit_index_add(seq, body) FROM audit_log ORDER BY seq"),
             (
                 "postgres",
                 """CREATE TRIGGER audit_index_append AFTER INSERT ON audit_log
                FOR EACH ROW EXECUTE FUNCTION audit_index_on_append()""",
             ),
-            ("postgres", "SELECT audit_index_add(seq, body) FROM audit_log ORDER BY seq"),
+            (
+                "postgres",
+                """SELECT audit_index_add(seq, body) FROM audit_log
+               WHERE seq > (SELECT COALESCE(MAX(seq), -1) FROM audit_index) ORDER BY seq""",
+            ),
             (
                 "postgres",
                 """CREATE TRIGGER audit_index_no_change BEFORE UPDATE OR DELETE ON audit_index
