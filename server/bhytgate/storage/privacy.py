@@ -12,12 +12,9 @@ import datetime as dt
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bhytgate.storage._host import SqlHost
-
-if TYPE_CHECKING:
-    pass
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
