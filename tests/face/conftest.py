@@ -99,6 +99,23 @@ def _reencode(data: bytes, fmt: str = "JPEG", **save: object) -> bytes:
     return buf.getvalue()
 
 
+Reason = Callable[[FaceEngine, bytes], str]
+
+
+def _reason(engine: FaceEngine, data: bytes) -> str:
+    try:
+        engine.analyze(data)
+    except FaceError as exc:
+        return exc.reason
+    return "ok"
+
+
+@pytest.fixture(scope="session")
+def reason() -> Reason:
+    """What the engine says of a photo: "ok", or the reason it refused it."""
+    return _reason
+
+
 @pytest.fixture(scope="session")
 def reencode() -> Reencode:
     """The same picture through another encoder: what a replay or a re-shot chip photo looks like."""

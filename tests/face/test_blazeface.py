@@ -20,6 +20,7 @@ from bhytgate.face.evaluate import LabelledPhoto
 from bhytgate_clients.cardlab.camera import capture
 
 Read = Callable[[str], bytes]
+Reason = Callable[[FaceEngine, bytes], str]
 
 
 def _pixels(data: bytes) -> np.ndarray[Any, np.dtype[np.uint8]]:
@@ -261,17 +262,10 @@ def test_a_burst_frame_blazeface_cannot_decide_takes_the_tracked_pass(engine: Fa
 
 
 def test_near_the_size_gate_the_decision_is_the_scans(
-    engine: FaceEngine, hog_engine: FaceEngine, labelled: list[LabelledPhoto], read: Read
+    engine: FaceEngine, hog_engine: FaceEngine, labelled: list[LabelledPhoto], read: Read, reason: Reason
 ) -> None:
     """Faces whose HOG box is about min_face_px high: never face_too_small where HOG's scan
     accepts (its box size steps with the pyramid scale it was found at; SIZE_GATE_BAND)."""
-
-    def reason(e: FaceEngine, data: bytes) -> str:
-        try:
-            e.analyze(data)
-        except FaceError as exc:
-            return exc.reason
-        return "ok"
 
     photos = [p.path for p in labelled if p.path.startswith("face-api.js/")][:12]
     decisions = []

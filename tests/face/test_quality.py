@@ -14,20 +14,13 @@ from bhytgate.face import FaceEngine, FaceError
 from bhytgate.face.errors import FaceCutOff, FaceTooSmall, MultipleFaces, NoFace, PoseTooFar, TooBlurred
 
 Read = Callable[[str], bytes]
+Reason = Callable[[FaceEngine, bytes], str]
 
 
 def _png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG")
     return buf.getvalue()
-
-
-def _reason(engine: FaceEngine, data: bytes) -> str:
-    try:
-        engine.analyze(data)
-    except FaceError as exc:
-        return exc.reason
-    return "ok"
 
 
 def test_group_shots_are_multiple_faces(engine: FaceEngine, read: Read, group_shot: str) -> None:
@@ -72,9 +65,9 @@ def test_rgba_png_is_analysed(engine: FaceEngine, read: Read) -> None:
 @pytest.mark.parametrize(
     ("rel", "radius"), [("face-api.js/sheldon/sheldon1.png", 3), ("face_recognition/examples/obama.jpg", 6)]
 )
-def test_blurred_face(engine: FaceEngine, read: Read, rel: str, radius: int) -> None:
+def test_blurred_face(engine: FaceEngine, read: Read, reason: Reason, rel: str, radius: int) -> None:
     sharp = Image.open(io.BytesIO(read(rel))).convert("RGB")
-    assert _reason(engine, _png(sharp)) == "ok"
+    assert reason(engine, _png(sharp)) == "ok"
     with pytest.raises(TooBlurred) as err:
         engine.analyze(_png(sharp.filter(ImageFilter.GaussianBlur(radius))))
     assert err.value.reason == "too_blurred"
