@@ -39,6 +39,10 @@ class Keys:
     visit: str
 
 
+# Added to a duplicate's reason when the dossier carries the MA_LK its check-in was made under.
+CARRIES_MA_LK = "; this dossier carries the check-in's MA_LK"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Holder:
     """What holds a check-in, as one dossier sees it."""
@@ -123,7 +127,7 @@ def classify(
             status = Status.DUPLICATE
             reason = f"its check-in already verifies {holder.reference}"
             if best.visit_key is not None and best.visit_key == keys.visit:
-                reason += "; this dossier carries the check-in's MA_LK"
+                reason += CARRIES_MA_LK
         return dataclasses.replace(
             base,
             status=status,

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from bhytgate.checkin.keys import CheckinKeys
 from bhytgate.claims.envelope import ClaimsScopeError, EnvelopeReader, RawDossier
-from bhytgate.claims.match import Holder, Keys, Outcome, Status, Summary, classify
+from bhytgate.claims.match import CARRIES_MA_LK, Holder, Keys, Outcome, Status, Summary, classify
 from bhytgate.claims.xml1 import Problem, Xml1, parse_payload
 from bhytgate.storage.checkins import CheckinStore
 from bhytgate.storage.claims import Claim, ClaimStore
@@ -186,7 +186,8 @@ class Reconciliation:
         claims: list[Claim] = []
         now = self.clock()
         for i, v, k, text in visits:  # in file order: the first dossier keeps a check-in
-            key = _Lazy(functools.partial(self.keys.dossier, self.reader.facility, text))
+            # The dossier's key (an HMAC over its XML1), computed only when a claim needs it.
+            key = functools.cache(functools.partial(self.keys.dossier, self.reader.facility, text))
             taken = self._taken(held, k, key)
             outcome = classify(i, v, k, checkins, window=self.window, horizon=self.horizon, taken=taken)
             if outcome.status is Status.VERIFIED:
@@ -227,19 +228,6 @@ class Reconciliation:
                 duplicated = outcome.status in (Status.VERIFIED, Status.DUPLICATE)
                 if duplicated and outcome.verification_id == vid and index >= claim.dossier_index:
                     reason = f"its check-in already verifies {reference}"
-                    if outcome.reason.endswith("; this dossier carries the check-in's MA_LK"):
-                        reason += "; this dossier carries the check-in's MA_LK"
+                    if outcome.reason.endswith(CARRIES_MA_LK):
+                        reason += CARRIES_MA_LK
                     by_index[index] = dataclasses.replace(outcome, status=Status.DUPLICATE, reason=reason)
-
-
-class _Lazy:
-    """A dossier's key, computed (an HMAC over its XML1) only when a claim needs it."""
-
-    def __init__(self, compute: Callable[[], str]) -> None:
-        self._compute = compute
-        self._value: str | None = None
-
-    def __call__(self) -> str:
-        if self._value is None:
-            self._value = self._compute()
-        return self._value
