@@ -275,25 +275,9 @@ class FacePool:
         # Evaluated on every arrival, the first after a lull included: the mode ends once the pool
         # stayed dry for IDLE_JOBS average jobs (under overload an arrival refills it sooner).
         overloaded = self._overloaded_at(now_ms)
-        if self.inflight > 0:
-            full = self._queue_full()
-            if full is not None:
-                raise full
-            overload_ms = None
-            if overloaded:
-                overload_ms = self.admission.overload_wait_jobs * self._mean_job_ms
-            decision = decide(
-                self.admission,
-                work_ahead_ms=self.work_ahead_ms,
-                rate=self.service.rate,
-                own_ms=own,
-                deadline_s=deadline_s,
-                overload_ms=overload_ms,
-            )
-            if not decision.admit:
-                if decision.bound == "overload":
-                    self.standing.refused(now_ms)
-                raise self._refuse(decision.bound, decision.explain(kind))
+        refusal = self._refusal(kind, own, now_ms, deadline_s=deadline_s, overloaded=overloaded)
+        if refusal is not None:
+            raise refusal
         self._inflight += 1
         self._work_ms += own
         self._pending += 1
@@ -307,10 +291,29 @@ class FacePool:
             self._inflight -= 1
             self._release(reservation)
 
-    def _queue_full(self) -> Overloaded | None:
-        if self.inflight < self.workers + self.queue_limit:
+    def _refusal(
+        self, kind: str, own: float, now_ms: float, *, deadline_s: float | None, overloaded: bool
+    ) -> Overloaded | None:
+        """The refusal a check of `kind` (expected to cost `own` ms) arriving now gets, counted as
+        a shed; None when it is admitted (always when nothing is in flight)."""
+        if self.inflight == 0:
             return None
-        return self._refuse("queue_limit", f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})")
+        if self.inflight >= self.workers + self.queue_limit:
+            waiting = f"{self.queue_depth} face jobs waiting (limit {self.queue_limit})"
+            return self._refuse("queue_limit", waiting)
+        decision = decide(
+            self.admission,
+            work_ahead_ms=self.work_ahead_ms,
+            rate=self.service.rate,
+            own_ms=own,
+            deadline_s=deadline_s,
+            overload_ms=self.admission.overload_wait_jobs * self._mean_job_ms if overloaded else None,
+        )
+        if decision.admit:
+            return None
+        if decision.bound == "overload":
+            self.standing.refused(now_ms)
+        return self._refuse(decision.bound, decision.explain(kind))
 
     def refuse_early(self, kind: str) -> Overloaded | None:
         """In overload mode only: the refusal a check of `kind` arriving now would get at its
@@ -319,24 +322,10 @@ class FacePool:
         check the gateway would refuse). Below capacity Begin never refuses: a terminal's Verify
         comes seconds later, when this prediction no longer holds. None when it would be admitted."""
         now_ms = time.monotonic() * 1000.0
-        if self.inflight == 0 or not self._overloaded_at(now_ms):
+        if not self._overloaded_at(now_ms):
             return None
-        full = self._queue_full()
-        if full is not None:
-            return full
-        decision = decide(
-            self.admission,
-            work_ahead_ms=self.work_ahead_ms,
-            rate=self.service.rate,
-            own_ms=self.costs.expected_ms(kind, self.admission.default_job_ms),
-            deadline_s=None,
-            overload_ms=self.admission.overload_wait_jobs * self._mean_job_ms,
-        )
-        if decision.admit:
-            return None
-        if decision.bound == "overload":
-            self.standing.refused(now_ms)
-        return self._refuse(decision.bound, decision.explain(kind))
+        own = self.costs.expected_ms(kind, self.admission.default_job_ms)
+        return self._refusal(kind, own, now_ms, deadline_s=None, overloaded=True)
 
     def _release(self, reservation: _Reservation | None) -> None:
         if reservation is not None and not reservation.released:
