@@ -20,6 +20,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import bhytgate
 import bhytgate_clients
@@ -179,6 +180,33 @@ def test_workers_exit_on_their_own_when_the_server_is_killed(tmp_path: Path, ser
     left, took = wait_gone(children, 3.0)
     assert not left, f"outlived the server: {[cmdline(p) for p in left]}"
     print(f"\nkill -9: workers and resource tracker gone {took:.2f} s after the server")
+
+
+@pytest.mark.slow
+def test_a_second_gateway_on_a_port_in_use_refuses_to_start_and_leaves_nothing(
+    tmp_path: Path, served: list[Served]
+) -> None:
+    """gRPC sets SO_REUSEPORT unless told not to: a second `bhytgate serve` on the first one's port
+    then bound it too and took part of the terminals' calls into its own database, silently."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Served(tmp_path / "a", "--plaintext")
+    served.append(first)
+    first.wait_ready()
+    address = json.loads((tmp_path / "a" / "gateway.json").read_text())["address"]
+    second = Served(tmp_path / "b", "--plaintext", "--listen", address)
+    served.append(second)
+    assert second.proc.wait(120) == 2, second.logs()
+    assert f"bhytgate serve: error: could not bind {address}: the port is in use" in second.logs()
+    assert "Traceback" not in second.logs()
+    assert not (tmp_path / "b" / "gateway.json").exists()
+    left, _ = wait_gone(descendants(second.proc.pid), 3.0)
+    assert not left
+    # The first one still serves on its port.
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert first.proc.poll() is None
 
 
 # --- a check in flight ---------------------------------------------------------------------------

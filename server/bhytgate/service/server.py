@@ -137,6 +137,12 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         options=[
             ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
             ("grpc.max_send_message_length", MAX_MESSAGE),
+            # gRPC sets SO_REUSEPORT by default: a second gateway started on this port (another
+            # home, another database) would then bind it too and silently take part of the
+            # terminals' calls, its own audit chain and replay memory with them; and two servers
+            # asking for port 0 can be handed one port (grpc/grpc#10755, seen here as tests of two
+            # gateways run side by side reading each other's audit). Off: the port is ours alone.
+            ("grpc.so_reuseport", 0),
         ]
     )
     add_services(
@@ -163,28 +169,31 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         )
     ]
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    if config.plaintext:
-        host = config.listen.rsplit(":", 1)[0].strip("[]")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
-        port = server.add_insecure_port(config.listen)
-    else:
-        assert credentials is not None
-        port = server.add_secure_port(config.listen, credentials)
-    if port == 0:
-        raise RuntimeError(f"could not bind {config.listen}")
-    await server.start()
-    for name in ["", *services]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    console = None
+    try:
+        port = _listen(server, config, credentials)
+        await server.start()
+        for name in ["", *services]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if config.metrics_port is not None:
+            metrics.serve(config.metrics_port)
+        if config.console_listen is not None:
+            if config.plaintext:
+                raise ValueError("the console needs mTLS: it cannot run with --plaintext")
+            console = await start_console(
+                gateway, config.console_listen, config.pki_dir, limits=config.console
+            )
+    except BaseException:
+        # The workers and the store were opened for this server: a port it cannot have (in use,
+        # not this machine's) stops them too, so that nothing is left running half-started.
+        await server.stop(0)
+        await pool.close()
+        if doc_lock is not None:
+            await doc_lock.close()
+        store.close()
+        raise
     host = config.listen.rsplit(":", 1)[0]
     address = f"{host}:{port}"
-    if config.metrics_port is not None:
-        metrics.serve(config.metrics_port)
-    console = None
-    if config.console_listen is not None:
-        if config.plaintext:
-            raise ValueError("the console needs mTLS: it cannot run with --plaintext")
-        console = await start_console(gateway, config.console_listen, config.pki_dir, limits=config.console)
     if write_info:
         info = {
             "address": address,
@@ -212,6 +221,30 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
     )
     return running
+
+
+def _listen(
+    server: grpc.aio.Server, config: GatewayConfig, credentials: grpc.ServerCredentials | None
+) -> int:
+    """Bind `config.listen`; the port bound. A port already in use is refused (no SO_REUSEPORT)."""
+    if config.plaintext:
+        host = config.listen.rsplit(":", 1)[0].strip("[]")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
+    try:
+        if config.plaintext:
+            port = server.add_insecure_port(config.listen)
+        else:
+            assert credentials is not None
+            port = server.add_secure_port(config.listen, credentials)
+    except RuntimeError:  # grpcio raises where it used to return 0
+        port = 0
+    if port == 0:
+        raise RuntimeError(
+            f"could not bind {config.listen}: the port is in use (another gateway?) "
+            "or the address is not one of this machine's"
+        )
+    return port
 
 
 async def _housekeep_forever(gateway: Gateway, every_s: float) -> None:
