@@ -85,12 +85,16 @@ class BlazeFace:
         self._net = LiteNet(verified_bytes(BLAZEFACE, directory))
         self._anchors = _anchors()
 
-    def propose(self, pixels: Pixels, min_score: float = MIN_SCORE) -> list[Proposal]:
-        """Every face in the frame, best first."""
+    def propose(
+        self, pixels: Pixels, min_score: float = MIN_SCORE, *, image: Image.Image | None = None
+    ) -> list[Proposal]:
+        """Every face in the frame, best first. `image`: the same pixels as a Pillow image, when the
+        caller has one (saves copying the frame into Pillow again)."""
         height, width = pixels.shape[:2]
         scale = INPUT / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        source = image if image is not None and image.size == (width, height) else Image.fromarray(pixels)
+        small = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
         # Letterboxed with zeros in the model's value range (mid grey), as MediaPipe's graph pads:
         # measured on the shared 150 px crops in 4:3 frames 1136 px wide, black bars (-1) left
         # 14 of 40 faces above MIN_SCORE, zeros 29.
@@ -101,22 +105,31 @@ class BlazeFace:
         raw = next(v for v in out.values() if v.shape[-1] == 16).reshape(-1, 16).astype(np.float64)
         logits = next(v for v in out.values() if v.shape[-1] == 1).reshape(-1).astype(np.float64)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+        # Best first; a NaN score is never >= min_score, so it is dropped here as well.
+        order = np.argsort(-scores)
+        order = order[scores[order] >= min_score]
+        # Every candidate decoded at once (a frame has tens above SUSPECT_SCORE, mostly second looks
+        # at one face): back from the letterboxed square to the frame's pixels.
+        r = raw[order] / INPUT
+        anchors = self._anchors[order]
+        centre, half = r[:, 0:2] + anchors, r[:, 2:4] / 2.0
+        to_px = np.array([ox, oy], dtype=np.float64)
+        lows = ((centre - half) * INPUT - to_px) / scale
+        highs = ((centre + half) * INPUT - to_px) / scale
+        keypoints = ((r[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * INPUT - to_px) / scale
+        usable = (
+            np.isfinite(lows).all(axis=1)
+            & np.isfinite(highs).all(axis=1)
+            & np.isfinite(keypoints).all(axis=(1, 2))
+            & (r[:, 2] > 0)
+            & (r[:, 3] > 0)
+        )
         found: list[Proposal] = []
-        for k in np.argsort(-scores):
-            if not scores[k] >= min_score:  # also stops at NaN
-                break
-            r = raw[k] / INPUT
-            ax, ay = self._anchors[k]
-            cx, cy, w, h = r[0] + ax, r[1] + ay, r[2], r[3]
-            points = r[4:16].reshape(6, 2) + np.array([ax, ay])
-            # Back from the letterboxed square to the frame's pixels.
-            to_px = np.array([ox, oy], dtype=np.float64)
-            corners = (np.array([[cx - w / 2, cy - h / 2], [cx + w / 2, cy + h / 2]]) * INPUT - to_px) / scale
-            keypoints = (points * INPUT - to_px) / scale
-            if not (np.all(np.isfinite(corners)) and np.all(np.isfinite(keypoints))) or w <= 0 or h <= 0:
-                continue
-            (left, top), (right, bottom) = corners
-            p = Proposal(float(scores[k]), float(left), float(top), float(right), float(bottom), keypoints)
+        for j in np.flatnonzero(usable):
+            (left, top), (right, bottom) = lows[j], highs[j]
+            p = Proposal(
+                float(scores[order[j]]), float(left), float(top), float(right), float(bottom), keypoints[j]
+            )
             if all(_iou(p, q) < MAX_OVERLAP for q in found):
                 found.append(p)
         return found

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -50,6 +50,10 @@ class DecodedImage:
 
     pixels: RGBImage  # shape (height, width, 3), uint8, C-contiguous
     format: str  # "jpeg" | "png" | "jpeg2000"
+    # The same pixels as Pillow decoded them: the detector's small copy and the frame's fingerprint
+    # are resized from it instead of from a fresh `Image.fromarray` copy of the whole frame each
+    # (0.3-0.8 ms a frame apiece, measured on a 960 x 768 capture). None when built from an array.
+    image: Image.Image | None = field(default=None, compare=False, repr=False)
 
     @property
     def width(self) -> int:
@@ -233,4 +237,4 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
         raise ImageCorrupt(f"{fmt} data could not be decoded") from exc
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.shape[0] * pixels.shape[1] > max_pixels:
         raise ImageCorrupt("decoded image has an unexpected shape")
-    return DecodedImage(pixels=np.ascontiguousarray(pixels), format=fmt)
+    return DecodedImage(pixels=np.ascontiguousarray(pixels), format=fmt, image=rgb)

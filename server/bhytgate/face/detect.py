@@ -210,7 +210,9 @@ def _confirm(detector: Any, pixels: Pixels, proposal: Proposal, config: FaceConf
     return Box(best.left + x0, best.top + y0, best.right + x0, best.bottom + y0)
 
 
-def detect_proposed(detector: Any, proposer: Any, pixels: Pixels, config: FaceConfig) -> Detection | None:
+def detect_proposed(
+    detector: Any, proposer: Any, pixels: Pixels, config: FaceConfig, *, image: Image.Image | None = None
+) -> Detection | None:
     """BlazeFace finds the faces, HOG confirms the largest on its neighbourhood (dlib's box for it).
 
     The other faces keep BlazeFace's boxes, rescaled by the subject's HOG/BlazeFace size ratio, so
@@ -220,7 +222,7 @@ def detect_proposed(detector: Any, proposer: Any, pixels: Pixels, config: FaceCo
     gate (SIZE_GATE_BAND); when it is so small in the frame that a comparable second face could
     escape BlazeFace (BLAZEFACE_REACH); or when BlazeFace is unsure of a face that could be a
     comparable second person (SUSPECT_SCORE, SUSPECT_MARGIN)."""
-    candidates: list[Proposal] = proposer.propose(pixels, SUSPECT_SCORE)
+    candidates: list[Proposal] = proposer.propose(pixels, SUSPECT_SCORE, image=image)
     proposals = [p for p in candidates if p.score >= MIN_SCORE]
     if not proposals:
         return None
