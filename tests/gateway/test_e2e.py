@@ -656,10 +656,11 @@ def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment
         before = admin.verify_audit()
     assert before.ok and before.record_count >= 4
     # An attacker with write access to the database file: drop the append-only trigger, edit a row.
+    # The deployment is the session's: the row and the triggers are put back afterwards, or every
+    # later test on it would read a broken chain and an audit index no longer fed (seen when the
+    # suite ran in another order).
     db = sqlite3.connect(deployment.home / "gateway.db")
-    triggers = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
-    for name in triggers:
-        db.execute(f"DROP TRIGGER {name}")
+    triggers = list(db.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger'"))
     # A decision record (not a counter action, whose body names neither outcome), past the first two.
     row = db.execute(
         """SELECT seq, body FROM audit_log WHERE seq >= 2
@@ -668,13 +669,23 @@ def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment
     ).fetchone()
     edited = row[1].replace("REJECTED", "ACCEPTED").replace("ACCEPTED", "REVIEW", 1)
     assert edited != row[1]
-    db.execute("UPDATE audit_log SET body = ? WHERE seq = ?", (edited, row[0]))
-    db.commit()
-    db.close()
+    try:
+        for name, _ in triggers:
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("UPDATE audit_log SET body = ? WHERE seq = ?", (edited, row[0]))
+        db.commit()
+        with deployment.client("admin-01") as admin:
+            after = admin.verify_audit()
+        assert not after.ok
+        assert after.first_broken_record == row[0]
+    finally:
+        db.execute("UPDATE audit_log SET body = ? WHERE seq = ?", (row[1], row[0]))
+        for _, create in triggers:
+            db.execute(create)
+        db.commit()
+        db.close()
     with deployment.client("admin-01") as admin:
-        after = admin.verify_audit()
-    assert not after.ok
-    assert after.first_broken_record == row[0]
+        assert admin.verify_audit().ok
 
 
 def test_audit_records_hold_no_personal_data(deployment: Deployment) -> None:
