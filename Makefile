@@ -2,6 +2,9 @@
 # `make test` (set up, then lint, type-check and run the whole test suite).
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Test processes (pytest-xdist; a file's tests stay in one process, with its module fixtures).
+# 2 by default: on the 2-core CI machine the suite took 9.5 min in one process, 5.8 in two.
+TEST_JOBS ?= 2
 
 .PHONY: setup serve cluster test lint typecheck pytest bench-quick
 
@@ -24,7 +27,7 @@ typecheck: setup
 
 pytest: setup
 	./scripts/ensure_chromium.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test: lint typecheck pytest
 
