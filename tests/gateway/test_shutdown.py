@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +35,8 @@ from bhytgate_clients.cardlab.camera import SimulatedCamera
 from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
 from bhytgate_clients.devsetup import DevHome, ensure_dev_home
 from bhytgate_clients.sdk import GatewayClient, Operator
+
+from .conftest import ServerThread
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -207,6 +210,29 @@ def test_a_second_gateway_on_a_port_in_use_refuses_to_start_and_leaves_nothing(
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     assert first.proc.poll() is None
+
+
+def test_a_start_that_fails_after_binding_releases_the_port_and_the_workers(tmp_path: Path) -> None:
+    """In-process (tests, embedding): a gateway whose metrics port is taken fails to start with a
+    message naming that port, and gives back its gRPC port and its face workers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        grpc_port = probe.getsockname()[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        config = load_config(
+            tmp_path, listen=f"127.0.0.1:{grpc_port}", workers=1, plaintext=True, metrics_port=taken
+        )
+        before = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)}
+        with pytest.raises(OSError, match=f"metrics port {taken}: Address already in use"):
+            ServerThread(config).start()
+    started = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)} - before
+    left, _ = wait_gone(started, 5.0)
+    assert not left, [cmdline(p) for p in left]
+    with socket.socket() as again:  # the gRPC port is free again
+        again.bind(("127.0.0.1", grpc_port))
 
 
 # --- a check in flight ---------------------------------------------------------------------------

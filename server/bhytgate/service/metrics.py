@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
@@ -66,4 +67,12 @@ class Metrics:
         return bytes(generate_latest(self.registry))
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+        self._http: WSGIServer | None = start_http_server(port, addr=addr, registry=self.registry)[0]
+
+    def stop(self) -> None:
+        """Close the metrics port (a gateway that stops, or could not start, leaves it free)."""
+        http = getattr(self, "_http", None)
+        if http is not None:
+            self._http = None
+            http.shutdown()
+            http.server_close()

@@ -83,12 +83,15 @@ class RunningGateway:
             log.error("records still being written after %.0f s; closing anyway", drain_timeout)
         await self.gateway.doc_lock.close()
         await self.pool.close()
+        self.metrics.stop()
         self.gateway.store.close()
 
 
 async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> RunningGateway:
     """Storage and keys (cluster or local) first, so a misconfigured replica stops before the
     models load; then the trust anchors, the orphan sweep, the face workers, the port."""
+    if config.console_listen is not None and config.plaintext:
+        raise ValueError("the console needs mTLS: it cannot run with --plaintext")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
     store, keys = open_store_with_keys(config)
@@ -176,10 +179,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         for name in ["", *services]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if config.metrics_port is not None:
-            metrics.serve(config.metrics_port)
+            try:
+                metrics.serve(config.metrics_port)
+            except OSError as exc:
+                raise OSError(exc.errno, f"metrics port {config.metrics_port}: {exc.strerror}") from exc
         if config.console_listen is not None:
-            if config.plaintext:
-                raise ValueError("the console needs mTLS: it cannot run with --plaintext")
             console = await start_console(
                 gateway, config.console_listen, config.pki_dir, limits=config.console
             )
@@ -187,6 +191,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         # The workers and the store were opened for this server: a port it cannot have (in use,
         # not this machine's) stops them too, so that nothing is left running half-started.
         await server.stop(0)
+        metrics.stop()
         await pool.close()
         if doc_lock is not None:
             await doc_lock.close()
