@@ -183,11 +183,11 @@ def _chunks(
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
 def audit(offline: bool, database: str | None, terminal: str, home: Path | None, address: str | None) -> None:
-    """Verify the audit log's hash chain; report the first broken link. Exit 1 if broken."""
+    """Verify the audit log's hash chain and its index; report the first broken record. Exit 1 if broken."""
     if offline and address is not None:
         raise click.UsageError("--offline reads the database under --home; it takes no --address")
     if offline:
-        from bhytgate.audit.chain import verify_chain
+        from bhytgate.audit.index import verify_log
         from bhytgate.service.config import load_config
         from bhytgate.storage import StoreUnavailable, open_store
         from bhytgate_clients.sdk.home import GatewayHome
@@ -201,7 +201,7 @@ def audit(offline: bool, database: str | None, terminal: str, home: Path | None,
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         try:
-            report = verify_chain(store.iter_audit())
+            report = verify_log(store)
         finally:
             store.close()
         out = {

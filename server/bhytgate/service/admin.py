@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bhytgate.attestation import jwks_json
-from bhytgate.audit.chain import verify_chain
+from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
@@ -83,8 +83,11 @@ class AdminService:
         await self._audit(caller, f"DEVICE_KEY_REGISTERED:{key_id}", "register_terminal_key")
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
+        """The hash chain, then the audit index against the verified records: an index row
+        deleted or altered would hide a record from the dashboard and the export."""
+
         def run() -> tuple[bool, int, int | None, str]:
-            report = verify_chain(self.store.iter_audit())
+            report = verify_log(self.store)
             return report.ok, report.checked, report.first_broken_index, report.reason
 
         result: tuple[bool, int, int | None, str] = await db(run)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from bhytgate.audit.chain import AuditEntry
+from bhytgate.audit.index import IndexRow
 from bhytgate.entitlement.model import Entitlement
 
 
@@ -193,6 +194,10 @@ class Store(Protocol):
     def audit_head(self) -> tuple[int, str]: ...
 
     def iter_audit(self, from_seq: int = 0) -> Iterator[AuditEntry]: ...
+
+    def iter_audit_index(self, from_seq: int = -(2**63)) -> Iterator[IndexRow]: ...
+
+    def audit_index_row_without_record(self, from_seq: int) -> int | None: ...
 
     # liveness replay: seen frame hashes
     def add_frame_hashes(self, digests: Sequence[bytes], at: dt.datetime) -> frozenset[bytes]: ...

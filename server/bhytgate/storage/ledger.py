@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bhytgate.audit.chain import GENESIS_HASH, AuditEntry
+from bhytgate.audit.index import IndexRow
 from bhytgate.storage._host import SqlHost
 from bhytgate.storage.interface import AlreadyRecorded, AuditConflictError, VerificationEvent
 
@@ -161,6 +162,41 @@ class LedgerMixin(SqlHost):
             for r in rows:
                 yield AuditEntry(int(r["seq"]), str(r["prev_hash"]), str(r["hash"]), str(r["body"]))
             next_seq = int(rows[-1]["seq"]) + 1
+
+    def iter_audit_index(self, from_seq: int = -(2**63)) -> Iterator[IndexRow]:
+        """`audit_index` rows by seq, paged like `iter_audit`; `at` an aware UTC time on both engines.
+        By default from the lowest row, even one below 0 that no record can have."""
+        next_seq = from_seq
+        while True:
+            with self._read() as c:
+                rows = c.all(
+                    """SELECT seq, facility, province, document, at, action FROM audit_index
+                       WHERE seq >= ? ORDER BY seq LIMIT 500""",
+                    (next_seq,),
+                )
+            if not rows:
+                return
+            for r in rows:
+                yield IndexRow(
+                    int(r["seq"]),
+                    str(r["facility"]),
+                    str(r["province"]),
+                    None if r["document"] is None else str(r["document"]),
+                    None if r["at"] is None else self._from_ts(r["at"]),
+                    str(r["action"]),
+                )
+            next_seq = int(rows[-1]["seq"]) + 1
+
+    def audit_index_row_without_record(self, from_seq: int) -> int | None:
+        """The first index row at or after `from_seq` with no record of its seq, in one statement
+        (a record and its row commit together, so an append in flight is never one)."""
+        with self._read() as c:
+            row = c.one(
+                """SELECT i.seq FROM audit_index i WHERE i.seq >= ?
+                   AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.seq = i.seq) ORDER BY i.seq LIMIT 1""",
+                (from_seq,),
+            )
+        return None if row is None else int(row["seq"])
 
     def audit_decisions(
         self,

@@ -733,7 +733,10 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyAuditChain(self, request, context):
-        """Recompute the audit log's hash chain and report the first record that does not link.
+        """Recompute the audit log's hash chain and report the first record that does not link; when it
+        holds, check the audit index (what the dashboard and the data export read through) against the
+        records and report the first record whose index row is missing or differs, or an index row
+        with no record.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,181 @@
+"""`admin audit` checks the audit index (migration 10) against the records: an index row deleted,
+altered or added behind the store's back (its append-only triggers dropped first) makes the report
+not ok at that seq, although the hash chain still holds. Every test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from click.testing import CliRunner
+
+from bhytgate.audit import verify_chain
+from bhytgate.audit.chain import document_key
+from bhytgate.audit.index import expected_row, verify_log
+from bhytgate.service.admin import AdminService
+from bhytgate.storage.sql import SqlStore
+
+from .conftest import StoreFactory
+from .test_audit_index import HOLDER, KEY, NOW, add
+from .test_store_contract import raw_exec
+
+MISSING = "audit index row missing for record {} (the dashboard and the export would not find it)"
+
+
+def a_log(factory: StoreFactory) -> SqlStore:
+    """Seven records: verify decisions of two facilities, with and without a document, and counter
+    actions, at times with and without microseconds."""
+    store = factory.open()
+    assert isinstance(store, SqlStore)
+    add(store, "01001", NOW - dt.timedelta(hours=5), cccd=HOLDER)
+    add(store, "79014", NOW - dt.timedelta(hours=4, microseconds=654321), cccd="001090000001")
+    add(store, "01001", NOW - dt.timedelta(hours=3), decision="REJECTED")
+    add(
+        store, "01001", NOW - dt.timedelta(hours=2), cccd=HOLDER, action="consent", decision="CONSENT_GRANTED"
+    )
+    add(store, "01001", NOW - dt.timedelta(hours=1, microseconds=1), cccd=HOLDER, decision="REVIEW")
+    add(store, "79014", NOW - dt.timedelta(minutes=30), action="load_trust", decision="TRUST_LOADED:1:0")
+    add(store, "01001", NOW - dt.timedelta(minutes=1), cccd=HOLDER)
+    return store
+
+
+def unguard(factory: StoreFactory, store: SqlStore) -> None:
+    """Drop the index's no-update/no-delete triggers, as someone with write access could."""
+    if factory.kind == "sqlite":
+        for name in ("audit_index_no_update", "audit_index_no_delete"):
+            raw_exec(factory, store, f"DROP TRIGGER {name}")
+    else:
+        raw_exec(factory, store, "DROP TRIGGER audit_index_no_change ON audit_index")
+
+
+def check(store: SqlStore) -> tuple[bool, int, int | None, str]:
+    """The administrator's service itself, as the VerifyAuditChain RPC calls it."""
+    service = AdminService(
+        store,
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, None),
+        attestation_key=cast(Any, None),
+        clock=lambda: NOW,
+    )
+    return asyncio.run(service.verify_audit())
+
+
+def test_a_clean_log_and_its_index_verify(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    assert check(store) == (True, 7, None, "ok")
+    rows = list(store.iter_audit_index())
+    assert [r.seq for r in rows] == list(range(7))
+    for row, entry in zip(rows, store.iter_audit(), strict=True):
+        assert row == expected_row(entry.seq, entry.body)
+        assert row.at is not None and row.at.tzinfo is not None and row.at.utcoffset() == dt.timedelta(0)
+    assert rows[1].at == NOW - dt.timedelta(hours=4, microseconds=654321)
+    assert [r.seq for r in store.iter_audit_index(5)] == [5, 6]
+    assert store.audit_index_row_without_record(0) is None
+
+
+def test_the_index_is_read_in_pages(store_factory: StoreFactory) -> None:
+    store = store_factory.open()
+    assert isinstance(store, SqlStore)
+    for i in range(1203):  # three pages of 500
+        add(store, "01001" if i % 2 else "79014", NOW - dt.timedelta(seconds=i))
+    assert [r.seq for r in store.iter_audit_index()] == list(range(1203))
+    assert check(store) == (True, 1203, None, "ok")
+
+
+def test_a_deleted_index_row_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 4")
+    assert verify_chain(store.iter_audit()).ok  # the chain alone sees nothing
+    hidden = [json.loads(b)["seq"] for b in store.audit_bodies_of(document_key(KEY, HOLDER))]
+    assert hidden == [0, 3, 6]  # record 4 is the holder's too: the export would leave it out
+    assert check(store) == (False, 7, 4, MISSING.format(4))
+
+
+def test_the_last_index_row_deleted_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 6")
+    assert check(store) == (False, 7, 6, MISSING.format(6))
+
+
+def test_an_altered_facility_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "UPDATE audit_index SET facility = '01002' WHERE seq = 2")
+    assert check(store) == (False, 7, 2, "audit index row of record 2 differs from its record (facility)")
+
+
+def test_an_altered_time_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    moved = store._ts(NOW - dt.timedelta(days=30))  # out of the dashboard's window
+    raw_exec(store_factory, store, "UPDATE audit_index SET at = ? WHERE seq = 5", (moved,))
+    assert check(store) == (False, 7, 5, "audit index row of record 5 differs from its record (at)")
+    raw_exec(store_factory, store, "UPDATE audit_index SET at = NULL WHERE seq = 1")
+    assert check(store)[2:] == (1, "audit index row of record 1 differs from its record (at)")
+
+
+def test_an_altered_action_or_document_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "UPDATE audit_index SET action = 'enrol' WHERE seq = 6")
+    raw_exec(store_factory, store, "UPDATE audit_index SET document = NULL WHERE seq = 4")
+    assert check(store)[2:] == (4, "audit index row of record 4 differs from its record (document)")
+
+
+@pytest.mark.parametrize("seq", [7, 1000, -1])
+def test_an_extra_index_row_is_found(store_factory: StoreFactory, seq: int) -> None:
+    store = a_log(store_factory)  # an insert needs no trigger dropped
+    raw_exec(
+        store_factory,
+        store,
+        "INSERT INTO audit_index (seq, facility, province, document, at, action) VALUES (?, ?, ?, ?, ?, ?)",
+        (seq, "01001", "01", None, store._ts(NOW), "verify"),
+    )
+    assert check(store) == (False, 7, seq, f"audit index row {seq} has no record")
+
+
+def test_a_broken_chain_is_reported_before_the_index(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 1")
+    if store_factory.kind == "sqlite":
+        raw_exec(store_factory, store, "DROP TRIGGER audit_log_no_update")
+    else:
+        raw_exec(store_factory, store, "DROP TRIGGER audit_log_no_change ON audit_log")
+    raw_exec(
+        store_factory,
+        store,
+        "UPDATE audit_log SET body = replace(body, 'REJECTED', 'ACCEPTED') WHERE seq = 2",
+    )
+    report = verify_log(store)
+    assert (report.ok, report.first_broken_index) == (False, 2)
+    assert report.reason == "record hash does not match its body"
+
+
+def test_the_offline_cli_checks_the_index(tmp_path: Path) -> None:
+    """`bhytgate admin audit --offline` on a database file (SQLite only: it opens the file)."""
+    from bhytgate_clients.cli.admin import admin
+
+    store_factory = StoreFactory("sqlite", tmp_path, None)
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 3")
+    store.close()
+    done = CliRunner().invoke(
+        admin, ["audit", "--offline", "--home", str(tmp_path), "--database", f"sqlite:///{store._path}"]
+    )
+    assert done.exit_code == 1, done.output
+    assert json.loads(done.output) == {
+        "ok": False,
+        "record_count": 7,
+        "first_broken_record": 3,
+        "detail": MISSING.format(3),
+    }
+    store_factory.close_all()
