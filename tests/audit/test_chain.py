@@ -137,6 +137,23 @@ def test_edited_body_detected() -> None:
     assert not rep.ok and rep.first_broken_index == 5 and "hash" in rep.reason
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"seq":3,"x":NaN}', "not canonical"),  # parses; no canonical form (allow_nan=False)
+        ('{"seq":3,"x":Infinity}', "not canonical"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),  # deeper than the parser goes
+    ],
+)
+def test_a_body_the_parser_chokes_on_is_reported_not_raised(body: str, reason: str) -> None:
+    """Someone with write access to the database may store any text, its hash recomputed: the
+    check names the record, it does not crash (`admin audit` would have failed with INTERNAL)."""
+    chain = build_chain(6)
+    chain[3] = AuditEntry(3, chain[3].prev_hash, entry_hash(chain[3].prev_hash, body), body)
+    rep = verify_chain(chain)
+    assert not rep.ok and rep.first_broken_index == 3 and reason in rep.reason
+
+
 def test_edited_body_with_recomputed_hash_breaks_next_link() -> None:
     chain = build_chain(8)
     edited = _edit_body(chain[3], decision="REVIEW")

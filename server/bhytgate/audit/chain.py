@@ -172,9 +172,14 @@ def verify_chain(
             return ChainReport(False, i, "malformed hash field", count)
         try:
             parsed = json.loads(entry.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return ChainReport(False, i, "body is not JSON", count)
-        if not isinstance(parsed, dict) or canonical_json(parsed) != entry.body:
+        try:
+            # NaN or Infinity parse but have no canonical form (allow_nan=False raises ValueError).
+            canonical = canonical_json(parsed) if isinstance(parsed, dict) else None
+        except (ValueError, RecursionError):
+            canonical = None
+        if canonical != entry.body:
             return ChainReport(False, i, "body is not canonical JSON", count)
         if not hmac.compare_digest(entry_hash(entry.prev_hash, entry.body), entry.hash):
             return ChainReport(False, i, "record hash does not match its body", count)
