@@ -655,12 +655,19 @@ def test_audit_chain_verifies_and_a_tampered_row_is_found(deployment: Deployment
     with deployment.client("admin-01") as admin:
         before = admin.verify_audit()
     assert before.ok and before.record_count >= 4
-    # An attacker with write access to the database file: drop the append-only trigger, edit a row.
+    # An attacker with write access to the database file: drop the no-update trigger, edit a row.
     # The deployment is the session's: the row and the triggers are put back afterwards, or every
     # later test on it would read a broken chain and an audit index no longer fed (seen when the
     # suite ran in another order).
     db = sqlite3.connect(deployment.home / "gateway.db")
-    triggers = list(db.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger'"))
+    # Only the trigger that stops an UPDATE: with the others gone too, a record the gateway appends
+    # meanwhile (its orphan sweep runs on its own) would get no index row and fail later checks.
+    triggers = list(
+        db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name = 'audit_log_no_update'"
+        )
+    )
+    assert len(triggers) == 1
     # A decision record (not a counter action, whose body names neither outcome), past the first two.
     row = db.execute(
         """SELECT seq, body FROM audit_log WHERE seq >= 2

@@ -199,12 +199,18 @@ def test_a_second_gateway_on_a_port_in_use_refuses_to_start_and_leaves_nothing(
     address = json.loads((tmp_path / "a" / "gateway.json").read_text())["address"]
     second = Served(tmp_path / "b", "--plaintext", "--listen", address)
     served.append(second)
-    assert second.proc.wait(120) == 2, second.logs()
+    seen: set[int] = set()  # its workers, sampled while it runs: once reaped it has no children
+    deadline = time.monotonic() + 120
+    while second.proc.poll() is None and time.monotonic() < deadline:
+        seen |= descendants(second.proc.pid)
+        time.sleep(0.05)
+    assert second.proc.wait(1) == 2, second.logs()
+    assert seen, "the second gateway started no worker before it tried the port"
     assert f"bhytgate serve: error: could not bind {address}: the port is in use" in second.logs()
     assert "Traceback" not in second.logs()
     assert not (tmp_path / "b" / "gateway.json").exists()
-    left, _ = wait_gone(descendants(second.proc.pid), 3.0)
-    assert not left
+    left, _ = wait_gone(seen, 3.0)
+    assert not left, [cmdline(p) for p in left]
     # The first one still serves on its port.
     with grpc.insecure_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
@@ -233,6 +239,18 @@ def test_a_start_that_fails_after_binding_releases_the_port_and_the_workers(tmp_
     assert not left, [cmdline(p) for p in left]
     with socket.socket() as again:  # the gRPC port is free again
         again.bind(("127.0.0.1", grpc_port))
+
+
+def test_a_listen_name_is_refused_when_any_of_its_addresses_is_taken(tmp_path: Path) -> None:
+    """`localhost:P` with 127.0.0.1:P taken: gRPC alone bound [::1]:P and counted the name bound,
+    so clients resolving localhost to 127.0.0.1 reached the other process."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = load_config(tmp_path, listen=f"localhost:{port}", workers=1, plaintext=True)
+        with pytest.raises(RuntimeError, match=f"could not bind localhost:{port}"):
+            ServerThread(config).start()
 
 
 # --- a check in flight ---------------------------------------------------------------------------

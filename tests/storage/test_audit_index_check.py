@@ -179,3 +179,22 @@ def test_the_offline_cli_checks_the_index(tmp_path: Path) -> None:
         "detail": MISSING.format(3),
     }
     store_factory.close_all()
+
+
+def test_a_record_with_a_nul_in_its_body_does_not_make_a_healthy_log_broken(
+    store_factory: StoreFactory,
+) -> None:
+    """PostgreSQL's jsonb refuses a NUL, so its trigger writes no row for such a body (SQLite does):
+    the check takes either (review, 2026-12-02: a healthy PostgreSQL log was reported broken)."""
+    from .test_audit_index import R
+
+    store = a_log(store_factory)
+    add(store, "01001", NOW, reasons=(R("CHIP_FILE_MALFORMED", "DG1: a\x00b"),))
+    add(store, "01001", NOW + dt.timedelta(seconds=1))
+    has_row = [r.seq for r in store.iter_audit_index()][-2:] == [7, 8]
+    assert has_row == (store_factory.kind == "sqlite")
+    assert check(store) == (True, 9, None, "ok")
+    # The records around it are still judged: the next one's row deleted is still found.
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 8")
+    assert check(store) == (False, 9, 8, MISSING.format(8))

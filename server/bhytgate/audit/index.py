@@ -45,6 +45,8 @@ class IndexRow:
     at: dt.datetime | None
     action: str
     unchecked: frozenset[str] = frozenset()
+    # The engines disagree on whether such a body has a row at all (see `expected_row`).
+    optional: bool = False
 
 
 class _Unreadable(Exception):
@@ -87,6 +89,11 @@ def expected_row(seq: int, body: str) -> IndexRow | None:
         return None
     if not isinstance(parsed, dict):
         return None
+    if "\\u0000" in body:
+        # A NUL anywhere: PostgreSQL's jsonb refuses it, so its trigger writes no row, and SQLite's
+        # length() stops at it. Such a record may or may not have a row; whatever is there is
+        # not judged (review, 2026-12-02: a healthy PostgreSQL log was reported broken).
+        return IndexRow(seq, "", "", None, None, "verify", frozenset(_FIELDS), optional=True)
     unchecked: set[str] = set()
     facility, province, document, action = "", "", None, "verify"
     at: dt.datetime | None = None
@@ -142,6 +149,10 @@ def verify_index(entries: Iterable[AuditEntry], rows: Iterable[IndexRow], count:
         if expected is None:
             if here:
                 return _broken(entry.seq, f"audit index row {entry.seq} indexes a body it cannot read", count)
+            continue
+        if expected.optional:
+            if here:
+                row = next(row_it, None)
             continue
         if row is None or not here:
             return _broken(

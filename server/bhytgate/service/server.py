@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
 import signal
+import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -189,13 +192,22 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             )
     except BaseException:
         # The workers and the store were opened for this server: a port it cannot have (in use,
-        # not this machine's) stops them too, so that nothing is left running half-started.
-        await server.stop(0)
-        metrics.stop()
-        await pool.close()
-        if doc_lock is not None:
-            await doc_lock.close()
-        store.close()
+        # not this machine's) stops them too, so that nothing is left running half-started. Each
+        # step on its own: one that fails neither skips the others nor hides why the start failed.
+        steps: list[Callable[[], Awaitable[None] | None]] = [
+            lambda: server.stop(0),
+            metrics.stop,
+            pool.close,
+            *([doc_lock.close] if doc_lock is not None else []),
+            store.close,
+        ]
+        for step in steps:
+            try:
+                pending = step()
+                if pending is not None:
+                    await pending
+            except Exception:
+                log.exception("clean-up after a failed start")
         raise
     host = config.listen.rsplit(":", 1)[0]
     address = f"{host}:{port}"
@@ -228,28 +240,59 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     return running
 
 
+def _bind_targets(listen: str) -> list[str]:
+    """The addresses to bind for `HOST:PORT`, one per address a host name resolves to.
+
+    gRPC binds every address of a name itself but counts the name bound when any one of them is
+    (`localhost` with 127.0.0.1's port taken bound [::1] alone, logging only a warning): then the
+    clients that resolve it to the taken address reach the other process. Bound one by one, each
+    must succeed. Numeric addresses and the wildcard are bound as they are."""
+    host, _, port = listen.rpartition(":")
+    bare = host.strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+        return [listen]
+    except ValueError:
+        pass
+    if bare in ("", "*"):
+        return [listen]
+    try:
+        infos = socket.getaddrinfo(bare, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RuntimeError(f"could not bind {listen}: cannot resolve {bare!r}") from exc
+    found = sorted({str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)})
+    return [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in found] or [listen]
+
+
 def _listen(
     server: grpc.aio.Server, config: GatewayConfig, credentials: grpc.ServerCredentials | None
 ) -> int:
-    """Bind `config.listen`; the port bound. A port already in use is refused (no SO_REUSEPORT)."""
+    """Bind `config.listen`; the port bound. A port already in use is refused (no SO_REUSEPORT),
+    on every address the listen name stands for."""
     if config.plaintext:
         host = config.listen.rsplit(":", 1)[0].strip("[]")
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
-    try:
-        if config.plaintext:
-            port = server.add_insecure_port(config.listen)
-        else:
-            assert credentials is not None
-            port = server.add_secure_port(config.listen, credentials)
-    except RuntimeError:  # grpcio raises where it used to return 0
-        port = 0
-    if port == 0:
-        raise RuntimeError(
-            f"could not bind {config.listen}: the port is in use (another gateway?) "
-            "or the address is not one of this machine's"
-        )
-    return port
+    bound = 0
+    for target in _bind_targets(config.listen):
+        if bound:  # port 0: the next addresses take the port the first one was given
+            target = f"{target.rpartition(':')[0]}:{bound}"
+        try:
+            if config.plaintext:
+                port = server.add_insecure_port(target)
+            else:
+                assert credentials is not None
+                port = server.add_secure_port(target, credentials)
+        except RuntimeError:  # grpcio raises where it used to return 0
+            port = 0
+        if port == 0 or (bound and port != bound):
+            where = "" if target == config.listen else f" ({target})"
+            raise RuntimeError(
+                f"could not bind {config.listen}{where}: the port is in use (another gateway?) "
+                "or the address is not one of this machine's"
+            )
+        bound = port
+    return bound
 
 
 async def _housekeep_forever(gateway: Gateway, every_s: float) -> None:
