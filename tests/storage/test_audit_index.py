@@ -61,6 +61,16 @@ def add(
     append_event(store, event, KEY)
 
 
+def offline_audit(home: Path, store: SqlStore) -> tuple[int, dict[str, Any]]:
+    """`bhytgate admin audit --offline` on a closed SQLite store's file: exit status and report."""
+    from bhytgate_clients.cli.admin import admin
+
+    done = CliRunner().invoke(
+        admin, ["audit", "--offline", "--home", str(home), "--database", f"sqlite:///{store._path}"]
+    )
+    return done.exit_code, json.loads(done.output)
+
+
 def chain(store: Any) -> list[tuple[int, str, str, str]]:
     return [(e.seq, e.prev_hash, e.hash, e.body) for e in store.iter_audit()]
 
@@ -204,19 +214,11 @@ def test_records_before_migration_10_are_indexed_and_the_chain_is_untouched(
     assert counted(store, stats.Scope.of("admin", "01001"), limit=10)[0] == {"REVIEW": 1, "ACCEPTED": 2}
 
     if store_factory.kind == "sqlite":  # `bhytgate admin audit --offline` on that very file
-        from bhytgate_clients.cli.admin import admin
-
         store.close()
-        done = CliRunner().invoke(
-            admin, ["audit", "--offline", "--home", str(tmp_path), "--database", f"sqlite:///{store._path}"]
+        assert offline_audit(tmp_path, store) == (
+            0,
+            {"ok": True, "record_count": 6, "first_broken_record": None, "detail": "ok"},
         )
-        assert done.exit_code == 0, done.output
-        assert json.loads(done.output) == {
-            "ok": True,
-            "record_count": 6,
-            "first_broken_record": None,
-            "detail": "ok",
-        }
 
 
 def _versions(store: SqlStore) -> list[Any]:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from click.testing import CliRunner
 
 from bhytgate.audit import verify_chain
 from bhytgate.audit.chain import document_key
@@ -20,7 +19,7 @@ from bhytgate.service.admin import AdminService
 from bhytgate.storage.sql import SqlStore
 
 from .conftest import StoreFactory
-from .test_audit_index import HOLDER, KEY, NOW, add
+from .test_audit_index import HOLDER, KEY, NOW, add, offline_audit
 from .test_store_contract import raw_exec
 
 MISSING = "audit index row missing for record {} (the dashboard and the export would not find it)"
@@ -161,23 +160,16 @@ def test_a_broken_chain_is_reported_before_the_index(store_factory: StoreFactory
 
 def test_the_offline_cli_checks_the_index(tmp_path: Path) -> None:
     """`bhytgate admin audit --offline` on a database file (SQLite only: it opens the file)."""
-    from bhytgate_clients.cli.admin import admin
 
     store_factory = StoreFactory("sqlite", tmp_path, None)
     store = a_log(store_factory)
     unguard(store_factory, store)
     raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 3")
     store.close()
-    done = CliRunner().invoke(
-        admin, ["audit", "--offline", "--home", str(tmp_path), "--database", f"sqlite:///{store._path}"]
+    assert offline_audit(tmp_path, store) == (
+        1,
+        {"ok": False, "record_count": 7, "first_broken_record": 3, "detail": MISSING.format(3)},
     )
-    assert done.exit_code == 1, done.output
-    assert json.loads(done.output) == {
-        "ok": False,
-        "record_count": 7,
-        "first_broken_record": 3,
-        "detail": MISSING.format(3),
-    }
     store_factory.close_all()
 
 
