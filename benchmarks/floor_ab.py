@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import importlib
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -26,7 +25,7 @@ from typing import Any
 
 from benchmarks.load.inproc import measure_floor, one_blas_thread
 from benchmarks.load.workload import Mix, plan, prepare_home, render
-from benchmarks.machine import dlib_build, machine_info
+from benchmarks.machine import dlib_build, machine_info, with_load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,9 +100,7 @@ def main() -> int:
     parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "faces")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    start = [round(x, 2) for x in os.getloadavg()]
-    report = asyncio.run(_main(args))
-    report["loadavg"] = [start, [round(x, 2) for x in os.getloadavg()]]
+    report = with_load_average(lambda: asyncio.run(_main(args)))
     for value, f in report["floor_ms"].items():
         kinds = ", ".join(f"{k} {m:.1f}" for k, m in f["by_kind_median"].items())
         print(

@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 
 from benchmarks.load.inproc import measure_floor, one_blas_thread
 from benchmarks.load.workload import Mix, plan, prepare_home, render
-from benchmarks.machine import dlib_build, machine_info
+from benchmarks.machine import dlib_build, machine_info, with_load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDERS = ("dlib", "onnx")
@@ -100,10 +99,8 @@ def main() -> int:
     parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "faces")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    start = [round(x, 2) for x in os.getloadavg()]
-    report = asyncio.run(_main(args))
-    end = [round(x, 2) for x in os.getloadavg()]
-    report["loadavg"] = [start, end]
+    report = with_load_average(lambda: asyncio.run(_main(args)))
+    start, end = report["loadavg"]
     text = _md(report, (start, end))
     print(text)
     if args.out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -40,6 +41,19 @@ def git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded: recorded at a run's start and end."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def with_load_average(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()`'s report with `loadavg`: [at its start, at its end] (what else used the machine)."""
+    start = load_average()
+    report = run()
+    report["loadavg"] = [start, load_average()]
+    return report
 
 
 def machine_info() -> dict[str, Any]:

@@ -249,11 +249,9 @@ def _bind_targets(listen: str) -> list[str]:
     must succeed. Numeric addresses and the wildcard are bound as they are."""
     host, _, port = listen.rpartition(":")
     bare = host.strip("[]")
-    try:
-        ipaddress.ip_address(bare)
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(bare)  # a numeric address: gRPC binds exactly that one
         return [listen]
-    except ValueError:
-        pass
     if bare in ("", "*"):
         return [listen]
     try:
