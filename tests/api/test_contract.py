@@ -52,6 +52,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
             "ImportEntitlements",
             "VerifyAuditChain",
             "RegisterTerminalKey",
+            "RevokeTerminalCertificate",
             "ReconcileClaims",
         },
         "ReviewService": {"ListReviewCases", "ResolveReviewCase", "GetReviewCase"},

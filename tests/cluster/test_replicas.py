@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
+from bhytgate.pki.devca import TerminalIdentity, add_terminal
 from bhytgate_clients.cardlab import SimulatedChip
 from bhytgate_clients.cardlab.camera import SimulatedCamera
 from bhytgate_clients.cli.checkin import chip_photo_source, read_chip_files
@@ -219,6 +220,28 @@ def test_trust_anchors_and_device_keys_registered_on_one_replica_apply_on_anothe
             key_id="signing-kiosk",
         )
     assert "TERMINAL_SIGNATURE_INVALID" not in signed.reason_codes, signed.reasons
+
+
+def test_a_certificate_revoked_on_one_replica_is_refused_by_another(cluster: Cluster) -> None:
+    cert_path, _ = add_terminal(
+        cluster.home / "pki",
+        TerminalIdentity("stolen-kiosk", "01001", "hospital-checkin", "kiosk"),  # type: ignore[arg-type]
+    )
+    with cluster.client("stolen-kiosk", "b") as kiosk:
+        kiosk.begin(terminal_kind="kiosk")  # served before
+    with cluster.client("admin-01", "a") as admin:
+        assert not admin.revoke_certificate(cert_path.read_bytes(), "device_lost").already_revoked
+    deadline = time.monotonic() + 5.0
+    refused: GatewayError | None = None
+    while refused is None and time.monotonic() < deadline:
+        try:
+            with cluster.client("stolen-kiosk", "b") as kiosk:
+                kiosk.begin(terminal_kind="kiosk")
+            time.sleep(0.2)
+        except GatewayError as exc:
+            refused = exc
+    assert refused is not None, "replica b still serves a certificate revoked on a after 5 s"
+    assert refused.code == "UNAUTHENTICATED" and "revoked" in refused.message
 
 
 def test_connections_killed_give_unavailable_then_recover(cluster: Cluster) -> None:

@@ -1,4 +1,4 @@
-"""`bhytgate admin`: trust anchors, entitlement imports and the audit chain."""
+"""`bhytgate admin`: trust anchors, entitlement imports, the audit chain, certificate revocation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bhytgate_client.client import REVOCATION_REASONS
 from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import GatewayClient, GatewayError
 
@@ -172,6 +173,33 @@ def _chunks(
     if batch:
         out.append((kind, batch))
     return out
+
+
+@admin.command("revoke")
+@click.argument("certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(list(REVOCATION_REASONS)),
+)
+@click.option("--terminal", default="admin-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+@address_option
+def revoke(certificate: Path, reason: str, terminal: str, home: Path | None, address: str | None) -> None:
+    """Revoke a terminal's (or an officer's) client certificate, PEM or DER, on every replica."""
+    try:
+        with _client(terminal, home, address) as client:
+            response = client.revoke_certificate(certificate.read_bytes(), reason)
+    except CLIENT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    out = {
+        "certificate_sha256": response.certificate_sha256,
+        "terminal_id": response.terminal_id,
+        "revoke_time": response.revoke_time.ToJsonString(),
+        "already_revoked": response.already_revoked,
+    }
+    click.echo(json.dumps(out))
 
 
 @admin.command("audit")

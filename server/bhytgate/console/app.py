@@ -73,6 +73,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = await handler(request)
         else:
             officer = officer_of(request)
+            if request.app[GATEWAY].revoked.is_revoked(officer.cert_sha256.hex()):
+                raise web.HTTPUnauthorized(text="certificate revoked")
             request[OFFICER_KEY] = officer
             with request.app[SLOTS].hold(officer.cert_sha256):
                 if request.method not in ("GET", "HEAD"):

@@ -164,12 +164,21 @@ def parse_terminal_identity_pem(cert_pem: bytes) -> TerminalIdentity:
     return identity_from_certificate(cert)
 
 
-def identity_from_auth_context(auth_context: Mapping[str, Iterable[bytes]]) -> TerminalIdentity:
-    """From `context.auth_context()` of a gRPC call over mTLS (key `x509_pem_cert`)."""
+def peer_certificate(auth_context: Mapping[str, Iterable[bytes]]) -> x509.Certificate:
+    """The client certificate of a gRPC call over mTLS (`context.auth_context()`, key
+    `x509_pem_cert`), which TLS has verified against the terminal CA."""
     pems = list(auth_context.get("x509_pem_cert") or [])
     if len(pems) != 1:
         raise MissingTerminalUriError("no single peer certificate in the auth context")
-    return parse_terminal_identity_pem(pems[0])
+    try:
+        return x509.load_pem_x509_certificate(pems[0])
+    except ValueError as exc:
+        raise CertificateParseError("not a PEM certificate") from exc
+
+
+def identity_from_auth_context(auth_context: Mapping[str, Iterable[bytes]]) -> TerminalIdentity:
+    """From `context.auth_context()` of a gRPC call over mTLS (key `x509_pem_cert`)."""
+    return identity_from_certificate(peer_certificate(auth_context))
 
 
 # -- issuing ---------------------------------------------------------------------------------------

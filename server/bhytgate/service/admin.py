@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -16,11 +17,22 @@ from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
-from bhytgate.service.model import Caller, InvalidRequest, db
+from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate
+from bhytgate.service.model import Caller, InvalidRequest, PermissionDenied, db
 from bhytgate.service.recorder import Recorder
+from bhytgate.service.revocation import RevocationReason, RevokedCertificates, fingerprint, load_certificate
 from bhytgate.service.state import TerminalKeys
 from bhytgate.service.trust import TrustAnchors
+from bhytgate.storage.revocations import Revocation
 from bhytgate.storage.sql import SqlStore
+
+# What parsing an uploaded certificate's identity raises (cryptography reads extensions lazily).
+_UNUSABLE_CERTIFICATE = (
+    ValueError,
+    TerminalIdentityError,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 class AdminService:
@@ -30,6 +42,7 @@ class AdminService:
         trust: TrustAnchors,
         terminal_keys: TerminalKeys,
         recorder: Recorder,
+        revoked: RevokedCertificates,
         *,
         attestation_key: ec.EllipticCurvePrivateKey,
         clock: Callable[[], dt.datetime],
@@ -38,6 +51,7 @@ class AdminService:
         self.trust = trust
         self.terminal_keys = terminal_keys
         self.recorder = recorder
+        self.revoked = revoked
         self.attestation_key = attestation_key
         self.clock = clock
 
@@ -81,6 +95,36 @@ class AdminService:
         # The key binds the terminal of the admin's own facility (ids repeat across facilities).
         await db(self.terminal_keys.register, key_id, caller.facility, text, self.clock())
         await self._audit(caller, f"DEVICE_KEY_REGISTERED:{key_id}", "register_terminal_key")
+
+    async def revoke_certificate(
+        self, caller: Caller, data: bytes, reason: RevocationReason
+    ) -> tuple[Revocation, bool]:
+        """Revoke a client certificate of the caller's facility, on every replica (this one at
+        once). Returns the list's row and whether this call added it."""
+        try:
+            cert = load_certificate(data)
+            identity = identity_from_certificate(cert)
+        except _UNUSABLE_CERTIFICATE as exc:
+            raise InvalidRequest([("certificate", f"not a terminal certificate: {exc}")]) from None
+        if identity.facility != caller.facility:
+            # Terminal ids repeat across facilities: an admin revokes its own facility's only.
+            raise PermissionDenied(
+                f"the certificate is of facility {identity.facility}; an admin revokes its own"
+                f" facility's ({caller.facility})"
+            )
+        digest = fingerprint(cert)
+        asked = Revocation(
+            digest, identity.terminal_id, identity.facility, reason.value, caller.terminal_id, self.clock()
+        )
+        kept, added = await db(self.store.revoke_certificate, asked)
+        self.revoked.add(digest)
+        if added:
+            await self._audit(
+                caller,
+                f"CERTIFICATE_REVOKED:{identity.terminal_id}:{reason.value}:{digest[:16]}",
+                "revoke_terminal_certificate",
+            )
+        return kept, added
 
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         """The hash chain, then the audit index against the verified records: an index row

@@ -32,6 +32,7 @@ from bhytgate.service.model import (
     InvalidRequest,
     NotFound,
     Operator,
+    PermissionDenied,
     RateLimited,
     Unavailable,
     VerifyInput,
@@ -41,6 +42,7 @@ from bhytgate.service.model import (
 from bhytgate.service.privacy import PrivacyService
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.review import ReviewService
+from bhytgate.service.revocation import RevocationReason, RevokedCertificates
 from bhytgate.service.state import (
     DocumentLock,
     InProcessDocumentLock,
@@ -52,6 +54,7 @@ from bhytgate.service.state import (
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.verification import VerificationFlow, derive_aa_challenge
 from bhytgate.service.workers import FacePool
+from bhytgate.storage.revocations import Revocation
 from bhytgate.storage.sql import SqlStore
 
 SESSION_TTL = dt.timedelta(minutes=30)
@@ -82,6 +85,8 @@ class Gateway:
         now = self._now  # the sub-services read the clock through here (tests move it)
         self.sessions = Sessions(store, SESSION_TTL)
         self.terminal_keys = TerminalKeys(store)
+        # Revoked client certificates, checked on every call (gRPC and the console).
+        self.revoked = RevokedCertificates(store)
         self.doc_lock = doc_lock or InProcessDocumentLock(config.document_lock_wait_s)
         self.recorder = Recorder(
             config,
@@ -142,7 +147,13 @@ class Gateway:
             store, config.privacy.retention, audit_key=audit_key, gateway_id=config.gateway_id, clock=now
         )
         self.admin = AdminService(
-            store, trust, self.terminal_keys, self.recorder, attestation_key=attestation_key, clock=now
+            store,
+            trust,
+            self.terminal_keys,
+            self.recorder,
+            self.revoked,
+            attestation_key=attestation_key,
+            clock=now,
         )
         # RegistrationService (its servicer calls this directly): remote registration after a Verify.
         self.registration = RegistrationFlow(
@@ -219,6 +230,11 @@ class Gateway:
     async def register_terminal_key(self, caller: Caller, key_id: str, key: bytes) -> None:
         await self.admin.register_terminal_key(caller, key_id, key)
 
+    async def revoke_certificate(
+        self, caller: Caller, certificate: bytes, reason: RevocationReason
+    ) -> tuple[Revocation, bool]:
+        return await self.admin.revoke_certificate(caller, certificate, reason)
+
     async def verify_audit(self) -> tuple[bool, int, int | None, str]:
         return await self.admin.verify_audit()
 
@@ -264,6 +280,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "Operator",
+    "PermissionDenied",
     "RateLimited",
     "Unavailable",
     "VerifyInput",

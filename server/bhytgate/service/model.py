@@ -38,6 +38,11 @@ class FailedPrecondition(Exception):
     pass
 
 
+class PermissionDenied(Exception):
+    """The caller is who it says but may not do this (another facility's terminal):
+    PERMISSION_DENIED."""
+
+
 class AlreadyExists(Exception):
     """The request names something that exists already in another form (a payment reference used
     for another renewal): ALREADY_EXISTS."""

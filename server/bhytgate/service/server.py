@@ -36,6 +36,7 @@ from bhytgate.service.gateway import Gateway
 from bhytgate.service.metrics import Metrics
 from bhytgate.service.registration_servicer import RegistrationServicer, add_registration_service
 from bhytgate.service.review_servicer import ReviewServicer
+from bhytgate.service.revocation import REFRESH_S as REVOCATION_REFRESH_S
 from bhytgate.service.servicer import AdminServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
@@ -60,6 +61,7 @@ class RunningGateway:
     health: health_aio.HealthServicer | None = None
     sweeper: asyncio.Future[None] | None = None
     housekeeper: asyncio.Future[None] | None = None
+    revocations: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -72,7 +74,7 @@ class RunningGateway:
         if self.console is not None:
             await self.console.stop()
         await self.server.stop(grace)
-        for task in (self.sweeper, self.housekeeper):
+        for task in (self.sweeper, self.housekeeper, self.revocations):
             if task is not None:
                 task.cancel()
         # grpc.aio returns once the cancelled handlers have ended (a cancelled check has then
@@ -237,6 +239,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     running.housekeeper = asyncio.ensure_future(
         _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
     )
+    running.revocations = asyncio.ensure_future(_reload_revocations_forever(gateway, REVOCATION_REFRESH_S))
     return running
 
 
@@ -291,6 +294,18 @@ def _listen(
             )
         bound = port
     return bound
+
+
+async def _reload_revocations_forever(gateway: Gateway, every_s: float) -> None:
+    """Certificates another replica revoked are refused here within `every_s` (service/revocation.py)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(gateway.revoked.refresh)
+        except StoreUnavailable:
+            log.warning("revocation list not reloaded: database unavailable")
+        except Exception as exc:  # the reload must never stop for good
+            log.error("revocation list reload failed: %s", type(exc).__name__)
 
 
 async def _housekeep_forever(gateway: Gateway, every_s: float) -> None:

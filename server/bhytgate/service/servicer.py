@@ -27,7 +27,7 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.face.decode import declared_size
 from bhytgate.face.errors import FaceError
-from bhytgate.pki.devca import TerminalIdentityError, identity_from_auth_context
+from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate, peer_certificate
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.policy.retry import MESSAGES as RETRY_MESSAGES
 from bhytgate.policy.retry import RetryHint
@@ -46,11 +46,13 @@ from bhytgate.service.gateway import (
     InvalidRequest,
     NotFound,
     Operator,
+    PermissionDenied,
     RateLimited,
     Unavailable,
     VerifyInput,
     VerifyResult,
 )
+from bhytgate.service.revocation import MAX_CERTIFICATE_BYTES, RevocationReason, fingerprint
 from bhytgate.service.wire import LARGE_REQUEST_BYTES, RefusedRequest, release_freed_memory
 from bhytgate.service.workers import FaceUnavailable, Overloaded
 from bhytgate.storage.interface import StoreUnavailable
@@ -150,6 +152,8 @@ def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ()
     if isinstance(exc, AlreadyExists):
         return grpc.StatusCode.ALREADY_EXISTS, str(exc), ()
+    if isinstance(exc, PermissionDenied):
+        return grpc.StatusCode.PERMISSION_DENIED, str(exc), ()
     # Type and place only: messages and tracebacks may carry request data.
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else None
     where = frames[-1] if frames else None
@@ -222,9 +226,12 @@ class _Base:
             kind = KINDS.get(claimed_kind, TerminalKind.DESK)  # type: ignore[call-overload]
             return Caller(claimed_id or "plaintext-terminal", "00000", "auditor", kind)
         try:
-            identity = identity_from_auth_context(context.auth_context())
+            cert = peer_certificate(context.auth_context())
+            identity = identity_from_certificate(cert)
         except TerminalIdentityError as exc:
             raise _Abort(grpc.StatusCode.UNAUTHENTICATED, f"terminal certificate not usable: {exc}") from exc
+        if self.gateway.revoked.is_revoked(fingerprint(cert)):
+            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "terminal certificate revoked")
         if identity.role.value not in roles:
             raise _Abort(grpc.StatusCode.PERMISSION_DENIED, f"role {identity.role.value} may not call this")
         if claimed_id and claimed_id != identity.terminal_id:
@@ -623,3 +630,34 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
             raise InvalidRequest(violations)
         await self.gateway.register_terminal_key(caller, request.terminal_id, bytes(request.public_key))
         return pb.RegisterTerminalKeyResponse(register_time=timestamp(dt.datetime.now(dt.UTC)))
+
+    @_rpc
+    async def RevokeTerminalCertificate(
+        self, request: pb.RevokeTerminalCertificateRequest, context: Ctx
+    ) -> pb.RevokeTerminalCertificateResponse:
+        caller = self.caller(context, self.ROLES)
+        violations: list[tuple[str, str]] = []
+        reason = _REVOCATION_REASONS.get(request.reason)
+        if reason is None:
+            violations.append(("reason", "required: one of RevocationReason other than UNSPECIFIED"))
+        if not 1 <= len(request.certificate) <= MAX_CERTIFICATE_BYTES:
+            violations.append(("certificate", f"required, at most {MAX_CERTIFICATE_BYTES} bytes"))
+        if violations or reason is None:
+            raise InvalidRequest(violations)
+        kept, added = await self.gateway.revoke_certificate(caller, bytes(request.certificate), reason)
+        return pb.RevokeTerminalCertificateResponse(
+            certificate_sha256=kept.sha256,
+            terminal_id=kept.terminal_id,
+            revoke_time=timestamp(kept.revoked_at),
+            already_revoked=not added,
+            reason=_REVOCATION_REASON_CODES[RevocationReason(kept.reason)],
+        )
+
+
+_REVOCATION_REASON_CODES = {
+    RevocationReason.KEY_COMPROMISE: pb.REVOCATION_REASON_KEY_COMPROMISE,
+    RevocationReason.DEVICE_LOST: pb.REVOCATION_REASON_DEVICE_LOST,
+    RevocationReason.SUPERSEDED: pb.REVOCATION_REASON_SUPERSEDED,
+    RevocationReason.CESSATION_OF_OPERATION: pb.REVOCATION_REASON_CESSATION_OF_OPERATION,
+}
+_REVOCATION_REASONS = {code: reason for reason, code in _REVOCATION_REASON_CODES.items()}

@@ -100,6 +100,8 @@ class RequestLimits:
                 "ReconcileClaims": MiB + 4 * KiB,
                 # A terminal id and a device public key (at most 4 KiB).
                 "RegisterTerminalKey": 8 * KiB,
+                # A client certificate (at most 16 KiB) and a reason.
+                "RevokeTerminalCertificate": 20 * KiB,
                 # ... plus a note of 2000 characters (up to 8000 bytes).
                 "ReportDocumentLost": 16 * KiB,
                 # Review cases: an id, a state and a reason of at most 500 characters.

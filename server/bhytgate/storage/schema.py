@@ -550,4 +550,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         ),
     ),
+    (
+        11,
+        (
+            # Revoked terminal certificates (storage/revocations.py), by the SHA-256 of their DER:
+            # every replica refuses a call made with one. Rows are only added.
+            (
+                "*",
+                """CREATE TABLE revoked_certificates (
+                sha256 TEXT PRIMARY KEY,
+                terminal_id TEXT NOT NULL,
+                facility TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                revoked_by TEXT NOT NULL,
+                revoked_at {ts} NOT NULL)""",
+            ),
+        ),
+    ),
 )

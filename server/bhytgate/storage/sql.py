@@ -40,6 +40,7 @@ from bhytgate.storage.ledger import LedgerMixin
 from bhytgate.storage.privacy import PrivacyMixin
 from bhytgate.storage.registrations import RegistrationStoreMixin
 from bhytgate.storage.review import ReviewMixin
+from bhytgate.storage.revocations import RevocationMixin
 from bhytgate.storage.schema import MIGRATIONS
 from bhytgate.storage.shared import SharedStateMixin
 
@@ -75,6 +76,7 @@ class SqlStore(
     ClaimMixin,
     HouseholdMixin,
     PrivacyMixin,
+    RevocationMixin,
 ):
     """`Store` over a `Dialect`. `close()` closes every thread's connection."""
 

@@ -26,6 +26,15 @@ TERMINAL_KINDS = {
 CHIP_FIELDS = {"EF.SOD": "ef_sod", "DG1": "dg1", "DG2": "dg2", "DG13": "dg13", "DG14": "dg14", "DG15": "dg15"}
 
 
+# The revocation reasons by name (RevokeTerminalCertificate).
+REVOCATION_REASONS = {
+    "key_compromise": pb.REVOCATION_REASON_KEY_COMPROMISE,
+    "device_lost": pb.REVOCATION_REASON_DEVICE_LOST,
+    "superseded": pb.REVOCATION_REASON_SUPERSEDED,
+    "cessation_of_operation": pb.REVOCATION_REASON_CESSATION_OF_OPERATION,
+}
+
+
 class GatewayError(Exception):
     """An RPC failed: `code` is the gRPC status name, `violations` the BadRequest field errors,
     `retry_after` the RetryInfo delay in seconds where the gateway says when to try again."""
@@ -507,6 +516,17 @@ class GatewayClient:
         """Require `terminal_id`'s captures to be signed with this device key, on every replica."""
         request = pb.RegisterTerminalKeyRequest(terminal_id=terminal_id, public_key=public_key)
         self._call(self.admin.RegisterTerminalKey, request)
+
+    def revoke_certificate(self, certificate: bytes, reason: str) -> pb.RevokeTerminalCertificateResponse:
+        """Refuse every call made with this client certificate (PEM or DER), on every replica.
+        `reason`: key_compromise, device_lost, superseded or cessation_of_operation."""
+        code = REVOCATION_REASONS.get(reason)
+        if code is None:
+            raise ValueError(f"reason must be one of {', '.join(REVOCATION_REASONS)}")
+        request = pb.RevokeTerminalCertificateRequest(certificate=certificate, reason=code)
+        response = self._call(self.admin.RevokeTerminalCertificate, request)
+        assert isinstance(response, pb.RevokeTerminalCertificateResponse)
+        return response
 
     def verify_audit(self) -> pb.VerifyAuditChainResponse:
         response = self._call(self.admin.VerifyAuditChain, pb.VerifyAuditChainRequest())

@@ -146,6 +146,14 @@ class ImportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_FORMAT_CSV: _ClassVar[ImportFormat]
     IMPORT_FORMAT_JSONL: _ClassVar[ImportFormat]
 
+class RevocationReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVOCATION_REASON_UNSPECIFIED: _ClassVar[RevocationReason]
+    REVOCATION_REASON_KEY_COMPROMISE: _ClassVar[RevocationReason]
+    REVOCATION_REASON_DEVICE_LOST: _ClassVar[RevocationReason]
+    REVOCATION_REASON_SUPERSEDED: _ClassVar[RevocationReason]
+    REVOCATION_REASON_CESSATION_OF_OPERATION: _ClassVar[RevocationReason]
+
 class RetryHint(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RETRY_HINT_UNSPECIFIED: _ClassVar[RetryHint]
@@ -284,6 +292,11 @@ RENEWAL_START_RULE_WAITING_PERIOD: RenewalStartRule
 IMPORT_FORMAT_UNSPECIFIED: ImportFormat
 IMPORT_FORMAT_CSV: ImportFormat
 IMPORT_FORMAT_JSONL: ImportFormat
+REVOCATION_REASON_UNSPECIFIED: RevocationReason
+REVOCATION_REASON_KEY_COMPROMISE: RevocationReason
+REVOCATION_REASON_DEVICE_LOST: RevocationReason
+REVOCATION_REASON_SUPERSEDED: RevocationReason
+REVOCATION_REASON_CESSATION_OF_OPERATION: RevocationReason
 RETRY_HINT_UNSPECIFIED: RetryHint
 RETRY_HINT_HOLD_CARD_STILL: RetryHint
 RETRY_HINT_FACE_THE_CAMERA: RetryHint
@@ -864,6 +877,28 @@ class RegisterTerminalKeyResponse(_message.Message):
     REGISTER_TIME_FIELD_NUMBER: _ClassVar[int]
     register_time: _timestamp_pb2.Timestamp
     def __init__(self, register_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RevokeTerminalCertificateRequest(_message.Message):
+    __slots__ = ("certificate", "reason")
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    certificate: bytes
+    reason: RevocationReason
+    def __init__(self, certificate: _Optional[bytes] = ..., reason: _Optional[_Union[RevocationReason, str]] = ...) -> None: ...
+
+class RevokeTerminalCertificateResponse(_message.Message):
+    __slots__ = ("certificate_sha256", "terminal_id", "revoke_time", "already_revoked", "reason")
+    CERTIFICATE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    certificate_sha256: str
+    terminal_id: str
+    revoke_time: _timestamp_pb2.Timestamp
+    already_revoked: bool
+    reason: RevocationReason
+    def __init__(self, certificate_sha256: _Optional[str] = ..., terminal_id: _Optional[str] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_revoked: _Optional[bool] = ..., reason: _Optional[_Union[RevocationReason, str]] = ...) -> None: ...
 
 class FraudFact(_message.Message):
     __slots__ = ("name", "subject", "count", "detail")

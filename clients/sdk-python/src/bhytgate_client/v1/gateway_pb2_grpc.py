@@ -706,6 +706,11 @@ class AdminServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
                 _registered_method=True)
+        self.RevokeTerminalCertificate = channel.unary_unary(
+                '/bhytgate.v1.AdminService/RevokeTerminalCertificate',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateResponse.FromString,
+                _registered_method=True)
         self.ReconcileClaims = channel.stream_stream(
                 '/bhytgate.v1.AdminService/ReconcileClaims',
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.ReconcileClaimsRequest.SerializeToString,
@@ -751,6 +756,17 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeTerminalCertificate(self, request, context):
+        """Revoke a terminal's (or an officer's) client certificate: from then on, on every replica
+        (within a second of the call on the others), a call made with it is UNAUTHENTICATED, on gRPC
+        and on the officers' console. The certificate must name the calling admin's facility.
+        Revocation is for good; the terminal gets a new certificate. Revoking a certificate again
+        answers the first revocation (already_revoked) and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReconcileClaims(self, request_iterator, context):
         """Match a hospital claims file (QĐ 130 / QĐ 4750 envelope GIAMDINHHS) against the verified
         check-ins: every dossier's XML1 is verified, unverified, mismatch, duplicate or unparseable.
@@ -786,6 +802,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RegisterTerminalKey,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.SerializeToString,
+            ),
+            'RevokeTerminalCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeTerminalCertificate,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateResponse.SerializeToString,
             ),
             'ReconcileClaims': grpc.stream_stream_rpc_method_handler(
                     servicer.ReconcileClaims,
@@ -902,6 +923,33 @@ class AdminService:
             '/bhytgate.v1.AdminService/RegisterTerminalKey',
             bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeTerminalCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.AdminService/RevokeTerminalCertificate',
+            bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.RevokeTerminalCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -119,6 +119,7 @@ class AdminServiceStub:
     ImportEntitlements: grpc.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]
     VerifyAuditChain: grpc.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]
     RegisterTerminalKey: grpc.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]
+    RevokeTerminalCertificate: grpc.UnaryUnaryMultiCallable[gateway_pb2.RevokeTerminalCertificateRequest, gateway_pb2.RevokeTerminalCertificateResponse]
     ReconcileClaims: grpc.StreamStreamMultiCallable[gateway_pb2.ReconcileClaimsRequest, gateway_pb2.ReconcileClaimsResponse]
 
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -126,6 +127,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ImportEntitlements: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.ImportEntitlementsRequest, gateway_pb2.ImportEntitlementsResponse]  # type: ignore[assignment]
     VerifyAuditChain: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.VerifyAuditChainRequest, gateway_pb2.VerifyAuditChainResponse]  # type: ignore[assignment]
     RegisterTerminalKey: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RegisterTerminalKeyRequest, gateway_pb2.RegisterTerminalKeyResponse]  # type: ignore[assignment]
+    RevokeTerminalCertificate: grpc.aio.UnaryUnaryMultiCallable[gateway_pb2.RevokeTerminalCertificateRequest, gateway_pb2.RevokeTerminalCertificateResponse]  # type: ignore[assignment]
     ReconcileClaims: grpc.aio.StreamStreamMultiCallable[gateway_pb2.ReconcileClaimsRequest, gateway_pb2.ReconcileClaimsResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer:
@@ -133,6 +135,7 @@ class AdminServiceServicer:
     def ImportEntitlements(self, request: gateway_pb2.ImportEntitlementsRequest, context: Any) -> gateway_pb2.ImportEntitlementsResponse | Awaitable[gateway_pb2.ImportEntitlementsResponse]: ...
     def VerifyAuditChain(self, request: gateway_pb2.VerifyAuditChainRequest, context: Any) -> gateway_pb2.VerifyAuditChainResponse | Awaitable[gateway_pb2.VerifyAuditChainResponse]: ...
     def RegisterTerminalKey(self, request: gateway_pb2.RegisterTerminalKeyRequest, context: Any) -> gateway_pb2.RegisterTerminalKeyResponse | Awaitable[gateway_pb2.RegisterTerminalKeyResponse]: ...
+    def RevokeTerminalCertificate(self, request: gateway_pb2.RevokeTerminalCertificateRequest, context: Any) -> gateway_pb2.RevokeTerminalCertificateResponse | Awaitable[gateway_pb2.RevokeTerminalCertificateResponse]: ...
     def ReconcileClaims(self, request_iterator: AsyncIterator[gateway_pb2.ReconcileClaimsRequest], context: Any) -> AsyncIterator[gateway_pb2.ReconcileClaimsResponse]: ...
 
 def add_AdminServiceServicer_to_server(
@@ -148,6 +151,8 @@ class AdminService:
     def VerifyAuditChain(request: gateway_pb2.VerifyAuditChainRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.VerifyAuditChainResponse: ...
     @staticmethod
     def RegisterTerminalKey(request: gateway_pb2.RegisterTerminalKeyRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RegisterTerminalKeyResponse: ...
+    @staticmethod
+    def RevokeTerminalCertificate(request: gateway_pb2.RevokeTerminalCertificateRequest, target: str, *args: Any, **kwargs: Any) -> gateway_pb2.RevokeTerminalCertificateResponse: ...
     @staticmethod
     def ReconcileClaims(request_iterator: Iterator[gateway_pb2.ReconcileClaimsRequest], target: str, *args: Any, **kwargs: Any) -> Iterator[gateway_pb2.ReconcileClaimsResponse]: ...
 
