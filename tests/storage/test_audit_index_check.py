@@ -58,6 +58,7 @@ def check(store: SqlStore) -> tuple[bool, int, int | None, str]:
         cast(Any, None),
         cast(Any, None),
         cast(Any, None),
+        cast(Any, None),
         attestation_key=cast(Any, None),
         clock=lambda: NOW,
     )
