@@ -9,7 +9,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from bhytgate_clients.machine import cpu_name
+from bhytgate_clients.machine import cpu_id, cpu_name
 
 
 def _version(dist: str) -> str | None:
@@ -56,10 +56,17 @@ def with_load_average(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
+def machine_line(m: dict[str, Any]) -> str:
+    """The CPU, its generation and the core count as one phrase of a report's first line."""
+    cpu_id = m.get("cpu_id") or "cpu id not recorded"
+    return f"{m.get('cpu')} ({cpu_id}) × {m.get('cores')} cores, Python {m.get('python')}"
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "hostname_kind": os.environ.get("BHYTGATE_MACHINE", "python-svc"),
         "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_line
+
 CLUSTER_REQUIRED = ("machine", "dlib_build", "floor_ms", "configurations")
 
 
@@ -225,7 +227,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# bhytgate replica benchmark — {report['date']} ({report['mode']})",
         "",
-        f"Machine: {m.get('cpu')} × {m.get('cores')} cores, Python {m.get('python')}, "
+        f"Machine: {machine_line(m)}, "
         f"{report['dlib_build']}, git {m.get('git')}. PostgreSQL at {report.get('database_server')}. "
         f"Elapsed {report.get('elapsed_s', 0):.0f} s; {report['duration_per_step_s']} s per step, "
         f"{report['probe_s']} s capacity probe, {report['channels']} TLS channels (round robin over "

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_line
+
 REQUIRED_KEYS = (
     "workers",
     "floor_ms",
@@ -179,7 +181,7 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
     lines = [
         f"# bhytgate load benchmark — {report['date']} ({report['mode']})",
         "",
-        f"Machine: {m.get('cpu')} × {m.get('cores')} cores, Python {m.get('python')}, "
+        f"Machine: {machine_line(m)}, "
         f"{report['dlib_build']}, git {m.get('git')}. Face workers: {report['workers']}, "
         f"queue limit {report['queue_limit']}, "
         f"deadline {report['deadline_s']} s, {report['channels']} TLS connections, "

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_line
+
 FIT_MINUTES = 20.0  # the slope is fitted over the last 20 minutes: the first ones include warm-up growth
 FLAT_MB_PER_MIN = 0.25  # 15 MB an hour: above this a process is said to grow
 FLAT_FDS_PER_MIN = 0.1
@@ -125,7 +127,7 @@ def markdown(report: dict[str, Any], png_name: str | None) -> str:
     lines = [
         f"# bhytgate soak — {report['date']}{' (' + report['label'] + ')' if report.get('label') else ''}",
         "",
-        f"Machine: {m.get('cpu')} × {m.get('cores')} cores, Python {m.get('python')}, {report['dlib_build']},"
+        f"Machine: {machine_line(m)}, {report['dlib_build']},"
         f" git {m.get('git')}. Server: `{report.get('server', {}).get('command')}` (SQLite in its own home),"
         f" {report['workers']} face workers, queue limit {report['queue_limit']}, deadline"
         f" {report['deadline_s']} s, {report['channels']} TLS connections. Load average at start"
