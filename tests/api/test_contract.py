@@ -51,6 +51,7 @@ def test_services_have_one_request_and_response_per_rpc() -> None:
             "LoadTrustAnchors",
             "ImportEntitlements",
             "VerifyAuditChain",
+            "GetAuditCheckpoint",
             "RegisterTerminalKey",
             "RevokeTerminalCertificate",
             "ReconcileClaims",

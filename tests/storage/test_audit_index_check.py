@@ -61,6 +61,7 @@ def check(store: SqlStore) -> tuple[bool, int, int | None, str]:
         cast(Any, None),
         attestation_key=cast(Any, None),
         clock=lambda: NOW,
+        issuer="bhytgate-test",
     )
     return asyncio.run(service.verify_audit())
 

@@ -202,18 +202,84 @@ def revoke(certificate: Path, reason: str, terminal: str, home: Path | None, add
     click.echo(json.dumps(out))
 
 
+@admin.command("checkpoint")
+@click.option("--terminal", default="admin-01", show_default=True, help="An admin or auditor terminal.")
+@click.option("--home", type=click.Path(path_type=Path))
+@address_option
+def checkpoint(terminal: str, home: Path | None, address: str | None) -> None:
+    """Print a signed checkpoint of the audit log as one JSON line: append it to a file kept away
+    from the gateway's database, and give that file to `admin audit --checkpoints`."""
+    try:
+        with _client(terminal, home, address) as client:
+            response = client.audit_checkpoint()
+    except CLIENT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    line = {
+        "checkpoint": response.checkpoint,
+        "record_count": response.record_count,
+        "head_hash": response.head_hash,
+        "time": response.checkpoint_time.ToJsonString(),
+    }
+    click.echo(json.dumps(line))
+
+
+def read_checkpoints(path: Path) -> list[str]:
+    """The tokens of a checkpoints file: `admin checkpoint`'s JSON lines, or one bare token a line."""
+    tokens = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                token = json.loads(line)["checkpoint"]
+            except (ValueError, KeyError, TypeError):
+                raise click.UsageError(f"{path}:{number}: not a checkpoint line") from None
+            if not isinstance(token, str):
+                raise click.UsageError(f"{path}:{number}: not a checkpoint line")
+            line = token
+        tokens.append(line)
+    return tokens
+
+
 @admin.command("audit")
 @click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
 @click.option(
     "--database", help="With --offline: sqlite:///path or postgresql://... (default: under --home)."
 )
+@click.option(
+    "--checkpoints",
+    "checkpoints_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Checkpoints kept outside the database (`admin checkpoint` lines): each must still hold.",
+)
+@click.option(
+    "--jwks",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --offline --checkpoints: the JWKS (GetAttestationKeys) that signed the checkpoints.",
+)
 @click.option("--terminal", default="admin-01", show_default=True)
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
-def audit(offline: bool, database: str | None, terminal: str, home: Path | None, address: str | None) -> None:
-    """Verify the audit log's hash chain and its index; report the first broken record. Exit 1 if broken."""
+def audit(
+    offline: bool,
+    database: str | None,
+    checkpoints_file: Path | None,
+    jwks: Path | None,
+    terminal: str,
+    home: Path | None,
+    address: str | None,
+) -> None:
+    """Verify the audit log's hash chain, its index and any checkpoints; report the first broken
+    record. Exit 1 if broken."""
     if offline and address is not None:
         raise click.UsageError("--offline reads the database under --home; it takes no --address")
+    if offline and checkpoints_file is not None and jwks is None:
+        raise click.UsageError("--offline --checkpoints needs --jwks: the key the checkpoints are signed by")
+    if jwks is not None and not offline:
+        raise click.UsageError("--jwks is for --offline: online, the gateway checks its own signatures")
+    tokens = read_checkpoints(checkpoints_file) if checkpoints_file is not None else []
     if offline:
         from bhytgate.audit.index import verify_log
         from bhytgate.service.config import load_config
@@ -228,8 +294,23 @@ def audit(offline: bool, database: str | None, terminal: str, home: Path | None,
         except StoreUnavailable as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        pinned = []
+        if tokens:
+            from bhytgate.audit.checkpoint import CheckpointError, check_checkpoints, verify_checkpoint
+
+            assert jwks is not None
+            keys = jwks.read_text(encoding="utf-8")
+            for number, token in enumerate(tokens, 1):
+                try:
+                    pinned.append(verify_checkpoint(token, keys))
+                except CheckpointError as exc:
+                    store.close()
+                    click.echo(f"error: checkpoint {number}: {exc}", err=True)
+                    sys.exit(2)
         try:
             report = verify_log(store)
+            if report.ok and pinned:
+                report = check_checkpoints(store.iter_audit(), pinned, report.checked)
         finally:
             store.close()
         out = {
@@ -241,7 +322,7 @@ def audit(offline: bool, database: str | None, terminal: str, home: Path | None,
     else:
         try:
             with _client(terminal, home, address) as client:
-                response = client.verify_audit()
+                response = client.verify_audit(tokens)
         except CLIENT_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)

@@ -13,6 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bhytgate.attestation import jwks_json
+from bhytgate.audit.checkpoint import (
+    AuditCheckpoint,
+    CheckpointError,
+    check_checkpoints,
+    sign_checkpoint,
+    verify_checkpoint,
+)
 from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
 from bhytgate.entitlement.importer import parse_entitlements
@@ -46,6 +53,7 @@ class AdminService:
         *,
         attestation_key: ec.EllipticCurvePrivateKey,
         clock: Callable[[], dt.datetime],
+        issuer: str,
     ) -> None:
         self.store = store
         self.trust = trust
@@ -54,6 +62,7 @@ class AdminService:
         self.revoked = revoked
         self.attestation_key = attestation_key
         self.clock = clock
+        self.issuer = issuer
 
     async def _audit(self, caller: Caller, decision: str, action: str) -> None:
         """Administration changes what every replica trusts: each change leaves its record."""
@@ -126,16 +135,36 @@ class AdminService:
             )
         return kept, added
 
-    async def verify_audit(self) -> tuple[bool, int, int | None, str]:
-        """The hash chain, then the audit index against the verified records: an index row
-        deleted or altered would hide a record from the dashboard and the export."""
+    async def verify_audit(self, checkpoints: Sequence[str] = ()) -> tuple[bool, int, int | None, str]:
+        """The hash chain, then the audit index against the verified records (an index row deleted
+        or altered would hide a record from the dashboard and the export), then the checkpoints
+        kept outside the database (a log rewritten or cut since one of them)."""
+        jwks = self.jwks() if checkpoints else ""
+        pinned: list[AuditCheckpoint] = []
+        violations: list[tuple[str, str]] = []
+        for i, token in enumerate(checkpoints):
+            try:
+                pinned.append(verify_checkpoint(token, jwks))
+            except CheckpointError as exc:
+                violations.append((f"checkpoints[{i}]", str(exc)))
+        if violations:
+            raise InvalidRequest(violations)
 
         def run() -> tuple[bool, int, int | None, str]:
             report = verify_log(self.store)
+            if report.ok and pinned:
+                report = check_checkpoints(self.store.iter_audit(), pinned, report.checked)
             return report.ok, report.checked, report.first_broken_index, report.reason
 
         result: tuple[bool, int, int | None, str] = await db(run)
         return result
+
+    async def audit_checkpoint(self) -> tuple[str, AuditCheckpoint]:
+        """The log's size and last hash now, signed with the attestation key (whole seconds, as
+        the token's `iat` has them)."""
+        size, head = await db(self.store.audit_head)
+        checkpoint = AuditCheckpoint(self.issuer, size, head, self.clock().replace(microsecond=0))
+        return sign_checkpoint(checkpoint, self.attestation_key), checkpoint
 
     def jwks(self) -> str:
         return jwks_json([self.attestation_key.public_key()])

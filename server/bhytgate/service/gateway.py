@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bhytgate.audit.checkpoint import AuditCheckpoint
 from bhytgate.checkin.record import CheckinRecord
 from bhytgate.checkin.service import Checkins
 from bhytgate.claims.match import Status, Summary
@@ -154,6 +155,7 @@ class Gateway:
             self.revoked,
             attestation_key=attestation_key,
             clock=now,
+            issuer=config.gateway_id,
         )
         # RegistrationService (its servicer calls this directly): remote registration after a Verify.
         self.registration = RegistrationFlow(
@@ -235,8 +237,11 @@ class Gateway:
     ) -> tuple[Revocation, bool]:
         return await self.admin.revoke_certificate(caller, certificate, reason)
 
-    async def verify_audit(self) -> tuple[bool, int, int | None, str]:
-        return await self.admin.verify_audit()
+    async def verify_audit(self, checkpoints: Sequence[str] = ()) -> tuple[bool, int, int | None, str]:
+        return await self.admin.verify_audit(checkpoints)
+
+    async def audit_checkpoint(self) -> tuple[str, AuditCheckpoint]:
+        return await self.admin.audit_checkpoint()
 
     # --- the QĐ 4750 check-in record and claims reconciliation (checkin/, claims/) -----------
 

@@ -611,11 +611,27 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
         self, request: pb.VerifyAuditChainRequest, context: Ctx
     ) -> pb.VerifyAuditChainResponse:
         self.caller(context, self.ROLES)
-        ok, count, broken, detail = await self.gateway.verify_audit()
+        if len(request.checkpoints) > MAX_CHECKPOINTS:
+            raise InvalidRequest([("checkpoints", f"at most {MAX_CHECKPOINTS}")])
+        ok, count, broken, detail = await self.gateway.verify_audit(list(request.checkpoints))
         response = pb.VerifyAuditChainResponse(ok=ok, record_count=count, detail="" if ok else detail)
         if broken is not None:
             response.first_broken_record = broken
         return response
+
+    @_rpc
+    async def GetAuditCheckpoint(
+        self, request: pb.GetAuditCheckpointRequest, context: Ctx
+    ) -> pb.GetAuditCheckpointResponse:
+        # The fund's auditor is who keeps checkpoints outside the facility's database.
+        self.caller(context, self.ROLES | {"auditor"})
+        token, checkpoint = await self.gateway.audit_checkpoint()
+        return pb.GetAuditCheckpointResponse(
+            checkpoint=token,
+            record_count=checkpoint.size,
+            head_hash=checkpoint.head,
+            checkpoint_time=timestamp(checkpoint.issued_at),
+        )
 
     @_rpc
     async def RegisterTerminalKey(
@@ -653,6 +669,8 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
             reason=_REVOCATION_REASON_CODES[RevocationReason(kept.reason)],
         )
 
+
+MAX_CHECKPOINTS = 1000
 
 _REVOCATION_REASON_CODES = {
     RevocationReason.KEY_COMPROMISE: pb.REVOCATION_REASON_KEY_COMPROMISE,

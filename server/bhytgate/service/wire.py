@@ -91,7 +91,9 @@ class RequestLimits:
                 # Identifiers and an operator only (or nothing at all).
                 "BeginVerification": 4 * KiB,
                 "GetAttestationKeys": 4 * KiB,
-                "VerifyAuditChain": 4 * KiB,
+                "GetAuditCheckpoint": 4 * KiB,
+                # At most 1000 checkpoints of at most 2048 characters.
+                "VerifyAuditChain": 2 * MiB + 64 * KiB,
                 "LinkSocialInsurance": 4 * KiB,
                 # Identifiers, a contact and a platform integrity token (at most 16 KiB).
                 "RegisterHolder": 24 * KiB,

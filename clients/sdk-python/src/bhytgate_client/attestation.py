@@ -181,6 +181,36 @@ def _es256_valid(key: ec.EllipticCurvePublicKey, signature: bytes, signed: bytes
     return True
 
 
+class KeyProblem(ValueError):
+    """The JWKS has no usable key for a token's `kid`: `status` says which way."""
+
+    def __init__(self, status: AttestationStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def jwks_key(kid: object, jwks: str) -> ec.EllipticCurvePublicKey:
+    """The one P-256 key of the JWKS whose `kid` is `kid` and is its own RFC 7638 thumbprint (a
+    JWKS cannot alias one kid to another key); KeyProblem otherwise."""
+    try:
+        keys = json.loads(jwks)["keys"]
+        if not isinstance(keys, list):
+            raise TypeError("keys is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeyProblem(AttestationStatus.BAD_JWKS, str(exc)) from None
+    candidates = [k for k in keys if isinstance(k, dict) and k.get("kid") == kid]
+    if not isinstance(kid, str) or len(candidates) != 1:
+        raise KeyProblem(AttestationStatus.UNKNOWN_KEY, "kid not in JWKS exactly once")
+    jwk = candidates[0]
+    try:
+        public_key = public_key_from_jwk(jwk)
+        if jwk_thumbprint(jwk) != kid:
+            raise ValueError("kid is not the key's thumbprint")
+    except (ValueError, KeyError) as exc:
+        raise KeyProblem(AttestationStatus.BAD_JWKS, str(exc)) from None
+    return public_key
+
+
 def verify_attestation(
     token: str,
     jwks: str,
@@ -200,23 +230,9 @@ def verify_attestation(
     if header.get("typ") != ATTESTATION_TYP:
         return AttestationCheck(AttestationStatus.MALFORMED, detail="wrong typ header")
     try:
-        keys = json.loads(jwks)["keys"]
-        if not isinstance(keys, list):
-            raise TypeError("keys is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        return AttestationCheck(AttestationStatus.BAD_JWKS, detail=str(exc))
-    kid = header.get("kid")
-    candidates = [k for k in keys if isinstance(k, dict) and k.get("kid") == kid]
-    if not isinstance(kid, str) or len(candidates) != 1:
-        return AttestationCheck(AttestationStatus.UNKNOWN_KEY, detail="kid not in JWKS exactly once")
-    jwk = candidates[0]
-    try:
-        public_key = public_key_from_jwk(jwk)
-        # The published kid must be the key's own thumbprint: a JWKS cannot alias one kid to another key.
-        if jwk_thumbprint(jwk) != kid:
-            raise ValueError("kid is not the key's thumbprint")
-    except (ValueError, KeyError) as exc:
-        return AttestationCheck(AttestationStatus.BAD_JWKS, detail=str(exc))
+        public_key = jwks_key(header.get("kid"), jwks)
+    except KeyProblem as exc:
+        return AttestationCheck(exc.status, detail=str(exc))
     if not _es256_valid(public_key, signature, signed):
         return AttestationCheck(AttestationStatus.BAD_SIGNATURE)
     try:

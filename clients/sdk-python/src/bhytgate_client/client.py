@@ -528,9 +528,17 @@ class GatewayClient:
         assert isinstance(response, pb.RevokeTerminalCertificateResponse)
         return response
 
-    def verify_audit(self) -> pb.VerifyAuditChainResponse:
-        response = self._call(self.admin.VerifyAuditChain, pb.VerifyAuditChainRequest())
+    def verify_audit(self, checkpoints: Sequence[str] = ()) -> pb.VerifyAuditChainResponse:
+        """The chain, its index, and each checkpoint kept outside the gateway (`audit_checkpoint`)."""
+        request = pb.VerifyAuditChainRequest(checkpoints=list(checkpoints))
+        response = self._call(self.admin.VerifyAuditChain, request)
         assert isinstance(response, pb.VerifyAuditChainResponse)
+        return response
+
+    def audit_checkpoint(self) -> pb.GetAuditCheckpointResponse:
+        """A signed checkpoint of the audit log now: keep `checkpoint` outside the gateway."""
+        response = self._call(self.admin.GetAuditCheckpoint, pb.GetAuditCheckpointRequest())
+        assert isinstance(response, pb.GetAuditCheckpointResponse)
         return response
 
     # --- review queue ----------------------------------------------------------------------

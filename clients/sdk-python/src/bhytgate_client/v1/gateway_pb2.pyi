@@ -849,8 +849,26 @@ class ImportEntitlementsResponse(_message.Message):
     def __init__(self, imported_count: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ..., valid_count: _Optional[int] = ..., errors_truncated: _Optional[bool] = ...) -> None: ...
 
 class VerifyAuditChainRequest(_message.Message):
+    __slots__ = ("checkpoints",)
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, checkpoints: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetAuditCheckpointRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetAuditCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint", "record_count", "head_hash", "checkpoint_time")
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_TIME_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: str
+    record_count: int
+    head_hash: str
+    checkpoint_time: _timestamp_pb2.Timestamp
+    def __init__(self, checkpoint: _Optional[str] = ..., record_count: _Optional[int] = ..., head_hash: _Optional[str] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class VerifyAuditChainResponse(_message.Message):
     __slots__ = ("ok", "record_count", "first_broken_record", "detail")

@@ -701,6 +701,11 @@ class AdminServiceStub:
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.SerializeToString,
                 response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.FromString,
                 _registered_method=True)
+        self.GetAuditCheckpoint = channel.unary_unary(
+                '/bhytgate.v1.AdminService/GetAuditCheckpoint',
+                request_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointRequest.SerializeToString,
+                response_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointResponse.FromString,
+                _registered_method=True)
         self.RegisterTerminalKey = channel.unary_unary(
                 '/bhytgate.v1.AdminService/RegisterTerminalKey',
                 request_serializer=bhytgate_dot_v1_dot_gateway__pb2.RegisterTerminalKeyRequest.SerializeToString,
@@ -742,6 +747,15 @@ class AdminServiceServicer:
         holds, check the audit index (what the dashboard and the data export read through) against the
         records and report the first record whose index row is missing or differs, or an index row
         with no record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAuditCheckpoint(self, request, context):
+        """A signed checkpoint of the audit log (how many records, the last one's hash) to keep outside
+        the database: the hash chain alone cannot show a log rewritten from some record on with every
+        hash recomputed; VerifyAuditChain with the checkpoints kept can. Roles admin and auditor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -797,6 +811,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAuditChain,
                     request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.FromString,
                     response_serializer=bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.SerializeToString,
+            ),
+            'GetAuditCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditCheckpoint,
+                    request_deserializer=bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointRequest.FromString,
+                    response_serializer=bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointResponse.SerializeToString,
             ),
             'RegisterTerminalKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterTerminalKey,
@@ -896,6 +915,33 @@ class AdminService:
             '/bhytgate.v1.AdminService/VerifyAuditChain',
             bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainRequest.SerializeToString,
             bhytgate_dot_v1_dot_gateway__pb2.VerifyAuditChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAuditCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bhytgate.v1.AdminService/GetAuditCheckpoint',
+            bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointRequest.SerializeToString,
+            bhytgate_dot_v1_dot_gateway__pb2.GetAuditCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
