@@ -35,6 +35,8 @@ def test_a_checkpoint_verifies_offline_and_pins_the_live_log(deployment: Deploym
         taken = auditor.audit_checkpoint()
         jwks = auditor.attestation_keys()
     pinned = verify_checkpoint(taken.checkpoint, jwks)  # offline, with the published keys only
+    printed = CliRunner().invoke(admin, ["jwks", "--terminal", "auditor-01", "--home", str(d.home)])
+    assert printed.exit_code == 0 and json.loads(printed.output) == json.loads(jwks)
     assert (pinned.size, pinned.head) == (taken.record_count, taken.head_hash) and pinned.size >= 1
     check(d, card, photos=photos, terminal="clean-desk")  # the log grows past the checkpoint
     with d.client("admin-01") as admin_client:

@@ -68,6 +68,9 @@ def test_a_revoked_certificate_is_refused_and_its_replacement_works(deployment: 
         except GatewayError as exc:
             assert exc.code == "UNAUTHENTICATED"
             assert "revoked" in exc.message
+        # Every RPC, the public keys' too.
+        with d.client("lost-kiosk-01") as kiosk:
+            assert _error(kiosk.attestation_keys).code == "UNAUTHENTICATED"
         # Again: the first revocation stands, unchanged.
         again = admin.revoke_certificate(first, "key_compromise")
         assert again.already_revoked

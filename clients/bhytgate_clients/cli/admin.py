@@ -202,6 +202,20 @@ def revoke(certificate: Path, reason: str, terminal: str, home: Path | None, add
     click.echo(json.dumps(out))
 
 
+@admin.command("jwks")
+@click.option("--terminal", default="admin-01", show_default=True)
+@click.option("--home", type=click.Path(path_type=Path))
+@address_option
+def jwks_(terminal: str, home: Path | None, address: str | None) -> None:
+    """Print the gateway's public JWKS: what attestations and audit checkpoints verify against."""
+    try:
+        with _client(terminal, home, address) as client:
+            click.echo(client.attestation_keys())
+    except CLIENT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 @admin.command("checkpoint")
 @click.option("--terminal", default="admin-01", show_default=True, help="An admin or auditor terminal.")
 @click.option("--home", type=click.Path(path_type=Path))

@@ -27,7 +27,12 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.face.decode import declared_size
 from bhytgate.face.errors import FaceError
-from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate, peer_certificate
+from bhytgate.pki.devca import (
+    TerminalIdentityError,
+    TerminalRole,
+    identity_from_certificate,
+    peer_certificate,
+)
 from bhytgate.policy.model import AssuranceLevel, Outcome, ReasonCode, TerminalKind
 from bhytgate.policy.retry import MESSAGES as RETRY_MESSAGES
 from bhytgate.policy.retry import RetryHint
@@ -441,6 +446,7 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
     async def GetAttestationKeys(
         self, request: pb.GetAttestationKeysRequest, context: Ctx
     ) -> pb.GetAttestationKeysResponse:
+        self.caller(context, ANY_ROLE)  # public keys, but not for a revoked certificate
         return pb.GetAttestationKeysResponse(jwks_json=self.gateway.jwks())
 
     @_rpc
@@ -671,6 +677,7 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
 
 
 MAX_CHECKPOINTS = 1000
+ANY_ROLE = frozenset(role.value for role in TerminalRole)
 
 _REVOCATION_REASON_CODES = {
     RevocationReason.KEY_COMPROMISE: pb.REVOCATION_REASON_KEY_COMPROMISE,
