@@ -59,6 +59,14 @@ def test_a_checkpoint_verifies_offline_and_pins_the_live_log(deployment: Deploym
             admin_client.verify_audit([taken.checkpoint, foreign])
         assert refused.value.code == "INVALID_ARGUMENT"
         assert [v.field for v in refused.value.violations] == ["checkpoints[1]"]
+    # The CLI: a checkpoint line taken by the auditor, checked by the admin over gRPC.
+    line = CliRunner().invoke(admin, ["checkpoint", "--terminal", "auditor-01", "--home", str(d.home)])
+    assert line.exit_code == 0, line.output
+    (tmp_path / "kept.jsonl").write_text(line.output)
+    done = CliRunner().invoke(
+        admin, ["audit", "--home", str(d.home), "--checkpoints", str(tmp_path / "kept.jsonl")]
+    )
+    assert done.exit_code == 0 and json.loads(done.output)["ok"], done.output
     with d.client("desk-01") as desk, pytest.raises(GatewayError) as denied:
         desk.audit_checkpoint()
     assert denied.value.code == "PERMISSION_DENIED"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -14,12 +16,23 @@ from bhytgate_clients.sdk import GatewayClient, GatewayError
 
 # What a refused or impossible connection raises: reported as "error: ...", exit status 2.
 CLIENT_ERRORS = (GatewayError, FileNotFoundError, ValueError)
+T = TypeVar("T")
 
 
 def _client(
     terminal: str, home: Path | None, address: str | None, server_name: str | None = None
 ) -> GatewayClient:
     return GatewayClient.local(terminal, home=home, address=address, server_name=server_name)
+
+
+def _ask(terminal: str, home: Path | None, address: str | None, call: Callable[[GatewayClient], T]) -> T:
+    """One call to the gateway; a refused or impossible one is "error: ..." and exit status 2."""
+    try:
+        with _client(terminal, home, address) as client:
+            return call(client)
+    except CLIENT_ERRORS as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group()
@@ -187,12 +200,7 @@ def _chunks(
 @address_option
 def revoke(certificate: Path, reason: str, terminal: str, home: Path | None, address: str | None) -> None:
     """Revoke a terminal's (or an officer's) client certificate, PEM or DER, on every replica."""
-    try:
-        with _client(terminal, home, address) as client:
-            response = client.revoke_certificate(certificate.read_bytes(), reason)
-    except CLIENT_ERRORS as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    response = _ask(terminal, home, address, lambda c: c.revoke_certificate(certificate.read_bytes(), reason))
     out = {
         "certificate_sha256": response.certificate_sha256,
         "terminal_id": response.terminal_id,
@@ -208,12 +216,7 @@ def revoke(certificate: Path, reason: str, terminal: str, home: Path | None, add
 @address_option
 def jwks_(terminal: str, home: Path | None, address: str | None) -> None:
     """Print the gateway's public JWKS: what attestations and audit checkpoints verify against."""
-    try:
-        with _client(terminal, home, address) as client:
-            click.echo(client.attestation_keys())
-    except CLIENT_ERRORS as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    click.echo(_ask(terminal, home, address, lambda c: c.attestation_keys()))
 
 
 @admin.command("checkpoint")
@@ -223,12 +226,7 @@ def jwks_(terminal: str, home: Path | None, address: str | None) -> None:
 def checkpoint(terminal: str, home: Path | None, address: str | None) -> None:
     """Print a signed checkpoint of the audit log as one JSON line: append it to a file kept away
     from the gateway's database, and give that file to `admin audit --checkpoints`."""
-    try:
-        with _client(terminal, home, address) as client:
-            response = client.audit_checkpoint()
-    except CLIENT_ERRORS as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    response = _ask(terminal, home, address, lambda c: c.audit_checkpoint())
     line = {
         "checkpoint": response.checkpoint,
         "record_count": response.record_count,
@@ -334,12 +332,7 @@ def audit(
             "detail": report.reason,
         }
     else:
-        try:
-            with _client(terminal, home, address) as client:
-                response = client.verify_audit(tokens)
-        except CLIENT_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+        response = _ask(terminal, home, address, lambda c: c.verify_audit(tokens))
         out = {
             "ok": response.ok,
             "record_count": response.record_count,
