@@ -190,3 +190,71 @@ def test_a_record_with_a_nul_in_its_body_does_not_make_a_healthy_log_broken(
     unguard(store_factory, store)
     raw_exec(store_factory, store, "DELETE FROM audit_index WHERE seq = 8")
     assert check(store) == (False, 9, 8, MISSING.format(8))
+
+
+INSERT_ROW = (
+    "INSERT INTO audit_index (seq, facility, province, document, at, action) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _far(store_factory: StoreFactory) -> object:
+    """An index time no Python datetime holds: beyond year 9999 (SQLite's integer microseconds,
+    PostgreSQL's 'infinity')."""
+    return 2**62 if store_factory.kind == "sqlite" else "infinity"
+
+
+def test_an_index_time_beyond_pythons_range_is_reported_not_raised(store_factory: StoreFactory) -> None:
+    """Attack run 2026-12-02: an index row whose `at` no datetime can hold made the check raise
+    (OverflowError; psycopg's DataError), so VerifyAuditChain was INTERNAL and `admin audit
+    --offline` a traceback, instead of a report naming the row."""
+    store = a_log(store_factory)
+    unguard(store_factory, store)
+    raw_exec(store_factory, store, "UPDATE audit_index SET at = ? WHERE seq = 5", (_far(store_factory),))
+    assert check(store) == (False, 7, 5, "audit index row of record 5 differs from its record (at)")
+    raw_exec(
+        store_factory,
+        store,
+        INSERT_ROW,
+        (1000, "01001", "01", None, _far(store_factory), "verify"),
+    )
+    assert check(store) == (False, 7, 5, "audit index row of record 5 differs from its record (at)")
+
+
+def test_an_orphan_index_row_with_an_unreadable_time_is_found(store_factory: StoreFactory) -> None:
+    store = a_log(store_factory)
+    raw_exec(
+        store_factory,
+        store,
+        INSERT_ROW,
+        (1000, "01001", "01", None, _far(store_factory), "verify"),
+    )
+    assert check(store) == (False, 7, 1000, "audit index row 1000 has no record")
+    if store_factory.kind == "sqlite":  # SQLite keeps whatever is inserted, a text too
+        raw_exec(
+            store_factory,
+            store,
+            INSERT_ROW,
+            (999, "01001", "01", None, "garbage", "verify"),
+        )
+        assert check(store) == (False, 7, 999, "audit index row 999 has no record")
+
+
+def test_a_record_dated_year_zero_does_not_break_the_check(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    """A chained record whose `at` has the chain's form but year 0: SQLite's trigger indexes a time
+    before datetime.min, PostgreSQL's none. Neither engine's row can be predicted, so it is not
+    judged; the log verifies (and the offline command answers with a report)."""
+    from bhytgate.audit.chain import seal
+
+    store = a_log(store_factory)
+    body = json.loads(next(store.iter_audit(6)).body)
+    body["at"] = "0000-01-01T00:00:00.000000Z"
+    store.append_audit(lambda seq, prev: seal(seq, prev, {**body, "seq": seq}))
+    assert check(store) == (True, 8, None, "ok")
+    if store_factory.kind == "sqlite":
+        store.close()
+        assert offline_audit(tmp_path, store) == (
+            0,
+            {"ok": True, "record_count": 8, "first_broken_record": None, "detail": "ok"},
+        )
