@@ -258,3 +258,39 @@ def test_a_record_dated_year_zero_does_not_break_the_check(
             0,
             {"ok": True, "record_count": 8, "first_broken_record": None, "detail": "ok"},
         )
+
+
+def test_the_offline_cli_refuses_what_is_not_a_gateway_log(tmp_path: Path) -> None:
+    """Attack run 2026-12-02: `admin audit --offline` opened the store, which creates and migrates
+    its database: a mistyped --database (or an empty file, or an SQLite file of something else) was
+    turned into an empty gateway database and reported as a verified chain of 0 records; a file
+    that is not a database gave a traceback. Each now exits 2 with one line, the file untouched."""
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from bhytgate_clients.cli.admin import admin
+
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.commit()
+    conn.close()
+    (tmp_path / "empty.db").write_bytes(b"")
+    (tmp_path / "junk.db").write_bytes(b"not a database " * 400)
+    cases = {
+        "missing.db": "no gateway database at",
+        "empty.db": "no gateway database at",
+        "junk.db": "is not an SQLite database",
+        "other.db": "is not a gateway database (it has no audit log)",
+    }
+    for name, message in cases.items():
+        path = tmp_path / name
+        before = path.read_bytes() if path.exists() else None
+        done = CliRunner().invoke(
+            admin, ["audit", "--offline", "--home", str(tmp_path), "--database", f"sqlite:///{path}"]
+        )
+        assert done.exit_code == 2, (name, done.output)
+        assert done.exception is None or isinstance(done.exception, SystemExit), name
+        assert message in done.output and "Traceback" not in done.output, (name, done.output)
+        assert (path.read_bytes() if path.exists() else None) == before, name

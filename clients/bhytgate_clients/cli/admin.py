@@ -174,6 +174,35 @@ def _chunks(
     return out
 
 
+def _not_a_gateway_log(url: str) -> str | None:
+    """Why an SQLite file cannot be the audited log, or None. Opening a store creates and migrates
+    its database, so a mistyped --database or --home would have been created empty and reported
+    as a verified chain of 0 records (attack run, 2026-12-02); a file that is not a database gave
+    a traceback. Checked read-only, before the store opens it. PostgreSQL is opened as it is."""
+    import sqlite3
+
+    from bhytgate.storage import is_postgres
+
+    if is_postgres(url) or ("://" in url and not url.startswith("sqlite:///")):
+        return None  # open_store's own checks
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file() or path.stat().st_size == 0:
+        return f"no gateway database at {path} (nothing to verify; check --home or --database)"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is not an SQLite database ({exc})"
+    if row is None:
+        return f"{path} is not a gateway database (it has no audit log)"
+    return None
+
+
 @admin.command("audit")
 @click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
 @click.option(
@@ -187,6 +216,8 @@ def audit(offline: bool, database: str | None, terminal: str, home: Path | None,
     if offline and address is not None:
         raise click.UsageError("--offline reads the database under --home; it takes no --address")
     if offline:
+        import sqlite3
+
         from bhytgate.audit.index import verify_log
         from bhytgate.service.config import load_config
         from bhytgate.storage import StoreUnavailable, open_store
@@ -194,14 +225,21 @@ def audit(offline: bool, database: str | None, terminal: str, home: Path | None,
 
         root = GatewayHome.find(home).root
         config = load_config(root, database_url=database)
+        problem = _not_a_gateway_log(config.db_url)
+        if problem is not None:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
         try:
             # The chain needs no secret: nothing is created, nothing decrypted.
             store = open_store(config.db_url, template_key=None)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, sqlite3.DatabaseError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         try:
             report = verify_log(store)
+        except (StoreUnavailable, sqlite3.DatabaseError) as exc:  # a page it cannot read
+            click.echo(f"error: the audit log could not be read: {exc}", err=True)
+            sys.exit(2)
         finally:
             store.close()
         out = {
