@@ -253,6 +253,36 @@ def test_a_listen_name_is_refused_when_any_of_its_addresses_is_taken(tmp_path: P
             ServerThread(config).start()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"listen": "127.0.0.1:99999"}, "listen address '127.0.0.1:99999': must be HOST:PORT"),
+        ({"listen": "127.0.0.1:-1"}, "listen address '127.0.0.1:-1': must be HOST:PORT"),
+        ({"listen": "127.0.0.1:"}, "listen address '127.0.0.1:': must be HOST:PORT"),
+        ({"listen": ":50051"}, "listen address ':50051': the host must be"),
+        ({"listen": "[::1:50051"}, "listen address '\\[::1:50051': the host must be"),
+        ({"listen": "127.0.0.1:0", "console_listen": "127.0.0.1:70000"}, "console address '127.0.0.1:70000'"),
+        ({"listen": "127.0.0.1:0", "metrics_port": 70000}, "metrics port 70000: a port is a number"),
+    ],
+)
+def test_a_listen_address_that_is_not_one_is_refused_before_anything_starts(
+    tmp_path: Path, flags: dict[str, object], message: str
+) -> None:
+    """Attack run 2026-12-02: gRPC keeps a port's low 16 bits and takes an empty port for 0, so
+    `--listen 127.0.0.1:99999` served on 34463 (and wrote that into gateway.json), `:-1` on 65535,
+    `127.0.0.1:` on a random port; the models loaded first. Now ValueError before the store opens."""
+    from bhytgate.pki.devca import write_dev_pki
+
+    config = load_config(tmp_path, workers=1, **flags)  # type: ignore[arg-type]
+    write_dev_pki(config.pki_dir)
+    before = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)}
+    with pytest.raises(ValueError, match=message):
+        ServerThread(config).start()
+    assert {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)} == before
+    assert not (tmp_path / "gateway.db").exists()
+    assert not (tmp_path / "gateway.json").exists()
+
+
 # --- a check in flight ---------------------------------------------------------------------------
 
 

@@ -95,6 +95,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     models load; then the trust anchors, the orphan sweep, the face workers, the port."""
     if config.console_listen is not None and config.plaintext:
         raise ValueError("the console needs mTLS: it cannot run with --plaintext")
+    check_listen(config.listen, "listen address")
+    if config.console_listen is not None:
+        check_listen(config.console_listen, "console address")
+    if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
+        raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
     store, keys = open_store_with_keys(config)
@@ -238,6 +243,24 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
     )
     return running
+
+
+def check_listen(listen: str, what: str) -> None:
+    """Refuse a `HOST:PORT` that is not one, before anything starts. gRPC keeps only a port's low 16
+    bits (127.0.0.1:99999 listened on 34463, -1 on 65535) and takes an empty port for 0, so the
+    gateway ran where no terminal looks for it and wrote that port into gateway.json (attack run,
+    2026-12-02); an empty host or a malformed one was reported as a port in use."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        raise ValueError(f"{what} {listen!r}: must be HOST:PORT with a port from 0 to 65535")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (
+        not bare
+        or not bare.isprintable()
+        or any(c in bare for c in "[] /")
+        or (":" in bare) != (bare != host)
+    ):
+        raise ValueError(f"{what} {listen!r}: the host must be a name, an IPv4 address or [an IPv6 address]")
 
 
 def _bind_targets(listen: str) -> list[str]:
