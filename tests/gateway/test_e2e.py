@@ -498,6 +498,35 @@ def test_malformed_requests_get_invalid_argument_with_field_details(deployment: 
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_hundreds_of_frames_get_invalid_argument_not_a_trailer_too_large(deployment: Deployment) -> None:
+    """Attack run 2026-12-02: EnrollTemplate (or Verify) with 400 one-byte frames, a 6 kB request,
+    got one violation per frame: a 23 kB trailer, over the client's 16 KiB limit, so the caller saw
+    RESOURCE_EXHAUSTED ("received metadata size exceeds hard limit"), which the SDK resends as shed."""
+    frames = [pb.CaptureFrame(image=b"x", timestamp_ms=1)] * 400
+    with deployment.client("counter-01") as client:
+        with pytest.raises(grpc.RpcError) as err:
+            client.counter.EnrollTemplate(
+                pb.EnrollTemplateRequest(
+                    verification_id="0" * 32, operator=OPERATOR.to_proto(), frames=frames
+                ),
+                timeout=30,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        violations = GatewayError.from_rpc_error(err.value).violations
+        assert ("frames", "between 1 and 12 frames required") in violations
+        assert not any(field.startswith("frames[") for field, _ in violations)
+    card = deployment.card("obama")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        request.frames.extend(frames)
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.Verify(request, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert ("frames", "between 1 and 12 frames required") in GatewayError.from_rpc_error(
+            err.value
+        ).violations
+
+
 def test_broken_images_are_business_rejections_not_crashes(deployment: Deployment) -> None:
     """As the contract says: a frame that is no JPEG, PNG or JPEG 2000 at all is INVALID_ARGUMENT
     before the challenge is spent; one with a valid signature that does not decode is found by the

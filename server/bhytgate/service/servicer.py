@@ -271,6 +271,8 @@ def _operator(
 def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]]) -> list[tuple[bytes, int]]:
     if not 1 <= len(frames) <= config.max_frames:
         violations.append(("frames", f"between 1 and {config.max_frames} frames required"))
+        if len(frames) > config.max_frames:
+            return []  # refused as a whole: no frame of it is read
     out = []
     for i, frame in enumerate(frames):
         image = frame.image  # one copy: every access to a bytes field makes another
