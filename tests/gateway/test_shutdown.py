@@ -283,6 +283,27 @@ def test_a_listen_address_that_is_not_one_is_refused_before_anything_starts(
     assert not (tmp_path / "gateway.json").exists()
 
 
+def test_a_second_gateway_on_the_same_sqlite_database_refuses_to_start(tmp_path: Path) -> None:
+    """Attack run 2026-12-02: a second `bhytgate serve` on the same home and another port started
+    and served the same SQLite database, but the document lock and the frame memory are in each
+    process's memory: two simultaneous checks of one card could both read an empty history. The
+    first holds the database until it stops; the second is refused before anything starts."""
+    first = ServerThread(load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True))
+    first.start()
+    try:
+        second = load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True, info_name="b.json")
+        before = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)}
+        with pytest.raises(RuntimeError, match=f"already served by another gateway \\(pid {os.getpid()}\\)"):
+            ServerThread(second).start()
+        assert {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)} == before
+        assert not (tmp_path / "b.json").exists()
+    finally:
+        first.stop()
+    again = ServerThread(load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True))
+    again.start()  # released when the first stopped
+    again.stop()
+
+
 # --- a check in flight ---------------------------------------------------------------------------
 
 
