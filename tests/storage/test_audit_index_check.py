@@ -294,3 +294,49 @@ def test_the_offline_cli_refuses_what_is_not_a_gateway_log(tmp_path: Path) -> No
         assert done.exception is None or isinstance(done.exception, SystemExit), name
         assert message in done.output and "Traceback" not in done.output, (name, done.output)
         assert (path.read_bytes() if path.exists() else None) == before, name
+
+
+def test_abandoned_audit_checks_do_not_hold_the_storage_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack run 2026-12-02: VerifyAuditChain ran in the default thread pool, which every storage
+    call of a check-in uses (6 threads on 2 cores); a deadline does not stop the thread, so eight
+    calls with a 50 ms deadline on a 150,000-record log made a BeginVerification wait 22 s. The
+    checks now run one at a time on a thread of their own; a caller gone before its turn runs none."""
+    import threading
+    import time
+
+    from bhytgate.service import admin as admin_module
+
+    store = a_log(StoreFactory("sqlite", tmp_path, None))
+    started: list[int] = []
+    release = threading.Event()
+
+    def slow(log: Any) -> Any:
+        started.append(1)
+        release.wait(5)
+        return verify_log(log)
+
+    monkeypatch.setattr(admin_module, "verify_log", slow)
+    service = AdminService(
+        store,
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, None),
+        attestation_key=cast(Any, None),
+        clock=lambda: NOW,
+    )
+
+    async def scenario() -> float:
+        calls = [asyncio.ensure_future(asyncio.wait_for(service.verify_audit(), 0.05)) for _ in range(8)]
+        await asyncio.gather(*calls, return_exceptions=True)  # every caller has given up
+        t0 = time.monotonic()
+        await asyncio.to_thread(lambda: None)  # what a check-in's storage call waits for
+        waited = time.monotonic() - t0
+        release.set()
+        return waited
+
+    waited = asyncio.run(scenario())
+    assert waited < 0.5
+    assert len(started) == 1
+    assert asyncio.run(service.verify_audit()) == (True, 7, None, "ok")
