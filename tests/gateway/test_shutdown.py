@@ -283,6 +283,17 @@ def test_a_listen_address_that_is_not_one_is_refused_before_anything_starts(
     assert not (tmp_path / "gateway.json").exists()
 
 
+def test_a_console_address_that_does_not_resolve_is_named(tmp_path: Path) -> None:
+    """Attack run 2026-12-02: `--console nowhere.invalid:8443` ended the start with "[Errno -2]
+    Name or service not known", naming neither the option nor the address."""
+    from bhytgate.pki.devca import write_dev_pki
+
+    config = load_config(tmp_path, listen="127.0.0.1:0", workers=1, console_listen="nowhere.invalid:8443")
+    write_dev_pki(config.pki_dir)
+    with pytest.raises(OSError, match=r"console address nowhere\.invalid:8443: "):
+        ServerThread(config).start()
+
+
 def test_a_second_gateway_on_the_same_sqlite_database_refuses_to_start(tmp_path: Path) -> None:
     """Attack run 2026-12-02: a second `bhytgate serve` on the same home and another port started
     and served the same SQLite database, but the document lock and the frame memory are in each

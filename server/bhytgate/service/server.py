@@ -205,9 +205,13 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             except OSError as exc:
                 raise OSError(exc.errno, f"metrics port {config.metrics_port}: {exc.strerror}") from exc
         if config.console_listen is not None:
-            console = await start_console(
-                gateway, config.console_listen, config.pki_dir, limits=config.console
-            )
+            try:
+                console = await start_console(
+                    gateway, config.console_listen, config.pki_dir, limits=config.console
+                )
+            except OSError as exc:  # a name that does not resolve said only "Name or service not known"
+                reason = exc.strerror or str(exc)
+                raise OSError(exc.errno, f"console address {config.console_listen}: {reason}") from exc
     except BaseException:
         # The workers and the store were opened for this server: a port it cannot have (in use,
         # not this machine's) stops them too, so that nothing is left running half-started. Each
