@@ -340,3 +340,32 @@ def test_abandoned_audit_checks_do_not_hold_the_storage_threads(
     assert waited < 0.5
     assert len(started) == 1
     assert asyncio.run(service.verify_audit()) == (True, 7, None, "ok")
+
+
+def test_the_offline_cli_refuses_a_postgresql_database_without_the_gateways_schema(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    """Attack run 2026-12-02: `admin audit --offline --database postgresql://…/other` created the
+    schema `bhytgate` and its 26 tables in that database and reported a verified chain of 0."""
+    import secrets
+
+    import psycopg
+    from click.testing import CliRunner
+
+    from bhytgate_clients.cli.admin import admin
+
+    name = f"bhytgate_test_empty_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(pg_dsn)
+        user, host, port = params.get("user", "postgres"), params["host"], params.get("port", 5432)
+        url = f"postgresql://{user}@{host}:{port}/{name}"
+        done = CliRunner().invoke(admin, ["audit", "--offline", "--home", str(tmp_path), "--database", url])
+        assert done.exit_code == 2, done.output
+        assert "has no gateway schema" in done.output
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regnamespace('bhytgate')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -178,13 +178,25 @@ def _not_a_gateway_log(url: str) -> str | None:
     """Why an SQLite file cannot be the audited log, or None. Opening a store creates and migrates
     its database, so a mistyped --database or --home would have been created empty and reported
     as a verified chain of 0 records (attack run, 2026-12-02); a file that is not a database gave
-    a traceback. Checked read-only, before the store opens it. PostgreSQL is opened as it is."""
+    a traceback. Checked read-only, before the store opens it; on PostgreSQL, that the gateway's
+    schema holds an audit log (a database without one had the schema and its tables created)."""
     import sqlite3
 
     from bhytgate.storage import is_postgres
 
-    if is_postgres(url) or ("://" in url and not url.startswith("sqlite:///")):
-        return None  # open_store's own checks
+    if is_postgres(url):
+        import psycopg
+
+        try:
+            with psycopg.connect(url, connect_timeout=5) as pg:
+                found = pg.execute("SELECT to_regclass('bhytgate.audit_log')").fetchone()
+        except psycopg.Error:
+            return None  # unreachable: open_store says so in its own words
+        if found is None or found[0] is None:
+            return "the database has no gateway schema (bhytgate.audit_log): nothing to verify"
+        return None
+    if "://" in url and not url.startswith("sqlite:///"):
+        return None  # open_store refuses the scheme
     path = Path(url.removeprefix("sqlite:///"))
     if not path.is_file() or path.stat().st_size == 0:
         return f"no gateway database at {path} (nothing to verify; check --home or --database)"
