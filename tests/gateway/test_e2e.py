@@ -496,6 +496,19 @@ def test_malformed_requests_get_invalid_argument_with_field_details(deployment: 
         with pytest.raises(grpc.RpcError) as err:
             client.verification.BeginVerification(pb.BeginVerificationRequest(), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # Attack run 2026-12-02: an enum value the contract does not define was accepted.
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.BeginVerification(
+                pb.BeginVerificationRequest(
+                    terminal_kind=pb.TERMINAL_KIND_DESK,
+                    terminal_id="desk-01",
+                    purpose=99,  # type: ignore[arg-type]
+                    operator=OPERATOR.to_proto(),
+                ),
+                timeout=10,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in GatewayError.from_rpc_error(err.value).violations] == ["purpose"]
 
 
 def test_hundreds_of_frames_get_invalid_argument_not_a_trailer_too_large(deployment: Deployment) -> None:

@@ -320,6 +320,8 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
         violations: list[tuple[str, str]] = []
         if request.terminal_kind not in KINDS:
             violations.append(("terminal_kind", "required"))
+        if request.purpose not in pb.Purpose.values():  # a value this contract does not define
+            violations.append(("purpose", "unknown value (PURPOSE_CHECK_IN or PURPOSE_COUNTER_SERVICE)"))
         _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         if request.facility_code:
             _valid(violations, "facility_code", ids.facility_code, request.facility_code)
