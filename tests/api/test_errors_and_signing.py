@@ -77,3 +77,20 @@ def test_signing_payload_layout() -> None:
     # the layout documented on TerminalSignature in the proto
     proto = (codegen.DEFAULT_PROTO_ROOT / "bhytgate/v1/gateway.proto").read_text()
     assert '"BHYTGATE-LIVENESS-V1\\n" || u16 len(nonce) || nonce || u16 number of frames' in proto
+
+
+def test_a_status_with_many_violations_fits_a_clients_trailer_limit() -> None:
+    """Attack run 2026-12-02: one violation per bad repeated item made a trailer over gRPC's
+    client limit (16 KiB hard, 8 KiB soft): the caller saw RESOURCE_EXHAUSTED, not INVALID_ARGUMENT."""
+    from bhytgate.api.errors import MAX_VIOLATIONS, bad_request_status
+
+    status = bad_request_status(
+        [(f"frames[{i}].image", "not a JPEG, PNG or JPEG 2000 image") for i in range(1000)]
+        + [("chip.ef_sod", "does not parse: " + "9" * 5000)]
+    )
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert status.details == f"invalid request ({MAX_VIOLATIONS} of 1001 field violations listed)"
+    assert sum(len(k) + len(v) + 32 for k, v in status.trailing_metadata) < 4096
+    short = bad_request_status([("chip.ef_sod", "does not parse: " + "9" * 5000)])
+    assert short.details == "invalid request"
+    assert sum(len(k) + len(v) + 32 for k, v in short.trailing_metadata) < 1024

@@ -211,3 +211,17 @@ def test_truncation_is_refused_even_after_face_recognition_is_imported(read: Cal
     data = read(OBAMA)
     with pytest.raises(ImageTruncated):
         decode_image(data[: len(data) // 3], **BUDGET)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG2000"])
+def test_a_16_bit_grayscale_frame_keeps_its_picture(read: Callable[[str], bytes], fmt: str) -> None:
+    """Attack run 2026-12-02: Pillow converts a 16-bit grayscale image (modes I;16 and I) to RGB by
+    clipping at 255, so a 16-bit PNG or JPEG 2000 frame became a white page (NO_FACE: "face the
+    camera" for a frame that shows one). Scaled to 8 bits instead, as an 8-bit grayscale would be."""
+    gray = np.asarray(Image.open(io.BytesIO(read(OBAMA))).convert("L"))
+    wide = Image.fromarray(gray.astype(np.uint16) * 257)  # 0..65535
+    out = io.BytesIO()
+    wide.save(out, fmt)
+    decoded = decode_image(out.getvalue(), **BUDGET)
+    assert decoded.pixels.shape == (*gray.shape, 3)
+    assert np.abs(decoded.pixels[..., 0].astype(int) - gray.astype(int)).max() <= 1

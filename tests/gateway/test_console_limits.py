@@ -187,3 +187,48 @@ def test_connections_past_the_per_certificate_cap_are_refused_with_a_clear_429(
         assert _get(again, "/static/console.css")[0] == 200
     finally:
         again.close()
+
+
+def test_dashboards_run_on_the_consoles_threads_not_the_check_ins(
+    deployment: Deployment, console: ConsoleSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack run 2026-12-02: the dashboard's read (up to 200,000 records, ~3 s) ran in the default
+    thread pool that every check-in's storage calls use: twelve dashboards of three officers, each
+    within its limits, made a terminal's BeginVerification wait 49 s. They run on the console's
+    own threads; a check-in is served meanwhile."""
+    import threading
+
+    from bhytgate.console import app as console_app
+
+    real = console_app._dashboard
+    threads: list[str] = []
+
+    def slow(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        time.sleep(3)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(console_app, "_dashboard", slow)
+    officers = ["admin-01", "reviewer-01", "auditor-01"] * LIMITS.requests_per_officer
+    answers: list[int] = []
+
+    def one(terminal: str) -> None:
+        conn = _https(deployment, console, terminal)
+        try:
+            answers.append(_get(conn)[0])
+        finally:
+            conn.close()
+
+    load = [threading.Thread(target=one, args=(t,)) for t in officers]
+    for t in load:
+        t.start()
+    time.sleep(0.5)
+    with deployment.client("desk-01") as client:
+        t0 = time.monotonic()
+        client.begin(terminal_kind="desk")
+        waited = time.monotonic() - t0
+    for t in load:
+        t.join(60)
+    assert answers == [200] * len(officers)
+    assert threads and all(name.startswith("console") for name in threads), threads
+    assert waited < 1.5

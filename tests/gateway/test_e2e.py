@@ -496,6 +496,48 @@ def test_malformed_requests_get_invalid_argument_with_field_details(deployment: 
         with pytest.raises(grpc.RpcError) as err:
             client.verification.BeginVerification(pb.BeginVerificationRequest(), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # Attack run 2026-12-02: an enum value the contract does not define was accepted.
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.BeginVerification(
+                pb.BeginVerificationRequest(
+                    terminal_kind=pb.TERMINAL_KIND_DESK,
+                    terminal_id="desk-01",
+                    purpose=99,  # type: ignore[arg-type]
+                    operator=OPERATOR.to_proto(),
+                ),
+                timeout=10,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in GatewayError.from_rpc_error(err.value).violations] == ["purpose"]
+
+
+def test_hundreds_of_frames_get_invalid_argument_not_a_trailer_too_large(deployment: Deployment) -> None:
+    """Attack run 2026-12-02: EnrollTemplate (or Verify) with 400 one-byte frames, a 6 kB request,
+    got one violation per frame: a 23 kB trailer, over the client's 16 KiB limit, so the caller saw
+    RESOURCE_EXHAUSTED ("received metadata size exceeds hard limit"), which the SDK resends as shed."""
+    frames = [pb.CaptureFrame(image=b"x", timestamp_ms=1)] * 400
+    with deployment.client("counter-01") as client:
+        with pytest.raises(grpc.RpcError) as err:
+            client.counter.EnrollTemplate(
+                pb.EnrollTemplateRequest(
+                    verification_id="0" * 32, operator=OPERATOR.to_proto(), frames=frames
+                ),
+                timeout=30,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        violations = GatewayError.from_rpc_error(err.value).violations
+        assert ("frames", "between 1 and 12 frames required") in violations
+        assert not any(field.startswith("frames[") for field, _ in violations)
+    card = deployment.card("obama")
+    with deployment.client("desk-01") as client:
+        _, request = _begin_and_request(deployment, card, client)
+        request.frames.extend(frames)
+        with pytest.raises(grpc.RpcError) as err:
+            client.verification.Verify(request, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert ("frames", "between 1 and 12 frames required") in GatewayError.from_rpc_error(
+            err.value
+        ).violations
 
 
 def test_broken_images_are_business_rejections_not_crashes(deployment: Deployment) -> None:

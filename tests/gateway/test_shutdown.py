@@ -253,6 +253,68 @@ def test_a_listen_name_is_refused_when_any_of_its_addresses_is_taken(tmp_path: P
             ServerThread(config).start()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"listen": "127.0.0.1:99999"}, "listen address '127.0.0.1:99999': must be HOST:PORT"),
+        ({"listen": "127.0.0.1:-1"}, "listen address '127.0.0.1:-1': must be HOST:PORT"),
+        ({"listen": "127.0.0.1:"}, "listen address '127.0.0.1:': must be HOST:PORT"),
+        ({"listen": ":50051"}, "listen address ':50051': the host must be"),
+        ({"listen": "[::1:50051"}, "listen address '\\[::1:50051': the host must be"),
+        ({"listen": "127.0.0.1:0", "console_listen": "127.0.0.1:70000"}, "console address '127.0.0.1:70000'"),
+        ({"listen": "127.0.0.1:0", "metrics_port": 70000}, "metrics port 70000: a port is a number"),
+    ],
+)
+def test_a_listen_address_that_is_not_one_is_refused_before_anything_starts(
+    tmp_path: Path, flags: dict[str, object], message: str
+) -> None:
+    """Attack run 2026-12-02: gRPC keeps a port's low 16 bits and takes an empty port for 0, so
+    `--listen 127.0.0.1:99999` served on 34463 (and wrote that into gateway.json), `:-1` on 65535,
+    `127.0.0.1:` on a random port; the models loaded first. Now ValueError before the store opens."""
+    from bhytgate.pki.devca import write_dev_pki
+
+    config = load_config(tmp_path, workers=1, **flags)  # type: ignore[arg-type]
+    write_dev_pki(config.pki_dir)
+    before = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)}
+    with pytest.raises(ValueError, match=message):
+        ServerThread(config).start()
+    assert {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)} == before
+    assert not (tmp_path / "gateway.db").exists()
+    assert not (tmp_path / "gateway.json").exists()
+
+
+def test_a_console_address_that_does_not_resolve_is_named(tmp_path: Path) -> None:
+    """Attack run 2026-12-02: `--console nowhere.invalid:8443` ended the start with "[Errno -2]
+    Name or service not known", naming neither the option nor the address."""
+    from bhytgate.pki.devca import write_dev_pki
+
+    config = load_config(tmp_path, listen="127.0.0.1:0", workers=1, console_listen="nowhere.invalid:8443")
+    write_dev_pki(config.pki_dir)
+    with pytest.raises(OSError, match=r"console address nowhere\.invalid:8443: "):
+        ServerThread(config).start()
+
+
+def test_a_second_gateway_on_the_same_sqlite_database_refuses_to_start(tmp_path: Path) -> None:
+    """Attack run 2026-12-02: a second `bhytgate serve` on the same home and another port started
+    and served the same SQLite database, but the document lock and the frame memory are in each
+    process's memory: two simultaneous checks of one card could both read an empty history. The
+    first holds the database until it stops; the second is refused before anything starts."""
+    first = ServerThread(load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True))
+    first.start()
+    try:
+        second = load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True, info_name="b.json")
+        before = {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)}
+        with pytest.raises(RuntimeError, match=f"already served by another gateway \\(pid {os.getpid()}\\)"):
+            ServerThread(second).start()
+        assert {p for p in descendants(os.getpid()) if "spawn_main" in cmdline(p)} == before
+        assert not (tmp_path / "b.json").exists()
+    finally:
+        first.stop()
+    again = ServerThread(load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True))
+    again.start()  # released when the first stopped
+    again.stop()
+
+
 # --- a check in flight ---------------------------------------------------------------------------
 
 

@@ -154,3 +154,62 @@ def test_a_terminal_of_the_same_name_at_another_facility_cannot_use_the_verifica
             await flow.doc_lock.close()
 
     asyncio.run(attempt())
+
+
+def test_concurrent_attempts_with_one_verification_decide_once(store_factory: StoreFactory) -> None:  # noqa: F811
+    """Attack run 2026-12-02: eight RegisterHolder calls at once with one verification that cannot
+    register (REJECTED) were each decided and audited (5 REJECTED, the CCCD's whole daily budget,
+    1 RESOURCE_EXHAUSTED): each had read the session before the CCCD's lock, and a rejection leaves
+    no registration row to find. The session is read again under the lock: one attempt decides,
+    the others find the verification spent, and only that one counts against the CCCD's limit."""
+    from bhytgate.service.model import NotFound
+
+    config = dataclasses.replace(RegistrationConfig(), cccd_attempts=3)
+    flow, sessions = replica(store_factory, config)
+    contact = Contact(ContactKind.PHONE, "+84912345678")
+    vid = uuid.uuid4().hex
+    sessions.put(
+        vid,
+        Session(
+            CCCD,
+            "phone-a",
+            True,
+            Outcome.REJECTED,
+            (),
+            b"dg2-image",
+            now(),
+            ("NGUYEN VAN AN", "1990-03-15"),
+            "chip_face",
+            uuid.uuid4().hex,
+            facility="01001",
+        ),
+    )
+    records = flow.store.audit_head()[0]
+
+    async def race() -> list[Any]:
+        try:
+            calls = [flow.register(caller("phone-a"), RegisterInput(vid, contact)) for _ in range(8)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await flow.doc_lock.close()
+
+    results = asyncio.run(race())
+    decided = [r for r in results if not isinstance(r, BaseException)]
+    assert [r.outcome for r in decided] == [Outcome.REJECTED]
+    assert all(isinstance(r, NotFound) for r in results if isinstance(r, BaseException)), results
+    assert flow.store.audit_head()[0] == records + 1
+    # Two attempts of the CCCD's three are left: a spent verification took none.
+    flow2, sessions2 = replica(store_factory, config)
+
+    async def two_more() -> list[Any]:
+        try:
+            return [
+                await flow2.register(
+                    caller("phone-a"), RegisterInput(verified(sessions2, "phone-a"), contact)
+                )
+                for _ in range(2)
+            ]
+        finally:
+            await flow2.doc_lock.close()
+
+    assert len(asyncio.run(two_more())) == 2

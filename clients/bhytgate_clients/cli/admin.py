@@ -255,6 +255,47 @@ def read_checkpoints(path: Path) -> list[str]:
     return tokens
 
 
+def _not_a_gateway_log(url: str) -> str | None:
+    """Why an SQLite file cannot be the audited log, or None. Opening a store creates and migrates
+    its database, so a mistyped --database or --home would have been created empty and reported
+    as a verified chain of 0 records (attack run, 2026-12-02); a file that is not a database gave
+    a traceback. Checked read-only, before the store opens it; on PostgreSQL, that the gateway's
+    schema holds an audit log (a database without one had the schema and its tables created)."""
+    import sqlite3
+
+    from bhytgate.storage import is_postgres
+
+    if is_postgres(url):
+        import psycopg
+
+        try:
+            with psycopg.connect(url, connect_timeout=5) as pg:
+                found = pg.execute("SELECT to_regclass('bhytgate.audit_log')").fetchone()
+        except psycopg.Error:
+            return None  # unreachable: open_store says so in its own words
+        if found is None or found[0] is None:
+            return "the database has no gateway schema (bhytgate.audit_log): nothing to verify"
+        return None
+    if "://" in url and not url.startswith("sqlite:///"):
+        return None  # open_store refuses the scheme
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file() or path.stat().st_size == 0:
+        return f"no gateway database at {path} (nothing to verify; check --home or --database)"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is not an SQLite database ({exc})"
+    if row is None:
+        return f"{path} is not a gateway database (it has no audit log)"
+    return None
+
+
 @admin.command("audit")
 @click.option("--offline", is_flag=True, help="Read the database directly instead of asking the gateway.")
 @click.option(
@@ -293,6 +334,8 @@ def audit(
         raise click.UsageError("--jwks is for --offline: online, the gateway checks its own signatures")
     tokens = read_checkpoints(checkpoints_file) if checkpoints_file is not None else []
     if offline:
+        import sqlite3
+
         from bhytgate.audit.index import verify_log
         from bhytgate.service.config import load_config
         from bhytgate.storage import StoreUnavailable, open_store
@@ -300,11 +343,9 @@ def audit(
 
         root = GatewayHome.find(home).root
         config = load_config(root, database_url=database)
-        try:
-            # The chain needs no secret: nothing is created, nothing decrypted.
-            store = open_store(config.db_url, template_key=None)
-        except StoreUnavailable as exc:
-            click.echo(f"error: {exc}", err=True)
+        problem = _not_a_gateway_log(config.db_url)
+        if problem is not None:
+            click.echo(f"error: {problem}", err=True)
             sys.exit(2)
         pinned = []
         if tokens:
@@ -316,13 +357,21 @@ def audit(
                 try:
                     pinned.append(verify_checkpoint(token, keys))
                 except CheckpointError as exc:
-                    store.close()
                     click.echo(f"error: checkpoint {number}: {exc}", err=True)
                     sys.exit(2)
+        try:
+            # The chain needs no secret: nothing is created, nothing decrypted.
+            store = open_store(config.db_url, template_key=None)
+        except (StoreUnavailable, sqlite3.DatabaseError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
         try:
             report = verify_log(store)
             if report.ok and pinned:
                 report = check_checkpoints(store.iter_audit(), pinned, report.checked)
+        except (StoreUnavailable, sqlite3.DatabaseError) as exc:  # a page it cannot read
+            click.echo(f"error: the audit log could not be read: {exc}", err=True)
+            sys.exit(2)
         finally:
             store.close()
         out = {

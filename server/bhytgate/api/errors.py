@@ -22,15 +22,32 @@ from bhytgate_client.status import FieldViolation as FieldViolation
 from bhytgate_client.status import field_violations as field_violations
 from bhytgate_client.status import retry_after as retry_after
 
+# The status details travel as one trailer, and gRPC clients refuse trailers over 16 KiB by default
+# (over 8 KiB with a rising probability): the call then fails RESOURCE_EXHAUSTED "received metadata
+# size exceeds hard limit", which the SDK takes for a shed Verify. A request with hundreds of bad
+# repeated items (EnrollTemplate with 400 one-byte frames) produced that (attack run, 2026-12-02).
+MAX_VIOLATIONS = 16
+MAX_DESCRIPTION = 300  # characters; a parser's message may quote a long number
+
 
 def bad_request_status(
     violations: Sequence[FieldViolation | tuple[str, str]], message: str = "invalid request"
 ) -> grpc.Status:
-    """A grpc.Status (INVALID_ARGUMENT) carrying a BadRequest with one violation per field."""
+    """A grpc.Status (INVALID_ARGUMENT) carrying a BadRequest with one violation per field: the
+    first MAX_VIOLATIONS, the message saying how many there were when that is fewer."""
+    listed = list(violations)
+    if len(listed) > MAX_VIOLATIONS:
+        message = f"{message} ({MAX_VIOLATIONS} of {len(listed)} field violations listed)"
+        listed = listed[:MAX_VIOLATIONS]
     bad = error_details_pb2.BadRequest(
         field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
-            for field, description in violations
+            error_details_pb2.BadRequest.FieldViolation(
+                field=field[:MAX_DESCRIPTION],
+                description=description
+                if len(description) <= MAX_DESCRIPTION
+                else description[: MAX_DESCRIPTION - 1] + "…",
+            )
+            for field, description in listed
         ]
     )
     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)

@@ -5,13 +5,15 @@ loop (the store is synchronous) and render; they decide nothing themselves."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jinja2
 from aiohttp import BodyPartReader, MultipartReader, web
@@ -33,6 +35,22 @@ CSRF: web.AppKey[bytes] = web.AppKey("csrf", bytes)
 CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", object)  # type: ignore[arg-type]
 LIMITS: web.AppKey[ConsoleLimits] = web.AppKey("limits", ConsoleLimits)
 SLOTS: web.AppKey[OfficerSlots] = web.AppKey("slots", OfficerSlots)
+# The console's storage and parsing work (a dashboard reads up to 200,000 records, ~3 s; a claims
+# upload matches dossiers) runs on threads of its own. In the default pool, which every check-in's
+# storage calls use (6 threads on 2 cores), twelve dashboards of three officers within their limits
+# made a terminal's BeginVerification wait 49 s (attack run, 2026-12-02).
+CONSOLE_THREADS = 2
+WORK: web.AppKey[concurrent.futures.ThreadPoolExecutor] = web.AppKey(
+    "work", concurrent.futures.ThreadPoolExecutor
+)
+_T = TypeVar("_T")
+
+
+async def in_console_thread(app: web.Application, fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args)` on the console's own threads (never the pool the gateway's RPCs wait on)."""
+    return await asyncio.get_running_loop().run_in_executor(app[WORK], functools.partial(fn, *args))
+
+
 WINDOWS_H = (1, 6, 24, 72, 168)
 SPIKE_RATE = 0.5  # a terminal refusing half its checks is highlighted
 
@@ -174,8 +192,8 @@ async def dashboard(request: web.Request) -> web.Response:
     officer = request[OFFICER_KEY]
     scope = stats.Scope.of(officer.role, officer.facility)
     limit = request.app[LIMITS].dashboard_records
-    dash, truncated = await asyncio.to_thread(
-        _dashboard, request.app[GATEWAY], scope, request.app[CLOCK](), hours, limit
+    dash, truncated = await in_console_thread(
+        request.app, _dashboard, request.app[GATEWAY], scope, request.app[CLOCK](), hours, limit
     )
     chart = charts.stacked_bars(dash.buckets, dash.by_reason, title="Decisions by reason")
     return render(
@@ -215,6 +233,12 @@ def build_app(
     app[NAV] = []
     app[LIMITS] = limits or ConsoleLimits()
     app[SLOTS] = OfficerSlots(app[LIMITS].requests_per_officer)
+    app[WORK] = concurrent.futures.ThreadPoolExecutor(CONSOLE_THREADS, thread_name_prefix="console")
+
+    async def stop_work(app: web.Application) -> None:
+        app[WORK].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_work)
     app.router.add_get("/", dashboard)
     app.router.add_static("/static/", HERE / "static", show_index=False, follow_symlinks=False)
     for setup in pages:

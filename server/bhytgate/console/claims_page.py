@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, web
 from bhytgate.claims.envelope import MAX_FILE_BYTES, ClaimsFileError, ClaimsScopeError
 from bhytgate.claims.match import Outcome, Status
 from bhytgate.claims.service import MAX_WINDOW
-from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, render
+from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, in_console_thread, render
 from bhytgate.console.auth import require_role
 from bhytgate.console.review_page import _caller
 from bhytgate.storage import StoreUnavailable
@@ -100,12 +100,12 @@ async def claims_upload(request: web.Request) -> web.Response:
             report.bytes_read += len(chunk)
             if report.bytes_read > MAX_FILE_BYTES:
                 return fail(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.", 413)
-            report.keep(await asyncio.to_thread(job.feed, chunk))
+            report.keep(await in_console_thread(request.app, job.feed, chunk))
         if report.bytes_read == 0:
             return fail("The file is empty.")
         if await reader.next() is not None:
             return fail("Upload one claims file at a time.")
-        report.keep(await asyncio.to_thread(job.close))
+        report.keep(await in_console_thread(request.app, job.close))
         await gateway.record_reconciliation(_caller(officer), job.summary)
     except ClaimsScopeError as exc:
         return fail(f"Claims file: {exc}", 403)

@@ -41,6 +41,8 @@ _PIL_FORMATS: Final[dict[str, tuple[str, ...]]] = {
     _PNG: ("PNG",),
     _JPEG2000: ("JPEG2000",),
 }
+# Pillow's modes for grayscale wider than 8 bits (16-bit PNG and JPEG 2000): values 0..65535.
+_WIDE_GRAY: Final = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 Image.init()  # register the plugins once, before ``formats`` restricts which may open a file
 
 
@@ -221,6 +223,11 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
                 # of its own (struct.error on a header without its IFD offset, found by fuzzing):
                 # an orientation that cannot be read makes the frame unusable, not the gateway.
                 raise ImageCorrupt("EXIF orientation unreadable") from exc
+            if upright.mode in _WIDE_GRAY:
+                # Pillow's RGB conversion of these clips at 255 (a 16-bit frame became a white
+                # page, NO_FACE; attack run, 2026-12-02): scaled to 8 bits first.
+                wide = np.clip(np.asarray(upright, dtype=np.int64), 0, 65535) >> 8
+                upright = Image.fromarray(wide.astype(np.uint8), "L")
             rgb = upright.convert("RGB") if upright.mode != "RGB" else upright
             pixels = np.array(rgb, dtype=np.uint8, copy=True)
     except Image.DecompressionBombError as exc:

@@ -3,13 +3,13 @@
 into a registration record linking CCCD, social-insurance number and contact, at once.
 
 In order: the device's attempt limit; the verification (a counter session: any replica, this
-terminal, recent, unused); the CCCD's attempt limit; then, under the CCCD's registration lock (held
-across replicas): the verification's strength, the platform integrity token (bound to the
-verification's challenge), the social-insurance number (must belong to the verified holder), the
-registration in force (a re-registration must be at least as strong). The findings combine to
-ACCEPTED (record active), REVIEW (record pending review: a rule asked for a person) or REJECTED;
-the record, the superseded one, the CCCD link and the audit record are written in one transaction.
-A rejection is audited too.
+terminal, recent, unused); then, under the CCCD's registration lock (held across replicas): the
+verification again (not spent meanwhile), the CCCD's attempt limit, the verification's strength,
+the platform integrity token (bound to the verification's challenge), the social-insurance number
+(must belong to the verified holder), the registration in force (a re-registration must be at
+least as strong). The findings combine to ACCEPTED (record active), REVIEW (record pending review:
+a rule asked for a person) or REJECTED; the record, the superseded one, the CCCD link and the audit
+record are written in one transaction. A rejection is audited too.
 """
 
 from __future__ import annotations
@@ -94,8 +94,13 @@ class RegistrationFlow:
         await db(self.device_limit.take, f"{caller.facility}/{caller.terminal_id}", now)
         session = await self._session(inp.verification_id, caller, now)
         doc_key = document_key(self.audit_key, session.cccd_number)
-        await db(self.cccd_limit.take, doc_key, now)
         async with self.doc_lock.hold("registration:" + doc_key):
+            # Again under the lock: a concurrent attempt with this verification may have spent it
+            # (a rejection drops the session and leaves no registration row), and a spent one
+            # takes no attempt of the CCCD's (attack run, 2026-12-02: eight at once were each
+            # decided and audited, using up the CCCD's daily attempts).
+            session = await self._session(inp.verification_id, caller, now)
+            await db(self.cccd_limit.take, doc_key, now)
             return await db(self._register, caller, inp, session, now)
 
     async def _session(self, vid: str, caller: Caller, now: dt.datetime) -> Session:

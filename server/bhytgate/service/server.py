@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import ipaddress
 import json
 import logging
@@ -63,6 +64,7 @@ class RunningGateway:
     housekeeper: asyncio.Future[None] | None = None
     revocations: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
+    serving_lock: int | None = None  # the SQLite database's (see _hold_sqlite)
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Drain and stop: health NOT_SERVING, no new calls (grpc refuses them from here on), the
@@ -90,6 +92,9 @@ class RunningGateway:
         await self.pool.close()
         self.metrics.stop()
         self.gateway.store.close()
+        if self.serving_lock is not None:
+            os.close(self.serving_lock)
+            self.serving_lock = None
 
 
 async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> RunningGateway:
@@ -97,9 +102,20 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     models load; then the trust anchors, the orphan sweep, the face workers, the port."""
     if config.console_listen is not None and config.plaintext:
         raise ValueError("the console needs mTLS: it cannot run with --plaintext")
+    check_listen(config.listen, "listen address")
+    if config.console_listen is not None:
+        check_listen(config.console_listen, "console address")
+    if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
+        raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
-    store, keys = open_store_with_keys(config)
+    serving_lock = _hold_sqlite(config.db_url)
+    try:
+        store, keys = open_store_with_keys(config)
+    except BaseException:
+        if serving_lock is not None:
+            os.close(serving_lock)
+        raise
     try:
         # Certificates now, not after the models load: a missing file stops the start at once.
         credentials = None if config.plaintext else server_credentials(config.pki_dir)
@@ -107,6 +123,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         TerminalKeys(store).import_folder(config.terminal_keys_dir)
     except BaseException:
         store.close()
+        if serving_lock is not None:
+            os.close(serving_lock)
         raise
     doc_lock: DocumentLock | None = None
     if is_postgres(config.db_url):
@@ -189,9 +207,13 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             except OSError as exc:
                 raise OSError(exc.errno, f"metrics port {config.metrics_port}: {exc.strerror}") from exc
         if config.console_listen is not None:
-            console = await start_console(
-                gateway, config.console_listen, config.pki_dir, limits=config.console
-            )
+            try:
+                console = await start_console(
+                    gateway, config.console_listen, config.pki_dir, limits=config.console
+                )
+            except OSError as exc:  # a name that does not resolve said only "Name or service not known"
+                reason = exc.strerror or str(exc)
+                raise OSError(exc.errno, f"console address {config.console_listen}: {reason}") from exc
     except BaseException:
         # The workers and the store were opened for this server: a port it cannot have (in use,
         # not this machine's) stops them too, so that nothing is left running half-started. Each
@@ -202,6 +224,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             pool.close,
             *([doc_lock.close] if doc_lock is not None else []),
             store.close,
+            *([lambda: os.close(serving_lock)] if serving_lock is not None else []),
         ]
         for step in steps:
             try:
@@ -233,7 +256,16 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         f"cluster {keys.cluster_id[:12]}" if keys.cluster_id else "single gateway",
     )
     running = RunningGateway(
-        server, gateway, pool, address, port, metrics, pids, health_servicer, console=console
+        server,
+        gateway,
+        pool,
+        address,
+        port,
+        metrics,
+        pids,
+        health_servicer,
+        console=console,
+        serving_lock=serving_lock,
     )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     running.housekeeper = asyncio.ensure_future(
@@ -241,6 +273,53 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     )
     running.revocations = asyncio.ensure_future(_reload_revocations_forever(gateway, REVOCATION_REFRESH_S))
     return running
+
+
+def _hold_sqlite(db_url: str) -> int | None:
+    """On SQLite, one gateway process serves a database: the document lock and the frame index
+    are in its memory, so a second `bhytgate serve` on the same home (another port) let two
+    simultaneous checks of one card both read an empty history (attack run, 2026-12-02).
+    An exclusive flock on `<database>.serving`, held until the gateway stops (the kernel drops it
+    if the process dies); None on PostgreSQL, where replicas share their locks in the database."""
+    if is_postgres(db_url):
+        return None
+    path = Path(db_url.removeprefix("sqlite:///"))
+    lock_path = path.with_name(path.name + ".serving")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise RuntimeError(
+            f"database {path} is already served by another gateway (pid {other}): on SQLite one"
+            " process serves a database (its document lock and frame memory are in memory);"
+            " replicas need PostgreSQL"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def check_listen(listen: str, what: str) -> None:
+    """Refuse a `HOST:PORT` that is not one, before anything starts. gRPC keeps only a port's low 16
+    bits (127.0.0.1:99999 listened on 34463, -1 on 65535) and takes an empty port for 0, so the
+    gateway ran where no terminal looks for it and wrote that port into gateway.json (attack run,
+    2026-12-02); an empty host or a malformed one was reported as a port in use."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        raise ValueError(f"{what} {listen!r}: must be HOST:PORT with a port from 0 to 65535")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (
+        not bare
+        or not bare.isprintable()
+        or any(c in bare for c in "[] /")
+        or (":" in bare) != (bare != host)
+    ):
+        raise ValueError(f"{what} {listen!r}: the host must be a name, an IPv4 address or [an IPv6 address]")
 
 
 def _bind_targets(listen: str) -> list[str]:

@@ -283,6 +283,8 @@ def _operator(
 def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]]) -> list[tuple[bytes, int]]:
     if not 1 <= len(frames) <= config.max_frames:
         violations.append(("frames", f"between 1 and {config.max_frames} frames required"))
+        if len(frames) > config.max_frames:
+            return []  # refused as a whole: no frame of it is read
     out = []
     for i, frame in enumerate(frames):
         image = frame.image  # one copy: every access to a bytes field makes another
@@ -330,6 +332,8 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
         violations: list[tuple[str, str]] = []
         if request.terminal_kind not in KINDS:
             violations.append(("terminal_kind", "required"))
+        if request.purpose not in pb.Purpose.values():  # a value this contract does not define
+            violations.append(("purpose", "unknown value (PURPOSE_CHECK_IN or PURPOSE_COUNTER_SERVICE)"))
         _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         if request.facility_code:
             _valid(violations, "facility_code", ids.facility_code, request.facility_code)

@@ -166,13 +166,21 @@ class LedgerMixin(SqlHost):
     def iter_audit_index(self, from_seq: int = -(2**63)) -> Iterator[IndexRow]:
         """`audit_index` rows by seq, paged like `iter_audit`; `at` an aware UTC time on both engines.
         By default from the lowest row, even one below 0 that no record can have."""
+        # A time no datetime holds (written behind the store's back, or SQLite's reading of a
+        # year-0 body) is read as none and marked unreadable, never raised (an OverflowError,
+        # psycopg's DataError at the fetch): the check then names its row (attack run, 2026-12-02).
+        # SQLite orders a text or blob after every number, so those are out of range too.
+        lo = self._ts(dt.datetime.min.replace(tzinfo=dt.UTC))
+        hi = self._ts(dt.datetime.max.replace(tzinfo=dt.UTC))
         next_seq = from_seq
         while True:
             with self._read() as c:
                 rows = c.all(
-                    """SELECT seq, facility, province, document, at, action FROM audit_index
-                       WHERE seq >= ? ORDER BY seq LIMIT 500""",
-                    (next_seq,),
+                    """SELECT seq, facility, province, document, action,
+                         CASE WHEN at >= ? AND at <= ? THEN at END AS at,
+                         CASE WHEN at IS NULL OR (at >= ? AND at <= ?) THEN 0 ELSE 1 END AS bad_at
+                       FROM audit_index WHERE seq >= ? ORDER BY seq LIMIT 500""",
+                    (lo, hi, lo, hi, next_seq),
                 )
             if not rows:
                 return
@@ -184,6 +192,7 @@ class LedgerMixin(SqlHost):
                     None if r["document"] is None else str(r["document"]),
                     None if r["at"] is None else self._from_ts(r["at"]),
                     str(r["action"]),
+                    unreadable=frozenset({"at"}) if int(r["bad_at"]) else frozenset(),
                 )
             next_seq = int(rows[-1]["seq"]) + 1
 
