@@ -41,7 +41,7 @@ from bhytgate.service.revocation import REFRESH_S as REVOCATION_REFRESH_S
 from bhytgate.service.servicer import AdminServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
-from bhytgate.service.wire import RequestLimits, add_services
+from bhytgate.service.wire import RequestBudget, RequestLimits, add_services
 from bhytgate.service.workers import FacePool
 from bhytgate.storage import StoreUnavailable, is_postgres
 
@@ -64,6 +64,7 @@ class RunningGateway:
     housekeeper: asyncio.Future[None] | None = None
     revocations: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
+    requests: RequestBudget | None = None  # the bytes of requests the handlers hold at once
     serving_lock: int | None = None  # the SQLite database's (see _hold_sqlite)
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -105,6 +106,14 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     check_listen(config.listen, "listen address")
     if config.console_listen is not None:
         check_listen(config.console_listen, "console address")
+    largest = RequestLimits.from_config(config).largest
+    if config.max_inflight_request_bytes < largest:
+        raise ValueError(
+            f"max_inflight_request_bytes {config.max_inflight_request_bytes} is under the largest"
+            f" request a call may send ({largest} bytes)"
+        )
+    if config.max_concurrent_rpcs < 1:
+        raise ValueError("max_concurrent_rpcs must be at least 1")
     if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
         raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
@@ -169,18 +178,22 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             # asking for port 0 can be handed one port (grpc/grpc#10755, seen here as tests of two
             # gateways run side by side reading each other's audit). Off: the port is ours alone.
             ("grpc.so_reuseport", 0),
-        ]
+        ],
+        # Beyond it gRPC refuses a call itself (RESOURCE_EXHAUSTED), before its request is read.
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
+    limits = RequestLimits.from_config(config)
+    requests = RequestBudget(config.max_inflight_request_bytes)
     add_services(
         server,
-        VerificationServicer(gateway, config, metrics),
-        CounterServicer(gateway, config, metrics),
-        AdminServicer(gateway, config, metrics),
-        RequestLimits.from_config(config),
-        review=ReviewServicer(gateway, config, metrics),
+        VerificationServicer(gateway, config, metrics, requests=requests),
+        CounterServicer(gateway, config, metrics, requests=requests),
+        AdminServicer(gateway, config, metrics, requests=requests),
+        limits,
+        review=ReviewServicer(gateway, config, metrics, requests=requests),
     )
     add_registration_service(
-        server, RegistrationServicer(gateway, config, metrics), RequestLimits.from_config(config)
+        server, RegistrationServicer(gateway, config, metrics, requests=requests), limits
     )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -266,6 +279,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         health_servicer,
         console=console,
         serving_lock=serving_lock,
+        requests=requests,
     )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     running.housekeeper = asyncio.ensure_future(

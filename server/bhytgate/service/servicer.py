@@ -58,7 +58,13 @@ from bhytgate.service.gateway import (
     VerifyResult,
 )
 from bhytgate.service.revocation import MAX_CERTIFICATE_BYTES, RevocationReason, fingerprint
-from bhytgate.service.wire import LARGE_REQUEST_BYTES, RefusedRequest, release_freed_memory
+from bhytgate.service.wire import (
+    LARGE_REQUEST_BYTES,
+    MiB,
+    RefusedRequest,
+    RequestBudget,
+    release_freed_memory,
+)
 from bhytgate.service.workers import FaceUnavailable, Overloaded
 from bhytgate.storage.interface import StoreUnavailable
 
@@ -196,14 +202,27 @@ def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             )
             size = request.size
         else:
-            try:
-                return await handler(self, request, context)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failure = _failure(self, name, exc)
-                _release(exc)
             size = request.ByteSize()
+            budget: RequestBudget | None = getattr(self, "requests", None)  # shared by the servicers
+            if budget is not None and not budget.take(size):
+                # Too many bytes of requests held already: dropped at once, the caller retries.
+                status = retry_status(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"gateway busy: {budget.held // MiB} MiB of requests in progress; retry shortly",
+                    1.0,
+                )
+                failure = (status.code, status.details, status.trailing_metadata)
+            else:
+                try:
+                    return await handler(self, request, context)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = _failure(self, name, exc)
+                    _release(exc)
+                finally:
+                    if budget is not None:
+                        budget.give(size)
         del request
         if size >= LARGE_REQUEST_BYTES:
             release_freed_memory()
@@ -217,10 +236,19 @@ def _rpc(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
 
 
 class _Base:
-    def __init__(self, gateway: Gateway, config: GatewayConfig, metrics: Any | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        config: GatewayConfig,
+        metrics: Any | None = None,
+        *,
+        requests: RequestBudget | None = None,
+    ) -> None:
         self.gateway = gateway
         self.config = config
         self.metrics = metrics
+        # Shared by every servicer of one server: the bytes of the requests held at once.
+        self.requests = requests
 
     def caller(
         self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
@@ -321,8 +349,15 @@ def _frames(frames: Any, config: GatewayConfig, violations: list[tuple[str, str]
 
 
 class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceServicer):
-    def __init__(self, gateway: Gateway, config: GatewayConfig, metrics: Any | None = None) -> None:
-        super().__init__(gateway, config, metrics)
+    def __init__(
+        self,
+        gateway: Gateway,
+        config: GatewayConfig,
+        metrics: Any | None = None,
+        *,
+        requests: RequestBudget | None = None,
+    ) -> None:
+        super().__init__(gateway, config, metrics, requests=requests)
         self._plaintext_kinds: dict[str, int] = {}
 
     @_rpc

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -65,6 +66,28 @@ def release_freed_memory() -> None:
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+class RequestBudget:
+    """Bytes of the requests the handlers hold at once. A call whose request does not fit beside
+    the others is refused at once (RESOURCE_EXHAUSTED: the SDK retries), which drops it; a request
+    always fits when nothing else is held, so the limit must be at least the largest request."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.held and self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.held = max(0, self.held - size)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
