@@ -72,6 +72,35 @@ def test_rgba_png_decodes_to_rgb(read: Callable[[str], bytes]) -> None:
     assert decoded.pixels.shape == (1200, 626, 3) and decoded.pixels.dtype == np.uint8
 
 
+def _grey16(read: Callable[[str], bytes], fmt: str) -> tuple[bytes, np.ndarray]:
+    """OBAMA as 8-bit grey, and the same grey widened to 16 bits (PNG) or 12 bits (JPEG 2000)."""
+    grey = np.asarray(Image.open(io.BytesIO(read(OBAMA))).convert("L"), dtype=np.uint8)
+    if fmt == "png":
+        wide = Image.fromarray(grey.astype(np.uint16) * 257)  # mode I;16, full 16-bit range
+        buf = io.BytesIO()
+        wide.save(buf, "PNG")
+        return buf.getvalue(), grey
+    import imagecodecs
+
+    return bytes(
+        imagecodecs.jpeg2k_encode(grey.astype(np.uint16) << 4, level=100, codecformat="jp2", bitspersample=12)
+    ), grey
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg2000"])
+def test_greyscale_deeper_than_8_bits_is_scaled_not_clipped(
+    engine: FaceEngine, read: Callable[[str], bytes], fmt: str
+) -> None:
+    # Pillow's convert("RGB") clips 16-bit grey at 255: the portrait decoded white, refused as
+    # no_face (a 12-bit greyscale JPEG 2000 chip photo, a 16-bit PNG from a scanner).
+    data, grey = _grey16(read, fmt)
+    decoded = decode_image(data, **BUDGET)
+    assert decoded.format == fmt and decoded.pixels.dtype == np.uint8
+    assert np.abs(decoded.pixels[..., 0].astype(int) - grey).max() <= 1
+    assert engine.analyze(data).box.height >= 200
+    assert engine.chip_embedding(data).shape == (128,)
+
+
 def test_exif_orientation_is_applied(engine: FaceEngine, read: Callable[[str], bytes]) -> None:
     upright = Image.open(io.BytesIO(read(OBAMA))).convert("RGB")
     # Store the pixels on their side with EXIF orientation 6 ("rotate 90° clockwise to view"), as
@@ -211,17 +240,3 @@ def test_truncation_is_refused_even_after_face_recognition_is_imported(read: Cal
     data = read(OBAMA)
     with pytest.raises(ImageTruncated):
         decode_image(data[: len(data) // 3], **BUDGET)
-
-
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG2000"])
-def test_a_16_bit_grayscale_frame_keeps_its_picture(read: Callable[[str], bytes], fmt: str) -> None:
-    """Attack run 2026-12-02: Pillow converts a 16-bit grayscale image (modes I;16 and I) to RGB by
-    clipping at 255, so a 16-bit PNG or JPEG 2000 frame became a white page (NO_FACE: "face the
-    camera" for a frame that shows one). Scaled to 8 bits instead, as an 8-bit grayscale would be."""
-    gray = np.asarray(Image.open(io.BytesIO(read(OBAMA))).convert("L"))
-    wide = Image.fromarray(gray.astype(np.uint16) * 257)  # 0..65535
-    out = io.BytesIO()
-    wide.save(out, fmt)
-    decoded = decode_image(out.getvalue(), **BUDGET)
-    assert decoded.pixels.shape == (*gray.shape, 3)
-    assert np.abs(decoded.pixels[..., 0].astype(int) - gray.astype(int)).max() <= 1

@@ -41,8 +41,6 @@ _PIL_FORMATS: Final[dict[str, tuple[str, ...]]] = {
     _PNG: ("PNG",),
     _JPEG2000: ("JPEG2000",),
 }
-# Pillow's modes for grayscale wider than 8 bits (16-bit PNG and JPEG 2000): values 0..65535.
-_WIDE_GRAY: Final = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 Image.init()  # register the plugins once, before ``formats`` restricts which may open a file
 
 
@@ -197,6 +195,20 @@ def _looks_truncated(data: bytes, fmt: str) -> bool:
     return b"\xff\xd9" not in tail  # JPEG 2000 codestream EOC marker
 
 
+# Greyscale deeper than 8 bits: a 16-bit PNG, or a JPEG 2000 of 9-16 bits (Pillow scales its
+# precision to 16 bits). Pillow's `convert("RGB")` clips these values at 255 instead of scaling them,
+# so a 16-bit portrait decoded almost white and was refused as `no_face`.
+_WIDE_GREY: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in _WIDE_GREY:
+        wide = np.asarray(img).astype(np.int64)
+        grey = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     """Decode ``data`` into an upright RGB array, or raise an :class:`ImageError` saying why."""
     if len(data) > max_bytes:
@@ -223,12 +235,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
                 # of its own (struct.error on a header without its IFD offset, found by fuzzing):
                 # an orientation that cannot be read makes the frame unusable, not the gateway.
                 raise ImageCorrupt("EXIF orientation unreadable") from exc
-            if upright.mode in _WIDE_GRAY:
-                # Pillow's RGB conversion of these clips at 255 (a 16-bit frame became a white
-                # page, NO_FACE; attack run, 2026-12-02): scaled to 8 bits first.
-                wide = np.clip(np.asarray(upright, dtype=np.int64), 0, 65535) >> 8
-                upright = Image.fromarray(wide.astype(np.uint8), "L")
-            rgb = upright.convert("RGB") if upright.mode != "RGB" else upright
+            rgb = _to_rgb(upright)
             pixels = np.array(rgb, dtype=np.uint8, copy=True)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge("declared size exceeds the decoder's own bomb limit") from exc
