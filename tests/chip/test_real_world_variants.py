@@ -254,3 +254,49 @@ def test_an_expired_link_anchor_does_not_hide_a_valid_csca(
     store.add_certificate(csca2.der)
     report = _verify(card, tmp_path / "b", store)
     assert report.passive.valid, report.to_json()["passive"]
+
+
+# --- reader padding: bytes after a file's TLV ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("group", "pad"), [("DG1", b"\x00" * 8), ("DG2", b"\xff" * 100), ("DG15", b"\x00" * 16)]
+)
+def test_a_padded_data_group_is_named_as_padding_never_as_forgery(
+    lab: tuple[Pki, Path], photo: Path, group: str, pad: bytes
+) -> None:
+    # A reader that returns a data group's file up to its allocated size sends bytes after the
+    # TLV. The data group is still refused (only the signed bytes count), but it is not "forged":
+    # DATA_GROUP_HASH_MISMATCH sent the holder away as a fraud suspect for a reader's habit.
+    from bhytgate.chip.dump import dump_from_files
+    from bhytgate.service.reasons import chip_reasons
+
+    pki, root = lab
+    store = TrustStore.from_paths([root / "trust"], crls=[root / "crl"])
+    card = issue_card(pki, make_citizen(10), photo)
+    files = dict(card.files)
+    files[group] += pad
+    report = verify_chip(dump_from_files(files), store)
+    number = int(group[2:])
+    assert not report.valid and report.passive.data_groups[number] == "mismatch"
+    assert report.passive.trailing_bytes == {number: len(pad)}
+    assert [(r.code, f"{len(pad)} bytes after its TLV" in r.detail) for r in chip_reasons(report)] == [
+        ("CHIP_DATA_MALFORMED", True)
+    ]
+    # An edited data group, padded or not, stays a hash mismatch.
+    files[group] = card.files[group][:-1] + bytes([card.files[group][-1] ^ 1]) + pad
+    report = verify_chip(dump_from_files(files), store)
+    assert report.passive.trailing_bytes == {}
+    assert [r.code for r in chip_reasons(report)] == ["DATA_GROUP_HASH_MISMATCH"]
+
+
+def test_a_padded_ef_sod_says_so(lab: tuple[Pki, Path], photo: Path) -> None:
+    from bhytgate.chip.dump import dump_from_files
+    from bhytgate.chip.errors import ChipFormatError
+
+    pki, root = lab
+    store = TrustStore.from_paths([root / "trust"], crls=[root / "crl"])
+    files = dict(issue_card(pki, make_citizen(10), photo).files)
+    files["EF.SOD"] += b"\xff" * 64
+    with pytest.raises(ChipFormatError, match="64 bytes after its TLV"):
+        verify_chip(dump_from_files(files), store)

@@ -26,6 +26,7 @@ from bhytgate.chip.crypto.x509 import Certificate
 from bhytgate.chip.dump import CardDump
 from bhytgate.chip.errors import ChipError
 from bhytgate.chip.lds.sod import ID_DATA, LDS_CONTENT_TYPES, Sod
+from bhytgate.chip.lds.tlv import first_tlv_length
 from bhytgate.chip.trust.chain import (
     DEMOTABLE_FINDINGS,
     ChainResult,
@@ -92,6 +93,10 @@ class PassiveResult:
     validity_basis: Literal["verification_time", "signing_time"] = "verification_time"
     validity_at: dt.datetime | None = None  # when the certificates' validity was judged
     content_type: str | None = None
+    # Data groups that are a "mismatch" only because bytes follow their TLV (a reader that pads the
+    # file, with 0x00 or 0xFF, to its allocated size): number -> how many. Still a mismatch and
+    # never used; the gateway names the padding instead of calling the chip forged.
+    trailing_bytes: dict[int, int] = dataclasses.field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -135,6 +140,23 @@ def check_data_groups(sod: Sod, dump: CardDump) -> dict[int, DgStatus]:
     for number in dump.data_group_numbers:
         statuses.setdefault(number, "unlisted")
     return dict(sorted(statuses.items()))
+
+
+def trailing_bytes(sod: Sod, dump: CardDump, statuses: dict[int, DgStatus]) -> dict[int, int]:
+    """For each mismatched data group whose first TLV alone hashes to EF.SOD's value, how many bytes
+    follow that TLV (the reader sent more than the data group)."""
+    out: dict[int, int] = {}
+    for number, status in statuses.items():
+        data = dump.data_group(number)
+        if status != "mismatch" or data is None:
+            continue
+        length = first_tlv_length(data)
+        if length is None or length >= len(data):
+            continue
+        expected = sod.data_group_hashes[number]
+        if hmac.compare_digest(digest(sod.hash_algorithm, data[:length]), expected):
+            out[number] = len(data) - length
+    return out
 
 
 def verify_sod_signature(
@@ -223,4 +245,5 @@ def verify_passive(
         basis,
         validity_at,
         sod.content_type,
+        trailing_bytes(sod, dump, data_groups),
     )

@@ -131,6 +131,7 @@ class ChipReport:
                 },
                 "country": {"valid": p.country.valid, "reason": p.country.reason},
                 "data_groups": {str(n): s for n, s in p.data_groups.items()},
+                "trailing_bytes": {str(n): k for n, k in p.trailing_bytes.items()},
                 "hash_algorithm": p.hash_algorithm,
                 "signer": p.signer.subject if p.signer else None,
                 "reasons": p.reasons,

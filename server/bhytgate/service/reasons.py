@@ -55,7 +55,15 @@ def chip_reasons(report: ChipReport) -> list[Reason]:
     if not passive.country.valid:
         out.append(Reason("SIGNER_UNTRUSTED", "DG1 issuing state differs from the signer's country"))
     for number, status in passive.data_groups.items():
-        if status == "mismatch":
+        if status == "mismatch" and number in passive.trailing_bytes:
+            # The data group itself is what was signed; the terminal sent bytes after it.
+            extra = passive.trailing_bytes[number]
+            detail = (
+                f"DG{number} has {extra} bytes after its TLV (reader padding?): the TLV alone "
+                "matches EF.SOD; send the data group's TLV only"
+            )
+            out.append(Reason("CHIP_DATA_MALFORMED", detail))
+        elif status == "mismatch":
             out.append(Reason("DATA_GROUP_HASH_MISMATCH", f"DG{number} hash differs from EF.SOD"))
     if not out:
         for number in REQUIRED_DATA_GROUPS:

@@ -81,6 +81,15 @@ def parse_all(data: bytes, name: str, depth: int = 0) -> list[Tlv]:
     return items
 
 
+def first_tlv_length(data: bytes) -> int | None:
+    """How many bytes the first TLV of `data` spans, or None when it does not parse."""
+    try:
+        _class, _method, _tag, header, contents, trailer = parser.parse(data, strict=False)
+    except PARSE_ERRORS:
+        return None
+    return len(header) + len(contents) + len(trailer)
+
+
 def unwrap(data: bytes, name: str) -> Tlv:
     """The file's outer [APPLICATION n] TLV, checked against the expected tag; size bounded."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -96,6 +105,13 @@ def unwrap(data: bytes, name: str) -> Tlv:
     if data[0] != first:
         raise ChipFormatError(
             f"{name} starts with tag 0x{data[0]:02X}, expected 0x{first:02X}", reason="wrong_tag"
+        )
+    length = first_tlv_length(data)
+    if length is not None and length < len(data):
+        raise ChipFormatError(
+            f"{name} has {len(data) - length} bytes after its TLV (reader padding?): "
+            "send the file's TLV only",
+            reason="truncated_or_malformed",
         )
     outer = parse_one(data, name)
     if not outer.constructed:
