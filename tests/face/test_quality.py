@@ -73,6 +73,21 @@ def test_blurred_face(engine: FaceEngine, read: Read, reason: Reason, rel: str, 
     assert err.value.reason == "too_blurred"
 
 
+@pytest.mark.parametrize("rel", ["face_recognition/examples/biden.jpg", "face-api.js/amy/amy1.png"])
+def test_an_underexposed_face_is_too_dark_not_blurred(engine: FaceEngine, read: Read, rel: str) -> None:
+    # The Laplacian's variance falls with the square of the contrast: a sharp face at a quarter of
+    # its brightness was refused as too_blurred, telling the holder to hold still, not to add light.
+    photo = np.asarray(Image.open(io.BytesIO(read(rel))).convert("RGB"), dtype=np.float64)
+    dark = Image.fromarray((photo * 0.25).round().astype(np.uint8))
+    with pytest.raises(FaceError) as err:
+        engine.analyze(_png(dark))
+    assert err.value.reason == "too_dark"
+    # A blurred face in good light is still too_blurred.
+    blurred = Image.fromarray(photo.astype(np.uint8)).filter(ImageFilter.GaussianBlur(4))
+    with pytest.raises(TooBlurred):
+        engine.analyze(_png(blurred))
+
+
 def test_head_turned_too_far(engine: FaceEngine, read: Read) -> None:
     # stuart5 is the labelled set's hardest turn (the mesh reads -0.45, about 34 degrees).
     with pytest.raises(PoseTooFar) as err:

@@ -28,12 +28,13 @@ Interface for the gateway (one :class:`FaceEngine` per worker process; it loads 
 Every refusal is a :class:`FaceError` subclass whose ``reason`` is a stable string
 (:data:`ALL_REASONS` lists them): ``image_empty``, ``image_too_large``, ``image_truncated``,
 ``image_corrupt``, ``unsupported_format``; ``no_face``, ``multiple_faces``, ``face_too_small``,
-``face_cut_off``, ``too_blurred``, ``pose_too_far``; ``invalid_embedding``, ``template_corrupt``,
-``template_model_mismatch``, ``template_inconsistent``; and the liveness reasons ``liveness_bad_request``,
-``liveness_bad_frame`` (with ``frame_index`` and ``frame_reason``), ``liveness_expired``,
-``liveness_outside_window``, ``liveness_bad_signature``, ``liveness_frame_replayed``,
-``liveness_static``, ``liveness_discontinuous``, ``liveness_missing_action``, ``liveness_wrong_order``,
-``liveness_unexpected_action``, ``liveness_identity_changed``, ``liveness_card_photo``.
+``face_cut_off``, ``too_blurred``, ``too_dark``, ``pose_too_far``; ``invalid_embedding``,
+``template_corrupt``, ``template_model_mismatch``, ``template_inconsistent``; and the liveness reasons
+``liveness_bad_request``, ``liveness_bad_frame`` (with ``frame_index`` and ``frame_reason``),
+``liveness_expired``, ``liveness_outside_window``, ``liveness_bad_signature``,
+``liveness_frame_replayed``, ``liveness_static``, ``liveness_discontinuous``, ``liveness_missing_action``,
+``liveness_wrong_order``, ``liveness_unexpected_action``, ``liveness_identity_changed``,
+``liveness_card_photo``.
 
 Costs on a 2-core machine, one thread (benchmarks/face_embed.py): HOG detection on a <= 640 px copy
 ~2-50 ms, face points ~4-5 ms (5 points + one mesh inference; the Iris model adds ~3 ms when a

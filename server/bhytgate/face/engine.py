@@ -28,6 +28,7 @@ from bhytgate.face.detect import (
     detect_faces,
     detect_proposed,
     detect_tracked,
+    face_brightness,
     select_subject,
     sharpness,
 )
@@ -133,8 +134,18 @@ class FaceEngine:
         points, five = self._face_points(crop, crop_box, whole_face=whole_face)
         lm = points + np.array([x0, y0], dtype=np.float64)
         sharp = sharpness(decoded.pixels, box) if check_blur else 0.0
+        # Only read when the blur gate refuses: it names that refusal (too_dark or too_blurred).
+        dark = face_brightness(decoded.pixels, box) if check_blur and sharp < cfg.min_sharpness else None
         quality = check_quality(
-            box, lm, sharp, decoded.width, decoded.height, cfg, check_pose=check_pose, check_blur=check_blur
+            box,
+            lm,
+            sharp,
+            decoded.width,
+            decoded.height,
+            cfg,
+            check_pose=check_pose,
+            check_blur=check_blur,
+            brightness=dark,
         )
         return Located(
             decoded=decoded,

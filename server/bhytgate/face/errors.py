@@ -74,6 +74,14 @@ class TooBlurred(QualityError):
     reason = "too_blurred"
 
 
+class TooDark(QualityError):
+    """Under the blur gate because the face is underexposed, not because it is blurred: the
+    Laplacian's variance falls with the square of the contrast, so a sharp face in a dark room
+    read as blurred and the holder was told to hold still instead of to add light."""
+
+    reason = "too_dark"
+
+
 class PoseTooFar(QualityError):
     reason = "pose_too_far"
 
@@ -194,6 +202,7 @@ ALL_REASONS: tuple[str, ...] = tuple(
                 FaceTooSmall,
                 FaceCutOff,
                 TooBlurred,
+                TooDark,
                 PoseTooFar,
                 InvalidEmbedding,
                 TemplateCorrupt,

@@ -210,6 +210,7 @@ def run_face_job(engine: FaceEngine, job: FaceJob) -> FaceOutcome:
                 "face_too_small",
                 "face_cut_off",
                 "too_blurred",
+                "too_dark",
             ):
                 return FaceOutcome(capture_failure=frame_reason, capture_detail=str(exc), timings=timings)
             return FaceOutcome(
