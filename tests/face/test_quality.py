@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from bhytgate.face import FaceEngine, FaceError
 from bhytgate.face.errors import FaceCutOff, FaceTooSmall, MultipleFaces, NoFace, PoseTooFar, TooBlurred
@@ -86,6 +86,48 @@ def test_an_underexposed_face_is_too_dark_not_blurred(engine: FaceEngine, read: 
     blurred = Image.fromarray(photo.astype(np.uint8)).filter(ImageFilter.GaussianBlur(4))
     with pytest.raises(TooBlurred):
         engine.analyze(_png(blurred))
+
+
+def _smear(photo: Image.Image, length: int, vertical: bool = False) -> Image.Image:
+    """Linear motion blur: the mean of `length` shifted copies along one axis."""
+    pixels = np.asarray(photo.convert("RGB"), dtype=np.float64)
+    axis = 0 if vertical else 1
+    out = sum(np.roll(pixels, s - length // 2, axis=axis) for s in range(length)) / length
+    return Image.fromarray(np.asarray(out).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("rel", "length", "vertical"),
+    [
+        ("face_recognition/examples/obama.jpg", 45, False),
+        ("face_recognition/examples/knn_examples/train/rose_leslie/img1.jpg", 41, False),
+        ("face_recognition/examples/knn_examples/train/kit_harington/john2.jpeg", 31, True),
+    ],
+)
+def test_motion_blur_is_too_blurred(
+    engine: FaceEngine, read: Read, rel: str, length: int, vertical: bool
+) -> None:
+    # A smear along one direction leaves the other sharp: the Laplacian's variance passed these,
+    # and their embeddings were far from the holder's (FACE_MISMATCH for the genuine holder).
+    photo = Image.open(io.BytesIO(read(rel)))
+    with pytest.raises(TooBlurred, match="motion blur"):
+        engine.analyze(_png(_smear(photo, length, vertical)))
+
+
+def test_sharp_faces_with_straight_edges_are_not_motion_blur(engine: FaceEngine, read: Read) -> None:
+    # A hat's brim or a glasses' frame is one strong straight edge, not a smear.
+    rel = "face_recognition/examples/obama.jpg"
+    lm = engine.analyze(read(rel)).landmarks
+    photo = Image.open(io.BytesIO(read(rel))).convert("RGB")
+    draw = ImageDraw.Draw(photo)
+    brow, iod = lm[17:27, 1].min(), float(np.linalg.norm(lm[42:48].mean(0) - lm[36:42].mean(0)))
+    draw.rectangle([lm[:, 0].min() - iod, 0, lm[:, 0].max() + iod, brow - 0.15 * iod], fill=(40, 30, 90))
+    for eye in (lm[36:42].mean(0), lm[42:48].mean(0)):
+        draw.rectangle(
+            [eye[0] - 0.4 * iod, eye[1] - 0.22 * iod, eye[0] + 0.4 * iod, eye[1] + 0.22 * iod],
+            fill=(20, 20, 20),
+        )
+    assert engine.analyze(_png(photo)).quality.isotropy is not None
 
 
 def test_head_turned_too_far(engine: FaceEngine, read: Read) -> None:

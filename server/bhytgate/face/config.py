@@ -114,6 +114,17 @@ class FaceConfig:
     # labelled photos score >= 33; a Gaussian blur of radius 2 takes a 150 px face to ~11, radius 3 a
     # 1 Mpx portrait to ~22.
     min_sharpness: float = 25.0
+    # Motion blur smears the face along one direction and leaves the other sharp, so the Laplacian's
+    # variance (isotropic) passes it. Isotropy (detect.blur_isotropy): the smaller of weaker /
+    # stronger mean |second derivative| between horizontal and vertical and between the diagonals,
+    # on the same 128 px face. Measured (2026-12-02) on the 54 labelled photos: 0.60 and up (median
+    # 0.89); with a flat hat over the brow, dark glasses, JPEG q20, 20 degrees of roll or a close
+    # crop: 0.525 and up. Smeared by a 25 px (per 150 px of face) horizontal, vertical or diagonal
+    # motion, the frames the variance passed read 0.21-0.43, and matched their own genuine pairs
+    # 13 of 59 times, with one impostor pair under the threshold: a holder told FACE_MISMATCH. A
+    # 9 px smear: 0.27-0.60, median 0.41. Conservative, below the middle of the gap (synthetic
+    # smears and 54 photos): re-measure on real terminal captures.
+    min_blur_isotropy: float = 0.40
     # |yaw proxy| above this is too far from frontal to match a frontal chip photo. dlib's 68 points
     # put the labelled photos at -0.39..+0.23 and a hard turn (bbt2's left face) at +0.47, and 0.45
     # was chosen. The mesh reads 0.90x on average but not at every pose: stuart5 -0.45 (~34° by the

@@ -297,6 +297,26 @@ def sharpness(pixels: Pixels, box: Box) -> float:
     return float(lap.var())
 
 
+def blur_isotropy(pixels: Pixels, box: Box) -> float:
+    """How evenly the face's fine detail spreads over directions (FaceConfig.min_blur_isotropy):
+    the smaller of weaker / stronger mean absolute second derivative between the horizontal and
+    vertical directions and between the two diagonals, on the face resized to 128 px wide. Near 1
+    for a sharp face, lower for one smeared along a direction (motion blur). Mean absolute values,
+    not variances: one strong straight edge (a hat's brim) must not read as a smear."""
+    gray = _face_gray(pixels, box)
+    if gray is None:
+        return 0.0
+    c = 2.0 * gray[1:-1, 1:-1]
+    energy = [
+        float(np.abs(gray[1:-1, :-2] + gray[1:-1, 2:] - c).mean()),
+        float(np.abs(gray[:-2, 1:-1] + gray[2:, 1:-1] - c).mean()),
+        float(np.abs(gray[:-2, :-2] + gray[2:, 2:] - c).mean()),
+        float(np.abs(gray[:-2, 2:] + gray[2:, :-2] - c).mean()),
+    ]
+    ratios = [min(a, b) / max(a, b) if max(a, b) > 0 else 1.0 for a, b in (energy[:2], energy[2:])]
+    return min(ratios)
+
+
 # A face whose brightest 5% of pixels are under this grey level (0-255) is underexposed. Measured
 # on the face boxes of the 54 labelled photos that pass the gate: 134 and up (median 203); a
 # Gaussian blur keeps it (>= 134); the same photos darkened to 25% of their brightness: at most 60.
@@ -317,6 +337,7 @@ class Quality:
     edge_margin: float
     sharpness: float
     yaw: float
+    isotropy: float | None = None  # blur_isotropy, when the blur gate ran
 
 
 def check_quality(
@@ -330,6 +351,7 @@ def check_quality(
     check_pose: bool = True,
     check_blur: bool = True,
     brightness: float | None = None,
+    isotropy: float | None = None,
 ) -> Quality:
     """Apply the gate in a fixed order, so a face that fails several ways always reports the same one."""
     quality = Quality(
@@ -337,6 +359,7 @@ def check_quality(
         edge_margin=inner_edge_margin(landmarks, width, height),
         sharpness=sharp,
         yaw=yaw_proxy(landmarks),
+        isotropy=isotropy,
     )
     if quality.edge_margin < config.edge_margin:
         raise FaceCutOff("face features reach the edge of the frame")
@@ -346,6 +369,8 @@ def check_quality(
         if brightness is not None and brightness < DARK_FACE_P95:
             raise TooDark("face is too dark (underexposed): add light in front of the face")
         raise TooBlurred("face is too blurred")
+    if check_blur and isotropy is not None and isotropy < config.min_blur_isotropy:
+        raise TooBlurred("face is smeared in one direction (motion blur): hold still")
     if check_pose and abs(quality.yaw) > config.max_yaw:
         raise PoseTooFar("head turned too far from frontal")
     return quality

@@ -24,6 +24,7 @@ from bhytgate.face.config import FaceConfig
 from bhytgate.face.decode import decode_image
 from bhytgate.face.detect import (
     Box,
+    blur_isotropy,
     check_quality,
     detect_faces,
     detect_proposed,
@@ -146,6 +147,7 @@ class FaceEngine:
             check_pose=check_pose,
             check_blur=check_blur,
             brightness=dark,
+            isotropy=blur_isotropy(decoded.pixels, box) if check_blur else None,
         )
         return Located(
             decoded=decoded,
