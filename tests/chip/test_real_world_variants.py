@@ -300,3 +300,16 @@ def test_a_padded_ef_sod_says_so(lab: tuple[Pki, Path], photo: Path) -> None:
     files["EF.SOD"] += b"\xff" * 64
     with pytest.raises(ChipFormatError, match="64 bytes after its TLV"):
         verify_chip(dump_from_files(files), store)
+
+
+def test_chip_verify_names_a_padded_data_group(lab: tuple[Pki, Path], photo: Path, tmp_path: Path) -> None:
+    from bhytgate_clients.cli import main
+
+    pki, root = lab
+    card_dir = issue_card(pki, make_citizen(10), photo).write(tmp_path / "card")
+    with open(card_dir / "DG1", "ab") as f:
+        f.write(b"\x00" * 8)
+    args = ["chip", "verify", str(card_dir), "--csca", str(root / "trust"), "--crl", str(root / "crl")]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert json.loads(result.output)["passive"]["trailing_bytes"] == {"1": 8}
+    assert "DG1: mismatch (8 bytes" in CliRunner().invoke(main, args).output

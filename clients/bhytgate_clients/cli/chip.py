@@ -180,7 +180,14 @@ def _print_human(out: dict[str, Any]) -> None:
         "  SOD signature", "valid" if p["signature"]["valid"] else f"[red]{p['signature']['reason']}[/]"
     )
     table.add_row("  DS chain", "valid" if p["chain"]["valid"] else f"[red]{p['chain']['reason']}[/]")
-    table.add_row("  data groups", ", ".join(f"DG{n}: {s}" for n, s in p["data_groups"].items()))
+    padded = p.get("trailing_bytes", {})
+    table.add_row(
+        "  data groups",
+        ", ".join(
+            f"DG{n}: {s}" + (f" ({padded[n]} bytes after its TLV)" if n in padded else "")
+            for n, s in p["data_groups"].items()
+        ),
+    )
     if p["warnings"]:
         table.add_row("  warnings", ", ".join(p["warnings"]))
     if a["valid"] is None:
