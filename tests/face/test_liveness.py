@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import random
 from collections.abc import Callable, Sequence
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image, ImageOps
 
 from bhytgate.face import (
     ALL_REASONS,
@@ -123,6 +125,37 @@ def test_wrong_order_fails(engine: FaceEngine, read: Read) -> None:
             _challenge([L, R]), _burst(read, [base, right, left]), now_ms=NOW, store=InMemoryFrameStore()
         )
     assert err.value.reason == "liveness_wrong_order"
+
+
+def _mirrored(frame: bytes) -> bytes:
+    buf = io.BytesIO()
+    ImageOps.mirror(Image.open(io.BytesIO(frame)).convert("RGB")).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_mirroring_camera_is_named_and_reaches_the_wire(engine: FaceEngine, read: Read) -> None:
+    # A terminal whose camera mirrors its frames shows every turn as the other one: the refusal
+    # says so (it said only "wrong order", and the gateway's detail only the reason).
+    from bhytgate.policy.model import Reason
+    from bhytgate.service.facejob import FaceJob, LivenessSpec, run_face_job
+    from bhytgate.service.reasons import refine
+
+    burst = [(_mirrored(frame), ts) for frame, ts in _burst(read, SEQUENCES["sheldon"])]
+    with pytest.raises(LivenessWrongOrder, match="mirrored"):
+        engine.verify_liveness(_challenge([L, R]), burst, now_ms=NOW, store=InMemoryFrameStore())
+    spec = LivenessSpec(b"n" * 16, ("turn_left", "turn_right"), T0, T0 + 20_000)
+    outcome = run_face_job(engine, FaceJob(frames=tuple(burst), now_ms=NOW, liveness=spec))
+    assert outcome.liveness_failure == "liveness_wrong_order"
+    (reason,) = refine([Reason("LIVENESS_FAILED", "liveness challenge failed")], outcome, None, None)
+    assert reason.code == "LIVENESS_FAILED" and reason.detail.startswith("liveness_wrong_order: ")
+    assert "un-mirror" in reason.detail
+    # a turn not done is not called mirrored
+    base, left, _ = SEQUENCES["sheldon"]
+    with pytest.raises(LivenessMissingAction) as err:
+        engine.verify_liveness(
+            _challenge([L, R]), _burst(read, [base, left, "sheldon2"]), now_ms=NOW, store=InMemoryFrameStore()
+        )
+    assert "mirrored" not in str(err.value)
 
 
 def test_missing_action_fails(engine: FaceEngine, read: Read) -> None:

@@ -349,10 +349,18 @@ def _match_actions(
     obs_turns = [e.action for e in turns]
     if obs_turns != req_turns:
         want, got = Counter(req_turns), Counter(obs_turns)
+        # A camera that mirrors its frames (front cameras mirror their preview) shows every turn as
+        # the other one: say so, since "wrong order" or "not seen" sends the holder to try again.
+        mirror = {Action.TURN_LEFT: Action.TURN_RIGHT, Action.TURN_RIGHT: Action.TURN_LEFT}
+        hint = (
+            " (every turn came mirrored, right for left: if the camera mirrors its frames, un-mirror them)"
+            if obs_turns == [mirror[a] for a in req_turns]
+            else ""
+        )
         if any(got[a] < n for a, n in want.items()):
-            raise LivenessMissingAction("a requested head turn was not seen")
+            raise LivenessMissingAction("a requested head turn was not seen" + hint)
         if got == want:
-            raise LivenessWrongOrder("head turns in the wrong order")
+            raise LivenessWrongOrder("head turns in the wrong order" + hint)
         raise LivenessUnexpectedAction("head turns that were not requested")
     matched: list[Event] = []
     turn_iter = iter(turns)

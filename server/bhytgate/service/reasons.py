@@ -101,7 +101,10 @@ def refine(
             elif face.liveness_failure == "liveness_card_photo" or detail == "liveness_card_photo":
                 code, detail = "CARD_PHOTO_PRESENTED", "the capture is the chip photo itself"
             elif face.liveness_failure:
+                # The reason, and the verifier's words for it (no personal data: face/errors.py).
                 detail = face.liveness_failure
+                if face.capture_detail and face.capture_detail != face.liveness_failure:
+                    detail = f"{detail}: {face.capture_detail}"
         elif code in ("NO_FACE", "MULTIPLE_FACES", "POOR_FACE_QUALITY"):
             which = "chip photo" if face.reference_failure else "live capture"
             detail = f"{which}: {face.capture_failure or face.reference_failure}"
