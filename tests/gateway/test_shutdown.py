@@ -338,6 +338,17 @@ def test_a_start_that_fails_after_the_store_opened_releases_the_database(
     again.stop()
 
 
+def test_a_database_url_of_another_scheme_is_refused_as_such(tmp_path: Path) -> None:
+    """Review 2026-12-02: the SQLite serving lock took `mysql://u@h/db` for a file path and the start
+    failed with FileNotFoundError 'mysql:/u@h/db.serving' (or made that file) instead of saying
+    the scheme is not supported."""
+    config = load_config(
+        tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True, database_url="mysql://u@h/db"
+    )
+    with pytest.raises(ValueError, match="database URL scheme not supported: mysql://"):
+        ServerThread(config).start()
+
+
 # --- a check in flight ---------------------------------------------------------------------------
 
 

@@ -332,8 +332,8 @@ def _hold_sqlite(db_url: str) -> int | None:
     simultaneous checks of one card both read an empty history (attack run, 2026-12-02).
     An exclusive flock on `<database>.serving`, held until the gateway stops (the kernel drops it
     if the process dies); None on PostgreSQL, where replicas share their locks in the database."""
-    if is_postgres(db_url):
-        return None
+    if is_postgres(db_url) or ("://" in db_url and not db_url.startswith("sqlite:///")):
+        return None  # PostgreSQL, or a scheme open_store refuses in its own words
     path = Path(db_url.removeprefix("sqlite:///"))
     lock_path = path.with_name(path.name + ".serving")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
