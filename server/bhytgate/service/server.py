@@ -30,6 +30,7 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.admission import AdmissionPolicy
+from bhytgate.service.call_limit import CallLimit
 from bhytgate.service.cluster import GatewayKeys, open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter_rpcs import CounterServicer
@@ -66,6 +67,7 @@ class RunningGateway:
     revocations: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
     requests: RequestBudget | None = None  # the bytes of requests the handlers hold at once
+    calls: CallLimit | None = None  # the gateway's calls in their handlers
     serving_lock: int | None = None  # the SQLite database's (see _hold_sqlite)
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -153,6 +155,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             ]
         )
         raise
+    calls = CallLimit(config.max_concurrent_rpcs)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
@@ -164,8 +167,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             # gateways run side by side reading each other's audit). Off: the port is ours alone.
             ("grpc.so_reuseport", 0),
         ],
-        # Beyond it gRPC refuses a call itself (RESOURCE_EXHAUSTED), before its request is read.
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        # Not gRPC's maximum_concurrent_rpcs: that counts each connected client's health Watch.
+        interceptors=[calls],
     )
     limits = RequestLimits.from_config(config)
     requests = RequestBudget(config.max_inflight_request_bytes)
@@ -259,6 +262,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         console=console,
         serving_lock=serving_lock,
         requests=requests,
+        calls=calls,
     )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     running.housekeeper = asyncio.ensure_future(
