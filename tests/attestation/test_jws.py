@@ -150,6 +150,18 @@ def test_garbage_and_bad_jwks() -> None:
     assert verify_attestation(token, json.dumps({"keys": [jwk]}), NOW).status is AttestationStatus.BAD_JWKS
 
 
+def test_a_deeply_nested_header_is_malformed_not_an_exception() -> None:
+    """Review 2026-12-02: a header of 1500 nested arrays made json raise RecursionError, which
+    escaped the verifiers (an INTERNAL from VerifyAuditChain, a traceback in a relying party)."""
+    from bhytgate_client.checkpoint import CheckpointError, verify_checkpoint
+
+    header = base64.urlsafe_b64encode(b"[" * 1500).rstrip(b"=").decode()
+    token = f"{header}.e30.AA"
+    assert verify_attestation(token, JWKS, NOW).status is AttestationStatus.MALFORMED
+    with pytest.raises(CheckpointError, match="not a compact JWS"):
+        verify_checkpoint(token, JWKS)
+
+
 def test_missing_claim() -> None:
     payload = CLAIMS.to_payload()
     del payload["ma_the"]

@@ -99,3 +99,16 @@ def test_a_log_cut_shorter_than_a_checkpoint_is_reported_truncated() -> None:
     assert check_checkpoints([], [pin([])], 0).ok
     bad_empty = AuditCheckpoint("bhytgate-test", 0, "ab" * 32, T0)
     assert not check_checkpoints([], [bad_empty], 0).ok
+
+
+def test_a_checkpoint_whose_record_the_pass_never_reads_is_not_taken_as_holding() -> None:
+    """Review 2026-12-02: the checkpoint pass reads the log again after the chain was verified; a
+    log cut shorter meanwhile (or a position the read skips) left a checkpoint unchecked, and the
+    report said ok."""
+    original = log(["ACCEPTED"] * 5)
+    report = check_checkpoints(original[:3], [pin(original[:2]), pin(original)], len(original))
+    assert not report.ok and report.first_broken_index == 4
+    assert "record 4 could not be read" in report.reason
+    skipped = original[:2] + original[3:]  # no record 2
+    report = check_checkpoints(skipped, [pin(original[:3])], len(original))
+    assert not report.ok and report.first_broken_index == 2

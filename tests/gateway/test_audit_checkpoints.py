@@ -129,3 +129,26 @@ def test_the_offline_check_finds_a_rewrite_with_every_hash_recomputed(tmp_path: 
     # Offline, checkpoints need the key that signed them.
     refused = CliRunner().invoke(admin, [*args, "--checkpoints", kept])
     assert refused.exit_code == 2 and "--jwks" in refused.output
+
+
+def test_more_checkpoints_than_one_call_takes_are_all_checked(deployment: Deployment) -> None:
+    """Review 2026-12-02: a checkpoints file appended once an hour (the README's way) holds over
+    1000 lines after six weeks, and `admin audit --checkpoints` then failed INVALID_ARGUMENT
+    "checkpoints: at most 1000" for good. The SDK sends them 1000 a call; a refused one is named by
+    its place in the whole list, a failing one is reported whichever call it was in."""
+    d = deployment
+    key = d.running.gateway.attestation_key
+    size, head = d.running.gateway.store.audit_head()
+    issued = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    good = sign_checkpoint(AuditCheckpoint("x", size, head, issued), key)
+    with d.client("admin-01") as admin_client:
+        report = admin_client.verify_audit([good] * 1500)
+        assert report.ok, report.detail
+        rewritten = sign_checkpoint(AuditCheckpoint("x", size, "ab" * 32, issued), key)
+        report = admin_client.verify_audit([good] * 1200 + [rewritten])
+        assert not report.ok and report.first_broken_record == size - 1, report
+        foreign = sign_checkpoint(AuditCheckpoint("x", 1, "ab" * 32, issued), generate_key())
+        with pytest.raises(GatewayError) as refused:
+            admin_client.verify_audit([good] * 1500 + [foreign])
+        assert refused.value.code == "INVALID_ARGUMENT"
+        assert [v.field for v in refused.value.violations] == ["checkpoints[1500]"]

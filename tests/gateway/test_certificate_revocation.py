@@ -181,3 +181,32 @@ def test_the_cli_revokes_a_certificate_file(deployment: Deployment) -> None:
     assert _begin_code(d, "cli-kiosk") == "UNAUTHENTICATED"
     bad = CliRunner().invoke(admin, ["revoke", str(path), "--reason", "lost", "--home", str(d.home)])
     assert bad.exit_code == 2 and "lost" in bad.output  # click names the invalid choice
+
+
+def test_a_claims_stream_stops_when_its_certificate_is_revoked(deployment: Deployment) -> None:
+    """Review 2026-12-02: ReconcileClaims checked the certificate when the stream began only: one
+    opened before a revocation went on reading claims and answering dossiers for as long as its
+    sender kept it open. Each message is now checked, as every unary call is."""
+    import datetime as dt
+    from collections.abc import Iterator
+
+    import grpc
+
+    from .test_claims_e2e import Visit, claims_bytes
+
+    d = deployment
+    pem = _issue(d, "leaving-admin", role="admin", kind="desk")
+    data = claims_bytes(
+        "01001", [Visit("LK9", "079200000123", "DN4790000012345", dt.datetime.now(dt.UTC), "01001")]
+    )
+
+    def chunks() -> Iterator[pb.ReconcileClaimsRequest]:
+        yield pb.ReconcileClaimsRequest(chunk=data[:100])
+        with d.client("admin-01") as admin:
+            admin.revoke_certificate(pem, "cessation_of_operation")
+        yield pb.ReconcileClaimsRequest(chunk=data[100:])
+
+    with d.client("leaving-admin") as client, pytest.raises(grpc.RpcError) as refused:
+        list(client.admin.ReconcileClaims(chunks(), timeout=60))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in (refused.value.details() or "")

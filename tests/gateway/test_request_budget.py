@@ -5,6 +5,7 @@ configuration whose budget could never admit the largest request is refused at s
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import grpc
@@ -68,3 +69,71 @@ def test_a_budget_under_the_largest_request_is_refused_at_start(tmp_path: Path) 
     with pytest.raises(ValueError, match="max_inflight_request_bytes"):
         asyncio.run(start_gateway(config))
     assert not (tmp_path / "gateway.db").exists()  # refused before anything was opened
+
+
+def test_connected_terminals_health_watches_take_no_call_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 2026-12-02: gRPC's `maximum_concurrent_rpcs` counts every call, the health service's
+    Watch too, and every SDK channel holds one open while it is connected (client-side health
+    checking). With the limit at 4, four connected terminals took every slot: their own next call
+    was RESOURCE_EXHAUSTED and a fifth terminal could not connect (UNAVAILABLE, health check
+    failed). At the default 64 that is 64 idle terminals. Only the gateway's own calls count."""
+    from bhytgate_client.client import GatewayClient, GatewayError
+
+    from .conftest import ServerThread
+
+    insecure = grpc.insecure_channel
+
+    def own_subchannels(target: str, options: list[tuple[str, object]] | None = None, **kw: object) -> object:
+        # One process per terminal in the field; here one subchannel (and Watch) per client.
+        return insecure(target, options=[*(options or []), ("grpc.use_local_subchannel_pool", 1)], **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grpc, "insecure_channel", own_subchannels)
+    config = load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True, max_concurrent_rpcs=4)
+    server = ServerThread(config)
+    running = server.start()
+    clients: list[GatewayClient] = []
+    try:
+        for n in range(6):
+            clients.append(
+                GatewayClient.connect(f"127.0.0.1:{running.port}", terminal_id=f"k{n}", plaintext=True)
+            )
+            try:
+                clients[-1].attestation_keys()
+            except GatewayError as exc:
+                pytest.fail(f"terminal {n}: {exc}")
+        for client in clients:
+            client.attestation_keys()  # the connected ones are served too
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+def test_calls_beyond_the_limit_are_refused_before_being_read_and_every_slot_comes_back(
+    deployment: Deployment,
+) -> None:
+    calls = deployment.running.calls
+    assert calls is not None and calls.active == 0
+    with deployment.client("probe-desk") as desk:
+        calls.active = calls.limit  # every slot held by calls in progress
+        try:
+            with pytest.raises(grpc.RpcError) as busy:
+                desk.verification.Verify(_verify_of(2 * MiB), timeout=30)
+            assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "max_concurrent_rpcs" in (busy.value.details() or "")
+            assert retry_after(busy.value) == 1.0
+        finally:
+            calls.active = 0
+        # Served, refused by the servicer (INVALID_ARGUMENT), or cancelled by the caller's deadline:
+        # each gives its slot back.
+        desk.attestation_keys()
+        with pytest.raises(grpc.RpcError):
+            desk.verification.Verify(_verify_of(2 * MiB), timeout=30)
+        with pytest.raises(grpc.RpcError):
+            desk.verification.Verify(_verify_of(2 * MiB), timeout=0.001)
+    deadline = time.monotonic() + 10  # the server sees the last one's cancellation a moment later
+    while calls.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert calls.active == 0

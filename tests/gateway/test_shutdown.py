@@ -315,6 +315,40 @@ def test_a_second_gateway_on_the_same_sqlite_database_refuses_to_start(tmp_path:
     again.stop()
 
 
+def test_a_start_that_fails_after_the_store_opened_releases_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 2026-12-02: a start that failed between opening the store and binding the port (the
+    face workers not starting, the revocation list or the orphan sweep unreadable) kept the SQLite
+    database's serving lock: the next start in the same process was refused as "already served by
+    another gateway" (its own pid), and the store stayed open."""
+    from bhytgate.service.workers import FacePool as Pool
+
+    config = load_config(tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True)
+
+    async def no_workers(self: Pool) -> list[int]:
+        raise RuntimeError("face workers did not start")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Pool, "start", no_workers)
+        with pytest.raises(RuntimeError, match="face workers did not start"):
+            ServerThread(config).start()
+    again = ServerThread(config)
+    again.start()  # not "already served by another gateway"
+    again.stop()
+
+
+def test_a_database_url_of_another_scheme_is_refused_as_such(tmp_path: Path) -> None:
+    """Review 2026-12-02: the SQLite serving lock took `mysql://u@h/db` for a file path and the start
+    failed with FileNotFoundError 'mysql:/u@h/db.serving' (or made that file) instead of saying
+    the scheme is not supported."""
+    config = load_config(
+        tmp_path, listen="127.0.0.1:0", workers=1, plaintext=True, database_url="mysql://u@h/db"
+    )
+    with pytest.raises(ValueError, match="database URL scheme not supported: mysql://"):
+        ServerThread(config).start()
+
+
 # --- a check in flight ---------------------------------------------------------------------------
 
 

@@ -4,8 +4,15 @@ one, and a second store on the same database (another replica) sees it after a r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
+import time
+from pathlib import Path
+from typing import Any, cast
+
+from cryptography.hazmat.primitives import serialization
 
 from bhytgate.service.revocation import RevokedCertificates
 from bhytgate.storage.revocations import Revocation
@@ -50,3 +57,63 @@ def test_another_replica_sees_a_revocation_after_its_refresh(store_factory: Stor
     mine.add("d" * 64)
     mine.refresh()
     assert mine.is_revoked("d" * 64) and len(mine) == 2
+
+
+def test_a_revocation_whose_caller_hangs_up_is_still_applied_and_audited(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    """Review 2026-12-02: the admin's call cancelled (deadline, hang-up) while the row was being
+    written left the certificate revoked in the database with no audit record, ever: a second
+    revocation finds it `already_revoked` and writes none."""
+    from bhytgate.pki.devca import TerminalIdentity, issue_terminal_cert, load_ca, write_dev_pki
+    from bhytgate.policy.model import TerminalKind
+    from bhytgate.service.admin import AdminService
+    from bhytgate.service.model import Caller
+    from bhytgate.service.revocation import RevocationReason, fingerprint
+
+    store = store_factory.open()
+    assert isinstance(store, SqlStore)
+    write_dev_pki(tmp_path / "pki")
+    _key, cert = issue_terminal_cert(
+        load_ca(tmp_path / "pki"),
+        TerminalIdentity("lost-kiosk", "01001", "hospital-checkin", "kiosk"),  # type: ignore[arg-type]
+    )
+    actions: list[str] = []
+
+    class Recorder:
+        def record_action(self, caller: Caller, decision: str, action: str, **_: object) -> None:
+            actions.append(decision)
+
+    revoked = RevokedCertificates(store)
+    service = AdminService(
+        store,
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, Recorder()),
+        revoked,
+        attestation_key=cast(Any, None),
+        clock=lambda: T0,
+        issuer="bhytgate-test",
+    )
+    insert = store.revoke_certificate
+
+    def slow_insert(row: Revocation) -> tuple[Revocation, bool]:
+        time.sleep(0.3)  # the admin's deadline passes meanwhile
+        return insert(row)
+
+    store.revoke_certificate = slow_insert  # type: ignore[method-assign]
+    admin = Caller("admin-01", "01001", "admin", TerminalKind.DESK)
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+
+    async def hang_up() -> None:
+        call = asyncio.ensure_future(service.revoke_certificate(admin, pem, RevocationReason.DEVICE_LOST))
+        await asyncio.sleep(0.1)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(1.0)
+
+    asyncio.run(hang_up())
+    digest = fingerprint(cert)
+    assert revoked.is_revoked(digest)
+    assert [a for a in actions if a.startswith("CERTIFICATE_REVOKED:lost-kiosk:")], actions

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ _UNUSABLE_CERTIFICATE = (
     x509.UnsupportedGeneralNameType,
 )
 
+log = logging.getLogger(__name__)
+
 
 class AdminService:
     def __init__(
@@ -71,6 +74,7 @@ class AdminService:
         # one check at a time, on a thread of its own; a caller gone while waiting never starts one.
         self._audit_turn = asyncio.Lock()
         self._audit_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-check")
+        self._applying: set[asyncio.Future[tuple[Revocation, bool]]] = set()  # revocations carried on
 
     async def _audit(self, caller: Caller, decision: str, action: str) -> None:
         """Administration changes what every replica trusts: each change leaves its record."""
@@ -133,15 +137,31 @@ class AdminService:
         asked = Revocation(
             digest, identity.terminal_id, identity.facility, reason.value, caller.terminal_id, self.clock()
         )
-        kept, added = await db(self.store.revoke_certificate, asked)
-        self.revoked.add(digest)
-        if added:
-            await self._audit(
-                caller,
-                f"CERTIFICATE_REVOKED:{identity.terminal_id}:{reason.value}:{digest[:16]}",
-                "revoke_terminal_certificate",
-            )
-        return kept, added
+
+        async def apply() -> tuple[Revocation, bool]:
+            kept, added = await db(self.store.revoke_certificate, asked)
+            self.revoked.add(digest)
+            if added:
+                await self._audit(
+                    caller,
+                    f"CERTIFICATE_REVOKED:{identity.terminal_id}:{reason.value}:{digest[:16]}",
+                    "revoke_terminal_certificate",
+                )
+            return kept, added
+
+        # Once asked, carried through even if the admin hangs up or its deadline passes: a row
+        # written with its caller cancelled was never refused here at once nor audited (a second
+        # revocation finds it already revoked and writes no record).
+        task = asyncio.ensure_future(apply())
+        self._applying.add(task)
+        task.add_done_callback(self._applied)
+        return await asyncio.shield(task)
+
+    def _applied(self, task: asyncio.Future[tuple[Revocation, bool]]) -> None:
+        self._applying.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here (no "never retrieved" traceback); the caller, if still there, has it.
+            log.warning("revocation not completed: %s", type(task.exception()).__name__)
 
     async def verify_audit(self, checkpoints: Sequence[str] = ()) -> tuple[bool, int, int | None, str]:
         """The hash chain, then the audit index against the verified records (an index row deleted

@@ -159,6 +159,9 @@ class ReconcileClaimsRpc:
             caller = self.caller(context, READERS)
             job = None
             async for request in request_iterator:
+                # Each message, as each unary call: a stream opened before its certificate was
+                # revoked (or that outlives it) must not go on reading claims and answering dossiers.
+                self.caller(context, READERS)
                 if isinstance(request, RefusedRequest):
                     raise InvalidRequest([("chunk", request.message)])
                 if job is None:

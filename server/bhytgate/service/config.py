@@ -75,8 +75,9 @@ class GatewayConfig:
     max_chip_file_bytes: int = 1024 * 1024
     # Memory for requests, whatever their number: one call is bounded by its method's size limit
     # (service/wire.py), but 24 concurrent 55 MB Verify calls held 1.6 GB (attack run, 2026-12-02).
-    # At most this many calls at once (gRPC's own RESOURCE_EXHAUSTED beyond), and the requests the
-    # handlers hold at once at most this many bytes (RESOURCE_EXHAUSTED, retry after a second).
+    # At most this many of the gateway's calls at once (service/call_limit.py; the health service's
+    # Watch streams, one per connected client, are not counted), and the requests the handlers hold
+    # at once at most this many bytes (RESOURCE_EXHAUSTED, retry after a second, beyond either).
     max_concurrent_rpcs: int = 64
     max_inflight_request_bytes: int = 256 * 1024 * 1024
     metrics_port: int | None = None

@@ -30,7 +30,8 @@ from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
 from bhytgate.service.admission import AdmissionPolicy
-from bhytgate.service.cluster import open_store_with_keys
+from bhytgate.service.call_limit import CallLimit
+from bhytgate.service.cluster import GatewayKeys, open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter_rpcs import CounterServicer
 from bhytgate.service.gateway import Gateway
@@ -44,6 +45,7 @@ from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.wire import RequestBudget, RequestLimits, add_services
 from bhytgate.service.workers import FacePool
 from bhytgate.storage import StoreUnavailable, is_postgres
+from bhytgate.storage.sql import SqlStore
 
 log = logging.getLogger("bhytgate.server")
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -65,6 +67,7 @@ class RunningGateway:
     revocations: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
     requests: RequestBudget | None = None  # the bytes of requests the handlers hold at once
+    calls: CallLimit | None = None  # the gateway's calls in their handlers
     serving_lock: int | None = None  # the SQLite database's (see _hold_sqlite)
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
@@ -138,36 +141,21 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     doc_lock: DocumentLock | None = None
     if is_postgres(config.db_url):
         doc_lock = PostgresDocumentLock(config.db_url, config.document_lock_wait_s)
-    pool = FacePool(
-        config.face,
-        workers=config.workers,
-        queue_limit=config.queue_limit,
-        nice=config.worker_nice,
-        admission=AdmissionPolicy(
-            deadline_fraction=config.admission_deadline_fraction,
-            max_wait_s=config.admission_max_wait_s,
-            overload_interval_s=config.admission_overload_interval_s,
-            overload_target_jobs=config.admission_overload_target_jobs,
-            overload_wait_jobs=config.admission_overload_wait_jobs,
-        ),
-    )
-    metrics = Metrics()
-    gateway = Gateway(
-        config,
-        store,
-        trust,
-        pool,
-        attestation_key=keys.attestation_key,
-        audit_key=keys.audit_key,
-        doc_lock=doc_lock,
-        metrics=metrics,
-    )
-    # Checks a killed process left without a record are recorded before this one serves.
-    swept = await asyncio.to_thread(gateway.recorder.sweep_orphans)
-    if swept:
-        log.warning("recorded %d check(s) left unfinished by a stopped gateway", swept)
-    pids = await pool.start()
-    metrics.track_pool(pool)
+    try:
+        gateway, metrics, pool, pids = await _start_workers(config, store, trust, keys, doc_lock)
+    except BaseException:
+        # Opened for this server: a start that fails here (the workers, the revocation list, the
+        # orphan sweep) closes them, and gives the SQLite database back, so that the next start
+        # in this process is not refused as "already served" by itself.
+        await _close_each(
+            [
+                *([doc_lock.close] if doc_lock is not None else []),
+                store.close,
+                *([lambda: os.close(serving_lock)] if serving_lock is not None else []),
+            ]
+        )
+        raise
+    calls = CallLimit(config.max_concurrent_rpcs)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
@@ -179,8 +167,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             # gateways run side by side reading each other's audit). Off: the port is ours alone.
             ("grpc.so_reuseport", 0),
         ],
-        # Beyond it gRPC refuses a call itself (RESOURCE_EXHAUSTED), before its request is read.
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        # Not gRPC's maximum_concurrent_rpcs: that counts each connected client's health Watch.
+        interceptors=[calls],
     )
     limits = RequestLimits.from_config(config)
     requests = RequestBudget(config.max_inflight_request_bytes)
@@ -239,13 +227,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             store.close,
             *([lambda: os.close(serving_lock)] if serving_lock is not None else []),
         ]
-        for step in steps:
-            try:
-                pending = step()
-                if pending is not None:
-                    await pending
-            except Exception:
-                log.exception("clean-up after a failed start")
+        await _close_each(steps)
         raise
     host = config.listen.rsplit(":", 1)[0]
     address = f"{host}:{port}"
@@ -280,6 +262,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         console=console,
         serving_lock=serving_lock,
         requests=requests,
+        calls=calls,
     )
     running.sweeper = asyncio.ensure_future(_sweep_forever(gateway, config.orphan_sweep_s))
     running.housekeeper = asyncio.ensure_future(
@@ -289,14 +272,72 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     return running
 
 
+async def _start_workers(
+    config: GatewayConfig,
+    store: SqlStore,
+    trust: TrustAnchors,
+    keys: GatewayKeys,
+    doc_lock: DocumentLock | None,
+) -> tuple[Gateway, Metrics, FacePool, list[int]]:
+    """The gateway and its face workers, once the store is open; the workers closed again if
+    the gateway, the orphan sweep or their own start fails."""
+    pool = FacePool(
+        config.face,
+        workers=config.workers,
+        queue_limit=config.queue_limit,
+        nice=config.worker_nice,
+        admission=AdmissionPolicy(
+            deadline_fraction=config.admission_deadline_fraction,
+            max_wait_s=config.admission_max_wait_s,
+            overload_interval_s=config.admission_overload_interval_s,
+            overload_target_jobs=config.admission_overload_target_jobs,
+            overload_wait_jobs=config.admission_overload_wait_jobs,
+        ),
+    )
+    metrics = Metrics()
+    try:
+        gateway = Gateway(
+            config,
+            store,
+            trust,
+            pool,
+            attestation_key=keys.attestation_key,
+            audit_key=keys.audit_key,
+            doc_lock=doc_lock,
+            metrics=metrics,
+        )
+        # Checks a killed process left without a record are recorded before this one serves.
+        swept = await asyncio.to_thread(gateway.recorder.sweep_orphans)
+        if swept:
+            log.warning("recorded %d check(s) left unfinished by a stopped gateway", swept)
+        pids = await pool.start()
+    except BaseException:
+        await _close_each([pool.close])
+        raise
+    metrics.track_pool(pool)
+    return gateway, metrics, pool, pids
+
+
+async def _close_each(steps: list[Callable[[], Awaitable[None] | None]]) -> None:
+    """Each clean-up step on its own: one that fails neither skips the others nor hides why the
+    start failed."""
+    for step in steps:
+        try:
+            pending = step()
+            if pending is not None:
+                await pending
+        except Exception:
+            log.exception("clean-up after a failed start")
+
+
 def _hold_sqlite(db_url: str) -> int | None:
     """On SQLite, one gateway process serves a database: the document lock and the frame index
     are in its memory, so a second `bhytgate serve` on the same home (another port) let two
     simultaneous checks of one card both read an empty history (attack run, 2026-12-02).
     An exclusive flock on `<database>.serving`, held until the gateway stops (the kernel drops it
     if the process dies); None on PostgreSQL, where replicas share their locks in the database."""
-    if is_postgres(db_url):
-        return None
+    if is_postgres(db_url) or ("://" in db_url and not db_url.startswith("sqlite:///")):
+        return None  # PostgreSQL, or a scheme open_store refuses in its own words
     path = Path(db_url.removeprefix("sqlite:///"))
     lock_path = path.with_name(path.name + ".serving")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -162,7 +162,10 @@ def _split(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     parts = token.split(".")
     if len(parts) != 3:
         raise ValueError("a compact JWS has three segments")
-    header = json.loads(b64url_decode(parts[0]))
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+    except RecursionError:  # json's own limit on nesting: an unsigned header of 1500 '['s
+        raise ValueError("the header nests too deeply") from None
     if not isinstance(header, dict):
         raise ValueError("the header is not a JSON object")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")

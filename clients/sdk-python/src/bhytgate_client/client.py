@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -71,6 +72,18 @@ class GatewayError(Exception):
 SignFrames = Callable[[bytes], bytes]
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# VerifyAuditChain's bound on checkpoints per call (the gateway refuses more: INVALID_ARGUMENT).
+MAX_CHECKPOINTS_PER_CALL = 1000
+_CHECKPOINT_FIELD = re.compile(r"checkpoints\[(\d+)\]")
+
+
+def _shift_index(field: str, start: int) -> str:
+    """`checkpoints[i]` of a call that sent the checkpoints from `start` on, as their place in all."""
+    return _CHECKPOINT_FIELD.sub(lambda m: f"checkpoints[{int(m.group(1)) + start}]", field)
+
+
+def _broken_at(response: pb.VerifyAuditChainResponse) -> int:
+    return response.first_broken_record if response.HasField("first_broken_record") else 2**63
 
 
 class GatewayClient:
@@ -529,11 +542,34 @@ class GatewayClient:
         return response
 
     def verify_audit(self, checkpoints: Sequence[str] = ()) -> pb.VerifyAuditChainResponse:
-        """The chain, its index, and each checkpoint kept outside the gateway (`audit_checkpoint`)."""
-        request = pb.VerifyAuditChainRequest(checkpoints=list(checkpoints))
-        response = self._call(self.admin.VerifyAuditChain, request)
-        assert isinstance(response, pb.VerifyAuditChainResponse)
-        return response
+        """The chain, its index, and each checkpoint kept outside the gateway (`audit_checkpoint`).
+
+        A call takes at most MAX_CHECKPOINTS_PER_CALL checkpoints, and a file of them appended
+        once an hour passes that in six weeks: more are sent in several calls (each a full check).
+        The report is the failing call's whose first broken record comes first, else the last
+        call's; a checkpoint the gateway refuses is named by its place in `checkpoints`."""
+        tokens = list(checkpoints)
+        failed: pb.VerifyAuditChainResponse | None = None
+        response: pb.VerifyAuditChainResponse | None = None
+        for start in range(0, max(len(tokens), 1), MAX_CHECKPOINTS_PER_CALL):
+            request = pb.VerifyAuditChainRequest(checkpoints=tokens[start : start + MAX_CHECKPOINTS_PER_CALL])
+            try:
+                got = self._call(self.admin.VerifyAuditChain, request)
+            except GatewayError as exc:
+                if not start or not exc.violations:
+                    raise
+                raise GatewayError(
+                    exc.code,
+                    exc.message,
+                    [(_shift_index(v.field, start), v.description) for v in exc.violations],
+                    exc.retry_after,
+                ) from None
+            assert isinstance(got, pb.VerifyAuditChainResponse)
+            response = got
+            if not response.ok and (failed is None or _broken_at(response) < _broken_at(failed)):
+                failed = response
+        assert response is not None
+        return failed or response
 
     def audit_checkpoint(self) -> pb.GetAuditCheckpointResponse:
         """A signed checkpoint of the audit log now: keep `checkpoint` outside the gateway."""
