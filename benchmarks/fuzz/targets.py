@@ -321,10 +321,11 @@ def _grpc(workdir: Path) -> One:
     import grpc
 
     from benchmarks.fuzz.seeds import GRPC_METHODS
+    from bhytgate.service.admin_servicer import AdminServicer
     from bhytgate.service.config import GatewayConfig
     from bhytgate.service.counter_rpcs import CounterServicer
     from bhytgate.service.model import FailedPrecondition
-    from bhytgate.service.servicer import AdminServicer, VerificationServicer
+    from bhytgate.service.verification_servicer import VerificationServicer
     from bhytgate.service.wire import RefusedRequest, RequestLimits, _handlers
 
     class StubGateway:

@@ -18,9 +18,10 @@ from typing import Any
 
 from bhytgate.face import FaceConfig, FaceEngine
 from bhytgate.policy.model import TerminalKind
+from bhytgate.service.assembly import build_gateway
 from bhytgate.service.cluster import open_store_with_keys
 from bhytgate.service.config import GatewayConfig
-from bhytgate.service.gateway import Caller, Gateway, Operator, VerifyInput
+from bhytgate.service.gateway import Caller, Operator, VerifyInput
 from bhytgate.service.state import PostgresDocumentLock
 from bhytgate.service.trust import TrustAnchors
 from bhytgate.service.workers import FaceJob, FaceOutcome, FacePool, JobFn, run_face_job
@@ -98,15 +99,7 @@ async def _run(
     if is_postgres(config.db_url):
         # As a replica runs: the document lock is PostgreSQL's advisory lock.
         doc_lock = PostgresDocumentLock(config.db_url, config.document_lock_wait_s)
-    gateway = Gateway(
-        config,
-        store,
-        trust,
-        pool,
-        attestation_key=keys.attestation_key,
-        audit_key=keys.audit_key,
-        doc_lock=doc_lock,
-    )
+    gateway = build_gateway(config, store, trust, pool, keys, doc_lock)
     chips = {name: FastChip(card.path) for name, card in bench.cards.items()}
     last: tuple[Caller, VerifyInput] | None = None
     samples: list[FloorSample] = []

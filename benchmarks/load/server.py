@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.load import dbstats
 from bhytgate.face import FaceConfig
-from bhytgate.service import server as server_module
+from bhytgate.service import assembly
 from bhytgate.service.config import load_config
 from bhytgate.service.server import RunningGateway, start_gateway
 from bhytgate.service.workers import FacePool
@@ -131,7 +131,7 @@ async def serve(
     master_key_file: Path | None = None,
 ) -> None:
     if baseline:
-        setattr(server_module, "FacePool", _BaselinePool)  # noqa: B010 - the baseline's pool
+        setattr(assembly, "FacePool", _BaselinePool)  # noqa: B010 - the baseline's pool (build_pool)
     config = load_config(
         home,
         listen="127.0.0.1:0",

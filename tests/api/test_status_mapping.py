@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 
 from bhytgate.api.errors import DETAILS_KEY, field_violations, retry_after
 from bhytgate.service.gateway import InvalidRequest
-from bhytgate.service.servicer import _rpc
+from bhytgate.service.rpc import _rpc
 from bhytgate.service.wire import RefusedRequest
 from bhytgate.service.workers import FaceUnavailable, Overloaded, RateLimited
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import click
 
-from bhytgate_client.client import REVOCATION_REASONS
+from bhytgate_client.admin_calls import REVOCATION_REASONS
 from bhytgate_clients.cli.options import address_option
 from bhytgate_clients.sdk import GatewayClient, GatewayError
 

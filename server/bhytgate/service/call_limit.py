@@ -64,7 +64,7 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
     def _counted_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             # This frame must not hold the request: an aborted call's traceback runs through it and
-            # gRPC keeps that (servicer._rpc releases the request before aborting).
+            # gRPC keeps that (rpc._rpc releases the request before aborting).
             call = behavior(request, context)
             del request
             self.active += 1

@@ -1,8 +1,9 @@
 """The wire side of the QĐ 4750 check-in record and of claims reconciliation.
 
-Two mixins the servicers in `servicer.py` inherit (a gRPC service has one servicer, so the RPCs of
-VerificationService and AdminService live on theirs), and the translations both use. Like the rest:
-validate, call the gateway, translate; typed statuses, never a traceback.
+Two mixins the servicers in `verification_servicer.py` and `admin_servicer.py` inherit (a gRPC
+service has one servicer, so the RPCs of VerificationService and AdminService live on theirs), and
+the translations both use. Like the rest: validate, call the gateway, translate; typed statuses,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bhytgate.claims.envelope import ClaimsFileError, ClaimsScopeError
 from bhytgate.claims.match import Outcome, Status, Summary
 from bhytgate.claims.service import MAX_WINDOW
 from bhytgate.service.model import InvalidRequest, db
+from bhytgate.service.rpc import _failure, timestamp
 from bhytgate.service.wire import RefusedRequest
 
 if TYPE_CHECKING:
@@ -67,8 +69,6 @@ def checkin_details(msg: pb.CheckinDetails, violations: list[tuple[str, str]]) -
 
 
 def checkin_record_proto(record: CheckinRecord) -> pb.CheckinRecord:
-    from bhytgate.service.servicer import timestamp
-
     return pb.CheckinRecord(
         verification_id=record.verification_id,
         attestation_id=record.attestation_id,
@@ -153,8 +153,6 @@ class ReconcileClaimsRpc:
     async def ReconcileClaims(
         self, request_iterator: AsyncIterator[pb.ReconcileClaimsRequest], context: Ctx
     ) -> AsyncIterator[pb.ReconcileClaimsResponse]:
-        from bhytgate.service.servicer import _failure
-
         try:
             caller = self.caller(context, READERS)
             job = None

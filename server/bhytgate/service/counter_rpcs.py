@@ -1,6 +1,7 @@
-"""CounterService RPCs of issue 15 (household renewal, the holder's data rights), as mixins of
-the CounterServicer: validate and translate only, like servicer.py; the work is in
-service/household.py and service/privacy.py. server.py composes `CounterServicer` from these."""
+"""The CounterService servicer, composed of mixins: enrolment, linking and lost documents; and those
+of issue 15 (household renewal, the holder's data rights). Validate and translate only; failures
+map to statuses in `rpc.py` (`_rpc`); the work is in service/counter.py, service/household.py
+and service/privacy.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 from bhytgate import ids
 from bhytgate.api.v1 import gateway_pb2 as pb
+from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.household.premium import MAX_MEMBERS
 from bhytgate.household.validity import StartRule
 from bhytgate.service.household import HouseholdResult, MemberLine
 from bhytgate.service.model import InvalidRequest
-from bhytgate.service.servicer import CounterServicer as _CounterServicer
-from bhytgate.service.servicer import Ctx, _Base, _operator, _rpc, _valid, timestamp
+from bhytgate.service.rpc import Ctx, _Base, _frames, _operator, _rpc, _valid, timestamp
 from bhytgate.storage.household import MemberKey
 
 COUNTER = frozenset({"counter"})
@@ -72,6 +73,91 @@ def _member_proto(line: MemberLine) -> pb.HouseholdMemberQuote:
         out.new_valid_to = line.period.valid_to.isoformat()
         out.start_rule = START_RULES[line.period.rule]  # type: ignore[assignment]
     return out
+
+
+class EnrolmentRpcs(_Base):
+    """The first CounterService RPCs: face template enrolment, social-insurance linking, lost documents."""
+
+    ROLES = frozenset({"counter"})
+
+    @_rpc
+    async def EnrollTemplate(
+        self, request: pb.EnrollTemplateRequest, context: Ctx
+    ) -> pb.EnrollTemplateResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
+        violations: list[tuple[str, str]] = []
+        _valid(violations, "verification_id", ids.verification_id, request.verification_id)
+        frames = _frames(request.frames, self.config, violations)
+        operator = _operator(request.operator, "operator", violations, required=True)
+        # Biometric data is sensitive (Law 91/2025/QH15): no template without explicit consent.
+        if not request.HasField("consent") or not request.consent.granted:
+            violations.append(
+                ("consent.granted", "required: the holder's explicit consent (GetConsentTerms)")
+            )
+        else:
+            _valid(violations, "consent.terms_version", ids.terms_version, request.consent.terms_version)
+        if violations:
+            raise InvalidRequest(violations)
+        template_id = await self.gateway.enroll(
+            caller,
+            request.verification_id,
+            frames,
+            timeout=self.timeout(context),
+            consent_version=request.consent.terms_version,
+            operator=operator.full_name if operator else None,
+        )
+        return pb.EnrollTemplateResponse(
+            template_id=template_id, create_time=timestamp(dt.datetime.now(dt.UTC))
+        )
+
+    @_rpc
+    async def LinkSocialInsurance(
+        self, request: pb.LinkSocialInsuranceRequest, context: Ctx
+    ) -> pb.LinkSocialInsuranceResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
+        violations: list[tuple[str, str]] = []
+        _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
+        _valid(violations, "social_insurance_number", ids.bhxh, request.social_insurance_number)
+        _valid(violations, "verification_id", ids.verification_id, request.verification_id)
+        _operator(request.operator, "operator", violations, required=True)
+        if violations:
+            raise InvalidRequest(violations)
+        ent = await self.gateway.link(
+            caller, request.cccd_number, request.social_insurance_number, request.verification_id
+        )
+        return pb.LinkSocialInsuranceResponse(
+            cccd_number=request.cccd_number,
+            social_insurance_number=request.social_insurance_number,
+            ma_the=ent.card_number if ent else "",
+            link_time=timestamp(dt.datetime.now(dt.UTC)),
+        )
+
+    @_rpc
+    async def ReportDocumentLost(
+        self, request: pb.ReportDocumentLostRequest, context: Ctx
+    ) -> pb.ReportDocumentLostResponse:
+        caller = self.caller(context, self.ROLES)  # authorisation before any detail
+        violations: list[tuple[str, str]] = []
+        _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
+        if request.document_number:
+            _valid(violations, "document_number", ids.document_number, request.document_number)
+        reason = {
+            pb.LOSS_REASON_LOST: "lost",
+            pb.LOSS_REASON_STOLEN: "stolen",
+            pb.LOSS_REASON_HOLDER_DECEASED: "deceased",
+        }.get(request.reason)
+        if reason is None:
+            violations.append(("reason", "required"))
+        reporter = _operator(request.reporter, "reporter", violations, required=True)
+        _valid(violations, "note", ids.free_text, request.note)
+        if violations or reason is None or reporter is None:
+            raise InvalidRequest(violations)
+        report_id = await self.gateway.report_lost(
+            caller, request.cccd_number, request.document_number, reason, reporter.full_name
+        )
+        return pb.ReportDocumentLostResponse(
+            report_id=report_id, report_time=timestamp(dt.datetime.now(dt.UTC))
+        )
 
 
 class HouseholdRpcs(_Base):
@@ -198,5 +284,5 @@ class DataRightsRpcs(_Base):
         )
 
 
-class CounterServicer(HouseholdRpcs, DataRightsRpcs, _CounterServicer):
-    """The whole CounterService: the original RPCs (servicer.py) and those of issue 15."""
+class CounterServicer(HouseholdRpcs, DataRightsRpcs, EnrolmentRpcs, pb_grpc.CounterServiceServicer):
+    """The whole CounterService: the first RPCs (EnrolmentRpcs) and those of issue 15."""

@@ -1,5 +1,5 @@
 """RegistrationService on the wire: validate and translate, call the registration flow, translate
-back. Nothing here decides; failures map to statuses as in `servicer.py` (its `_rpc` wrapper)."""
+back. Nothing here decides; failures map to statuses as in `rpc.py` (its `_rpc` wrapper)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bhytgate.registration.integrity import MAX_TOKEN_CHARS, Verdict
 from bhytgate.registration.model import Contact, ContactKind, RegistrationRecord, Status
 from bhytgate.registration.service import RegisterInput
 from bhytgate.service.model import InvalidRequest
-from bhytgate.service.servicer import (
+from bhytgate.service.rpc import (
     DECISIONS,
     LEVELS,
     VERIFY_ROLES,

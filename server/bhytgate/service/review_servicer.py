@@ -11,7 +11,7 @@ from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.policy.model import AssuranceLevel
 from bhytgate.service.model import InvalidRequest
 from bhytgate.service.review import Resolution
-from bhytgate.service.servicer import KIND_TO_PB, LEVELS, Ctx, _Base, _rpc, _valid, reason_code, timestamp
+from bhytgate.service.rpc import KIND_TO_PB, LEVELS, Ctx, _Base, _rpc, _valid, reason_code, timestamp
 from bhytgate.storage.review import ReviewCaseRecord
 
 REVIEWER = frozenset({"reviewer"})

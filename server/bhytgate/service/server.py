@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fcntl
-import ipaddress
 import json
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,7 +26,9 @@ from grpc_reflection.v1alpha import reflection
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.console.site import ConsoleSite, start_console
 from bhytgate.pki.devca import server_credentials
-from bhytgate.service.admission import AdmissionPolicy
+from bhytgate.service.admin_servicer import AdminServicer
+from bhytgate.service.assembly import build_gateway, build_pool
+from bhytgate.service.binding import bind, check_listen, hold_sqlite
 from bhytgate.service.call_limit import CallLimit
 from bhytgate.service.cluster import GatewayKeys, open_store_with_keys
 from bhytgate.service.config import GatewayConfig
@@ -39,9 +38,9 @@ from bhytgate.service.metrics import Metrics
 from bhytgate.service.registration_servicer import RegistrationServicer, add_registration_service
 from bhytgate.service.review_servicer import ReviewServicer
 from bhytgate.service.revocation import REFRESH_S as REVOCATION_REFRESH_S
-from bhytgate.service.servicer import AdminServicer, VerificationServicer
 from bhytgate.service.state import DocumentLock, PostgresDocumentLock, TerminalKeys
 from bhytgate.service.trust import TrustAnchors
+from bhytgate.service.verification_servicer import VerificationServicer
 from bhytgate.service.wire import RequestBudget, RequestLimits, add_services
 from bhytgate.service.workers import FacePool
 from bhytgate.storage import StoreUnavailable, is_postgres
@@ -68,7 +67,7 @@ class RunningGateway:
     console: ConsoleSite | None = None
     requests: RequestBudget | None = None  # the bytes of requests the handlers hold at once
     calls: CallLimit | None = None  # the gateway's calls in their handlers
-    serving_lock: int | None = None  # the SQLite database's (see _hold_sqlite)
+    serving_lock: int | None = None  # the SQLite database's (see binding.hold_sqlite)
 
     async def stop(self, grace: float = 2.0, *, drain_timeout: float = DRAIN_TIMEOUT) -> None:
         """Drain and stop: health NOT_SERVING, no new calls (grpc refuses them from here on), the
@@ -121,7 +120,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
     home.mkdir(parents=True, exist_ok=True)
-    serving_lock = _hold_sqlite(config.db_url)
+    serving_lock = hold_sqlite(config.db_url)
     try:
         store, keys = open_store_with_keys(config)
     except BaseException:
@@ -198,7 +197,7 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     console = None
     try:
-        port = _listen(server, config, credentials)
+        port = bind(server, config, credentials)
         await server.start()
         for name in ["", *services]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -281,31 +280,10 @@ async def _start_workers(
 ) -> tuple[Gateway, Metrics, FacePool, list[int]]:
     """The gateway and its face workers, once the store is open; the workers closed again if
     the gateway, the orphan sweep or their own start fails."""
-    pool = FacePool(
-        config.face,
-        workers=config.workers,
-        queue_limit=config.queue_limit,
-        nice=config.worker_nice,
-        admission=AdmissionPolicy(
-            deadline_fraction=config.admission_deadline_fraction,
-            max_wait_s=config.admission_max_wait_s,
-            overload_interval_s=config.admission_overload_interval_s,
-            overload_target_jobs=config.admission_overload_target_jobs,
-            overload_wait_jobs=config.admission_overload_wait_jobs,
-        ),
-    )
+    pool = build_pool(config)
     metrics = Metrics()
     try:
-        gateway = Gateway(
-            config,
-            store,
-            trust,
-            pool,
-            attestation_key=keys.attestation_key,
-            audit_key=keys.audit_key,
-            doc_lock=doc_lock,
-            metrics=metrics,
-        )
+        gateway = build_gateway(config, store, trust, pool, keys, doc_lock, metrics=metrics)
         # Checks a killed process left without a record are recorded before this one serves.
         swept = await asyncio.to_thread(gateway.recorder.sweep_orphans)
         if swept:
@@ -328,106 +306,6 @@ async def _close_each(steps: list[Callable[[], Awaitable[None] | None]]) -> None
                 await pending
         except Exception:
             log.exception("clean-up after a failed start")
-
-
-def _hold_sqlite(db_url: str) -> int | None:
-    """On SQLite, one gateway process serves a database: the document lock and the frame index
-    are in its memory, so a second `bhytgate serve` on the same home (another port) let two
-    simultaneous checks of one card both read an empty history (attack run, 2026-12-02).
-    An exclusive flock on `<database>.serving`, held until the gateway stops (the kernel drops it
-    if the process dies); None on PostgreSQL, where replicas share their locks in the database."""
-    if is_postgres(db_url) or ("://" in db_url and not db_url.startswith("sqlite:///")):
-        return None  # PostgreSQL, or a scheme open_store refuses in its own words
-    path = Path(db_url.removeprefix("sqlite:///"))
-    lock_path = path.with_name(path.name + ".serving")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
-        raise RuntimeError(
-            f"database {path} is already served by another gateway (pid {other}): on SQLite one"
-            " process serves a database (its document lock and frame memory are in memory);"
-            " replicas need PostgreSQL"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def check_listen(listen: str, what: str) -> None:
-    """Refuse a `HOST:PORT` that is not one, before anything starts. gRPC keeps only a port's low 16
-    bits (127.0.0.1:99999 listened on 34463, -1 on 65535) and takes an empty port for 0, so the
-    gateway ran where no terminal looks for it and wrote that port into gateway.json (attack run,
-    2026-12-02); an empty host or a malformed one was reported as a port in use."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
-        raise ValueError(f"{what} {listen!r}: must be HOST:PORT with a port from 0 to 65535")
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if (
-        not bare
-        or not bare.isprintable()
-        or any(c in bare for c in "[] /")
-        or (":" in bare) != (bare != host)
-    ):
-        raise ValueError(f"{what} {listen!r}: the host must be a name, an IPv4 address or [an IPv6 address]")
-
-
-def _bind_targets(listen: str) -> list[str]:
-    """The addresses to bind for `HOST:PORT`, one per address a host name resolves to.
-
-    gRPC binds every address of a name itself but counts the name bound when any one of them is
-    (`localhost` with 127.0.0.1's port taken bound [::1] alone, logging only a warning): then the
-    clients that resolve it to the taken address reach the other process. Bound one by one, each
-    must succeed. Numeric addresses and the wildcard are bound as they are."""
-    host, _, port = listen.rpartition(":")
-    bare = host.strip("[]")
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(bare)  # a numeric address: gRPC binds exactly that one
-        return [listen]
-    if bare in ("", "*"):
-        return [listen]
-    try:
-        infos = socket.getaddrinfo(bare, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise RuntimeError(f"could not bind {listen}: cannot resolve {bare!r}") from exc
-    found = sorted({str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)})
-    return [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in found] or [listen]
-
-
-def _listen(
-    server: grpc.aio.Server, config: GatewayConfig, credentials: grpc.ServerCredentials | None
-) -> int:
-    """Bind `config.listen`; the port bound. A port already in use is refused (no SO_REUSEPORT),
-    on every address the listen name stands for."""
-    if config.plaintext:
-        host = config.listen.rsplit(":", 1)[0].strip("[]")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("plaintext mode listens on loopback only (127.0.0.1, ::1 or localhost)")
-    bound = 0
-    for target in _bind_targets(config.listen):
-        if bound:  # port 0: the next addresses take the port the first one was given
-            target = f"{target.rpartition(':')[0]}:{bound}"
-        try:
-            if config.plaintext:
-                port = server.add_insecure_port(target)
-            else:
-                assert credentials is not None
-                port = server.add_secure_port(target, credentials)
-        except RuntimeError:  # grpcio raises where it used to return 0
-            port = 0
-        if port == 0 or (bound and port != bound):
-            where = "" if target == config.listen else f" ({target})"
-            raise RuntimeError(
-                f"could not bind {config.listen}{where}: the port is in use (another gateway?) "
-                "or the address is not one of this machine's"
-            )
-        bound = port
-    return bound
 
 
 async def _reload_revocations_forever(gateway: Gateway, every_s: float) -> None:

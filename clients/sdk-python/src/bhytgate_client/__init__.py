@@ -15,11 +15,12 @@ Depends on grpcio, protobuf and cryptography only. A desk check-in:
             check = verify_attestation(result.attestation, client.attestation_keys())
 
 Every RPC error becomes a `GatewayError` with the gRPC code, any field violations and any retry
-delay. Modules: `client` (GatewayClient), `results`, `targets` (addresses, load balancing, retry
-policy), `home` (a local dev gateway's files), `activeauth` (the chip relay), `signing` (the
-terminal-signature payload), `attestation` (offline ES256 verification), `status` (error details),
-`v1` (the generated stubs). The names below load their module on first use, so that importing a
-pure helper (`bhytgate_client.signing`, `.activeauth`, `.attestation`) does not load gRPC.
+delay. Modules: `client` (GatewayClient, with its `admin_calls` and `review_calls`), `errors`
+(GatewayError), `results`, `targets` (addresses, load balancing, retry policy), `home` (a local dev
+gateway's files), `activeauth` (the chip relay), `signing` (the terminal-signature payload),
+`attestation` (offline ES256 verification), `status` (error details), `v1` (the generated stubs).
+The names below load their module on first use, so that importing a pure helper
+(`bhytgate_client.signing`, `.activeauth`, `.attestation`) does not load gRPC.
 """
 
 from __future__ import annotations

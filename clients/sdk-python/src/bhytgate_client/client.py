@@ -1,9 +1,9 @@
-"""A synchronous client for the gateway: the two-step verification flow and the counter/admin RPCs."""
+"""A synchronous client for the gateway: the two-step verification flow and the counter RPCs; the
+admin and review calls are mixins (`admin_calls`, `review_calls`)."""
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -11,10 +11,12 @@ from types import TracebackType
 
 import grpc
 
+from bhytgate_client.admin_calls import AdminCalls
+from bhytgate_client.errors import GatewayError as GatewayError
 from bhytgate_client.home import GatewayHome
 from bhytgate_client.results import Challenge, Frame, Operator, VerificationResult
+from bhytgate_client.review_calls import ReviewCalls
 from bhytgate_client.signing import frames_signing_payload
-from bhytgate_client.status import FieldViolation, status_details
 from bhytgate_client.targets import channel_target, service_config
 from bhytgate_client.v1 import gateway_pb2 as pb
 from bhytgate_client.v1 import gateway_pb2_grpc as pb_grpc
@@ -27,66 +29,12 @@ TERMINAL_KINDS = {
 CHIP_FIELDS = {"EF.SOD": "ef_sod", "DG1": "dg1", "DG2": "dg2", "DG13": "dg13", "DG14": "dg14", "DG15": "dg15"}
 
 
-# The revocation reasons by name (RevokeTerminalCertificate).
-REVOCATION_REASONS = {
-    "key_compromise": pb.REVOCATION_REASON_KEY_COMPROMISE,
-    "device_lost": pb.REVOCATION_REASON_DEVICE_LOST,
-    "superseded": pb.REVOCATION_REASON_SUPERSEDED,
-    "cessation_of_operation": pb.REVOCATION_REASON_CESSATION_OF_OPERATION,
-}
-
-
-class GatewayError(Exception):
-    """An RPC failed: `code` is the gRPC status name, `violations` the BadRequest field errors,
-    `retry_after` the RetryInfo delay in seconds where the gateway says when to try again."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        violations: Sequence[tuple[str, str]] | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.violations: list[FieldViolation] = [FieldViolation(*v) for v in violations or ()]
-        self.retry_after = retry_after
-
-    @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> GatewayError:
-        code_of = getattr(error, "code", None)
-        status_code = code_of() if callable(code_of) else None
-        details_of = getattr(error, "details", None)
-        message = details_of() if callable(details_of) else str(error)
-        if not isinstance(status_code, grpc.StatusCode):
-            status_code = None
-        code = status_code.name if status_code is not None else "UNKNOWN"
-        # The details count only when they belong to this status (as grpcio-status's from_call checks).
-        status = status_details(error)
-        if status is None or status_code is None or status.code != status_code.value[0]:
-            return cls(code, message or "")
-        return cls(code, message or "", status.field_violations(), status.retry_after())
-
-
 SignFrames = Callable[[bytes], bytes]
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
-# VerifyAuditChain's bound on checkpoints per call (the gateway refuses more: INVALID_ARGUMENT).
-MAX_CHECKPOINTS_PER_CALL = 1000
-_CHECKPOINT_FIELD = re.compile(r"checkpoints\[(\d+)\]")
 
 
-def _shift_index(field: str, start: int) -> str:
-    """`checkpoints[i]` of a call that sent the checkpoints from `start` on, as their place in all."""
-    return _CHECKPOINT_FIELD.sub(lambda m: f"checkpoints[{int(m.group(1)) + start}]", field)
-
-
-def _broken_at(response: pb.VerifyAuditChainResponse) -> int:
-    return response.first_broken_record if response.HasField("first_broken_record") else 2**63
-
-
-class GatewayClient:
+class GatewayClient(AdminCalls, ReviewCalls):
     def __init__(self, channel: grpc.Channel, *, terminal_id: str, timeout_s: float = 30.0) -> None:
         self._channel = channel
         self.terminal_id = terminal_id
@@ -496,124 +444,6 @@ class GatewayClient:
         response = self._call(self.counter.WithdrawConsent, request)
         assert isinstance(response, pb.WithdrawConsentResponse)
         return response
-
-    # --- admin -----------------------------------------------------------------------------
-
-    def load_trust(
-        self,
-        cscas: Sequence[bytes] = (),
-        master_lists: Sequence[bytes] = (),
-        crls: Sequence[bytes] = (),
-        document_signers: Sequence[bytes] = (),
-    ) -> pb.LoadTrustAnchorsResponse:
-        request = pb.LoadTrustAnchorsRequest(
-            csca_certificates=list(cscas),
-            master_lists=list(master_lists),
-            crls=list(crls),
-            document_signers=list(document_signers),
-        )
-        response = self._call(self.admin.LoadTrustAnchors, request)
-        assert isinstance(response, pb.LoadTrustAnchorsResponse)
-        return response
-
-    def import_entitlements(
-        self, content: bytes, fmt: str, *, dry_run: bool = False
-    ) -> pb.ImportEntitlementsResponse:
-        formats = {"csv": pb.IMPORT_FORMAT_CSV, "jsonl": pb.IMPORT_FORMAT_JSONL}
-        request = pb.ImportEntitlementsRequest(content=content, format=formats[fmt], dry_run=dry_run)
-        response = self._call(self.admin.ImportEntitlements, request)
-        assert isinstance(response, pb.ImportEntitlementsResponse)
-        return response
-
-    def register_terminal_key(self, terminal_id: str, public_key: bytes) -> None:
-        """Require `terminal_id`'s captures to be signed with this device key, on every replica."""
-        request = pb.RegisterTerminalKeyRequest(terminal_id=terminal_id, public_key=public_key)
-        self._call(self.admin.RegisterTerminalKey, request)
-
-    def revoke_certificate(self, certificate: bytes, reason: str) -> pb.RevokeTerminalCertificateResponse:
-        """Refuse every call made with this client certificate (PEM or DER), on every replica.
-        `reason`: key_compromise, device_lost, superseded or cessation_of_operation."""
-        code = REVOCATION_REASONS.get(reason)
-        if code is None:
-            raise ValueError(f"reason must be one of {', '.join(REVOCATION_REASONS)}")
-        request = pb.RevokeTerminalCertificateRequest(certificate=certificate, reason=code)
-        response = self._call(self.admin.RevokeTerminalCertificate, request)
-        assert isinstance(response, pb.RevokeTerminalCertificateResponse)
-        return response
-
-    def verify_audit(self, checkpoints: Sequence[str] = ()) -> pb.VerifyAuditChainResponse:
-        """The chain, its index, and each checkpoint kept outside the gateway (`audit_checkpoint`).
-
-        A call takes at most MAX_CHECKPOINTS_PER_CALL checkpoints, and a file of them appended
-        once an hour passes that in six weeks: more are sent in several calls (each a full check).
-        The report is the failing call's whose first broken record comes first, else the last
-        call's; a checkpoint the gateway refuses is named by its place in `checkpoints`."""
-        tokens = list(checkpoints)
-        failed: pb.VerifyAuditChainResponse | None = None
-        response: pb.VerifyAuditChainResponse | None = None
-        for start in range(0, max(len(tokens), 1), MAX_CHECKPOINTS_PER_CALL):
-            request = pb.VerifyAuditChainRequest(checkpoints=tokens[start : start + MAX_CHECKPOINTS_PER_CALL])
-            try:
-                got = self._call(self.admin.VerifyAuditChain, request)
-            except GatewayError as exc:
-                if not start or not exc.violations:
-                    raise
-                raise GatewayError(
-                    exc.code,
-                    exc.message,
-                    [(_shift_index(v.field, start), v.description) for v in exc.violations],
-                    exc.retry_after,
-                ) from None
-            assert isinstance(got, pb.VerifyAuditChainResponse)
-            response = got
-            if not response.ok and (failed is None or _broken_at(response) < _broken_at(failed)):
-                failed = response
-        assert response is not None
-        return failed or response
-
-    def audit_checkpoint(self) -> pb.GetAuditCheckpointResponse:
-        """A signed checkpoint of the audit log now: keep `checkpoint` outside the gateway."""
-        response = self._call(self.admin.GetAuditCheckpoint, pb.GetAuditCheckpointRequest())
-        assert isinstance(response, pb.GetAuditCheckpointResponse)
-        return response
-
-    # --- review queue ----------------------------------------------------------------------
-
-    def list_review_cases(self, page_size: int = 0) -> list[pb.ReviewCase]:
-        """Open cases of this reviewer's facility (or province); needs the reviewer role."""
-        response = self._call(self.review.ListReviewCases, pb.ListReviewCasesRequest(page_size=page_size))
-        assert isinstance(response, pb.ListReviewCasesResponse)
-        return list(response.cases)
-
-    def resolve_review_case(
-        self, verification_id: str, *, accept: bool, reason: str
-    ) -> pb.ResolveReviewCaseResponse:
-        state = pb.REVIEW_STATE_ACCEPTED if accept else pb.REVIEW_STATE_REJECTED
-        request = pb.ResolveReviewCaseRequest(
-            verification_id=verification_id, resolution=state, reason=reason
-        )
-        response = self._call(self.review.ResolveReviewCase, request)
-        assert isinstance(response, pb.ResolveReviewCaseResponse)
-        return response
-
-    def get_review_case(self, verification_id: str) -> pb.GetReviewCaseResponse:
-        """The case of a REVIEW decision: the waiting terminal polls this until it is resolved."""
-        response = self._call(
-            self.review.GetReviewCase, pb.GetReviewCaseRequest(verification_id=verification_id)
-        )
-        assert isinstance(response, pb.GetReviewCaseResponse)
-        return response
-
-    def wait_for_review(
-        self, verification_id: str, *, timeout_s: float, poll_s: float = 2.0
-    ) -> pb.GetReviewCaseResponse:
-        """Poll the case until it leaves OPEN or `timeout_s` passes; returns the last answer."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            response = self.get_review_case(verification_id)
-            if response.review_case.state != pb.REVIEW_STATE_OPEN or time.monotonic() >= deadline:
-                return response
-            time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
     def attestation_keys(self) -> str:
         response = self._call(self.verification.GetAttestationKeys, pb.GetAttestationKeysRequest())
