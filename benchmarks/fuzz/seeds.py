@@ -583,7 +583,7 @@ def _grpc_seeds(seeds: _Seeds, demo: Path, frame: bytes, records: list[dict[str,
             terminal_kind=pb.TERMINAL_KIND_DESK,
             terminal_id="desk-01",
             operator=operator,
-            facility_code="79014",
+            facility_code="01001",
         ),
     )
     add(

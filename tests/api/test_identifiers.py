@@ -414,3 +414,89 @@ def test_a_lost_report_with_a_disguised_cccd_is_refused_and_flags_nothing(
         )
     assert result.decision == "ACCEPTED", result.reasons
     assert "DOCUMENT_REPORTED_LOST" not in result.reason_codes
+
+
+# --- enum fields ---------------------------------------------------------------------------------
+
+ENUM_FIELDS = [
+    ("VerificationService", "BeginVerification", "terminal_kind", True),
+    ("VerificationService", "BeginVerification", "purpose", False),  # a hint: unspecified is fine
+    ("VerificationService", "Verify", "qr.qr_kind", True),
+    ("CounterService", "ReportDocumentLost", "reason", True),
+    ("AdminService", "ImportEntitlements", "format", True),
+    ("AdminService", "RevokeTerminalCertificate", "reason", True),
+    ("ReviewService", "ResolveReviewCase", "resolution", True),
+]
+
+
+def _enum_paths(descriptor: Descriptor, prefix: str = "") -> list[str]:
+    out = []
+    for field in descriptor.fields:
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            out.append(prefix + field.name)
+        elif (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and not field.is_repeated
+            and not field.message_type.full_name.startswith("google.")
+        ):
+            out += _enum_paths(field.message_type, prefix + field.name + ".")
+    return out
+
+
+def test_the_enum_field_list_comes_from_the_contract() -> None:
+    """Every enum field of every request is in ENUM_FIELDS: a new one must say how it is checked."""
+    found = {(method, path) for _, method, message in RPCS for path in _enum_paths(message)}
+    assert found == {(m, p) for _, m, p, _ in ENUM_FIELDS}
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "required"), ENUM_FIELDS, ids=[f"{m}:{p}" for _, m, p, _ in ENUM_FIELDS]
+)
+def test_an_unknown_enum_value_is_named_as_unknown(
+    deployment: Deployment,  # noqa: F811
+    clients: dict[str, GatewayClient],
+    service: str,
+    method: str,
+    path: str,
+    required: bool,
+) -> None:
+    """A number the contract does not define (a newer client, a fuzzer) is "unknown value N", with
+    the values this call takes; the zero of a required field is "required"."""
+    call = _stub_call(clients[service], service, method)
+    *parents, leaf = path.split(".")
+    for value, expected in (
+        (77, "unknown value 77: one of "),
+        (0, "required: one of " if required else None),
+    ):
+        request = base_request(method)
+        target = request
+        for part in parents:
+            target = getattr(target, part)
+        setattr(target, leaf, value)
+        try:
+            call(request, timeout=30)
+            details: dict[str, str] = {}
+        except grpc.RpcError as err:
+            details = dict(GatewayError.from_rpc_error(err).violations)
+            if expected is not None:
+                assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, (path, value, err.details())
+        if expected is None:
+            assert path not in details, (path, value, details)
+        else:
+            assert details.get(path, "").startswith(expected), (path, value, details)
+            assert "UNSPECIFIED" not in details[path]
+
+
+def test_a_facility_code_other_than_the_certificates_is_refused(
+    clients: dict[str, GatewayClient],
+) -> None:
+    """The facility is the certificate's, as the terminal id is (probe-desk is 01001's)."""
+    call = _stub_call(clients["VerificationService"], "VerificationService", "BeginVerification")
+    request = base_request("BeginVerification")
+    request.facility_code = "79001"
+    with pytest.raises(grpc.RpcError) as err:
+        call(request, timeout=30)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "facility_code" in (err.value.details() or "")
+    request.facility_code = "01001"
+    assert call(request, timeout=30).challenge_id

@@ -879,6 +879,23 @@ def test_admin_loads_trust_anchors_and_master_lists(deployment: Deployment) -> N
     assert err.value.code == "PERMISSION_DENIED"
 
 
+def test_the_terminal_ca_is_not_loadable_as_a_csca(deployment: Deployment) -> None:
+    """A CA that names no country is not a CSCA (ICAO 9303-12): the gateway's own mTLS CA, loaded
+    as one, would have let anyone holding its key sign chips the gateway trusts."""
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = (deployment.home / "pki" / "ca.pem").read_bytes()
+    der = cx509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+    with deployment.client("admin-01") as admin:
+        before = admin.load_trust().csca_total
+        with pytest.raises(GatewayError) as err:
+            admin.load_trust([der])
+        assert err.value.code == "INVALID_ARGUMENT"
+        assert any("not a CSCA" in text for _, text in err.value.violations), err.value.violations
+        assert admin.load_trust().csca_total == before
+
+
 def test_bhyt_qr_selects_the_enrolled_holder(deployment: Deployment) -> None:
     from bhytgate.entitlement.cardnumber import parse_card_number
     from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr

@@ -11,7 +11,7 @@ from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.service.claims_servicer import ReconcileClaimsRpc
 from bhytgate.service.gateway import InvalidRequest
 from bhytgate.service.revocation import MAX_CERTIFICATE_BYTES, RevocationReason
-from bhytgate.service.rpc import Ctx, _Base, _rpc, _valid, timestamp
+from bhytgate.service.rpc import Ctx, _Base, _choice, _rpc, _valid, timestamp
 
 MAX_CHECKPOINTS = 1000
 
@@ -46,9 +46,16 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
         self, request: pb.ImportEntitlementsRequest, context: Ctx
     ) -> pb.ImportEntitlementsResponse:
         caller = self.caller(context, self.ROLES)
-        fmt = {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_JSONL: "jsonl"}.get(request.format)
+        violations: list[tuple[str, str]] = []
+        fmt = _choice(
+            violations,
+            "format",
+            request.format,
+            {pb.IMPORT_FORMAT_CSV: "csv", pb.IMPORT_FORMAT_JSONL: "jsonl"},
+            pb.ImportFormat,
+        )
         if fmt is None:
-            raise InvalidRequest([("format", "required")])
+            raise InvalidRequest(violations)
         imported, valid, errors = await self.gateway.import_entitlements(
             caller, request.content, fmt, dry_run=request.dry_run
         )
@@ -107,9 +114,7 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
     ) -> pb.RevokeTerminalCertificateResponse:
         caller = self.caller(context, self.ROLES)
         violations: list[tuple[str, str]] = []
-        reason = _REVOCATION_REASONS.get(request.reason)
-        if reason is None:
-            violations.append(("reason", "required: one of RevocationReason other than UNSPECIFIED"))
+        reason = _choice(violations, "reason", request.reason, _REVOCATION_REASONS, pb.RevocationReason)
         if not 1 <= len(request.certificate) <= MAX_CERTIFICATE_BYTES:
             violations.append(("certificate", f"required, at most {MAX_CERTIFICATE_BYTES} bytes"))
         if violations or reason is None:

@@ -15,7 +15,7 @@ from bhytgate.household.premium import MAX_MEMBERS
 from bhytgate.household.validity import StartRule
 from bhytgate.service.household import HouseholdResult, MemberLine
 from bhytgate.service.model import InvalidRequest
-from bhytgate.service.rpc import Ctx, _Base, _frames, _operator, _rpc, _valid, timestamp
+from bhytgate.service.rpc import Ctx, _Base, _choice, _frames, _operator, _rpc, _valid, timestamp
 from bhytgate.storage.household import MemberKey
 
 COUNTER = frozenset({"counter"})
@@ -141,13 +141,17 @@ class EnrolmentRpcs(_Base):
         _valid(violations, "cccd_number", ids.cccd, request.cccd_number)
         if request.document_number:
             _valid(violations, "document_number", ids.document_number, request.document_number)
-        reason = {
-            pb.LOSS_REASON_LOST: "lost",
-            pb.LOSS_REASON_STOLEN: "stolen",
-            pb.LOSS_REASON_HOLDER_DECEASED: "deceased",
-        }.get(request.reason)
-        if reason is None:
-            violations.append(("reason", "required"))
+        reason = _choice(
+            violations,
+            "reason",
+            request.reason,
+            {
+                pb.LOSS_REASON_LOST: "lost",
+                pb.LOSS_REASON_STOLEN: "stolen",
+                pb.LOSS_REASON_HOLDER_DECEASED: "deceased",
+            },
+            pb.LossReason,
+        )
         reporter = _operator(request.reporter, "reporter", violations, required=True)
         _valid(violations, "note", ids.free_text, request.note)
         if violations or reason is None or reporter is None:

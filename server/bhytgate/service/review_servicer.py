@@ -11,7 +11,7 @@ from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
 from bhytgate.policy.model import AssuranceLevel
 from bhytgate.service.model import InvalidRequest
 from bhytgate.service.review import Resolution
-from bhytgate.service.rpc import KIND_TO_PB, LEVELS, Ctx, _Base, _rpc, _valid, reason_code, timestamp
+from bhytgate.service.rpc import KIND_TO_PB, LEVELS, Ctx, _Base, _choice, _rpc, _valid, reason_code, timestamp
 from bhytgate.storage.review import ReviewCaseRecord
 
 REVIEWER = frozenset({"reviewer"})
@@ -86,9 +86,13 @@ class ReviewServicer(_Base, pb_grpc.ReviewServiceServicer):
         caller = self.caller(context, REVIEWER)  # authorisation before any detail
         violations: list[tuple[str, str]] = []
         _valid(violations, "verification_id", ids.verification_id, request.verification_id)
-        accept = {pb.REVIEW_STATE_ACCEPTED: True, pb.REVIEW_STATE_REJECTED: False}.get(request.resolution)
-        if accept is None:
-            violations.append(("resolution", "REVIEW_STATE_ACCEPTED or REVIEW_STATE_REJECTED"))
+        accept = _choice(
+            violations,
+            "resolution",
+            request.resolution,
+            {pb.REVIEW_STATE_ACCEPTED: True, pb.REVIEW_STATE_REJECTED: False},
+            pb.ReviewState,
+        )
         if not request.reason.strip():
             violations.append(("reason", "required: why the case is accepted or rejected"))
         else:

@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -55,6 +55,7 @@ from bhytgate.storage.interface import StoreUnavailable
 log = logging.getLogger("bhytgate.servicer")
 Ctx = grpc.aio.ServicerContext[Any, Any]
 R = TypeVar("R")
+T = TypeVar("T")
 
 KINDS = {
     pb.TERMINAL_KIND_DESK: TerminalKind.DESK,
@@ -266,6 +267,26 @@ def _valid(
     except ValueError as exc:
         violations.append((field, str(exc)))
         return None
+
+
+def _choice(
+    violations: list[tuple[str, str]],
+    field: str,
+    value: int,
+    accepted: Mapping[Any, T],
+    enum: Any,
+) -> T | None:
+    """The domain value of an enum field, or None with a violation: "required" when the field was
+    left at its UNSPECIFIED zero, "unknown value N" (with the accepted names) when it carries a
+    number the caller's contract does not define or this call does not take."""
+    if value in accepted:
+        return accepted[value]
+    names = ", ".join(enum.Name(k) for k in accepted)
+    if value == 0:
+        violations.append((field, f"required: one of {names}"))
+    else:
+        violations.append((field, f"unknown value {value}: one of {names}"))
+    return None
 
 
 def _operator(

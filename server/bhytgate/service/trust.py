@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bhytgate.chip import ChipError, TrustStore
 from bhytgate.chip.crypto.x509 import load_certificate
+from bhytgate.chip.errors import TrustStoreError
 from bhytgate.storage.sql import SqlStore
 
 log = logging.getLogger("bhytgate.trust")
@@ -99,6 +100,14 @@ class TrustAnchors:
             current = self.store
             known = {c.fingerprint for c in current.anchors + current.links}
             certificates = [load_certificate(der) for der in cscas]
+            for cert in certificates:
+                if not cert.country:
+                    # ICAO 9303-12 (7.1.1): a CSCA's subject names its country. A CA without one is
+                    # something else (the gateway's own terminal CA was loadable as a CSCA).
+                    raise TrustStoreError(
+                        f"{cert.subject} names no country (countryName): not a CSCA",
+                        reason="not_a_csca",
+                    )
             new = [c for c in certificates if c.fingerprint not in known]
             scratch = TrustStore()
             for cert in list(current.anchors) + list(current.links) + new:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 
+import grpc
+
 from bhytgate import ids
 from bhytgate.api.convert import entitlement_to_proto
 from bhytgate.api.v1 import gateway_pb2 as pb
@@ -22,7 +24,9 @@ from bhytgate.service.rpc import (
     LEVELS,
     VERIFY_ROLES,
     Ctx,
+    _Abort,
     _Base,
+    _choice,
     _frames,
     _operator,
     _rpc,
@@ -31,6 +35,7 @@ from bhytgate.service.rpc import (
     timestamp,
 )
 
+PURPOSES = {pb.PURPOSE_CHECK_IN: "check_in", pb.PURPOSE_COUNTER_SERVICE: "counter_service"}
 RETRY_HINTS = {
     RetryHint.HOLD_CARD_STILL: pb.RETRY_HINT_HOLD_CARD_STILL,
     RetryHint.FACE_THE_CAMERA: pb.RETRY_HINT_FACE_THE_CAMERA,
@@ -55,10 +60,9 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
         self, request: pb.BeginVerificationRequest, context: Ctx
     ) -> pb.BeginVerificationResponse:
         violations: list[tuple[str, str]] = []
-        if request.terminal_kind not in KINDS:
-            violations.append(("terminal_kind", "required"))
-        if request.purpose not in pb.Purpose.values():  # a value this contract does not define
-            violations.append(("purpose", "unknown value (PURPOSE_CHECK_IN or PURPOSE_COUNTER_SERVICE)"))
+        _choice(violations, "terminal_kind", request.terminal_kind, KINDS, pb.TerminalKind)
+        if request.purpose:  # a hint: unspecified is fine, a value this contract does not define is not
+            _choice(violations, "purpose", request.purpose, PURPOSES, pb.Purpose)
         _valid(violations, "terminal_id", ids.terminal_id, request.terminal_id)
         if request.facility_code:
             _valid(violations, "facility_code", ids.facility_code, request.facility_code)
@@ -68,6 +72,12 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
         caller = self.caller(
             context, VERIFY_ROLES, claimed_id=request.terminal_id, claimed_kind=request.terminal_kind
         )
+        if request.facility_code and not self.config.plaintext and request.facility_code != caller.facility:
+            # The facility is the certificate's, as the terminal id is: a terminal cannot claim
+            # to check in at another facility (the check-in record and claims carry it).
+            raise _Abort(
+                grpc.StatusCode.PERMISSION_DENIED, "facility_code differs from the client certificate"
+            )
         result = await self.gateway.begin(caller)
         if self.config.plaintext:
             self._plaintext_kinds[result.challenge_id] = request.terminal_kind
@@ -114,9 +124,13 @@ class VerificationServicer(_Base, CheckinRecordRpc, pb_grpc.VerificationServiceS
                     continue  # refused: keep no copy
                 chip_files[name] = data
         else:
-            kind = {pb.QR_KIND_CCCD_QR: "cccd", pb.QR_KIND_BHYT_QR: "bhyt"}.get(request.qr.qr_kind)
-            if kind is None:
-                violations.append(("qr.qr_kind", "required"))
+            kind = _choice(
+                violations,
+                "qr.qr_kind",
+                request.qr.qr_kind,
+                {pb.QR_KIND_CCCD_QR: "cccd", pb.QR_KIND_BHYT_QR: "bhyt"},
+                pb.QrKind,
+            )
             _valid(violations, "qr.qr_text", ids.qr_text, request.qr.qr_text)
             qr = (kind or "", request.qr.qr_text)
         signatures = None
