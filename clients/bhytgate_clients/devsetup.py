@@ -27,6 +27,8 @@ DEV_TERMINALS = (
     TerminalIdentity("admin-01", "01001", "admin", "desk"),  # type: ignore[arg-type]
     TerminalIdentity("reviewer-01", "01001", "reviewer", "desk"),  # type: ignore[arg-type]
     TerminalIdentity("auditor-01", "00000", "auditor", "desk"),  # type: ignore[arg-type]
+    # The fund's own administrator (BHXH Việt Nam, 00000): the one that imports entitlements.
+    TerminalIdentity("bhxh-admin-01", "00000", "admin", "desk"),  # type: ignore[arg-type]
 )
 
 DEV_TOML = """# Written by `bhytgate serve` for the embedded demo; edit freely.

@@ -190,3 +190,10 @@ def test_error_reports_do_not_echo_huge_field_names() -> None:
     assert all(len(e.field) <= 65 for e in errors)
     _, errors = parse_entitlements(json.dumps({name: "1"}).encode(), "jsonl")
     assert errors and all(len(e.field) <= 65 for e in errors)
+
+
+def test_a_province_limits_which_cards_a_file_may_hold() -> None:
+    records, errors = parse_entitlements(csv_bytes(*GOOD), "csv", province="01")
+    assert [r.card_number for r in records] == ["HT3010112345678"]
+    assert errors == [RowError(2, "province_code", "not 01: this office imports its own province's cards")]
+    assert parse_entitlements(csv_bytes(*GOOD), "csv", province=None).errors == []

@@ -30,6 +30,6 @@ def fresh_card(d: Deployment, out: Path, seed: str, *, face: str = "obama") -> t
         seed=seed,
     )
     dump.write(out)
-    with d.client("admin-01") as admin:
+    with d.client("bhxh-admin-01") as admin:
         assert admin.import_entitlements(json.dumps(dump.entitlement).encode(), "jsonl").imported_count == 1
     return out, live_photos(d, demo)

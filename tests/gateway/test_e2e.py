@@ -362,7 +362,7 @@ def test_simultaneous_checks_at_two_facilities_cannot_both_pass(deployment: Depl
 def test_cards_of_the_army_and_police_funds_go_to_review(deployment: Deployment) -> None:
     card = deployment.card("amy")
     record = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
-    with deployment.client("admin-01") as admin:
+    with deployment.client("bhxh-admin-01") as admin:
         response = admin.import_entitlements(json.dumps({**record, "managed_by": "army"}).encode(), "jsonl")
         assert response.imported_count == 1, list(response.errors)
     try:
@@ -371,7 +371,7 @@ def test_cards_of_the_army_and_police_funds_go_to_review(deployment: Deployment)
         assert result.reason_codes == ["CARD_MANAGED_ELSEWHERE"]
         assert result.entitlement is None
     finally:
-        with deployment.client("admin-01") as admin:
+        with deployment.client("bhxh-admin-01") as admin:
             admin.import_entitlements(json.dumps(record).encode(), "jsonl")
 
 
@@ -679,7 +679,7 @@ def test_import_rejects_bad_rows_without_importing_half(deployment: Deployment) 
     content = (
         json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(bad, ensure_ascii=False) + "\n"
     ).encode()
-    with deployment.client("admin-01") as admin:
+    with deployment.client("bhxh-admin-01") as admin:
         response = admin.import_entitlements(content, "jsonl")
         assert response.imported_count == 0 and response.errors
         assert {e.row for e in response.errors} == {2}

@@ -291,7 +291,7 @@ def test_a_childs_photo_less_card_with_a_verified_guardian_gets_its_entitlement(
     d = deployment
     child_card, entitlement = _child_card(d, tmp_path / "child")
     terminal = _terminal(d, "family-desk", "01001", "hospital-checkin")
-    with d.client("admin-01") as admin:
+    with d.client("bhxh-admin-01") as admin:
         assert admin.import_entitlements(json.dumps(entitlement).encode(), "jsonl").imported_count == 1
     adult = d.card("bernadette")
     guardian = check(d, adult, terminal=terminal, photos=_photo(d, adult, "bernadette3.png"))
@@ -359,7 +359,7 @@ def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deploym
     child = dataclasses.replace(child, date_of_birth=born)
     record = citizens.entitlement_json(citizens.entitlement_for(child, "guardian-test-newborn"))
     record["cccd_number"] = None  # no identity document yet
-    with d.client("admin-01") as admin:
+    with d.client("bhxh-admin-01") as admin:
         imported = admin.import_entitlements(json.dumps(record).encode(), "jsonl")
         assert imported.imported_count == 1, list(imported.errors)
     qr = format_bhyt_qr(

@@ -45,7 +45,12 @@ def admin() -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--dry-run", is_flag=True, help="Validate only.")
-@click.option("--terminal", default="admin-01", show_default=True)
+@click.option(
+    "--terminal",
+    default="bhxh-admin-01",
+    show_default=True,
+    help="An admin of the fund (00000) or of a provincial office (a code ending in 000).",
+)
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
 def import_(

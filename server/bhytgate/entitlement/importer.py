@@ -74,8 +74,9 @@ def _decode(content: bytes) -> str | RowError:
 class _Accumulator:
     """Collects records and errors; flags a card number seen on two rows."""
 
-    def __init__(self, policy: BenefitPolicy | None) -> None:
+    def __init__(self, policy: BenefitPolicy | None, province: str | None) -> None:
         self.policy = policy
+        self.province = province  # the only province the importer may write, None for all
         self.records: list[Entitlement] = []
         self.errors: list[RowError] = []
         self._seen: dict[str, int] = {}
@@ -83,6 +84,9 @@ class _Accumulator:
     def add(self, row: int, raw: dict[str, str | None], pre_errors: list[FieldError]) -> None:
         ent, errors = build_entitlement(raw, policy=self.policy)
         errors = pre_errors + errors
+        if ent is not None and self.province is not None and ent.province_code != self.province:
+            message = f"not {self.province}: this office imports its own province's cards"
+            errors.append(FieldError("province_code", message))
         if ent is not None and not errors:
             first = self._seen.setdefault(ent.card_number, row)
             if first != row:
@@ -155,15 +159,20 @@ def _parse_jsonl(text: str, acc: _Accumulator) -> None:
 
 
 def parse_entitlements(
-    content: bytes, fmt: ImportFormat | str, *, policy: BenefitPolicy | None = None
+    content: bytes,
+    fmt: ImportFormat | str,
+    *,
+    policy: BenefitPolicy | None = None,
+    province: str | None = None,
 ) -> ImportResult:
     """Parse and validate every record in `content` (UTF-8, optional BOM).
 
     `records` holds the valid ones, `errors` every problem found; import only if `errors` is empty.
-    A card number on two rows is an error on the later row.
+    A card number on two rows is an error on the later row; with `province`, so is a card of any
+    other province (a provincial office writes its own).
     """
     fmt = ImportFormat(fmt)
-    acc = _Accumulator(policy)
+    acc = _Accumulator(policy, province)
     text = _decode(content)
     if isinstance(text, RowError):
         acc.errors.append(text)

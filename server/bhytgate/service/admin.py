@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from bhytgate.audit.checkpoint import (
 )
 from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
+from bhytgate.entitlement.authority import ImportRefused, import_province
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate
@@ -101,8 +103,15 @@ class AdminService:
     async def import_entitlements(
         self, caller: Caller, content: bytes, fmt: str, *, dry_run: bool
     ) -> tuple[int, int, list[Any]]:
+        """Cards are the fund's: the fund imports every province's, a provincial office its own
+        (`entitlement/authority.py`); a hospital's admin none, dry run included."""
+        try:
+            province = import_province(caller.facility)
+        except ImportRefused as exc:
+            raise PermissionDenied(str(exc)) from None
+        parse = functools.partial(parse_entitlements, content, fmt, province=province)
         loop = asyncio.get_running_loop()
-        records, errors = await loop.run_in_executor(self._import_thread, parse_entitlements, content, fmt)
+        records, errors = await loop.run_in_executor(self._import_thread, parse)
         if errors or dry_run:
             return 0, len(records), list(errors)
         imported = await db(self.store.upsert_entitlements, records)

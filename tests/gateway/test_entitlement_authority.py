@@ -1,0 +1,56 @@
+"""Who may import the fund's cards, over the wire: a hospital's admin may not (dry run included),
+a provincial office only its own province's, the fund every province's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bhytgate_clients.sdk import GatewayError
+
+from .conftest import Deployment
+
+
+def _record(deployment: Deployment, province: str, serial: str) -> dict[str, Any]:
+    base = json.loads((deployment.card("obama") / "entitlement.json").read_text(encoding="utf-8"))
+    return {
+        **base,
+        "card_number": f"DN4{province}{serial}",
+        "social_insurance_number": serial,
+        "beneficiary_group": "DN",
+        "benefit_code": 4,
+        "province_code": province,
+        "cccd_number": None,
+    }
+
+
+def _jsonl(*records: dict[str, Any]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_hospital_admin_may_not_import_cards(deployment: Deployment, dry_run: bool) -> None:
+    content = _jsonl(_record(deployment, "01", "0123400001"))
+    with deployment.client("admin-01") as admin, pytest.raises(GatewayError) as err:
+        admin.import_entitlements(content, "jsonl", dry_run=dry_run)
+    assert err.value.code == "PERMISSION_DENIED"
+    assert "facility 01001 may not import entitlements" in err.value.message
+    assert deployment.running.gateway.store.entitlement_by_card("DN4010123400001") is None
+
+
+def test_a_provincial_office_imports_its_own_province_only(deployment: Deployment) -> None:
+    own, other = _record(deployment, "01", "0123400002"), _record(deployment, "79", "0123400003")
+    with deployment.client("hn-admin-01") as office:
+        mixed = office.import_entitlements(_jsonl(own, other), "jsonl")
+        assert mixed.imported_count == 0
+        assert [(e.row, e.field) for e in mixed.errors] == [(2, "province_code")]
+        assert "not 01" in mixed.errors[0].message
+        assert deployment.running.gateway.store.entitlement_by_card(own["card_number"]) is None
+        alone = office.import_entitlements(_jsonl(own), "jsonl")
+        assert alone.imported_count == 1 and not alone.errors
+    assert deployment.running.gateway.store.entitlement_by_card(own["card_number"]) is not None
+    with deployment.client("bhxh-admin-01") as fund:  # the fund writes every province's
+        assert fund.import_entitlements(_jsonl(other), "jsonl").imported_count == 1
+    assert deployment.running.gateway.store.entitlement_by_card(other["card_number"]) is not None
