@@ -90,8 +90,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
     add_terminal(config.pki_dir, TerminalIdentity("signing-phone", "01001", "hospital-checkin", "phone"))  # type: ignore[arg-type]
     # Hà Nội's provincial BHXH office: imports entitlements of province 01 only.
     add_terminal(config.pki_dir, TerminalIdentity("hn-admin-01", "01000", "admin", "desk"))  # type: ignore[arg-type]
-    config = load_config(  # picks up gateway.toml
-        home, listen="127.0.0.1:0", workers=2, queue_limit=8, console_listen="127.0.0.1:0"
+    config = load_config(  # picks up gateway.toml; a stalled claims stream is closed after 5 s
+        home,
+        listen="127.0.0.1:0",
+        workers=2,
+        queue_limit=8,
+        console_listen="127.0.0.1:0",
+        claims_idle_s=5.0,
     )
     server = ServerThread(config)
     running = server.start()

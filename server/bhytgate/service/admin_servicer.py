@@ -4,11 +4,12 @@ gateway, translate back. Decides nothing; failures map to statuses in `rpc.py` (
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bhytgate import ids
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
-from bhytgate.service.claims_servicer import ReconcileClaimsRpc
+from bhytgate.service.claims_servicer import ReconcileClaimsRpc, StreamSlots
 from bhytgate.service.gateway import InvalidRequest
 from bhytgate.service.revocation import MAX_CERTIFICATE_BYTES, RevocationReason
 from bhytgate.service.rpc import Ctx, _Base, _choice, _rpc, _valid, timestamp
@@ -26,6 +27,10 @@ _REVOCATION_REASONS = {code: reason for reason, code in _REVOCATION_REASON_CODES
 
 class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
     ROLES = frozenset({"admin"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claims_streams = StreamSlots(self.config.claims_streams_per_terminal)
 
     @_rpc
     async def LoadTrustAnchors(

@@ -9,6 +9,7 @@ never a traceback.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import grpc
 import grpc.aio
 
 from bhytgate import ids
+from bhytgate.api.errors import retry_status
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.checkin.record import CheckinDetails, CheckinRecord
 from bhytgate.claims.envelope import ClaimsFileError, ClaimsScopeError
@@ -27,12 +29,14 @@ from bhytgate.service.rpc import _failure, timestamp
 from bhytgate.service.wire import RefusedRequest
 
 if TYPE_CHECKING:
+    from bhytgate.service.config import GatewayConfig
     from bhytgate.service.gateway import Caller, Gateway
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 READERS = frozenset({"admin", "auditor"})  # of check-in records and claims files (facility-scoped)
 CHUNK_BYTES = 1024 * 1024
 MAX_FILE_NAME = 255
+RETRY_AFTER_S = 5.0  # a stream refused for the per-terminal bound: another is still sending its file
 STATUSES = {
     Status.VERIFIED: pb.DOSSIER_STATUS_VERIFIED,
     Status.UNVERIFIED: pb.DOSSIER_STATUS_UNVERIFIED,
@@ -104,6 +108,52 @@ def summary_proto(summary: Summary) -> pb.ReconcileSummary:
     )
 
 
+class TooManyStreams(Exception):
+    """The terminal already has its streams open on this replica; one ending frees a slot."""
+
+
+class StalledStream(Exception):
+    """The caller sent nothing for the idle bound: the stream is closed, its slot given back."""
+
+
+class StreamSlots:
+    """At most `limit` streams at once per terminal (one event loop: no lock)."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("claims_streams_per_terminal must be at least 1")
+        self.limit = limit
+        self.open: collections.Counter[str] = collections.Counter()
+
+    def take(self, terminal: str) -> None:
+        if self.open[terminal] >= self.limit:
+            raise TooManyStreams(
+                f"at most {self.limit} ReconcileClaims streams at once per terminal; retry when one has ended"
+            )
+        self.open[terminal] += 1
+
+    def give(self, terminal: str) -> None:
+        self.open[terminal] -= 1
+        if self.open[terminal] <= 0:
+            del self.open[terminal]
+
+
+async def _paced(requests: AsyncIterator[Any], idle_s: float) -> AsyncIterator[Any]:
+    """`requests`, each message within `idle_s` of the gateway asking for it: a caller that stops
+    sending mid-file would otherwise hold its stream (and a call slot) as long as it stays connected."""
+    iterator = aiter(requests)
+    while True:
+        try:
+            request = await asyncio.wait_for(anext(iterator), idle_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise StalledStream(
+                f"claims file: nothing received for {idle_s:g} s; the stream is closed, send the file again"
+            ) from None
+        yield request
+
+
 class CheckinRecordRpc:
     """VerificationService.GetCheckinRecord."""
 
@@ -131,7 +181,9 @@ class ReconcileClaimsRpc:
 
     if TYPE_CHECKING:
         gateway: Gateway
+        config: GatewayConfig
         ROLES: frozenset[str]
+        claims_streams: StreamSlots
 
         def caller(
             self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
@@ -153,10 +205,13 @@ class ReconcileClaimsRpc:
     async def ReconcileClaims(
         self, request_iterator: AsyncIterator[pb.ReconcileClaimsRequest], context: Ctx
     ) -> AsyncIterator[pb.ReconcileClaimsResponse]:
+        taken = ""
         try:
             caller = self.caller(context, READERS)
+            self.claims_streams.take(caller.terminal_id)
+            taken = caller.terminal_id
             job = None
-            async for request in request_iterator:
+            async for request in _paced(request_iterator, self.config.claims_idle_s):
                 # Each message, as each unary call: a stream opened before its certificate was
                 # revoked (or that outlives it) must not go on reading claims and answering dossiers.
                 self.caller(context, READERS)
@@ -184,10 +239,18 @@ class ReconcileClaimsRpc:
             return
         except asyncio.CancelledError:
             raise
+        except TooManyStreams as exc:
+            status = retry_status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), RETRY_AFTER_S)
+            failure: tuple[Any, ...] = (status.code, status.details, status.trailing_metadata)
+        except StalledStream as exc:
+            failure = (grpc.StatusCode.DEADLINE_EXCEEDED, str(exc), ())
         except ClaimsScopeError as exc:
-            failure: tuple[Any, ...] = (grpc.StatusCode.PERMISSION_DENIED, f"claims file: {exc}", ())
+            failure = (grpc.StatusCode.PERMISSION_DENIED, f"claims file: {exc}", ())
         except ClaimsFileError as exc:
             failure = (grpc.StatusCode.INVALID_ARGUMENT, f"claims file: {exc}", ())
         except Exception as exc:
             failure = _failure(self, "ReconcileClaims", exc)
+        finally:
+            if taken:
+                self.claims_streams.give(taken)
         await context.abort(*failure)

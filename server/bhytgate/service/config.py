@@ -80,6 +80,11 @@ class GatewayConfig:
     # at once at most this many bytes (RESOURCE_EXHAUSTED, retry after a second, beyond either).
     max_concurrent_rpcs: int = 64
     max_inflight_request_bytes: int = 256 * 1024 * 1024
+    # ReconcileClaims (one 1 GiB file may take minutes): at most this many streams of one terminal
+    # at once on a replica, and each closed when the caller sends nothing for this long: 64
+    # half-open streams of one admin took every call slot (attack run, 2026-12-02).
+    claims_streams_per_terminal: int = 4
+    claims_idle_s: float = 30.0
     metrics_port: int | None = None
     # The officers' web console (HTTPS with the same mTLS as the gRPC port; reviewer/admin roles).
     console_listen: str | None = None

@@ -116,6 +116,10 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         )
     if config.max_concurrent_rpcs < 1:
         raise ValueError("max_concurrent_rpcs must be at least 1")
+    if config.claims_streams_per_terminal < 1:
+        raise ValueError("claims_streams_per_terminal must be at least 1")
+    if not 0 < config.claims_idle_s <= 3600:
+        raise ValueError(f"claims_idle_s {config.claims_idle_s}: seconds, more than 0 and at most 3600")
     if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
         raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
