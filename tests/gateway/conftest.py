@@ -90,13 +90,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
     add_terminal(config.pki_dir, TerminalIdentity("signing-phone", "01001", "hospital-checkin", "phone"))  # type: ignore[arg-type]
     # Hà Nội's provincial BHXH office: imports entitlements of province 01 only.
     add_terminal(config.pki_dir, TerminalIdentity("hn-admin-01", "01000", "admin", "desk"))  # type: ignore[arg-type]
-    config = load_config(  # picks up gateway.toml; a stalled claims stream is closed after 5 s
+    config = load_config(  # picks up gateway.toml; stalled requests are ended after 5 s
         home,
         listen="127.0.0.1:0",
         workers=2,
         queue_limit=8,
         console_listen="127.0.0.1:0",
         claims_idle_s=5.0,
+        request_receive_s=5.0,  # a unary request that stops short is ended after 5 s
     )
     server = ServerThread(config)
     running = server.start()

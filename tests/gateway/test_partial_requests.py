@@ -1,0 +1,82 @@
+"""Requests that never finish arriving, written frame by frame over the terminal's mTLS (h2wire):
+gRPC buffers a unary request until its declared length has arrived, so a client that declares 50
+MiB and stops would hold what it sent for as long as its connection stays open (an attack run held
+220 MB with 4 connections). The gateway bounds it: a unary request must arrive within
+`request_receive_s` (5 s in this test deployment), and one terminal has at most
+`receiving_per_terminal` requests arriving at once."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from bhytgate.api.v1 import gateway_pb2 as pb
+
+from .conftest import Deployment
+from .h2wire import RawCall
+
+VERIFY = "/bhytgate.v1.VerificationService/Verify"
+KEYS = "/bhytgate.v1.VerificationService/GetAttestationKeys"
+TERMINAL = "probe-desk"
+
+
+def _held_verify(d: Deployment, terminal: str = TERMINAL) -> RawCall:
+    """A Verify that declares 50 MiB and sends its first 256 KiB (whatever flow control admits)."""
+    call = RawCall(d.home / "pki", terminal, d.running.port, VERIFY)
+    call.send(RawCall.message(b"\x0a" * (256 * 1024), declared=50 * 1024 * 1024))
+    return call
+
+
+def test_a_request_that_stops_short_is_ended_within_the_receive_bound(deployment: Deployment) -> None:
+    d = deployment
+    bound = d.running.gateway.config.request_receive_s
+    call = _held_verify(d)
+    try:
+        answer = call.answer(within_s=bound + 30)
+    finally:
+        call.close()
+    assert answer.status == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], answer
+    assert f"request not received within {bound:g} s" in answer.message
+    assert bound - 1 <= answer.seconds < bound + 30
+
+
+def test_one_terminal_has_a_bounded_number_of_requests_arriving(deployment: Deployment) -> None:
+    d = deployment
+    limit = d.running.gateway.config.receiving_per_terminal
+    held = [_held_verify(d) for _ in range(limit)]
+    try:
+        extra = _held_verify(d)
+        try:
+            refused = extra.answer(within_s=10)
+        finally:
+            extra.close()
+        assert refused.status == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], refused
+        assert f"at most {limit} requests of one terminal arriving at once" in refused.message
+        assert refused.seconds < 5  # at once, not after the receive bound
+        # Another terminal is not affected, nor this one's calls once its requests are ended.
+        with d.client("desk-02") as other:
+            assert other.verification.GetAttestationKeys(pb.GetAttestationKeysRequest(), timeout=30).jwks_json
+    finally:
+        for call in held:
+            call.close()
+
+
+def test_two_messages_on_a_unary_method_are_refused(deployment: Deployment) -> None:
+    d = deployment
+    call = RawCall(d.home / "pki", TERMINAL, d.running.port, KEYS)
+    body = pb.GetAttestationKeysRequest().SerializeToString()
+    try:
+        call.send(RawCall.message(body) + RawCall.message(body), end=True)
+        answer = call.answer(within_s=30)
+    finally:
+        call.close()
+    assert answer.status == grpc.StatusCode.INVALID_ARGUMENT.value[0], answer
+    assert "a unary call carries one request message" in answer.message
+
+
+@pytest.fixture(autouse=True)
+def _terminal_still_works(deployment: Deployment) -> object:
+    """After each test the probing terminal's ordinary calls still go through."""
+    yield None
+    with deployment.client(TERMINAL) as client:
+        assert client.verification.GetAttestationKeys(pb.GetAttestationKeysRequest(), timeout=30).jwks_json
