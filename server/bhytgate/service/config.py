@@ -80,11 +80,22 @@ class GatewayConfig:
     # at once at most this many bytes (RESOURCE_EXHAUSTED, retry after a second, beyond either).
     max_concurrent_rpcs: int = 64
     max_inflight_request_bytes: int = 256 * 1024 * 1024
+    # A unary request must have arrived this long after its call began, and at most this many of
+    # one client certificate may be arriving at once (service/call_limit.py): gRPC holds a request
+    # that stops short of its declared length for as long as its connection stays open.
+    request_receive_s: float = 30.0
+    receiving_per_terminal: int = 4
     # ReconcileClaims (one 1 GiB file may take minutes): at most this many streams of one terminal
     # at once on a replica, and each closed when the caller sends nothing for this long: 64
     # half-open streams of one admin took every call slot (attack run, 2026-12-02).
     claims_streams_per_terminal: int = 4
     claims_idle_s: float = 30.0
+    # The gateway's own audit checkpoints (service/checkpointer.py, [audit] in gateway.toml): at
+    # start, this often and at stop, one JSON line appended to checkpoint_file (default
+    # <home>/audit-checkpoints.jsonl; point it where whoever can write the database cannot).
+    # 0 turns them off.
+    checkpoint_interval_s: float = 3600.0
+    checkpoint_file: Path | None = None
     metrics_port: int | None = None
     # The officers' web console (HTTPS with the same mTLS as the gRPC port; reviewer/admin roles).
     console_listen: str | None = None
@@ -109,6 +120,12 @@ class GatewayConfig:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'gateway.db'}"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the gateway appends its checkpoints; a relative checkpoint_file is under home."""
+        path = self.checkpoint_file or Path("audit-checkpoints.jsonl")
+        return path if path.is_absolute() else self.home / path
 
     @property
     def trust_dir(self) -> Path:
@@ -206,9 +223,28 @@ def shared_settings(config: GatewayConfig) -> dict[str, Any]:
     }
 
 
+def _audit_section(section: Mapping[str, Any]) -> dict[str, Any]:
+    """[audit]: checkpoint_interval_s (seconds, 0 = off) and checkpoint_file (a path)."""
+    unknown = set(section) - {"checkpoint_interval_s", "checkpoint_file"}
+    if unknown:
+        raise ValueError(f"[audit]: unknown setting(s) {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    if "checkpoint_interval_s" in section:
+        every = section["checkpoint_interval_s"]
+        if isinstance(every, bool) or not isinstance(every, int | float) or not 0 <= every <= 86400 * 7:
+            raise ValueError("[audit] checkpoint_interval_s: seconds from 0 (off) to 604800")
+        out["checkpoint_interval_s"] = float(every)
+    if "checkpoint_file" in section:
+        path = section["checkpoint_file"]
+        if not isinstance(path, str) or not path:
+            raise ValueError("[audit] checkpoint_file: a path")
+        out["checkpoint_file"] = Path(path)
+    return out
+
+
 def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     """Defaults, then home/gateway.toml ([gateway], [face], [liveness], [policy], [household],
-    [retention], [consent], [console]), then overrides."""
+    [retention], [consent], [console], [audit]), then overrides."""
     values: dict[str, Any] = {}
     face: dict[str, Any] = {}
     liveness: dict[str, Any] = {}
@@ -229,6 +265,7 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
         checkin.update(data.get("checkin", {}))
         if "console" in data:
             values["console"] = ConsoleLimits.from_toml(data["console"])
+        values.update(_audit_section(data.get("audit", {})))
         sections = {k: data.get(k, {}) for k in ("household", "retention", "consent")}
     for key in ("challenge_ttl", "attestation_ttl", "review_ttl", "guardian_window"):
         if key in values:
@@ -241,8 +278,9 @@ def load_config(home: Path, **overrides: Any) -> GatewayConfig:
     # Plaintext (no terminal authentication) comes only from an explicit flag, never from a file.
     values.pop("plaintext", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("master_key_file") is not None:
-        values["master_key_file"] = Path(values["master_key_file"])
+    for key in ("master_key_file", "checkpoint_file"):
+        if values.get(key) is not None:
+            values[key] = Path(values[key])
     face_config = (
         FaceConfig(**face, liveness=LivenessConfig(**liveness)) if face or liveness else FaceConfig()
     )

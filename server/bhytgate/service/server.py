@@ -30,6 +30,7 @@ from bhytgate.service.admin_servicer import AdminServicer
 from bhytgate.service.assembly import build_gateway, build_pool
 from bhytgate.service.binding import bind, check_listen, hold_sqlite
 from bhytgate.service.call_limit import CallLimit
+from bhytgate.service.checkpointer import CheckpointKeeper
 from bhytgate.service.cluster import GatewayKeys, open_store_with_keys
 from bhytgate.service.config import GatewayConfig
 from bhytgate.service.counter_rpcs import CounterServicer
@@ -64,6 +65,8 @@ class RunningGateway:
     sweeper: asyncio.Future[None] | None = None
     housekeeper: asyncio.Future[None] | None = None
     revocations: asyncio.Future[None] | None = None
+    checkpoints: CheckpointKeeper | None = None  # the gateway's own audit checkpoints
+    checkpointer: asyncio.Future[None] | None = None
     console: ConsoleSite | None = None
     requests: RequestBudget | None = None  # the bytes of requests the handlers hold at once
     calls: CallLimit | None = None  # the gateway's calls in their handlers
@@ -79,7 +82,7 @@ class RunningGateway:
         if self.console is not None:
             await self.console.stop()
         await self.server.stop(grace)
-        for task in (self.sweeper, self.housekeeper, self.revocations):
+        for task in (self.sweeper, self.housekeeper, self.revocations, self.checkpointer):
             if task is not None:
                 task.cancel()
         # grpc.aio returns once the cancelled handlers have ended (a cancelled check has then
@@ -91,6 +94,8 @@ class RunningGateway:
         done, _ = await asyncio.wait([drain], timeout=drain_timeout)
         if not done:
             log.error("records still being written after %.0f s; closing anyway", drain_timeout)
+        if self.checkpoints is not None:  # the last records written pinned before the store closes
+            await self.checkpoints.take_logged()
         await self.gateway.doc_lock.close()
         await self.pool.close()
         self.metrics.stop()
@@ -120,6 +125,9 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         raise ValueError("claims_streams_per_terminal must be at least 1")
     if not 0 < config.claims_idle_s <= 3600:
         raise ValueError(f"claims_idle_s {config.claims_idle_s}: seconds, more than 0 and at most 3600")
+    if not 0 <= config.checkpoint_interval_s <= 7 * 86400:
+        every = config.checkpoint_interval_s
+        raise ValueError(f"checkpoint_interval_s {every}: seconds from 0 (off) to 604800")
     if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
         raise ValueError(f"metrics port {config.metrics_port}: a port is a number from 0 to 65535")
     home = config.home
@@ -158,7 +166,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             ]
         )
         raise
-    calls = CallLimit(config.max_concurrent_rpcs)
+    calls = CallLimit(
+        config.max_concurrent_rpcs,
+        receive_s=config.request_receive_s,
+        receiving_per_peer=config.receiving_per_terminal,
+    )
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
@@ -272,6 +284,9 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         _housekeep_forever(gateway, config.privacy.retention.every.total_seconds())
     )
     running.revocations = asyncio.ensure_future(_reload_revocations_forever(gateway, REVOCATION_REFRESH_S))
+    if config.checkpoint_interval_s > 0:
+        keeper = running.checkpoints = CheckpointKeeper(gateway.admin, config.checkpoint_path)
+        running.checkpointer = asyncio.ensure_future(keeper.run_forever(config.checkpoint_interval_s))
     return running
 
 
