@@ -1,16 +1,21 @@
-"""Who may import the fund's cards, over the wire: a hospital's admin may not (dry run included),
-a provincial office only its own province's, the fund every province's."""
+"""Who may write the fund's card data, over the wire: a hospital's admin may not import (dry run
+included), a provincial office only its own province's cards, the fund every province's; and only
+a BHXH office records a holder's death."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bhytgate.pki.devca import TerminalIdentity, add_terminal
 from bhytgate_clients.sdk import GatewayError
 
 from .conftest import Deployment
+from .fresh import fresh_card
+from .test_e2e import OPERATOR, check
 
 
 def _record(deployment: Deployment, province: str, serial: str) -> dict[str, Any]:
@@ -54,3 +59,22 @@ def test_a_provincial_office_imports_its_own_province_only(deployment: Deploymen
     with deployment.client("bhxh-admin-01") as fund:  # the fund writes every province's
         assert fund.import_entitlements(_jsonl(other), "jsonl").imported_count == 1
     assert deployment.running.gateway.store.entitlement_by_card(other["card_number"]) is not None
+
+
+def test_only_a_bhxh_office_records_a_holders_death(deployment: Deployment, tmp_path: Path) -> None:
+    """A death blocks every card of the person: a hospital's counter may report a lost or stolen
+    card, not a death (any counter could otherwise refuse anyone care)."""
+    d = deployment
+    if not (d.home / "pki" / "terminals" / "hn-counter-01.pem").exists():
+        add_terminal(d.home / "pki", TerminalIdentity("hn-counter-01", "01000", "counter", "desk"))  # type: ignore[arg-type]
+    card, photos = fresh_card(d, tmp_path / "card", "deceased-1")
+    cccd = json.loads((card / "card.json").read_text(encoding="utf-8"))["citizen_id"]
+    with d.client("counter-01") as hospital, pytest.raises(GatewayError) as refused:
+        hospital.report_lost(cccd, "deceased", OPERATOR)
+    assert refused.value.code == "PERMISSION_DENIED"
+    assert "facility 01001 may not record a holder's death" in refused.value.message
+    assert check(d, card, photos=photos, terminal="clean-desk").decision == "ACCEPTED"  # nothing recorded
+    with d.client("hn-counter-01") as office:
+        assert office.report_lost(cccd, "deceased", OPERATOR)
+    after = check(d, card, photos=photos, terminal="clean-desk")
+    assert after.decision == "REJECTED" and after.reason_codes == ["DOCUMENT_REPORTED_LOST"]
