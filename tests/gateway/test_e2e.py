@@ -756,12 +756,14 @@ def test_counter_enrolment_enables_the_qr_path(deployment: Deployment) -> None:
         verification = check(deployment, card, terminal="counter-01")
         assert verification.decision in ("ACCEPTED", "REVIEW"), verification.reasons
         frames = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[:3])]
-        assert counter.enroll(
-            verification.verification_id,
-            frames,
-            OPERATOR,
-            consent_terms_version=counter.consent_terms().terms_version,
-        )
+        terms = counter.consent_terms().terms_version
+        assert counter.enroll(verification.verification_id, frames, OPERATOR, consent_terms_version=terms)
+        # one verification enrols once: other frames under the same proof do not replace it
+        others = [Frame(p.read_bytes(), i + 1) for i, p in enumerate(photos[3:6] or photos[:3])]
+        with pytest.raises(GatewayError) as again:
+            counter.enroll(verification.verification_id, others, OPERATOR, consent_terms_version=terms)
+        assert again.value.code == "FAILED_PRECONDITION"
+        assert "enrolled for this holder since this verification" in again.value.message
     holder = json.loads((card / "entitlement.json").read_text(encoding="utf-8"))
     born = holder["date_of_birth"].replace("/", "")  # dd/MM/yyyy -> ddMMyyyy
     qr = f"{meta['citizen_id']}||{meta['full_name']}|{born}|{holder['sex']}|Hà Nội|01012021"

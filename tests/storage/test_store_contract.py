@@ -146,6 +146,24 @@ def test_face_template_roundtrip(store: Store) -> None:
     assert store.get_face_template("001090000002") is None
 
 
+def test_a_template_is_not_written_over_one_enrolled_since(store: Store) -> None:
+    """One verification enrols once: the write names the verification's time, and a template
+    enrolled at or after it stays (two enrolments of one verification racing, or a stale one)."""
+    cccd, verified = "001090000003", T0
+    assert store.put_face_template(
+        cccd, b"a" * 64, "m", "1", T0 + dt.timedelta(seconds=5), unless_enrolled_since=verified
+    )
+    later = T0 + dt.timedelta(seconds=9)
+    assert not store.put_face_template(cccd, b"b" * 64, "m", "1", later, unless_enrolled_since=verified)
+    kept = store.get_face_template(cccd)
+    assert kept is not None and kept.template == b"a" * 64
+    # a newer verification replaces it
+    newer = T0 + dt.timedelta(minutes=10)
+    assert store.put_face_template(cccd, b"c" * 64, "m", "1", newer, unless_enrolled_since=newer)
+    got = store.get_face_template(cccd)
+    assert got is not None and (got.template, got.enrolled_at) == (b"c" * 64, newer)
+
+
 def test_face_template_encrypted_at_rest(store_factory: StoreFactory) -> None:
     if store_factory.kind != "sqlite":
         pytest.skip("raw-file inspection only for SQLite")

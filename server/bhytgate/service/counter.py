@@ -21,6 +21,10 @@ from bhytgate.service.state import Session, Sessions
 from bhytgate.service.workers import FaceJob, FacePool, check_kind
 from bhytgate.storage.sql import SqlStore
 
+# One verification enrols once (a second EnrollTemplate would replace the template with other
+# frames under the same proof), and never over an enrolment newer than itself.
+ENROLLED_SINCE = "a template was enrolled for this holder since this verification: verify again to enrol anew"
+
 
 class CounterService:
     def __init__(
@@ -68,6 +72,9 @@ class CounterService:
         session = await self._session(verification_id, caller)
         if not session.identity_ok or session.chip_image is None:
             raise FailedPrecondition("enrolment needs a chip verification whose identity checks passed")
+        current = await db(self.store.get_face_template, session.cccd_number)
+        if current is not None and current.enrolled_at >= session.at:
+            raise FailedPrecondition(ENROLLED_SINCE)
         limit = self.face_limit(timeout)
         async with self.pool.slot(check_kind(len(frames), enrol=True), deadline_s=limit):
             outcome = await self.pool.run(
@@ -83,7 +90,7 @@ class CounterService:
         now = self.clock()
         privacy = self.privacy
         consent_id = await db(lambda: privacy.record_consent(caller, session.cccd_number, operator))
-        await db(
+        written = await db(
             lambda: self.store.put_face_template(
                 session.cccd_number,
                 outcome.template or b"",
@@ -91,8 +98,11 @@ class CounterService:
                 parsed.model.version,
                 now,
                 consent_id=consent_id,
+                unless_enrolled_since=session.at,  # two enrolments of one verification at once
             )
         )
+        if not written:
+            raise FailedPrecondition(ENROLLED_SINCE)
         await db(
             lambda: self.recorder.record_action(
                 caller, "ENROLLED", "enrol", document_number=session.cccd_number

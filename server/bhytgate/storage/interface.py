@@ -154,7 +154,8 @@ class Store(Protocol):
         at: dt.datetime,
         *,
         consent_id: int | None = None,
-    ) -> None: ...
+        unless_enrolled_since: dt.datetime | None = None,
+    ) -> bool: ...
 
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None: ...
 

@@ -44,6 +44,15 @@ from bhytgate.storage.revocations import RevocationMixin
 from bhytgate.storage.schema import MIGRATIONS
 from bhytgate.storage.shared import SharedStateMixin
 
+_PUT_TEMPLATE = """INSERT INTO face_templates (cccd_number, model_name, model_version, nonce,
+     ciphertext, enrolled_at, consent_id)
+   VALUES (?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT (cccd_number) DO UPDATE SET model_name = excluded.model_name,
+     model_version = excluded.model_version, nonce = excluded.nonce,
+     ciphertext = excluded.ciphertext, enrolled_at = excluded.enrolled_at,
+     consent_id = excluded.consent_id"""
+_PUT_TEMPLATE_UNLESS_NEWER = _PUT_TEMPLATE + " WHERE face_templates.enrolled_at < ?"
+
 
 class Tx:
     """A connection inside one transaction, speaking `?` placeholders whatever the engine."""
@@ -317,21 +326,21 @@ class SqlStore(
         at: dt.datetime,
         *,
         consent_id: int | None = None,
-    ) -> None:
-        """`consent_id`: the holder's consent the template is kept under (see storage/privacy.py)."""
+        unless_enrolled_since: dt.datetime | None = None,
+    ) -> bool:
+        """`consent_id`: the holder's consent the template is kept under (see storage/privacy.py).
+        With `unless_enrolled_since`, a template enrolled at or after that moment is kept and False
+        returned: one verification enrols once, and never over a newer enrolment."""
         check_cccd(cccd_number)
         nonce, ct = self._sealer.seal(cccd_number, model_name, model_version, template)
+        params: tuple[Any, ...] = (cccd_number, model_name, model_version, nonce, ct, self._ts(at))
         with self._tx() as c:
-            c.execute(
-                """INSERT INTO face_templates (cccd_number, model_name, model_version, nonce,
-                     ciphertext, enrolled_at, consent_id)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (cccd_number) DO UPDATE SET model_name = excluded.model_name,
-                     model_version = excluded.model_version, nonce = excluded.nonce,
-                     ciphertext = excluded.ciphertext, enrolled_at = excluded.enrolled_at,
-                     consent_id = excluded.consent_id""",
-                (cccd_number, model_name, model_version, nonce, ct, self._ts(at), consent_id),
-            )
+            if unless_enrolled_since is None:
+                cur = c.execute(_PUT_TEMPLATE, (*params, consent_id))
+            else:
+                since = self._ts(unless_enrolled_since)
+                cur = c.execute(_PUT_TEMPLATE_UNLESS_NEWER, (*params, consent_id, since))
+            return bool(cur.rowcount)
 
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None:
         with self._read() as c:
