@@ -104,6 +104,28 @@ def test_a_window_the_console_does_not_offer_is_a_clear_400(deployment: Deployme
     assert status == 400 and "hours must be one of" in body
 
 
+@pytest.mark.parametrize(
+    "hours",
+    [
+        "%EF%BC%92%EF%BC%94",  # fullwidth "２４": int() read it as 24
+        "%D9%A2%D9%A4",  # Arabic-Indic "٢٤"
+        "%E0%A5%A8%E0%A5%AA",  # Devanagari "२४"
+        "2_4",  # int() takes digit-group underscores
+        "%2B24",  # "+24"
+        "%2024",  # " 24"
+        "24%0A",  # "24\n"
+        "abc",
+    ],
+)
+def test_hours_other_than_ascii_digits_are_the_same_400(deployment: Deployment, hours: str) -> None:
+    """Attack run: the dashboard took any digits int() reads (other scripts, '_', a sign,
+    whitespace) as a window; only ASCII digits are one, anything else is the 400 of an unknown one."""
+    status, _, body = request(deployment, "admin-01", "GET", f"/?hours={hours}")
+    assert status == 400 and "hours must be one of 1, 6, 24, 72, 168" in body
+    status, _, _ = request(deployment, "admin-01", "GET", "/?hours=24")
+    assert status == 200
+
+
 def test_a_post_without_the_form_token_of_this_certificate_is_refused(deployment: Deployment) -> None:
     status, _, body = request(deployment, "admin-01", "POST", "/", {"csrf": "0" * 64})
     assert status == 403 and "form token" in body
@@ -161,13 +183,16 @@ def test_an_upload_of_two_files_is_refused_not_half_reconciled(deployment: Deplo
     assert resp.status == 400 and "one claims file at a time" in text
 
 
-def upload(d: Deployment, terminal: str, data: bytes) -> tuple[int, str]:
-    """The claims page's form, as a browser posts it: token first, then the file."""
+def upload(d: Deployment, terminal: str, data: bytes, window_minutes: bytes | None = None) -> tuple[int, str]:
+    """The claims page's form, as a browser posts it: token first, the window if given, then the file."""
     _, _, page = request(d, terminal, "GET", "/claims")
     token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
     assert token is not None, page
     boundary = "b0undary"
-    parts = [(b'name="csrf"', token.group(1).encode()), (b'name="file"; filename="c.xml"', data)]
+    parts = [(b'name="csrf"', token.group(1).encode())]
+    if window_minutes is not None:
+        parts.append((b'name="window_minutes"', window_minutes))
+    parts.append((b'name="file"; filename="c.xml"', data))
     body = b"".join(
         b"--"
         + boundary.encode()
@@ -206,3 +231,26 @@ def test_an_admin_reconciles_its_own_facilitys_files_in_the_console_and_the_audi
     assert status == 403 and "an admin of facility 01001 reconciles its own facility&#39;s files only" in body
     status, body = upload(deployment, "auditor-01", data)
     assert status == 200 and "LK-CONSOLE-1" in body
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        b"0000000000000005" + b"9",  # read as its first 16 characters: 5 minutes, not 59
+        b" 5",
+        "５".encode(),
+        b"+5",
+        b"1_0",
+        b"10081",  # one past the 7 days
+    ],
+)
+def test_a_claims_window_other_than_ascii_digits_in_range_is_refused(
+    deployment: Deployment, window: bytes
+) -> None:
+    """Attack run follow-up: the window is ASCII digits in full or the form's 400, never a part of it."""
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    data = claims_bytes("01001", [Visit("LK-WINDOW-1", "001200000123", "DN4010000012345", at, "01001")])
+    status, body = upload(deployment, "admin-01", data, window)
+    assert status == 400 and "Window must be 0 (default) to 10080 minutes." in body
+    status, body = upload(deployment, "admin-01", data, b"59")
+    assert status == 200 and "LK-WINDOW-1" in body

@@ -172,3 +172,36 @@ def test_the_aa_challenge_is_derived_from_the_nonce_as_documented(node: str, dep
         json.dumps({"address": address, "pki": str(pki)}),
     )
     assert got == {"nonce": 32, "aa": 32, "derived": True}
+
+
+def test_node_refuses_an_attestation_spelled_non_canonically(node: str) -> None:
+    """Attack run: the signature's last character with its unused bits set decodes to the same
+    bytes (Buffer.from is lenient), so one attestation verified under sixteen spellings, each a
+    different attestation id. Node holds it to the one canonical spelling, as the Python SDK does."""
+    from bhytgate.attestation import AttestationClaims, generate_key, jwks_json, sign_attestation
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    key = generate_key()
+    claims = AttestationClaims(
+        "bhytgate-dev-01", "ver-1", "01001", "desk-01", ("face",), "chip_face", "DN4010123456789",
+        "ACCEPTED", now, now + dt.timedelta(days=7),
+    )  # fmt: skip
+    token = sign_attestation(claims, key)
+    head, payload, sig = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = sig[:-1] + alphabet[alphabet.index(sig[-1]) | 1]  # 86 characters: 4 unused bits
+    verdicts = node_eval(
+        node,
+        "const {verifyAttestation} = require('./lib/client');"
+        "const {tokens, jwks} = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const out = {};"
+        "for (const [k, t] of Object.entries(tokens)) out[k] = verifyAttestation(t, jwks).status;"
+        "console.log(JSON.stringify(out));",
+        json.dumps(
+            {
+                "tokens": {"canonical": token, "respelled": f"{head}.{payload}.{respelled}"},
+                "jwks": jwks_json([key.public_key()]),
+            }
+        ),
+    )
+    assert verdicts == {"canonical": "ok", "respelled": "malformed"}

@@ -232,8 +232,17 @@ const ATTESTATION_TYP = 'bhytgate-attestation+jwt';
 const REQUIRED_CLAIMS = ['iss', 'iat', 'exp', 'jti', 'facility', 'terminal', 'checks', 'assurance_level', 'ma_the', 'decision'];
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * The one canonical base64url spelling (alphabet, no padding, unused bits zero): Buffer.from reads
+ * a last character with unused bits set as the same bytes, and an attestation's id is the SHA-256
+ * of its text, so another spelling would be another attestation.
+ */
+function isCanonicalB64url(segment) {
+  return B64URL.test(segment) && Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
+
 function b64uJson(segment) {
-  if (!B64URL.test(segment)) throw new Error('not base64url');
+  if (!isCanonicalB64url(segment)) throw new Error('not canonical base64url');
   const value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
   return value;
@@ -257,7 +266,9 @@ function jwkThumbprint(jwk) {
 function verifyAttestation(token, jwksJson, { now = new Date(), issuer = null, leewayS = 60 } = {}) {
   const fail = (status, detail = '', claims = null) => ({ ok: false, status, claims, detail });
   const parts = typeof token === 'string' ? token.split('.') : [];
-  if (parts.length !== 3 || !parts.every((p) => B64URL.test(p))) return fail('malformed', 'not a compact JWS');
+  if (parts.length !== 3 || !parts.every(isCanonicalB64url)) {
+    return fail('malformed', 'not a compact JWS (three canonical base64url segments)');
+  }
   let header;
   let payload;
   try {

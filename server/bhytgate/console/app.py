@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,6 +54,14 @@ async def in_console_thread(app: web.Application, fn: Callable[..., _T], *args: 
 
 WINDOWS_H = (1, 6, 24, 72, 168)
 SPIKE_RATE = 0.5  # a terminal refusing half its checks is highlighted
+_ASCII_DIGITS = re.compile(r"[0-9]{1,5}")  # enough for any window (the claims one: 10080 minutes)
+
+
+def ascii_number(text: str) -> int | None:
+    """The number `text` is as 1 to 5 ASCII digits, nothing else; None otherwise. int() alone also
+    reads other scripts' digits ("２４", "٢٤"), '_' between digits, a sign and whitespace."""
+    return int(text) if _ASCII_DIGITS.fullmatch(text) else None
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -183,11 +192,8 @@ def _dashboard(
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    try:
-        hours = int(request.query.get("hours", "24"))
-    except ValueError:
-        hours = 0
-    if hours not in WINDOWS_H:
+    hours = ascii_number(request.query.get("hours", "24"))
+    if hours is None or hours not in WINDOWS_H:
         raise web.HTTPBadRequest(text=f"hours must be one of {', '.join(map(str, WINDOWS_H))}")
     officer = request[OFFICER_KEY]
     scope = stats.Scope.of(officer.role, officer.facility)

@@ -16,7 +16,16 @@ from aiohttp import BodyPartReader, web
 from bhytgate.claims.envelope import MAX_FILE_BYTES, ClaimsFileError, ClaimsScopeError
 from bhytgate.claims.match import Outcome, Status
 from bhytgate.claims.service import MAX_WINDOW
-from bhytgate.console.app import GATEWAY, NAV, OFFICER_KEY, UPLOAD_KEY, NavItem, in_console_thread, render
+from bhytgate.console.app import (
+    GATEWAY,
+    NAV,
+    OFFICER_KEY,
+    UPLOAD_KEY,
+    NavItem,
+    ascii_number,
+    in_console_thread,
+    render,
+)
 from bhytgate.console.auth import require_role
 from bhytgate.console.review_page import _caller
 from bhytgate.storage import StoreUnavailable
@@ -81,11 +90,13 @@ async def claims_upload(request: web.Request) -> web.Response:
     window: dt.timedelta | None = None
     part = await reader.next()
     if isinstance(part, BodyPartReader) and part.name == "window_minutes":
-        text = (await part.read(decode=True))[:16].decode("ascii", "replace").strip()
+        # The field in full (never its first characters: "0000000000000005" + "9" was 5 minutes).
+        text = (await part.read(decode=True)).decode("ascii", "replace")
         if text:
-            if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= _max_minutes():
+            minutes = ascii_number(text)
+            if minutes is None or minutes > _max_minutes():
                 return fail(f"Window must be 0 (default) to {_max_minutes()} minutes.")
-            window = dt.timedelta(minutes=int(text)) if int(text) else None
+            window = dt.timedelta(minutes=minutes) if minutes else None
         part = await reader.next()
     if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
         return fail("Choose a claims file to upload.")

@@ -17,6 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bhytgate.attestation import ALGORITHM, public_jwk
+from bhytgate_client.attestation import b64url_decode_strict
 
 RECEIPT_TYP = "bhytgate-household-receipt+jwt"
 
@@ -127,7 +128,16 @@ class ReceiptInvalid(ValueError):
 
 def verify_receipt(token: str, jwks_json: str) -> Receipt:
     """The receipt, once its ES256 signature verifies with a key of `jwks_json` and its typ is a
-    receipt's; ReceiptInvalid otherwise."""
+    receipt's; ReceiptInvalid otherwise. Each segment in its one canonical base64url spelling
+    first: PyJWT's decoder takes padding and unused bits set, other spellings of one receipt."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise ReceiptInvalid("not a compact JWS")
+    try:
+        for segment in segments:
+            b64url_decode_strict(segment)
+    except ValueError as exc:
+        raise ReceiptInvalid(f"not a compact JWS: {exc}") from None
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:

@@ -15,8 +15,6 @@ Pure: no storage, no gRPC.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
 import enum
@@ -33,11 +31,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bhytgate.policy.model import Reason
+from bhytgate_client.attestation import b64url_decode_strict
 from bhytgate_client.integrity import integrity_nonce
 
 SUPPORTED_ALGORITHMS = frozenset({"ES256", "ES384", "RS256", "PS256", "EdDSA"})
 MAX_TOKEN_CHARS = 16 * 1024
-_B64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,15}", re.ASCII)
 _KID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
 _FORBIDDEN_HEADERS = ("jwk", "jku", "x5c", "x5u", "crit", "b64")
@@ -156,15 +154,10 @@ def _invalid(detail: str) -> _Failed:
 
 
 def _b64url(segment: str, what: str) -> bytes:
-    if _B64URL.fullmatch(segment) is None or len(segment) % 4 == 1:
-        raise _invalid(f"{what}: not unpadded base64url")
     try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
-        raise _invalid(f"{what}: not unpadded base64url") from None
-    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
-        raise _invalid(f"{what}: non-canonical base64url")
-    return data
+        return b64url_decode_strict(segment)
+    except ValueError as exc:
+        raise _invalid(f"{what}: {exc}") from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,12 +47,27 @@ REQUIRED_CLAIMS = (
 )
 
 
-def b64url_decode(text: str) -> bytes:
-    """base64url without padding (RFC 7515); anything outside the alphabet is refused."""
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_decode_strict(text: str) -> bytes:
+    """base64url as RFC 7515 writes it: its alphabet only, no padding, and the one spelling of the
+    bytes (a last character with unused bits set decodes to the same bytes). A token's id is the
+    hash of its text, so a second spelling of one signed token would be a second token. ValueError
+    (a precise message) otherwise; every JWS-like token the gateway and this SDK verify uses it."""
+    if "=" in text:
+        raise ValueError("not base64url: padding '=' is not allowed")
+    if _B64URL.fullmatch(text) is None:
+        raise ValueError("not base64url: a character outside [A-Za-z0-9_-]")
+    if len(text) % 4 == 1:
+        raise ValueError("not base64url: a length no encoding has")
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64url: {exc}") from None
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):  # not reached for a string the pattern admits
+        raise ValueError("not base64url") from None
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != text:
+        raise ValueError("not canonical base64url: the last character sets unused bits")
+    return data
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -64,7 +80,7 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
     if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
         raise ValueError("not an EC P-256 key")
-    x, y = b64url_decode(str(jwk["x"])), b64url_decode(str(jwk["y"]))
+    x, y = b64url_decode_strict(str(jwk["x"])), b64url_decode_strict(str(jwk["y"]))
     if len(x) != 32 or len(y) != 32:
         raise ValueError("bad coordinate length")
     # from_encoded_point validates that the point is on the curve
@@ -163,13 +179,13 @@ def _split(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     if len(parts) != 3:
         raise ValueError("a compact JWS has three segments")
     try:
-        header = json.loads(b64url_decode(parts[0]))
+        header = json.loads(b64url_decode_strict(parts[0]))
     except RecursionError:  # json's own limit on nesting: an unsigned header of 1500 '['s
         raise ValueError("the header nests too deeply") from None
     if not isinstance(header, dict):
         raise ValueError("the header is not a JSON object")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    return header, b64url_decode(parts[1]), b64url_decode(parts[2]), signing_input
+    return header, b64url_decode_strict(parts[1]), b64url_decode_strict(parts[2]), signing_input
 
 
 def _es256_valid(key: ec.EllipticCurvePublicKey, signature: bytes, signed: bytes) -> bool:

@@ -1,0 +1,101 @@
+"""VerifyAuditChain's checkpoint signatures are checked on the audit check's own thread, not the
+event loop (attack run: up to 1,000 ES256 verifications a call held every RPC of the replica).
+
+The thread is observed with a profile hook on the real `verify_checkpoint`: nothing is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+import pytest
+
+from bhytgate.attestation import generate_key
+from bhytgate.audit import AuditEvent, append_event
+from bhytgate.audit.checkpoint import AuditCheckpoint, sign_checkpoint, verify_checkpoint
+from bhytgate.service.admin import AdminService
+from bhytgate.service.model import InvalidRequest
+from bhytgate.storage.sql import SqliteStore
+
+NOW = dt.datetime(2026, 12, 2, 7, 0, tzinfo=dt.UTC)
+KEY = generate_key()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "gate.db", template_key=None)
+    for n in range(3):
+        append_event(store, AuditEvent(f"v-{n}", NOW, "ACCEPTED", "01001", "desk-01"), b"k" * 32)
+    yield store
+    store.close()
+
+
+def _service(store: SqliteStore) -> AdminService:
+    """The administrator's service as VerifyAuditChain calls it (the parts an audit check does not
+    use left out)."""
+    none = cast(Any, None)
+    return AdminService(
+        store, none, none, none, none, attestation_key=KEY, clock=lambda: NOW, issuer="bhytgate-test"
+    )
+
+
+def _verify_watching(service: AdminService, tokens: Sequence[str]) -> tuple[Any, list[str], str]:
+    """verify_audit's result (or the exception it raised), the threads verify_checkpoint ran on,
+    and the event loop's thread. threading.setprofile reaches the audit thread: the service's
+    executor starts it on first use, after the hook is set."""
+    code = verify_checkpoint.__code__
+    seen: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is code:
+            seen.append(threading.current_thread().name)
+
+    async def main() -> tuple[Any, str]:
+        loop_thread = threading.current_thread().name
+        try:
+            return await service.verify_audit(tokens), loop_thread
+        except InvalidRequest as exc:
+            return exc, loop_thread
+
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        result, loop_thread = asyncio.run(main())
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
+    return result, seen, loop_thread
+
+
+def test_checkpoints_are_verified_on_the_audit_thread(store: SqliteStore) -> None:
+    size, head = store.audit_head()
+    token = sign_checkpoint(AuditCheckpoint("bhytgate-test", size, head, NOW), KEY)
+    result, seen, loop_thread = _verify_watching(_service(store), [token] * 40)
+    assert result == (True, 3, None, "ok")
+    assert len(seen) == 40 and loop_thread not in seen
+    assert {name.split("_")[0] for name in seen} == {"audit-check"}
+
+
+def test_a_refused_checkpoint_is_named_as_before_and_checked_off_the_loop(store: SqliteStore) -> None:
+    size, head = store.audit_head()
+    good = sign_checkpoint(AuditCheckpoint("bhytgate-test", size, head, NOW), KEY)
+    foreign = sign_checkpoint(AuditCheckpoint("bhytgate-test", size, head, NOW), generate_key())
+    result, seen, loop_thread = _verify_watching(_service(store), [good, foreign, "x.y", good])
+    assert isinstance(result, InvalidRequest)
+    assert [field for field, _ in result.violations] == ["checkpoints[1]", "checkpoints[2]"]
+    assert result.violations[1][1].startswith("not a compact JWS: ")
+    assert "not signed by a key of this gateway's JWKS" in result.violations[0][1]
+    assert len(seen) == 4 and loop_thread not in seen
+
+
+def test_a_rewritten_log_is_reported_as_before(store: SqliteStore) -> None:
+    size, _ = store.audit_head()
+    other = sign_checkpoint(AuditCheckpoint("bhytgate-test", size, "ab" * 32, NOW), KEY)
+    result, _, _ = _verify_watching(_service(store), [other])
+    assert result[:3] == (False, 3, size - 1) and "rewritten since" in result[3]
