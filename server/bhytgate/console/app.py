@@ -63,6 +63,17 @@ def ascii_number(text: str) -> int | None:
     return int(text) if _ASCII_DIGITS.fullmatch(text) else None
 
 
+async def read_field(part: BodyPartReader, limit: int) -> bytes | None:
+    """A small multipart field in full, or None once it passes `limit` bytes: `part.read()` holds
+    a part of any size in memory (a 1 GiB "csrf" field before the file, say)."""
+    data = bytearray()
+    while chunk := await part.read_chunk(4096):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(part.decode(bytes(data)))
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -132,7 +143,8 @@ async def _check_form(request: web.Request, officer: Officer) -> None:
                 reader = await request.multipart()
                 part = await reader.next()
                 if isinstance(part, BodyPartReader) and part.name == "csrf":
-                    token = (await part.read(decode=True))[:128].decode("ascii", "replace")
+                    field = await read_field(part, 128)  # longer than any token: refused below
+                    token = field.decode("ascii", "replace") if field is not None else None
                 request[UPLOAD_KEY] = reader
                 request[FORM_KEY] = MultiDictProxy(MultiDict())
             else:

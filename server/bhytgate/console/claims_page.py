@@ -24,6 +24,7 @@ from bhytgate.console.app import (
     NavItem,
     ascii_number,
     in_console_thread,
+    read_field,
     render,
 )
 from bhytgate.console.auth import require_role
@@ -91,7 +92,8 @@ async def claims_upload(request: web.Request) -> web.Response:
     part = await reader.next()
     if isinstance(part, BodyPartReader) and part.name == "window_minutes":
         # The field in full (never its first characters: "0000000000000005" + "9" was 5 minutes).
-        text = (await part.read(decode=True)).decode("ascii", "replace")
+        field = await read_field(part, 16)
+        text = field.decode("ascii", "replace") if field is not None else "too long"
         if text:
             minutes = ascii_number(text)
             if minutes is None or minutes > _max_minutes():
