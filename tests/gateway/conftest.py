@@ -98,6 +98,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
         console_listen="127.0.0.1:0",
         claims_idle_s=5.0,
         request_receive_s=5.0,  # a unary request that stops short is ended after 5 s
+        handshake_timeout_s=5.0,
     )
     server = ServerThread(config)
     running = server.start()

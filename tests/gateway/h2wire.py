@@ -29,7 +29,7 @@ class Answer:
     reset: bool = False
 
 
-def _context(pki: Path, terminal: str) -> ssl.SSLContext:
+def tls_context(pki: Path, terminal: str) -> ssl.SSLContext:
     layout = PkiLayout(pki)
     ctx = ssl.create_default_context(cafile=str(layout.ca_cert))
     ctx.load_cert_chain(str(layout.terminal_cert(terminal)), str(layout.terminal_key(terminal)))
@@ -42,7 +42,7 @@ class RawCall:
 
     def __init__(self, pki: Path, terminal: str, port: int, method: str) -> None:
         raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock = _context(pki, terminal).wrap_socket(raw, server_hostname="localhost")
+        self.sock = tls_context(pki, terminal).wrap_socket(raw, server_hostname="localhost")
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         self.conn.initiate_connection()
         self.stream = self.conn.get_next_available_stream_id()

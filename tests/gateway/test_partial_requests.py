@@ -7,13 +7,16 @@ MiB and stops would hold what it sent for as long as its connection stays open (
 
 from __future__ import annotations
 
+import socket
+import time
+
 import grpc
 import pytest
 
 from bhytgate.api.v1 import gateway_pb2 as pb
 
 from .conftest import Deployment
-from .h2wire import RawCall
+from .h2wire import RawCall, tls_context
 
 VERIFY = "/bhytgate.v1.VerificationService/Verify"
 KEYS = "/bhytgate.v1.VerificationService/GetAttestationKeys"
@@ -80,3 +83,43 @@ def _terminal_still_works(deployment: Deployment) -> object:
     yield None
     with deployment.client(TERMINAL) as client:
         assert client.verification.GetAttestationKeys(pb.GetAttestationKeysRequest(), timeout=30).jwks_json
+
+
+def _closed_after(sock: socket.socket, within_s: float) -> float:
+    start = time.monotonic()
+    sock.settimeout(within_s)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        pytest.fail(f"connection still open after {within_s} s")
+    except OSError:
+        pass
+    return time.monotonic() - start
+
+
+def test_a_connection_that_never_finishes_its_handshake_is_closed(deployment: Deployment) -> None:
+    """gRPC's default lets a socket that sends nothing hold a descriptor for 120 s."""
+    bound = deployment.running.gateway.config.handshake_timeout_s
+    silent = socket.create_connection(("127.0.0.1", deployment.running.port), timeout=30)
+    try:
+        took = _closed_after(silent, bound + 20)
+    finally:
+        silent.close()
+    assert bound - 1 <= took < bound + 20
+    # a TLS client that stops after its ClientHello's first bytes fares the same
+    raw = socket.create_connection(("127.0.0.1", deployment.running.port), timeout=30)
+    try:
+        raw.sendall(b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03")
+        assert _closed_after(raw, bound + 20) < bound + 20
+    finally:
+        raw.close()
+    # and so does a terminal that completes TLS and never starts HTTP/2
+    tls = tls_context(deployment.home / "pki", TERMINAL).wrap_socket(
+        socket.create_connection(("127.0.0.1", deployment.running.port), timeout=30),
+        server_hostname="localhost",
+    )
+    try:
+        assert _closed_after(tls, bound + 20) < bound + 20
+    finally:
+        tls.close()

@@ -84,6 +84,11 @@ class GatewayConfig:
     # one client certificate may be arriving at once (service/call_limit.py): gRPC holds a request
     # that stops short of its declared length for as long as its connection stays open.
     request_receive_s: float = 30.0
+    # A connection must finish its TLS handshake within this (gRPC's default, 120 s, let an
+    # unauthenticated socket that sends nothing hold a file descriptor for two minutes), and one
+    # with no call for connection_idle_s is closed (a client reconnects when it next calls).
+    handshake_timeout_s: float = 20.0
+    connection_idle_s: float = 600.0
     receiving_per_terminal: int = 4
     # ReconcileClaims (one 1 GiB file may take minutes): at most this many streams of one terminal
     # at once on a replica, and each closed when the caller sends nothing for this long: 64

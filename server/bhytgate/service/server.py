@@ -121,6 +121,12 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         )
     if config.max_concurrent_rpcs < 1:
         raise ValueError("max_concurrent_rpcs must be at least 1")
+    for name, seconds, most in (
+        ("handshake_timeout_s", config.handshake_timeout_s, 300),
+        ("connection_idle_s", config.connection_idle_s, 86400),
+    ):
+        if not 1 <= seconds <= most:
+            raise ValueError(f"{name} {seconds}: seconds from 1 to {most}")
     if config.claims_streams_per_terminal < 1:
         raise ValueError("claims_streams_per_terminal must be at least 1")
     if not 0 < config.claims_idle_s <= 3600:
@@ -181,6 +187,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
             # asking for port 0 can be handed one port (grpc/grpc#10755, seen here as tests of two
             # gateways run side by side reading each other's audit). Off: the port is ours alone.
             ("grpc.so_reuseport", 0),
+            ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", int(config.connection_idle_s * 1000)),
         ],
         # Not gRPC's maximum_concurrent_rpcs: that counts each connected client's health Watch.
         interceptors=[calls],
