@@ -20,7 +20,7 @@ from bhytgate.attestation import generate_key
 from bhytgate.audit import AuditEvent, append_event
 from bhytgate.audit.checkpoint import AuditCheckpoint, sign_checkpoint, verify_checkpoint
 from bhytgate.service.admin import AdminService
-from bhytgate.service.model import InvalidRequest
+from bhytgate.service.model import Busy, InvalidRequest
 from bhytgate.storage.sql import SqliteStore
 
 NOW = dt.datetime(2026, 12, 2, 7, 0, tzinfo=dt.UTC)
@@ -99,3 +99,33 @@ def test_a_rewritten_log_is_reported_as_before(store: SqliteStore) -> None:
     other = sign_checkpoint(AuditCheckpoint("bhytgate-test", size, "ab" * 32, NOW), KEY)
     result, _, _ = _verify_watching(_service(store), [other])
     assert result[:3] == (False, 3, size - 1) and "rewritten since" in result[3]
+
+
+def test_a_second_audit_check_while_one_runs_is_refused_at_once(store: SqliteStore) -> None:
+    """Attack run 2026-12-03: 64 VerifyAuditChain calls of one admin queued behind the one-at-a-time
+    lock, each holding a call slot, and every check-in of the replica was RESOURCE_EXHAUSTED."""
+    service = _service(store)
+    size, head = store.audit_head()
+    # enough checkpoint signatures that the first check is still running when the second arrives
+    tokens = [sign_checkpoint(AuditCheckpoint("bhytgate-test", size, head, NOW), KEY)] * 1000
+
+    async def main() -> tuple[object, object, float]:
+        first = asyncio.ensure_future(service.verify_audit(tokens))
+        await asyncio.sleep(0)  # the first holds the turn
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await service.verify_audit()
+            second: object = "ran"
+        except Busy as exc:
+            second = exc
+        waited = loop.time() - started
+        return await first, second, waited
+
+    first, second, waited = asyncio.run(main())
+    assert first == (True, 3, None, "ok")
+    assert isinstance(second, Busy), second
+    assert "an audit check is already running on this replica" in str(second)
+    assert second.retry_after_s >= 1 and waited < 0.05  # refused without waiting for the first
+    # and once the first is done, the next one runs
+    assert asyncio.run(service.verify_audit()) == (True, 3, None, "ok")

@@ -8,6 +8,8 @@ import concurrent.futures
 import datetime as dt
 import functools
 import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +31,7 @@ from bhytgate.entitlement.authority import ImportRefused, import_province
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate
-from bhytgate.service.model import Caller, InvalidRequest, PermissionDenied, Unavailable, db
+from bhytgate.service.model import Busy, Caller, InvalidRequest, PermissionDenied, Unavailable, db
 from bhytgate.service.recorder import Recorder
 from bhytgate.service.revocation import RevocationReason, RevokedCertificates, fingerprint, load_certificate
 from bhytgate.service.state import TerminalKeys
@@ -75,6 +77,7 @@ class AdminService:
         # abandoned checks made every check-in's storage calls wait 22 s (attack run, 2026-12-02):
         # one check at a time, on a thread of its own; a caller gone while waiting never starts one.
         self._audit_turn = asyncio.Lock()
+        self._audit_last_s = 1.0  # how long the last audit check took: a refused caller's wait
         self._audit_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-check")
         # Entitlement files parse (~3 s for 32 MB) on a thread of their own too, one file at a time:
         # the default pool carries every check-in's storage calls.
@@ -200,11 +203,19 @@ class AdminService:
                 report = check_checkpoints(self.store.iter_audit(), pinned, report.checked)
             return report.ok, report.checked, report.first_broken_index, report.reason
 
+        if self._audit_turn.locked():
+            # Refused at once: callers queued behind the lock each held a call slot, and 64 of
+            # one admin's took every slot of the replica (attack run, 2026-12-03).
+            wait = max(1.0, math.ceil(self._audit_last_s))
+            raise Busy(f"an audit check is already running on this replica; retry in {wait:.0f} s", wait)
         async with self._audit_turn:
+            started = time.monotonic()
             try:
                 return await asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
             except StoreUnavailable as exc:
                 raise Unavailable(str(exc)) from None
+            finally:
+                self._audit_last_s = time.monotonic() - started
 
     async def audit_checkpoint(self) -> tuple[str, AuditCheckpoint]:
         """The log's size and last hash now, signed with the attestation key (whole seconds, as

@@ -48,6 +48,15 @@ class AlreadyExists(Exception):
     for another renewal): ALREADY_EXISTS."""
 
 
+class Busy(Exception):
+    """One-at-a-time work is already running (an audit check): RESOURCE_EXHAUSTED with RetryInfo,
+    at once, rather than a call that waits holding one of the gateway's call slots."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(Exception):
     """Something the check depends on is down or busy (database, a lock held too long); nothing the
     caller did. UNAVAILABLE: the caller may retry (a Verify with a new challenge)."""

@@ -41,6 +41,7 @@ from bhytgate.service.gateway import (
     RateLimited,
     Unavailable,
 )
+from bhytgate.service.model import Busy
 from bhytgate.service.revocation import fingerprint
 from bhytgate.service.wire import (
     LARGE_REQUEST_BYTES,
@@ -118,6 +119,9 @@ def _failure(self: Any, name: str, exc: Exception) -> tuple[grpc.StatusCode, str
         return status.code, status.details, status.trailing_metadata
     if isinstance(exc, RateLimited):
         # Not overload: backoff within the window cannot help. Say which limit, and when it resets.
+        status = retry_status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s)
+        return status.code, status.details, status.trailing_metadata
+    if isinstance(exc, Busy):
         status = retry_status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s)
         return status.code, status.details, status.trailing_metadata
     if isinstance(exc, Overloaded):
