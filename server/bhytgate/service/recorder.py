@@ -45,6 +45,9 @@ class RecordExtras:
 
     cccd: str | None = None
     doc_key: str | None = None
+    # The document came from a QR: a rejection is counted under policy.collect.qr_fraud_key, so
+    # that a forged QR cannot lock or move the holder's chip path.
+    qr: bool = False
     face_mismatch: bool = False
     chip_image: bytes | None = None
     identity_ok: bool = False
@@ -159,6 +162,8 @@ class Recorder:
                 )
             else:
                 key = extra.doc_key or document_key(self.audit_key, extra.cccd)
+                if extra.qr and result.outcome is Outcome.REJECTED:
+                    key = collect.qr_fraud_key(key)
                 collect.record_outcome(
                     self.store,
                     document_key=key,

@@ -103,6 +103,7 @@ class Attempt:
     challenge_id: str
     cccd: str | None = None
     doc_key: str | None = None
+    qr: bool = False  # the document came from a QR: a rejection is counted under its own key
 
     def result(self, outcome: Outcome, reasons: list[Reason], **kw: Any) -> VerifyResult:
         return VerifyResult(
@@ -122,7 +123,9 @@ class Attempt:
         )
 
     def extras(self, **kw: Any) -> RecordExtras:
-        return RecordExtras(cccd=self.cccd, doc_key=self.doc_key, challenge_id=self.challenge_id, **kw)
+        return RecordExtras(
+            cccd=self.cccd, doc_key=self.doc_key, challenge_id=self.challenge_id, qr=self.qr, **kw
+        )
 
 
 class VerificationFlow:
@@ -290,6 +293,7 @@ class VerificationFlow:
         # 5-8 run one at a time per document (the fraud rules read, then record, its history)
         attempt.cccd = found.cccd
         attempt.doc_key = document_key(self.audit_key, found.cccd)
+        attempt.qr = found.source is DocumentSource.QR
         async with self.doc_lock.hold(attempt.doc_key):
             try:
                 if inp.guardian is not None:
@@ -316,7 +320,7 @@ class VerificationFlow:
 
         # 5. lost/stolen and locks, before any face work
         with t.stage("fraud_signals"):
-            fraud = await db(self._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
+            fraud = await db(self._fraud_signals, attempt.doc_key, ev.issue_date, caller, now, attempt.qr)
         early = []
         if fraud.reported_lost:
             early.append(
@@ -450,7 +454,7 @@ class VerificationFlow:
         return None
 
     def _fraud_signals(
-        self, doc_key: str, issue_date: dt.date | None, caller: Caller, now: dt.datetime
+        self, doc_key: str, issue_date: dt.date | None, caller: Caller, now: dt.datetime, qr: bool = False
     ) -> FraudSignals:
         signals = collect.collect_fraud_signals(
             self.store,
@@ -459,6 +463,7 @@ class VerificationFlow:
             terminal_id=caller.terminal_id,
             now=now,
             policy=self.config.policy,
+            qr=qr,
         )
         if signals.reported_lost:
             # A lost or stolen card is replaced by a new card with the same CCCD number: a report
