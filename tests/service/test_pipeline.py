@@ -167,7 +167,9 @@ def test_a_face_worker_restarting_is_a_recorded_retry_outside_the_fraud_rules(ga
         qr_check(gateway)
     bodies = [e.body for e in gateway.store.iter_audit()]
     assert len(bodies) == 1 and '"decision":"RETRY"' in bodies[0], bodies
-    assert gateway.store.terminal_recent_decisions(DESK.terminal_id, 50) == {}  # no fraud event
+    assert (
+        gateway.store.terminal_recent_decisions(DESK.facility, DESK.terminal_id, 50) == {}
+    )  # no fraud event
     gateway.flow.pool = FunctionPool(matched)
     assert qr_check(gateway)[1].outcome is Outcome.ACCEPTED
 

@@ -42,7 +42,7 @@ def test_sessions_are_sealed_and_bound_to_their_row(store: Store) -> None:
 def test_exactly_one_record_per_challenge_and_per_record_id(store: Store) -> None:
     assert isinstance(store, SqlStore)
     store.issue_challenge(challenge("c1"))
-    assert store.consume_challenge("c1", "desk-01", T0) != "replayed"
+    assert store.consume_challenge("c1", "desk-01", T0, facility="01001") != "replayed"
     assert [c.challenge_id for c in store.unrecorded_challenges(T0 + dt.timedelta(seconds=1))] == ["c1"]
     store.append_audit(builder(event("v1"), KEY), record_id="v1", challenge_id="c1")
     with pytest.raises(AlreadyRecorded):
@@ -54,7 +54,7 @@ def test_exactly_one_record_per_challenge_and_per_record_id(store: Store) -> Non
     assert verify_chain(store.iter_audit()).ok
     # a recorded spent challenge may be purged; an unrecorded one is kept for the sweep
     store.issue_challenge(challenge("c2"))
-    store.consume_challenge("c2", "desk-01", T0)
+    store.consume_challenge("c2", "desk-01", T0, facility="01001")
     assert store.purge_challenges(T0 + dt.timedelta(hours=1)) == 1
     assert [c.challenge_id for c in store.unrecorded_challenges(T0 + dt.timedelta(hours=1))] == ["c2"]
 

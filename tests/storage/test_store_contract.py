@@ -223,27 +223,38 @@ def challenge(cid: str = "c1", terminal: str = "kiosk-7", ttl: int = 60) -> Chal
         actions=("turn_left", "blink"),
         issued_at=T0,
         expires_at=T0 + dt.timedelta(seconds=ttl),
+        facility="01001",
     )
 
 
 def test_challenge_consumed_exactly_once(store: Store) -> None:
     store.issue_challenge(challenge())
-    got = store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=5))
+    got = store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=5), facility="01001")
     assert isinstance(got, ChallengeRecord)
     assert got.actions == ("turn_left", "blink") and got.aa_challenge == b"\x02" * 32
     assert got.consumed_at == T0 + dt.timedelta(seconds=5)
-    assert store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=6)) is ChallengeProblem.REPLAYED
+    assert (
+        store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=6), facility="01001")
+        is ChallengeProblem.REPLAYED
+    )
 
 
 def test_challenge_problems(store: Store) -> None:
     store.issue_challenge(challenge("c1"))
     store.issue_challenge(challenge("c2"))
-    assert store.consume_challenge("nope", "kiosk-7", T0) is ChallengeProblem.UNKNOWN
-    assert store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=60)) is ChallengeProblem.EXPIRED
+    assert store.consume_challenge("nope", "kiosk-7", T0, facility="01001") is ChallengeProblem.UNKNOWN
+    assert (
+        store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=60), facility="01001")
+        is ChallengeProblem.EXPIRED
+    )
     # another terminal cannot use it, nor burn it for its owner
-    assert store.consume_challenge("c2", "desk-1", T0) is ChallengeProblem.TERMINAL_MISMATCH
-    assert isinstance(store.consume_challenge("c2", "kiosk-7", T0), ChallengeRecord)
-    assert store.consume_challenge("c2", "desk-1", T0) is ChallengeProblem.TERMINAL_MISMATCH
+    assert store.consume_challenge("c2", "desk-1", T0, facility="01001") is ChallengeProblem.TERMINAL_MISMATCH
+    # nor can a terminal of the same id at another facility (ids repeat across facilities)
+    assert (
+        store.consume_challenge("c2", "kiosk-7", T0, facility="79014") is ChallengeProblem.TERMINAL_MISMATCH
+    )
+    assert isinstance(store.consume_challenge("c2", "kiosk-7", T0, facility="01001"), ChallengeRecord)
+    assert store.consume_challenge("c2", "desk-1", T0, facility="01001") is ChallengeProblem.TERMINAL_MISMATCH
 
 
 def test_challenge_race_has_one_winner(store: Store) -> None:
@@ -255,7 +266,7 @@ def test_challenge_race_has_one_winner(store: Store) -> None:
 
     def consume() -> None:
         barrier.wait()
-        r = store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=1))
+        r = store.consume_challenge("c1", "kiosk-7", T0 + dt.timedelta(seconds=1), facility="01001")
         with lock:
             results.append(r)
 
@@ -273,7 +284,7 @@ def test_purge_challenges(store: Store) -> None:
     store.issue_challenge(challenge("old", ttl=10))
     store.issue_challenge(challenge("new", ttl=3600))
     assert store.purge_challenges(T0 + dt.timedelta(minutes=5)) == 1
-    assert store.consume_challenge("old", "kiosk-7", T0) is ChallengeProblem.UNKNOWN
+    assert store.consume_challenge("old", "kiosk-7", T0, facility="01001") is ChallengeProblem.UNKNOWN
 
 
 # -- lost / stolen ---------------------------------------------------------------------------------
@@ -328,9 +339,15 @@ def test_terminal_recent_decisions(store: Store) -> None:
             event(f"r{i}", "01001", T0 + dt.timedelta(minutes=1, seconds=i), "REJECTED", terminal="t9")
         )
     store.record_verification(event("x", "01001", T0, "REJECTED", terminal="t8"))
-    assert store.terminal_recent_decisions("t9", 6) == {"REJECTED": 4, "ACCEPTED": 2}
-    assert store.terminal_recent_decisions("t9", 100) == {"REJECTED": 4, "ACCEPTED": 10}
-    assert store.terminal_recent_decisions("t0", 10) == {}
+    # the same terminal id at another facility is another terminal
+    for i in range(5):
+        store.record_verification(
+            event(f"o{i}", "79014", T0 + dt.timedelta(minutes=2), "REJECTED", terminal="t9")
+        )
+    assert store.terminal_recent_decisions("01001", "t9", 6) == {"REJECTED": 4, "ACCEPTED": 2}
+    assert store.terminal_recent_decisions("01001", "t9", 100) == {"REJECTED": 4, "ACCEPTED": 10}
+    assert store.terminal_recent_decisions("79014", "t9", 100) == {"REJECTED": 5}
+    assert store.terminal_recent_decisions("01001", "t0", 10) == {}
 
 
 # -- biometric locks -------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ def collect_fraud_signals(
         facilities_in_window=store.facilities_since(document_key, now - policy.velocity_window),
         current_facility=facility,
         biometric_locked_until=until,
-        terminal_recent=store.terminal_recent_decisions(terminal_id, policy.terminal_window_decisions),
+        terminal_recent=store.terminal_recent_decisions(
+            facility, terminal_id, policy.terminal_window_decisions
+        ),
     )
 
 

@@ -208,8 +208,11 @@ class ReconcileClaimsRpc:
         taken = ""
         try:
             caller = self.caller(context, READERS)
-            self.claims_streams.take(caller.terminal_id)
-            taken = caller.terminal_id
+            # A terminal is its id at its facility: ids repeat across facilities (another
+            # facility's admin-01 took this one's slots, attack run 2026-12-03).
+            slot = f"{caller.facility}/{caller.terminal_id}"
+            self.claims_streams.take(slot)
+            taken = slot
             job = None
             async for request in _paced(request_iterator, self.config.claims_idle_s):
                 # Each message, as each unary call: a stream opened before its certificate was

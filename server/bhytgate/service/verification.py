@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import time
@@ -224,7 +225,12 @@ class VerificationFlow:
         now = self.clock()
         attempt = Attempt(vid, now, Timings(), dict.fromkeys(CHECKS, "SKIPPED"), inp.challenge_id)
         with attempt.timings.stage("challenge"):  # 2. the challenge
-            consumed = await db(self.store.consume_challenge, inp.challenge_id, caller.terminal_id, now)
+            consumed = await db(
+                functools.partial(self.store.consume_challenge, facility=caller.facility),
+                inp.challenge_id,
+                caller.terminal_id,
+                now,
+            )
         try:
             if isinstance(consumed, ChallengeProblem):
                 attempt.checks["CHALLENGE"] = "FAILED"

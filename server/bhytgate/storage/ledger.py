@@ -54,14 +54,16 @@ class LedgerMixin(SqlHost):
             )
         return int(row["n"])
 
-    def terminal_recent_decisions(self, terminal_id: str, last_n: int) -> dict[str, int]:
+    def terminal_recent_decisions(self, facility: str, terminal_id: str, last_n: int) -> dict[str, int]:
+        """A terminal is its id *at its facility*: ids repeat across facilities, and another
+        facility's `desk-01` sending bogus checks flagged this one's (attack run, 2026-12-03)."""
         with self._read() as c:
             rows = c.all(
                 """SELECT decision, COUNT(*) AS n FROM
-                     (SELECT decision FROM verification_events WHERE terminal_id = ? ORDER BY id DESC
-                       LIMIT ?) AS r
+                     (SELECT decision FROM verification_events WHERE terminal_id = ? AND facility = ?
+                       ORDER BY id DESC LIMIT ?) AS r
                    GROUP BY decision""",
-                (terminal_id, last_n),
+                (terminal_id, facility, last_n),
             )
         return {r["decision"]: int(r["n"]) for r in rows}
 

@@ -393,24 +393,26 @@ class SqlStore(
             )
 
     def consume_challenge(
-        self, challenge_id: str, terminal_id: str, now: dt.datetime
+        self, challenge_id: str, terminal_id: str, now: dt.datetime, *, facility: str
     ) -> ChallengeRecord | ChallengeProblem:
         """A conditional UPDATE: of two concurrent consumers exactly one matches (the second waits for
-        the first's lock, re-checks `consumed_at IS NULL` and matches nothing)."""
+        the first's lock, re-checks `consumed_at IS NULL` and matches nothing). The terminal is its
+        id at its facility: a same-named terminal of another facility cannot spend it."""
         at = self._ts(now)
         with self._tx() as c:
             won = c.one(
                 """UPDATE challenges SET consumed_at = ?
-                   WHERE challenge_id = ? AND terminal_id = ? AND consumed_at IS NULL AND expires_at > ?
+                   WHERE challenge_id = ? AND terminal_id = ? AND facility = ? AND consumed_at IS NULL
+                     AND expires_at > ?
                    RETURNING *""",
-                (at, challenge_id, terminal_id, at),
+                (at, challenge_id, terminal_id, facility, at),
             )
             if won is not None:
                 return self._challenge(won)
             row = c.one("SELECT * FROM challenges WHERE challenge_id = ?", (challenge_id,))
         if row is None:
             return ChallengeProblem.UNKNOWN
-        if row["terminal_id"] != terminal_id:
+        if row["terminal_id"] != terminal_id or row["facility"] != facility:
             return ChallengeProblem.TERMINAL_MISMATCH
         if row["consumed_at"] is not None:
             return ChallengeProblem.REPLAYED
