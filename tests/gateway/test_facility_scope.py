@@ -79,6 +79,9 @@ def test_records_and_claims_are_scoped_to_the_admins_facility_and_the_auditor_se
     other = _refused(lambda: _record(d, "admin-01", vid))  # admin of 01001
     assert other.code() == unknown.code() == grpc.StatusCode.NOT_FOUND
     assert other.details() == unknown.details()  # the same answer as for an id that never existed
+    # The auditor role is national only at the fund (00000): one of a hospital sees its own only.
+    hospital_auditor = _terminal(d, "auditor-01001", "01001", "auditor")
+    assert _refused(lambda: _record(d, hospital_auditor, vid)).code() == grpc.StatusCode.NOT_FOUND
 
     # Reconciliation: facility 79014's file.
     at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -97,6 +100,8 @@ def test_records_and_claims_are_scoped_to_the_admins_facility_and_the_auditor_se
     ), reason
     denied = _refused(lambda: _reconcile(d, "admin-01", file_79014))
     assert denied.code() == grpc.StatusCode.PERMISSION_DENIED
+    not_theirs = _refused(lambda: _reconcile(d, hospital_auditor, file_79014))
+    assert not_theirs.code() == grpc.StatusCode.PERMISSION_DENIED
     assert denied.details() == (
         "claims file: the file is facility 79014's (THONGTINDONVI/MACSKCB); an admin of facility"
         " 01001 reconciles its own facility's files only"

@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bhytgate.entitlement.authority import FUND_FACILITY
+
 # Reasons an officer watches as fraud events rather than as ordinary refusals.
 LOCK_REASONS = frozenset({"FRAUD_BIOMETRIC_LOCKED"})
 VELOCITY_REASONS = frozenset({"FRAUD_VELOCITY"})
@@ -53,14 +55,15 @@ def decode(body: Mapping[str, Any]) -> Decision | None:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scope:
     """Whose decisions a dashboard counts: one facility, one province (a provincial office, code
-    ending in 000, as the review queue scopes it), or every facility (both None: the auditor)."""
+    ending in 000, as the review queue scopes it), or every facility (both None: the fund's
+    auditor, facility 00000)."""
 
     facility: str | None = None
     province: str | None = None
 
     @classmethod
     def of(cls, role: str, facility: str) -> Scope:
-        if role == "auditor":
+        if role == "auditor" and facility == FUND_FACILITY:  # the fund's national auditor
             return cls()
         if facility.endswith("000"):
             return cls(province=facility[:2])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from bhytgate.checkin.record import CheckinDetails, CheckinRecord
+from bhytgate.entitlement.authority import FUND_FACILITY
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck
 from bhytgate.policy.model import AssuranceLevel, Outcome, Reason, TerminalKind
@@ -82,8 +83,10 @@ class Caller:
     @property
     def facility_scope(self) -> str | None:
         """The one facility whose check-ins and claims this caller may see; None: every one
-        (the fund's national `auditor` role)."""
-        return None if self.role == "auditor" else self.facility
+        (the fund's national auditor: role `auditor` at facility 00000). An auditor certificate of
+        any other facility sees that facility's only (attack run, 2026-12-03: one of hospital
+        79014 read 01001's check-in records)."""
+        return None if self.role == "auditor" and self.facility == FUND_FACILITY else self.facility
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
