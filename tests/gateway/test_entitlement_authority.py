@@ -78,3 +78,31 @@ def test_only_a_bhxh_office_records_a_holders_death(deployment: Deployment, tmp_
         assert office.report_lost(cccd, "deceased", OPERATOR)
     after = check(d, card, photos=photos, terminal="clean-desk")
     assert after.decision == "REJECTED" and after.reason_codes == ["DOCUMENT_REPORTED_LOST"]
+
+
+def test_a_provincial_office_may_not_write_a_card_for_another_provinces_holder(
+    deployment: Deployment,
+) -> None:
+    """Attack run 2026-12-03: the 01 office wrote a province-01 card under the CCCD of a holder of a
+    province-79 card (benefit level 1, its own registered facility), and the next check-in released
+    it. The office writes its own province's holders only; the fund writes anyone's."""
+    d = deployment
+    sheldon = json.loads((d.card("sheldon") / "entitlement.json").read_text(encoding="utf-8"))
+    assert sheldon["province_code"] == "79"
+    by_cccd = {**_record(d, "01", "0123400011"), "cccd_number": sheldon["cccd_number"]}
+    by_bhxh = {
+        **_record(d, "01", "0123400012"),
+        "card_number": "DN401" + sheldon["social_insurance_number"],
+        "social_insurance_number": sheldon["social_insurance_number"],
+    }
+    mine = _record(d, "01", "0123400013")
+    with d.client("hn-admin-01") as office:
+        refused = office.import_entitlements(_jsonl(mine, by_cccd, by_bhxh), "jsonl")
+    assert refused.imported_count == 0
+    assert [(e.row, e.field) for e in refused.errors] == [(2, "cccd_number"), (3, "social_insurance_number")]
+    assert "the holder has a card of province 79" in refused.errors[0].message
+    for record in (mine, by_cccd, by_bhxh):
+        assert d.running.gateway.store.entitlement_by_card(record["card_number"]) is None
+    with d.client("bhxh-admin-01") as fund:  # the fund may: its dry run finds nothing wrong
+        dry = fund.import_entitlements(_jsonl(by_cccd), "jsonl", dry_run=True)
+    assert not dry.errors and dry.valid_count == 1

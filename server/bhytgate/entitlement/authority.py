@@ -11,6 +11,11 @@ every card of the person: a hospital's counter reports a lost or stolen card, no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bhytgate.entitlement.importer import RowError
+from bhytgate.entitlement.model import Entitlement
+
 FUND_FACILITY = "00000"
 
 
@@ -35,3 +40,32 @@ def import_province(facility: str) -> str | None:
         f"facility {facility} may not import entitlements: the fund (facility {FUND_FACILITY})"
         " imports cards of every province, a provincial office (a code ending in 000) its own"
     )
+
+
+def foreign_holders(
+    records: Sequence[Entitlement], rows: Sequence[int], held: Sequence[Entitlement], province: str
+) -> list[RowError]:
+    """A provincial office's rows for people who already hold a card of another province (`held`:
+    the cards on file under the rows' CCCD and social-insurance numbers). Its own province's card
+    number alone did not stop it: the 01 office wrote a card under the CCCD of a holder of a
+    province-79 card, with a better benefit level, and the next check-in released it (attack run,
+    2026-12-03). Such a holder's cards are the fund's or their own province's office's to write."""
+    by_cccd = {e.cccd_number: e.province_code for e in held if e.cccd_number and e.province_code != province}
+    by_bhxh = {e.social_insurance_number: e.province_code for e in held if e.province_code != province}
+    errors = []
+    for record, row in zip(records, rows, strict=True):
+        for field, other in (
+            ("cccd_number", by_cccd.get(record.cccd_number or "")),
+            ("social_insurance_number", by_bhxh.get(record.social_insurance_number)),
+        ):
+            if other is not None:
+                errors.append(
+                    RowError(
+                        row,
+                        field,
+                        f"the holder has a card of province {other}: the fund (00000) or that"
+                        " province's office writes their cards",
+                    )
+                )
+                break
+    return errors

@@ -74,9 +74,10 @@ def _decode(content: bytes) -> str | RowError:
 class _Accumulator:
     """Collects records and errors; flags a card number seen on two rows."""
 
-    def __init__(self, policy: BenefitPolicy | None, province: str | None) -> None:
+    def __init__(self, policy: BenefitPolicy | None, province: str | None, rows: list[int] | None) -> None:
         self.policy = policy
         self.province = province  # the only province the importer may write, None for all
+        self.rows = rows  # where given, the row of each record, in order
         self.records: list[Entitlement] = []
         self.errors: list[RowError] = []
         self._seen: dict[str, int] = {}
@@ -93,6 +94,8 @@ class _Accumulator:
                 errors.append(FieldError("card_number", f"duplicate of row {first}"))
             else:
                 self.records.append(ent)
+                if self.rows is not None:
+                    self.rows.append(row)
         self.errors.extend(RowError(row, _field_name(e.field), e.message) for e in errors)
 
     def result(self) -> ImportResult:
@@ -164,15 +167,17 @@ def parse_entitlements(
     *,
     policy: BenefitPolicy | None = None,
     province: str | None = None,
+    rows: list[int] | None = None,
 ) -> ImportResult:
     """Parse and validate every record in `content` (UTF-8, optional BOM).
 
     `records` holds the valid ones, `errors` every problem found; import only if `errors` is empty.
     A card number on two rows is an error on the later row; with `province`, so is a card of any
-    other province (a provincial office writes its own).
+    other province (a provincial office writes its own). `rows`, where given, receives the row of
+    each record in `records`.
     """
     fmt = ImportFormat(fmt)
-    acc = _Accumulator(policy, province)
+    acc = _Accumulator(policy, province, rows)
     text = _decode(content)
     if isinstance(text, RowError):
         acc.errors.append(text)

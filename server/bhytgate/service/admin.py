@@ -27,7 +27,7 @@ from bhytgate.audit.checkpoint import (
 )
 from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
-from bhytgate.entitlement.authority import ImportRefused, import_province
+from bhytgate.entitlement.authority import ImportRefused, foreign_holders, import_province
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate
@@ -112,9 +112,17 @@ class AdminService:
             province = import_province(caller.facility)
         except ImportRefused as exc:
             raise PermissionDenied(str(exc)) from None
-        parse = functools.partial(parse_entitlements, content, fmt, province=province)
+        rows: list[int] = []
+        parse = functools.partial(parse_entitlements, content, fmt, province=province, rows=rows)
         loop = asyncio.get_running_loop()
         records, errors = await loop.run_in_executor(self._import_thread, parse)
+        if province is not None and records:
+            held = await db(
+                self.store.cards_of_people,
+                [r.cccd_number for r in records if r.cccd_number],
+                [r.social_insurance_number for r in records],
+            )
+            errors = sorted([*errors, *foreign_holders(records, rows, held, province)], key=lambda e: e.row)
         if errors or dry_run:
             return 0, len(records), list(errors)
         imported = await db(self.store.upsert_entitlements, records)

@@ -139,6 +139,10 @@ class Store(Protocol):
 
     def entitlements_by_cccd(self, cccd_number: str) -> list[Entitlement]: ...
 
+    def cards_of_people(
+        self, cccd_numbers: Sequence[str], bhxh_numbers: Sequence[str]
+    ) -> list[Entitlement]: ...
+
     # cccd <-> bhxh links
     def link_cccd(self, cccd_number: str, bhxh_number: str, by_terminal: str, at: dt.datetime) -> None: ...
 

@@ -44,6 +44,12 @@ from bhytgate.storage.revocations import RevocationMixin
 from bhytgate.storage.schema import MIGRATIONS
 from bhytgate.storage.shared import SharedStateMixin
 
+# Placeholders only ({marks}: "?, ?, ..."), never values.
+_CARDS_OF = {
+    "cccd_number": "SELECT data FROM entitlements WHERE cccd_number IN ({marks})",
+    "bhxh_number": "SELECT data FROM entitlements WHERE bhxh_number IN ({marks})",
+}
+
 _PUT_TEMPLATE = """INSERT INTO face_templates (cccd_number, model_name, model_version, nonce,
      ciphertext, enrolled_at, consent_id)
    VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -291,6 +297,24 @@ class SqlStore(
                 (cccd_number, cccd_number),
             )
         return [self._ent(r) for r in rows]
+
+    def cards_of_people(self, cccd_numbers: Sequence[str], bhxh_numbers: Sequence[str]) -> list[Entitlement]:
+        """Every card held under any of these CCCD or social-insurance numbers (an import checks a
+        provincial office's rows against them), in queries of at most 500 numbers."""
+        found: dict[str, Entitlement] = {}
+        for column, numbers in (
+            ("cccd_number", sorted(set(cccd_numbers))),
+            ("bhxh_number", sorted(set(bhxh_numbers))),
+        ):
+            for i in range(0, len(numbers), 500):
+                chunk = numbers[i : i + 500]
+                marks = ", ".join("?" for _ in chunk)
+                with self._read() as c:
+                    rows = c.all(_CARDS_OF[column].format(marks=marks), chunk)
+                for row in rows:
+                    ent = self._ent(row)
+                    found[ent.card_number] = ent
+        return [found[k] for k in sorted(found)]
 
     # -- links ------------------------------------------------------------------------------------
 
