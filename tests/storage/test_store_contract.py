@@ -132,6 +132,18 @@ def test_link_cccd_makes_cards_findable(store: Store) -> None:
 # -- face templates --------------------------------------------------------------------------------
 
 
+def test_cards_of_people_by_cccd_and_social_insurance_number(store: Store) -> None:
+    a = ent("DN4010123456789", "001090000001")
+    b = ent("HT2790987654321", None)
+    c = ent("GD4010111111111", "001090000009")
+    store.upsert_entitlements([a, b, c])
+    got = store.cards_of_people(["001090000001", "001090000001"], ["0987654321", "0000000000"])
+    assert [e.card_number for e in got] == [a.card_number, b.card_number]
+    many = [f"0010900{n:05d}" for n in range(1200)]  # more numbers than one query takes
+    assert [e.card_number for e in store.cards_of_people(many, [])] == [a.card_number, c.card_number]
+    assert store.cards_of_people([], []) == []
+
+
 def test_face_template_roundtrip(store: Store) -> None:
     tpl = bytes(range(256)) * 2
     store.put_face_template("001090000001", tpl, "dlib_resnet", "1.0", T0)
