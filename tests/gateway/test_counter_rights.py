@@ -338,3 +338,35 @@ def test_the_counter_cli_renews_and_exports(deployment: Deployment) -> None:
     assert "household_renew" in {r["action"] for r in doc["decisions"]}  # the payer's renewals
     no_consent = runner.invoke(counter_cli, ["enroll", *common, "--card", str(card), "--frame", frame])
     assert no_consent.exit_code == 2 and "--consent" in no_consent.output
+
+
+def test_a_payment_reference_is_the_facilitys_own(deployment: Deployment, tmp_path: Path) -> None:
+    """Attack run 2026-12-03: references were global, so another facility's counter sending 01001's
+    "CASH-0001" with the same members got 01001's signed receipt back, and with other members was
+    told the reference exists. Each facility's references are its own."""
+    from bhytgate.pki.devca import TerminalIdentity, add_terminal
+
+    from .fresh import fresh_card
+
+    d = deployment
+    store = d.running.gateway.store
+    today = dt.datetime.now(dt.UTC).date()
+    member = _gd_card(6, today + dt.timedelta(days=3))
+    store.upsert_entitlements([member])
+    if not (d.home / "pki" / "terminals" / "counter-79014.pem").exists():
+        add_terminal(d.home / "pki", TerminalIdentity("counter-79014", "79014", "counter", "desk"))  # type: ignore[arg-type]
+    source = chip_photo_source(d.card("bernadette"))
+    assert source is not None
+    frame = str(source.with_name(BEST_LIVE[source.name]))
+    runner = CliRunner()
+    receipts = []
+    for terminal, seed in (("counter-01", "ref-01001"), ("counter-79014", "ref-79014")):
+        payer, _ = fresh_card(d, tmp_path / seed, seed, face="bernadette")  # a payer of each facility
+        args = ["household-renew", "--home", str(d.home), "--terminal", terminal, "--card", str(payer)]
+        args += ["--frame", frame, "--member", member.social_insurance_number, "--months", "3"]
+        out = runner.invoke(counter_cli, [*args, "--payment-ref", "CASH-0001", "--json"])
+        assert out.exit_code == 0, out.output
+        receipts.append(json.loads(out.output))
+    mine, theirs = receipts
+    assert mine["replayed"] is False and theirs["replayed"] is False  # not 01001's receipt
+    assert verify_receipt(theirs["receipt"], d.running.gateway.admin.jwks()).facility == "79014"

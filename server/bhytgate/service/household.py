@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bhytgate.audit.chain import AuditEntry, AuditEvent, builder
+from bhytgate.audit.chain import AuditEntry, AuditEvent, builder, document_key
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.household.premium import PremiumError, Quote, member_share, quote
 from bhytgate.household.receipt import Receipt, ReceiptMember, read_unverified, sign_receipt
@@ -56,10 +56,22 @@ class HouseholdResult:
         return sum(m.amount_vnd for m in self.members)
 
 
-def request_digest(members: Sequence[MemberKey], months: int) -> str:
-    """What a payment reference pays for: the members in order and the period."""
-    text = json.dumps({"members": [list(m) for m in members], "months": months}, separators=(",", ":"))
+def request_digest(members: Sequence[MemberKey], months: int, payer: str = "") -> str:
+    """What a payment reference pays for: the members in order, the period and who paid (`payer`:
+    their CCCD's pseudonym, so that the same person verified again replays, another conflicts)."""
+    text = json.dumps(
+        {"members": [list(m) for m in members], "months": months, "payer": payer},
+        separators=(",", ":"),
+    )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reference_key(facility: str, payment_reference: str) -> str:
+    """A payment reference is the facility's own (each counter numbers its cash receipts, so
+    "CASH-0001" occurs at many): stored under the facility, a reference of 79014 is never 01001's,
+    and no other facility replays 01001's receipt or learns that its reference exists (attack run,
+    2026-12-03). "/" cannot occur in a reference (ids.payment_reference)."""
+    return f"{facility}/{payment_reference}"
 
 
 def _where(index: int) -> str:
@@ -189,7 +201,7 @@ class HouseholdService:
         now = self.clock()
         day = now.date()
         q = self._quote(len(members), months, day)
-        digest = request_digest(members, months)
+        digest = request_digest(members, months, document_key(self.audit_key, payer.cccd_number))
 
         def plan(found: list[list[Entitlement]]) -> RenewalPlan:
             # Runs inside the renewal's transaction, on the members' cards as locked there.
@@ -249,7 +261,7 @@ class HouseholdService:
         try:
             stored, created = await db(
                 self.store.apply_household_renewal,
-                payment_reference,
+                reference_key(caller.facility, payment_reference),
                 digest,
                 list(members),
                 plan,
