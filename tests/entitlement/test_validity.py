@@ -8,7 +8,7 @@ import pytest
 
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.result_codes import MaKetQua
-from bhytgate.entitlement.validity import check_entitlement
+from bhytgate.entitlement.validity import check_entitlement, first_usable
 
 MakeEntitlement = Callable[..., Entitlement]
 
@@ -83,3 +83,15 @@ def test_holder_data(make_entitlement: MakeEntitlement) -> None:
     assert code(make_entitlement, sex="Nữ") is MaKetQua.WRONG_SEX
     # a mismatch wins over the card's own state: the answer is about the wrong person
     assert code(make_entitlement, name="Trần", revoked=True) is MaKetQua.WRONG_NAME
+
+
+def test_the_first_usable_card_is_taken_not_merely_the_newest(make_entitlement: MakeEntitlement) -> None:
+    """Attack run 2026-12-03: the check-in took the newest card whatever it said; a newer card
+    that is revoked or names someone else must not hide the holder's good one."""
+    good = make_entitlement(card_number="DN4010123456789")
+    newer_revoked = make_entitlement(card_number="DN4790123456789", revoked=True)
+    card, result = first_usable([newer_revoked, good], TODAY, None, None)
+    assert card is good and result is not None and result.usable
+    card, result = first_usable([newer_revoked], TODAY, None, None)  # none usable: the first, with why
+    assert card is newer_revoked and result is not None and result.ma_ket_qua is MaKetQua.REVOKED
+    assert first_usable([], TODAY, None, None) == (None, None)

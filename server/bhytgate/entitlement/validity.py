@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import unicodedata
+from collections.abc import Sequence
 
 from bhytgate.entitlement.dates import birth_matches, format_vn
 from bhytgate.entitlement.model import Entitlement
@@ -101,3 +102,15 @@ def check_entitlement(
     if today < ent.valid_from:
         return _result(MaKetQua.EXPIRED, False, f"Thẻ chưa đến hạn sử dụng: giá trị {period}")
     return _result(MaKetQua.EXPIRED, False, f"Giá trị {period}")
+
+
+def first_usable(
+    cards: Sequence[Entitlement], today: dt.date, name: str | None, dob: str | None
+) -> tuple[Entitlement | None, EntitlementCheck | None]:
+    """The first card (newest first) usable today for this holder, else the first with its reason:
+    a newer card that names the holder wrongly, or that is not valid yet, must not hide a good one."""
+    checked = [(card, check_entitlement(card, today, name=name, dob=dob)) for card in cards]
+    for card, result in checked:
+        if result.usable:
+            return card, result
+    return checked[0] if checked else (None, None)

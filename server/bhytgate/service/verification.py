@@ -33,7 +33,7 @@ from typing import Any
 
 from bhytgate.api.signing import frames_signing_payload
 from bhytgate.audit.chain import document_key
-from bhytgate.entitlement.validity import check_entitlement
+from bhytgate.entitlement.validity import first_usable
 from bhytgate.face.liveness import FrameFingerprint, issue_challenge, load_device_key, verify_device_signature
 from bhytgate.policy import collect
 from bhytgate.policy.model import (
@@ -390,12 +390,7 @@ class VerificationFlow:
         # The holder's own card first (its record names this CCCD), then cards reached by a link.
         own = [e for e in entitlements if e.cccd_number == ev.cccd]
         candidates = own or entitlements
-        entitlement = candidates[0] if candidates else None
-        ent_check = (
-            check_entitlement(entitlement, now.date(), name=ev.name, dob=ev.dob)
-            if entitlement is not None
-            else None
-        )
+        entitlement, ent_check = first_usable(candidates, now.date(), ev.name, ev.dob)
 
         # 8. decide, then record
         results = check_results(self.config, ev, face, liveness, replay, ent_check, inp)
