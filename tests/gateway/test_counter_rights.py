@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -359,12 +360,13 @@ def test_a_payment_reference_is_the_facilitys_own(deployment: Deployment, tmp_pa
     assert source is not None
     frame = str(source.with_name(BEST_LIVE[source.name]))
     runner = CliRunner()
+    reference = f"CASH-{secrets.token_hex(4)}"  # each facility numbers its own: both use this one
     receipts = []
     for terminal, seed in (("counter-01", "ref-01001"), ("counter-79014", "ref-79014")):
         payer, _ = fresh_card(d, tmp_path / seed, seed, face="bernadette")  # a payer of each facility
         args = ["household-renew", "--home", str(d.home), "--terminal", terminal, "--card", str(payer)]
         args += ["--frame", frame, "--member", member.social_insurance_number, "--months", "3"]
-        out = runner.invoke(counter_cli, [*args, "--payment-ref", "CASH-0001", "--json"])
+        out = runner.invoke(counter_cli, [*args, "--payment-ref", reference, "--json"])
         assert out.exit_code == 0, out.output
         receipts.append(json.loads(out.output))
     mine, theirs = receipts

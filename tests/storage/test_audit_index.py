@@ -124,11 +124,16 @@ def test_a_small_facility_counts_its_records_behind_the_newest_of_others(store_f
         {"ACCEPTED": 1, "REJECTED": 4},
         False,
     )
-    assert counted(store, stats.Scope.of("auditor", "01001"), limit=100) == (
+    assert counted(store, stats.Scope.of("auditor", "00000"), limit=100) == (
         {"ACCEPTED": 61, "REJECTED": 4},
         False,
     )
-    everyone, truncated = counted(store, stats.Scope.of("auditor", "01001"), limit=50)
+    # an auditor certificate of a hospital counts that hospital only (national is the fund's)
+    assert counted(store, stats.Scope.of("auditor", "01001"), limit=100) == (
+        {"ACCEPTED": 1, "REJECTED": 4},
+        False,
+    )
+    everyone, truncated = counted(store, stats.Scope.of("auditor", "00000"), limit=50)
     assert truncated and sum(everyone.values()) == 50 and everyone == {"ACCEPTED": 50}  # the newest 50
 
 
