@@ -188,8 +188,9 @@ def test_trust_anchors_and_device_keys_registered_on_one_replica_apply_on_anothe
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    with cluster.client("bhxh-admin-01", "a") as fund:  # chip trust is the fund's
+        assert fund.load_trust(cscas=[csca]).csca_added == 1
     with cluster.client("admin-01", "a") as admin:
-        assert admin.load_trust(cscas=[csca]).csca_added == 1
         admin.register_terminal_key("signing-kiosk", public)
     time.sleep(1.5)  # replicas look for new anchors at most once a second
     with cluster.client("desk-01", "b") as b:

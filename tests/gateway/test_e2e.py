@@ -867,7 +867,11 @@ def test_admin_loads_trust_anchors_and_master_lists(deployment: Deployment) -> N
     emrtd = deployment.faces.parent / "emrtd"
     root = (emrtd / "trust" / "DE_ROOT_CA_CSCA07.cer").read_bytes()
     master_list = (emrtd / "trust" / "DE_ML_2026-05-28-08-28-45.ml").read_bytes()
-    with deployment.client("admin-01") as admin:
+    with deployment.client("admin-01") as hospital, pytest.raises(GatewayError) as refused:
+        hospital.load_trust([root])  # chip trust is national: the fund's
+    assert refused.value.code == "PERMISSION_DENIED"
+    assert "facility 01001 may not change the chip trust anchors" in refused.value.message
+    with deployment.client("bhxh-admin-01") as admin:
         before = admin.load_trust()
         response = admin.load_trust([root], [master_list])
         assert response.csca_total > before.csca_total + 400
@@ -889,7 +893,7 @@ def test_the_terminal_ca_is_not_loadable_as_a_csca(deployment: Deployment) -> No
 
     pem = (deployment.home / "pki" / "ca.pem").read_bytes()
     der = cx509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-    with deployment.client("admin-01") as admin:
+    with deployment.client("bhxh-admin-01") as admin:
         before = admin.load_trust().csca_total
         with pytest.raises(GatewayError) as err:
             admin.load_trust([der])

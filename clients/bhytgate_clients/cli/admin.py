@@ -92,7 +92,12 @@ def import_(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="ICAO PKD LDIF (master lists, DSCs, CRLs); lists the gateway cannot verify are reported.",
 )
-@click.option("--terminal", default="admin-01", show_default=True)
+@click.option(
+    "--terminal",
+    default="bhxh-admin-01",
+    show_default=True,
+    help="An admin of the fund (00000): chip trust is national.",
+)
 @click.option("--home", type=click.Path(path_type=Path))
 @address_option
 def trust(

@@ -27,7 +27,7 @@ from bhytgate.audit.checkpoint import (
 )
 from bhytgate.audit.index import verify_log
 from bhytgate.chip import ChipError
-from bhytgate.entitlement.authority import ImportRefused, foreign_holders, import_province
+from bhytgate.entitlement.authority import FUND_FACILITY, ImportRefused, foreign_holders, import_province
 from bhytgate.entitlement.importer import parse_entitlements
 from bhytgate.face.liveness import load_device_key
 from bhytgate.pki.devca import TerminalIdentityError, identity_from_certificate
@@ -96,6 +96,15 @@ class AdminService:
         crls: Sequence[bytes],
         document_signers: Sequence[bytes] = (),
     ) -> tuple[int, int, int]:
+        """Chip trust is national: what one replica trusts, every facility's check-ins trust. Only
+        the fund's admin (facility 00000) changes it; a hospital's admin loaded its own CSCA and
+        then checked in a forged chip with another person's entitlement (attack run, 2026-12-03).
+        A call that adds nothing (the totals) is any admin's."""
+        if (cscas or master_lists or crls or document_signers) and caller.facility != FUND_FACILITY:
+            raise PermissionDenied(
+                f"facility {caller.facility} may not change the chip trust anchors: they are national,"
+                f" the fund's (facility {FUND_FACILITY})"
+            )
         try:
             added, crls_added = await db(self.trust.add, cscas, master_lists, crls, document_signers)
         except ChipError as exc:
