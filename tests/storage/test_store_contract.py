@@ -142,6 +142,11 @@ def test_cards_of_people_by_cccd_and_social_insurance_number(store: Store) -> No
     many = [f"0010900{n:05d}" for n in range(1200)]  # more numbers than one query takes
     assert [e.card_number for e in store.cards_of_people(many, [])] == [a.card_number, c.card_number]
     assert store.cards_of_people([], []) == []
+    # a CCCD's linked social-insurance number's cards are its cards too (as check-in finds them)
+    legacy = ent("HC4310555555555", None)
+    store.upsert_entitlements([legacy])
+    store.link_cccd("001090000077", legacy.social_insurance_number, "counter-1", T0)
+    assert [e.card_number for e in store.cards_of_people(["001090000077"], [])] == [legacy.card_number]
 
 
 def test_face_template_roundtrip(store: Store) -> None:

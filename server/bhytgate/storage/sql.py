@@ -46,7 +46,9 @@ from bhytgate.storage.shared import SharedStateMixin
 
 # Placeholders only ({marks}: "?, ?, ..."), never values.
 _CARDS_OF = {
-    "cccd_number": "SELECT data FROM entitlements WHERE cccd_number IN ({marks})",
+    # a CCCD's own cards, and those of a social-insurance number linked to it (as check-in finds them)
+    "cccd_number": """SELECT data FROM entitlements WHERE cccd_number IN ({marks})
+        OR bhxh_number IN (SELECT l.bhxh_number FROM cccd_links l WHERE l.cccd_number IN ({marks}))""",
     "bhxh_number": "SELECT data FROM entitlements WHERE bhxh_number IN ({marks})",
 }
 
@@ -299,8 +301,9 @@ class SqlStore(
         return [self._ent(r) for r in rows]
 
     def cards_of_people(self, cccd_numbers: Sequence[str], bhxh_numbers: Sequence[str]) -> list[Entitlement]:
-        """Every card held under any of these CCCD or social-insurance numbers (an import checks a
-        provincial office's rows against them), in queries of at most 500 numbers."""
+        """Every card held under any of these CCCD or social-insurance numbers, a CCCD's linked
+        cards included (an import checks a provincial office's rows against them), in queries of at
+        most 500 numbers."""
         found: dict[str, Entitlement] = {}
         for column, numbers in (
             ("cccd_number", sorted(set(cccd_numbers))),
@@ -310,7 +313,8 @@ class SqlStore(
                 chunk = numbers[i : i + 500]
                 marks = ", ".join("?" for _ in chunk)
                 with self._read() as c:
-                    rows = c.all(_CARDS_OF[column].format(marks=marks), chunk)
+                    template = _CARDS_OF[column]
+                    rows = c.all(template.format(marks=marks), chunk * template.count("{marks}"))
                 for row in rows:
                     ent = self._ent(row)
                     found[ent.card_number] = ent
