@@ -163,6 +163,15 @@ def test_valid_token_registers_at_once_and_re_registration_needs_the_same_streng
     )
     assert too_low.decision == pb.DECISION_REJECTED and codes(too_low) == ["ASSURANCE_TOO_LOW"]
 
+    # a verification that could never register takes none of the CCCD's attempts (attack run
+    # 2026-12-03: another facility's rejected Verifies used up a holder's day): this is the 4th
+    challenge5, fourth = verify_on_phone(d, "reg-phone-a2", "sheldon")
+    token5 = d.platform.token(challenge5.nonce)
+    ok = register(
+        d, "reg-phone-a2", fourth.verification_id, email="sheldon@example.vn", integrity_token=token5
+    )
+    assert ok.decision == pb.DECISION_ACCEPTED, codes(ok)
+
     # the CCCD's attempts are limited across devices (4 a day here): the 5th is refused
     _, fifth = verify_on_phone(d, "reg-phone-a2", "sheldon")
     err = refused(d, "reg-phone-a2", fifth.verification_id, phone_e164=PHONE)

@@ -100,7 +100,11 @@ class RegistrationFlow:
             # takes no attempt of the CCCD's (attack run, 2026-12-02: eight at once were each
             # decided and audited, using up the CCCD's daily attempts).
             session = await self._session(inp.verification_id, caller, now)
-            await db(self.cccd_limit.take, doc_key, now)
+            if self._verification_strength(session, []) is not None:
+                # Only an attempt that could register takes one of the CCCD's: five rejected
+                # QR Verifies of another facility's phone used up a holder's day (attack run,
+                # 2026-12-03). A weak one is still decided, audited and counted for the device.
+                await db(self.cccd_limit.take, doc_key, now)
             return await db(self._register, caller, inp, session, now)
 
     async def _session(self, vid: str, caller: Caller, now: dt.datetime) -> Session:
