@@ -403,3 +403,61 @@ def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deploym
         )
         alone = client.verify(challenge, qr=("bhyt", qr), frames=frames, operator=OPERATOR)
     assert alone.decision == "REJECTED" and alone.reason_codes == ["QR_UNUSABLE"], alone.reasons
+
+
+def test_one_guardian_verification_vouches_for_a_bounded_number_of_children(deployment: Deployment) -> None:
+    """Attack run 2026-12-03: one accepted adult check-in vouched for any number of under-6
+    children shown only as BHYT QR text (all of it printed on the card)."""
+    from bhytgate.entitlement.cardnumber import parse_card_number
+    from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr
+
+    d = deployment
+    cap = d.running.gateway.config.guardian_max_children
+    qrs = []
+    for n in range(cap + 1):
+        child = citizens.make_citizen(f"guardian-cap-{n}", sex="M")
+        child = dataclasses.replace(child, date_of_birth=dt.date.today() - dt.timedelta(days=100 + n))
+        record = citizens.entitlement_json(citizens.entitlement_for(child, f"guardian-cap-{n}"))
+        record["cccd_number"] = None
+        with d.client("bhxh-admin-01") as admin:
+            assert admin.import_entitlements(json.dumps(record).encode(), "jsonl").imported_count == 1
+        card = parse_card_number(str(record["card_number"]))
+        fields = {k: str(record[k]) for k in ("full_name", "date_of_birth", "sex", "address")}
+        qrs.append(
+            format_bhyt_qr(
+                BhytQr(
+                    card_number=card,
+                    registered_facility=str(record["registered_facility"]),
+                    valid_from=dt.date.fromisoformat(str(record["valid_from"])),
+                    valid_to=None,
+                    issue_date=None,
+                    management_code="ABC",
+                    parent_name="Nguyễn Văn Bố",
+                    area_code=None,
+                    five_year_date=None,
+                    check_string="0123",
+                    **fields,
+                )
+            )
+        )
+    terminal = _terminal(d, "cap-desk", "01001", "hospital-checkin")
+    adult = d.card("bernadette")
+    guardian = check(d, adult, terminal=terminal, photos=_photo(d, adult, "bernadette4.png"))
+    assert guardian.decision == "ACCEPTED", guardian.reasons
+    decisions = []
+    with d.client(terminal) as client:
+        for qr in qrs:
+            challenge = client.begin(terminal_kind="desk", operator=OPERATOR)
+            decisions.append(
+                client.verify(
+                    challenge,
+                    qr=("bhyt", qr),
+                    frames=[],
+                    operator=OPERATOR,
+                    guardian_verification_id=guardian.verification_id,
+                )
+            )
+    assert [r.decision for r in decisions[:cap]] == ["ACCEPTED"] * cap
+    last = decisions[-1]
+    assert last.decision == "REJECTED" and last.reason_codes == ["GUARDIAN_NOT_APPLICABLE"], last.reasons
+    assert f"has vouched for {cap} children already" in last.reasons[0][1]

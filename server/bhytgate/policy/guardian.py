@@ -43,6 +43,22 @@ class GuardianFacts:
 class GuardianRule:
     window: dt.timedelta = dt.timedelta(minutes=15)
     max_age_years: int = 6
+    # Children one guardian verification may vouch for: one accepted adult check-in vouched for
+    # any number of under-6 children shown only as BHYT QR text (attack run, 2026-12-03).
+    max_children: int = 4
+
+
+def too_many_children(vouched: int, rule: GuardianRule) -> list[Reason]:
+    """`vouched`: the children this guardian verification has vouched for, this one included."""
+    if vouched <= rule.max_children:
+        return []
+    return [
+        Reason(
+            ReasonCode.GUARDIAN_NOT_APPLICABLE.value,
+            f"this guardian's verification has vouched for {rule.max_children} children already;"
+            " more need staff (or the guardian verified again)",
+        )
+    ]
 
 
 def age_years(dob: dt.date, today: dt.date) -> int:

@@ -62,6 +62,7 @@ class GatewayConfig:
     # recent, for a holder under guardian_max_age_years whose card has no face image.
     guardian_window: dt.timedelta = dt.timedelta(minutes=15)
     guardian_max_age_years: int = 6
+    guardian_max_children: int = 4  # per guardian verification (policy.guardian.GuardianRule)
     max_frames: int = 12  # a liveness burst needs 3-8; each frame is decoded in a worker
     max_check_seconds: float = 20.0  # a face job running longer is abandoned (INTERNAL_CHECK_UNAVAILABLE)
     # On SIGTERM/SIGINT the server refuses new calls at once and gives the checks in flight this

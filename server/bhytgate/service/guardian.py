@@ -10,8 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from bhytgate.entitlement.validity import check_entitlement
-from bhytgate.policy.guardian import GuardianFacts, GuardianRule, decide_guardian, guardian_reasons
+from bhytgate.entitlement.validity import first_usable
+from bhytgate.policy.guardian import (
+    GuardianFacts,
+    GuardianRule,
+    decide_guardian,
+    guardian_reasons,
+    too_many_children,
+)
 from bhytgate.policy.model import CheckResults, Outcome, Reason
 from bhytgate.service import reasons as vocab
 from bhytgate.service.credentials import Evidence
@@ -48,7 +54,9 @@ async def decide_for_child(
             session.cccd_number,
         )
     )
-    rule = GuardianRule(flow.config.guardian_window, flow.config.guardian_max_age_years)
+    rule = GuardianRule(
+        flow.config.guardian_window, flow.config.guardian_max_age_years, flow.config.guardian_max_children
+    )
     guardian = guardian_reasons(
         facts,
         terminal_id=f"{caller.facility}/{caller.terminal_id}",
@@ -58,6 +66,11 @@ async def decide_for_child(
         now=now,
         rule=rule,
     )
+    if not guardian and session is not None:
+        # Counted in the database (every replica), in a window that outlives the guardian's own.
+        until = int((session.at + rule.window).timestamp() // 60) + 1
+        vouched = await db(flow.store.hit_rate_window, f"guardian:{inp.guardian}", until)
+        guardian = too_many_children(vouched, rule)
     with attempt.timings.stage("fraud_signals"):
         fraud = await db(flow._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
     with attempt.timings.stage("entitlement"):
@@ -67,11 +80,7 @@ async def decide_for_child(
         else:
             entitlements = await db(flow.store.entitlements_by_cccd, ev.cccd)
     own = [e for e in entitlements if e.cccd_number == ev.cccd]
-    candidates = own or entitlements
-    entitlement = candidates[0] if candidates else None
-    ent_check = None
-    if entitlement is not None:
-        ent_check = check_entitlement(entitlement, now.date(), name=ev.name, dob=ev.dob)
+    entitlement, ent_check = first_usable(own or entitlements, now.date(), ev.name, ev.dob)
     results = CheckResults(
         document_source=ev.source,
         chip_passive_ok=ev.report.passive.valid if ev.report is not None else None,
