@@ -20,7 +20,7 @@ from .conftest import Deployment
 from .fresh import fresh_card
 from .test_e2e import _begin_and_request, check
 
-TWIN = "twin-desk"
+TWIN = "twin-rules-desk"
 
 
 @pytest.fixture(scope="module")
