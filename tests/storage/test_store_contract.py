@@ -181,6 +181,20 @@ def test_a_template_is_not_written_over_one_enrolled_since(store: Store) -> None
     assert got is not None and (got.template, got.enrolled_at) == (b"c" * 64, newer)
 
 
+def test_a_consent_is_attached_to_the_template_written_at_its_time(store: Store) -> None:
+    cccd, at = "001090000004", T0 + dt.timedelta(seconds=5)
+    assert store.put_face_template(cccd, b"a" * 64, "m", "1", at, unless_enrolled_since=T0)
+    info = store.template_info(cccd)  # type: ignore[attr-defined]
+    assert info is not None and info.consent_id is None  # none yet: retention would delete it
+    consent = store.record_consent(  # type: ignore[attr-defined]
+        "subject", "face_match", ["face_template"], "2026-01", at, at + dt.timedelta(days=365), "counter-1"
+    )
+    store.attach_template_consent(cccd, at + dt.timedelta(seconds=1), consent)  # another template's time
+    assert store.template_info(cccd).consent_id is None  # type: ignore[attr-defined]
+    store.attach_template_consent(cccd, at, consent)
+    assert store.template_info(cccd).consent_id == consent  # type: ignore[attr-defined]
+
+
 def test_face_template_encrypted_at_rest(store_factory: StoreFactory) -> None:
     if store_factory.kind != "sqlite":
         pytest.skip("raw-file inspection only for SQLite")

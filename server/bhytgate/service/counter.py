@@ -89,7 +89,10 @@ class CounterService:
         parsed = template_from_bytes(outcome.template)
         now = self.clock()
         privacy = self.privacy
-        consent_id = await db(lambda: privacy.record_consent(caller, session.cccd_number, operator))
+        # The template first (conditional: of two enrolments of one verification at once, one
+        # writes), then the consent it is kept under: the loser records no consent for nothing.
+        # Until the consent is attached the template has none, which retention treats as a
+        # template to delete (a crash in between fails safe).
         written = await db(
             lambda: self.store.put_face_template(
                 session.cccd_number,
@@ -97,12 +100,13 @@ class CounterService:
                 parsed.model.name,
                 parsed.model.version,
                 now,
-                consent_id=consent_id,
-                unless_enrolled_since=session.at,  # two enrolments of one verification at once
+                unless_enrolled_since=session.at,
             )
         )
         if not written:
             raise FailedPrecondition(ENROLLED_SINCE)
+        consent_id = await db(lambda: privacy.record_consent(caller, session.cccd_number, operator))
+        await db(self.store.attach_template_consent, session.cccd_number, now, consent_id)
         await db(
             lambda: self.recorder.record_action(
                 caller, "ENROLLED", "enrol", document_number=session.cccd_number

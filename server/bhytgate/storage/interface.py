@@ -161,6 +161,10 @@ class Store(Protocol):
         unless_enrolled_since: dt.datetime | None = None,
     ) -> bool: ...
 
+    def attach_template_consent(
+        self, cccd_number: str, enrolled_at: dt.datetime, consent_id: int
+    ) -> None: ...
+
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None: ...
 
     # challenges

@@ -370,6 +370,14 @@ class SqlStore(
                 cur = c.execute(_PUT_TEMPLATE_UNLESS_NEWER, (*params, consent_id, since))
             return bool(cur.rowcount)
 
+    def attach_template_consent(self, cccd_number: str, enrolled_at: dt.datetime, consent_id: int) -> None:
+        """The consent a template written at `enrolled_at` is kept under (not a newer template's)."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE face_templates SET consent_id = ? WHERE cccd_number = ? AND enrolled_at = ?",
+                (consent_id, cccd_number, self._ts(enrolled_at)),
+            )
+
     def get_face_template(self, cccd_number: str) -> FaceTemplate | None:
         with self._read() as c:
             row = c.one("SELECT * FROM face_templates WHERE cccd_number = ?", (cccd_number,))
