@@ -85,13 +85,23 @@ def test_holder_data(make_entitlement: MakeEntitlement) -> None:
     assert code(make_entitlement, name="Trần", revoked=True) is MaKetQua.WRONG_NAME
 
 
-def test_the_first_usable_card_is_taken_not_merely_the_newest(make_entitlement: MakeEntitlement) -> None:
-    """Attack run 2026-12-03: the check-in took the newest card whatever it said; a newer card
-    that is revoked or names someone else must not hide the holder's good one."""
+def test_a_newer_card_of_someone_else_or_not_yet_valid_does_not_hide_the_holders(
+    make_entitlement: MakeEntitlement,
+) -> None:
+    """Attack run 2026-12-03: the check-in took the newest card whatever it said. A newer card
+    naming someone else, or starting later, is passed over; one the fund revoked, reduced or left
+    with another fund is this holder's and decides (second review: an older card overrode it)."""
     good = make_entitlement(card_number="DN4010123456789")
-    newer_revoked = make_entitlement(card_number="DN4790123456789", revoked=True)
-    card, result = first_usable([newer_revoked, good], TODAY, None, None)
+    other_holder = make_entitlement(card_number="DN4790123456789", full_name="Trần Thị Khác")
+    later = make_entitlement(card_number="DN4790123456780", valid_from=TODAY + dt.timedelta(days=30))
+    card, result = first_usable([other_holder, later, good], TODAY, good.full_name, None)
     assert card is good and result is not None and result.usable
-    card, result = first_usable([newer_revoked], TODAY, None, None)  # none usable: the first, with why
-    assert card is newer_revoked and result is not None and result.ma_ket_qua is MaKetQua.REVOKED
+    for blocked, code in (
+        (make_entitlement(card_number="DN4790123456781", revoked=True), MaKetQua.REVOKED),
+        (make_entitlement(card_number="DN4790123456782", managed_by="army"), MaKetQua.ARMY_FUND),
+    ):
+        card, result = first_usable([blocked, good], TODAY, good.full_name, None)
+        assert card is blocked and result is not None and result.ma_ket_qua is code
+    card, result = first_usable([other_holder], TODAY, good.full_name, None)  # nothing else: it, with why
+    assert card is other_holder and result is not None and result.ma_ket_qua is MaKetQua.WRONG_NAME
     assert first_usable([], TODAY, None, None) == (None, None)

@@ -104,13 +104,27 @@ def check_entitlement(
     return _result(MaKetQua.EXPIRED, False, f"Giá trị {period}")
 
 
+# A card that names someone else: checked against the wrong person, it says nothing about this one.
+_OTHER_HOLDER = frozenset(
+    {
+        MaKetQua.WRONG_NAME,
+        MaKetQua.WRONG_NAME_FIRST_LETTER_MATCHES,
+        MaKetQua.WRONG_DATE_OF_BIRTH,
+        MaKetQua.WRONG_SEX,
+    }
+)
+
+
 def first_usable(
     cards: Sequence[Entitlement], today: dt.date, name: str | None, dob: str | None
 ) -> tuple[Entitlement | None, EntitlementCheck | None]:
-    """The first card (newest first) usable today for this holder, else the first with its reason:
-    a newer card that names the holder wrongly, or that is not valid yet, must not hide a good one."""
+    """The card to decide on (newest first): the first one, unless it names another holder or
+    only starts later, in which case the next. A card of this holder that the fund revoked,
+    reduced or left with another fund stays authoritative: an older card must not override it
+    (second review, 2026-12-03)."""
     checked = [(card, check_entitlement(card, today, name=name, dob=dob)) for card in cards]
     for card, result in checked:
-        if result.usable:
-            return card, result
+        if result.ma_ket_qua in _OTHER_HOLDER or card.valid_from > today:
+            continue
+        return card, result
     return checked[0] if checked else (None, None)
