@@ -138,15 +138,20 @@ def test_cards_of_people_by_cccd_and_social_insurance_number(store: Store) -> No
     c = ent("GD4010111111111", "001090000009")
     store.upsert_entitlements([a, b, c])
     got = store.cards_of_people(["001090000001", "001090000001"], ["0987654321", "0000000000"])
-    assert [e.card_number for e in got] == [a.card_number, b.card_number]
+    assert [(via, e.card_number) for via, e in got] == [
+        ("001090000001", a.card_number),
+        (None, b.card_number),
+    ]
     many = [f"0010900{n:05d}" for n in range(1200)]  # more numbers than one query takes
-    assert [e.card_number for e in store.cards_of_people(many, [])] == [a.card_number, c.card_number]
+    assert [e.card_number for _, e in store.cards_of_people(many, [])] == [a.card_number, c.card_number]
     assert store.cards_of_people([], []) == []
-    # a CCCD's linked social-insurance number's cards are its cards too (as check-in finds them)
+    # a CCCD's linked social-insurance number's cards are held under that CCCD (as check-in finds them)
     legacy = ent("HC4310555555555", None)
     store.upsert_entitlements([legacy])
     store.link_cccd("001090000077", legacy.social_insurance_number, "counter-1", T0)
-    assert [e.card_number for e in store.cards_of_people(["001090000077"], [])] == [legacy.card_number]
+    assert [(via, e.card_number) for via, e in store.cards_of_people(["001090000077"], [])] == [
+        ("001090000077", legacy.card_number)
+    ]
 
 
 def test_face_template_roundtrip(store: Store) -> None:

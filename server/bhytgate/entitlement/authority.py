@@ -43,15 +43,20 @@ def import_province(facility: str) -> str | None:
 
 
 def foreign_holders(
-    records: Sequence[Entitlement], rows: Sequence[int], held: Sequence[Entitlement], province: str
+    records: Sequence[Entitlement],
+    rows: Sequence[int],
+    held: Sequence[tuple[str | None, Entitlement]],
+    province: str,
 ) -> list[RowError]:
     """A provincial office's rows for people who already hold a card of another province (`held`:
-    the cards on file under the rows' CCCD and social-insurance numbers). Its own province's card
+    the cards on file under the rows' CCCD and social-insurance numbers, each with the CCCD it is
+    held under, a link's included). Its own province's card
     number alone did not stop it: the 01 office wrote a card under the CCCD of a holder of a
     province-79 card, with a better benefit level, and the next check-in released it (attack run,
     2026-12-03). Such a holder's cards are the fund's or their own province's office's to write."""
-    by_cccd = {e.cccd_number: e.province_code for e in held if e.cccd_number and e.province_code != province}
-    by_bhxh = {e.social_insurance_number: e.province_code for e in held if e.province_code != province}
+    foreign = [(via, e) for via, e in held if e.province_code != province]
+    by_cccd = {via: e.province_code for via, e in foreign if via}  # own or linked (review, 2026-12-03)
+    by_bhxh = {e.social_insurance_number: e.province_code for _, e in foreign}
     errors = []
     for record, row in zip(records, rows, strict=True):
         for field, other in (

@@ -47,9 +47,10 @@ from bhytgate.storage.shared import SharedStateMixin
 # Placeholders only ({marks}: "?, ?, ..."), never values.
 _CARDS_OF = {
     # a CCCD's own cards, and those of a social-insurance number linked to it (as check-in finds them)
-    "cccd_number": """SELECT data FROM entitlements WHERE cccd_number IN ({marks})
-        OR bhxh_number IN (SELECT l.bhxh_number FROM cccd_links l WHERE l.cccd_number IN ({marks}))""",
-    "bhxh_number": "SELECT data FROM entitlements WHERE bhxh_number IN ({marks})",
+    "cccd_number": """SELECT e.data, e.cccd_number AS via FROM entitlements e WHERE e.cccd_number IN ({marks})
+        UNION ALL SELECT e.data, l.cccd_number AS via FROM entitlements e
+          JOIN cccd_links l ON l.bhxh_number = e.bhxh_number WHERE l.cccd_number IN ({marks})""",
+    "bhxh_number": "SELECT data, cccd_number AS via FROM entitlements WHERE bhxh_number IN ({marks})",
 }
 
 _PUT_TEMPLATE = """INSERT INTO face_templates (cccd_number, model_name, model_version, nonce,
@@ -300,11 +301,14 @@ class SqlStore(
             )
         return [self._ent(r) for r in rows]
 
-    def cards_of_people(self, cccd_numbers: Sequence[str], bhxh_numbers: Sequence[str]) -> list[Entitlement]:
+    def cards_of_people(
+        self, cccd_numbers: Sequence[str], bhxh_numbers: Sequence[str]
+    ) -> list[tuple[str | None, Entitlement]]:
         """Every card held under any of these CCCD or social-insurance numbers, a CCCD's linked
-        cards included (an import checks a provincial office's rows against them), in queries of at
-        most 500 numbers."""
-        found: dict[str, Entitlement] = {}
+        cards included (an import checks a provincial office's rows against them), each with the
+        CCCD it is held under (its own, or the one linked to its social-insurance number; None for
+        neither), in queries of at most 500 numbers."""
+        found: dict[tuple[str, str], tuple[str | None, Entitlement]] = {}
         for column, numbers in (
             ("cccd_number", sorted(set(cccd_numbers))),
             ("bhxh_number", sorted(set(bhxh_numbers))),
@@ -316,8 +320,8 @@ class SqlStore(
                     template = _CARDS_OF[column]
                     rows = c.all(template.format(marks=marks), chunk * template.count("{marks}"))
                 for row in rows:
-                    ent = self._ent(row)
-                    found[ent.card_number] = ent
+                    ent, via = self._ent(row), row["via"]
+                    found[(ent.card_number, via or "")] = (via, ent)
         return [found[k] for k in sorted(found)]
 
     # -- links ------------------------------------------------------------------------------------
