@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis.internal.observability  # noqa: F401
 import pytest
+
+# Imported here, at collection, rather than by hypothesis's pytest plugin at the end of the session:
+# on CPython 3.11.7 that late import's assertion rewrite (ast.parse) failed with "AST constructor
+# recursion depth mismatch" after the raw-HTTP/2 tests of tests/gateway/test_partial_requests.py
+# ran in the same process with the burst test (CPython's AST recursion tracking; the tests passed).
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BHYTGATE_SHARED", REPO.parent / "shared"))

@@ -97,7 +97,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Ite
         queue_limit=8,
         console_listen="127.0.0.1:0",
         claims_idle_s=5.0,
-        request_receive_s=5.0,  # a unary request that stops short is ended after 5 s
+        request_receive_s=5.0,  # a unary request that stops short is ended after 5 s...
+        request_min_rate_bytes_s=1 << 30,  # ...whatever its declared size
         handshake_timeout_s=5.0,
     )
     server = ServerThread(config)

@@ -123,3 +123,20 @@ def test_a_connection_that_never_finishes_its_handshake_is_closed(deployment: De
         assert _closed_after(tls, bound + 20) < bound + 20
     finally:
         tls.close()
+
+
+def test_an_ordinary_burst_from_one_terminal_is_not_refused(deployment: Deployment) -> None:
+    """Second review, 2026-12-03: counted from their headers, 8 concurrent small calls on one
+    channel lost 4 to the arriving bound. Only a request still arriving after a grace counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with deployment.client(TERMINAL) as client:
+
+        def keys(_: int) -> str:
+            return str(
+                client.verification.GetAttestationKeys(pb.GetAttestationKeysRequest(), timeout=30).jwks_json
+            )
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(keys, range(32)))
+    assert len(answers) == 32 and all(answers)

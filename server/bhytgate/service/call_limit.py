@@ -9,17 +9,18 @@ So the bound is this interceptor's. It also bounds requests that never finish ar
 buffers a unary request until its declared length is in, so a client that declares 50 MiB and
 stops held what it had sent for as long as its connection stayed open, any number per certificate
 (4 connections held 220 MB, attack run 2026-12-02). A unary method is therefore served as a stream
-of one message, read here: the call is counted from its headers on, the message must arrive within
-`receive_s` (DEADLINE_EXCEEDED, and gRPC drops what it buffered), at most `receiving_per_peer`
-requests of one client certificate may be arriving at once (RESOURCE_EXHAUSTED), and a second
-message on a unary method is INVALID_ARGUMENT.
+of one message, read here: the call takes a slot from its headers on; the message must arrive
+within `receive_s` plus its method's largest size at `min_rate` (DEADLINE_EXCEEDED, and gRPC drops
+what it buffered); one still arriving after GRACE_S counts against its client certificate, which
+may have at most `receiving_per_peer` such (RESOURCE_EXHAUSTED); a second message on a unary
+method is INVALID_ARGUMENT. Slow requests therefore hold call slots while they arrive: sixteen
+certificates with four trickling requests each could hold all 64 for the bound.
 
-The rest is as follows. A call of the gateway's services is counted while its handler
-runs (the count drops in a `finally`, so a call cancelled or failed gives its slot back); one that
-arrives with every slot taken is refused before its request is read: its handler takes the request
-as a stream it never reads (the bytes on the wire are the same), and the SDK resends it after the
-RetryInfo delay. Calls still receiving their request when a slot is checked are not counted yet, so
-a burst may pass the bound by a few; the bytes they hold once read are RequestBudget's.
+A call of the gateway's services is counted while its handler runs (the count drops in a `finally`,
+so a call cancelled or failed gives its slot back); one that arrives with every slot taken is
+refused before its request is read: its handler takes the request as a stream it never reads (the
+bytes on the wire are the same), and the SDK resends it after the RetryInfo delay. The bytes a
+request holds once read are RequestBudget's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -38,6 +39,7 @@ from bhytgate.api.errors import retry_status
 # Not the gateway's calls: liveness and discovery must work however busy the gateway is.
 EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 RETRY_AFTER_S = 1.0
+GRACE_S = 1.0  # a request arriving within this is not counted as arriving (an ordinary call)
 
 
 def _peer_key(context: grpc.aio.ServicerContext[Any, Any]) -> str:
@@ -49,7 +51,15 @@ def _peer_key(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 
 class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generic in the stubs only
-    def __init__(self, limit: int, *, receive_s: float = 30.0, receiving_per_peer: int = 4) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        receive_s: float = 30.0,
+        receiving_per_peer: int = 4,
+        min_rate: float = 256 * 1024,
+        sizes: Mapping[str, int] | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError("max_concurrent_rpcs must be at least 1")
         if receiving_per_peer < 1:
@@ -59,6 +69,12 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
         self.limit = limit
         self.receive_s = receive_s
         self.receiving_per_peer = receiving_per_peer
+        if min_rate <= 0:
+            raise ValueError("request_min_rate_bytes_s must be more than 0")
+        self.min_rate = min_rate
+        # Largest request per method name: a large one may take longer to arrive (the bound is
+        # receive_s plus its size at min_rate: 32 MiB at 256 KiB/s is 128 s more).
+        self.sizes = dict(sizes or {})
         self.active = 0  # the gateway's calls in their handlers (one event loop: no lock)
         self.receiving: collections.Counter[str] = collections.Counter()  # per client certificate
 
@@ -73,8 +89,10 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
         if self.active >= self.limit:
             return grpc.stream_unary_rpc_method_handler(self._refuse)
         if handler.unary_unary is not None:
+            name = handler_call_details.method.rsplit("/", 1)[-1]
+            bound = self.receive_s + self.sizes.get(name, 0) / self.min_rate
             return grpc.stream_unary_rpc_method_handler(
-                self._received_unary(handler.unary_unary),
+                self._received_unary(handler.unary_unary, bound),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -93,14 +111,14 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
         await context.abort(status.code, status.details, status.trailing_metadata)
 
     def _received_unary(
-        self, behavior: Callable[..., Awaitable[Any]]
+        self, behavior: Callable[..., Awaitable[Any]], bound: float
     ) -> Callable[[AsyncIterator[Any], grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
         async def counted(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             self.active += 1
             try:
                 # This frame must not hold the request: an aborted call's traceback runs through
                 # it and gRPC keeps that (rpc._rpc releases the request before aborting).
-                call = behavior(await self._one_request(requests, context), context)
+                call = behavior(await self._one_request(requests, context, bound), context)
                 return await call
             finally:
                 self.active -= 1
@@ -108,45 +126,63 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
         return counted
 
     async def _one_request(
-        self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+        self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any], bound: float
     ) -> Any:
-        """The call's one message, within the receive bound and the per-certificate bound."""
-        peer = _peer_key(context)
-        if self.receiving[peer] >= self.receiving_per_peer:
-            status = retry_status(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"at most {self.receiving_per_peer} requests of one terminal arriving at once; "
-                "retry when they have arrived",
-                RETRY_AFTER_S,
-            )
-            await context.abort(status.code, status.details, status.trailing_metadata)
-        self.receiving[peer] += 1
-        failure: tuple[grpc.StatusCode, str] | None = None
+        """The call's one message, within `bound` seconds, and within the per-certificate bound
+        once it has taken longer than GRACE_S to arrive. Counting every call from its headers
+        refused ordinary bursts: 8 concurrent small calls on one channel lost 4 (second review,
+        2026-12-03), as a message takes at least a loop turn to come back."""
+        reader = asyncio.ensure_future(_read_one(requests))
+        reader.add_done_callback(_retrieved)  # an aborted call's read ends in AbortError: expected
+        peer = ""
         try:
-            iterator = aiter(requests)
-            try:
-                async with asyncio.timeout(self.receive_s):
-                    request = await anext(iterator, None)
-                    extra = await anext(iterator, None) if request is not None else None
-            except TimeoutError:
-                request = extra = None
-                failure = (
+            done, _ = await asyncio.wait({reader}, timeout=GRACE_S)
+            if not done:
+                peer = _peer_key(context)
+                if self.receiving[peer] >= self.receiving_per_peer:
+                    peer = ""
+                    status = retry_status(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"at most {self.receiving_per_peer} requests of one terminal arriving at once;"
+                        " retry when they have arrived",
+                        RETRY_AFTER_S,
+                    )
+                    await context.abort(status.code, status.details, status.trailing_metadata)
+                self.receiving[peer] += 1
+                done, _ = await asyncio.wait({reader}, timeout=max(0.0, bound - GRACE_S))
+            if not done:
+                await context.abort(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"request not received within {self.receive_s:g} s; send it again",
+                    f"request not received within {bound:.0f} s (request_receive_s, and"
+                    " request_min_rate_bytes_s for large requests); send it again",
                 )
-            else:
-                if request is None:
-                    failure = (grpc.StatusCode.INVALID_ARGUMENT, "no request message")
-                elif extra is not None:
-                    request = extra = None
-                    failure = (grpc.StatusCode.INVALID_ARGUMENT, "a unary call carries one request message")
         finally:
-            self.receiving[peer] -= 1
-            if self.receiving[peer] <= 0:
-                del self.receiving[peer]
-        if failure is not None:
-            await context.abort(*failure)
+            if not reader.done():
+                reader.cancel()
+            if peer:
+                self.receiving[peer] -= 1
+                if self.receiving[peer] <= 0:
+                    del self.receiving[peer]
+        request, extra = reader.result()
+        if request is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
+        if extra:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a unary call carries one request message")
         return request
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _read_one(requests: AsyncIterator[Any]) -> tuple[Any, bool]:
+    """The first message, and whether another followed it (a unary call carries one)."""
+    iterator = aiter(requests)
+    request = await anext(iterator, None)
+    if request is None:
+        return None, False
+    return request, await anext(iterator, None) is not None
 
     def _counted_stream(self, behavior: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
         """`behavior`: an async generator function (the stubs type it as a plain iterator's)."""

@@ -85,6 +85,7 @@ class GatewayConfig:
     # one client certificate may be arriving at once (service/call_limit.py): gRPC holds a request
     # that stops short of its declared length for as long as its connection stays open.
     request_receive_s: float = 30.0
+    request_min_rate_bytes_s: int = 256 * 1024  # a large request gets its size at this rate more
     # A connection must finish its TLS handshake within this (gRPC's default, 120 s, let an
     # unauthenticated socket that sends nothing hold a file descriptor for two minutes), and one
     # with no call for connection_idle_s is closed (a client reconnects when it next calls).

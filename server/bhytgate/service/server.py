@@ -176,6 +176,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         config.max_concurrent_rpcs,
         receive_s=config.request_receive_s,
         receiving_per_peer=config.receiving_per_terminal,
+        min_rate=config.request_min_rate_bytes_s,
+        sizes=RequestLimits.from_config(config).per_method,
     )
     server = grpc.aio.server(
         options=[
