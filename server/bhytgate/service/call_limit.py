@@ -131,39 +131,61 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
         """The call's one message, within `bound` seconds, and within the per-certificate bound
         once it has taken longer than GRACE_S to arrive. Counting every call from its headers
         refused ordinary bursts: 8 concurrent small calls on one channel lost 4 (second review,
-        2026-12-03), as a message takes at least a loop turn to come back."""
+        2026-12-03), as a message takes at least a loop turn to come back. Two timers rather than
+        asyncio.wait: an ordinary call pays for a task and two timer handles only."""
+        loop = asyncio.get_running_loop()
         reader = asyncio.ensure_future(_read_one(requests))
         reader.add_done_callback(_retrieved)  # an aborted call's read ends in AbortError: expected
-        peer = ""
+        state = {"peer": "", "why": ""}
+
+        def still_arriving() -> None:
+            if reader.done():
+                return
+            peer = _peer_key(context)
+            if self.receiving[peer] >= self.receiving_per_peer:
+                state["why"] = "peer"
+                reader.cancel()
+                return
+            self.receiving[peer] += 1
+            state["peer"] = peer
+
+        def too_late() -> None:
+            if reader.done():
+                return
+            state["why"] = "deadline"
+            reader.cancel()
+
+        grace = loop.call_later(GRACE_S, still_arriving)
+        deadline = loop.call_later(bound, too_late)
         try:
-            done, _ = await asyncio.wait({reader}, timeout=GRACE_S)
-            if not done:
-                peer = _peer_key(context)
-                if self.receiving[peer] >= self.receiving_per_peer:
-                    peer = ""
-                    status = retry_status(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"at most {self.receiving_per_peer} requests of one terminal arriving at once;"
-                        " retry when they have arrived",
-                        RETRY_AFTER_S,
-                    )
-                    await context.abort(status.code, status.details, status.trailing_metadata)
-                self.receiving[peer] += 1
-                done, _ = await asyncio.wait({reader}, timeout=max(0.0, bound - GRACE_S))
-            if not done:
-                await context.abort(
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"request not received within {bound:.0f} s (request_receive_s, and"
-                    " request_min_rate_bytes_s for large requests); send it again",
-                )
+            request, extra = await reader
+        except asyncio.CancelledError:
+            if not state["why"]:
+                raise  # the caller's own cancellation
+            request = extra = None
         finally:
+            grace.cancel()
+            deadline.cancel()
             if not reader.done():
                 reader.cancel()
-            if peer:
-                self.receiving[peer] -= 1
-                if self.receiving[peer] <= 0:
-                    del self.receiving[peer]
-        request, extra = reader.result()
+            if state["peer"]:
+                self.receiving[state["peer"]] -= 1
+                if self.receiving[state["peer"]] <= 0:
+                    del self.receiving[state["peer"]]
+        if state["why"] == "peer":
+            status = retry_status(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"at most {self.receiving_per_peer} requests of one terminal arriving at once;"
+                " retry when they have arrived",
+                RETRY_AFTER_S,
+            )
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        if state["why"] == "deadline":
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"request not received within {bound:.0f} s (request_receive_s, and"
+                " request_min_rate_bytes_s for large requests); send it again",
+            )
         if request is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
         if extra:
