@@ -334,6 +334,13 @@ def test_lost_reports(store: Store) -> None:
     rep = store.lost_report("doc-a")
     assert rep is not None and (rep.reason, rep.reporter, rep.reported_at) == ("stolen", "counter-3", T0)
     assert store.lost_report("doc-b") is None
+    # a death replaces a lost/stolen report (it blocks every card), and then stands
+    died = T0 + dt.timedelta(days=2)
+    store.report_lost("doc-a", "deceased", "office-1", died)
+    store.report_lost("doc-a", "deceased", "office-2", died + dt.timedelta(days=1))
+    store.report_lost("doc-a", "lost", "counter-5", died + dt.timedelta(days=2))
+    rep = store.lost_report("doc-a")
+    assert rep is not None and (rep.reason, rep.reporter, rep.reported_at) == ("deceased", "office-1", died)
 
 
 # -- fraud events ----------------------------------------------------------------------------------

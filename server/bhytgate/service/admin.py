@@ -227,8 +227,14 @@ class AdminService:
             raise Busy(f"an audit check is already running on this replica; retry in {wait:.0f} s", wait)
         async with self._audit_turn:
             started = time.monotonic()
+            check = asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
+                return await asyncio.shield(check)
+            except asyncio.CancelledError:
+                # The thread cannot be stopped: the turn stays taken until it ends (second
+                # review: a caller's deadline freed it, and the next check waited holding a slot).
+                await asyncio.wait({check})
+                raise
             except StoreUnavailable as exc:
                 raise Unavailable(str(exc)) from None
             finally:

@@ -72,7 +72,7 @@ async def decide_for_child(
         vouched = await db(flow.store.hit_rate_window, f"guardian:{inp.guardian}", until)
         guardian = too_many_children(vouched, rule)
     with attempt.timings.stage("fraud_signals"):
-        fraud = await db(flow._fraud_signals, attempt.doc_key, ev.issue_date, caller, now)
+        fraud = await db(flow._fraud_signals, attempt.doc_key, ev.issue_date, caller, now, attempt.qr)
     with attempt.timings.stage("entitlement"):
         if ev.card_number is not None:
             by_card = await db(flow.store.entitlement_by_card, ev.card_number)

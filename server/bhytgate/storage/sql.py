@@ -482,11 +482,15 @@ class SqlStore(
     # -- lost / stolen ----------------------------------------------------------------------------
 
     def report_lost(self, document_key: str, reason: str, reporter: str, at: dt.datetime) -> None:
-        """The first report stands (its date decides which cards it blocks)."""
+        """The first report stands (its date decides which cards it blocks), except that a death
+        replaces a lost or stolen report: it blocks every card, and was silently dropped behind an
+        earlier "lost" (second review, 2026-12-03)."""
         with self._tx() as c:
             c.execute(
                 """INSERT INTO lost_reports (document_key, reason, reporter, reported_at) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (document_key) DO NOTHING""",
+                   ON CONFLICT (document_key) DO UPDATE SET reason = excluded.reason,
+                     reporter = excluded.reporter, reported_at = excluded.reported_at
+                   WHERE excluded.reason = 'deceased' AND lost_reports.reason <> 'deceased'""",
                 (document_key, reason, reporter, self._ts(at)),
             )
 
