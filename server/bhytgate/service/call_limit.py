@@ -192,20 +192,6 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a unary call carries one request message")
         return request
 
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
-async def _read_one(requests: AsyncIterator[Any]) -> tuple[Any, bool]:
-    """The first message, and whether another followed it (a unary call carries one)."""
-    iterator = aiter(requests)
-    request = await anext(iterator, None)
-    if request is None:
-        return None, False
-    return request, await anext(iterator, None) is not None
-
     def _counted_stream(self, behavior: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
         """`behavior`: an async generator function (the stubs type it as a plain iterator's)."""
 
@@ -220,3 +206,17 @@ async def _read_one(requests: AsyncIterator[Any]) -> tuple[Any, bool]:
                 self.active -= 1
 
         return counted
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _read_one(requests: AsyncIterator[Any]) -> tuple[Any, bool]:
+    """The first message, and whether another followed it (a unary call carries one)."""
+    iterator = aiter(requests)
+    request = await anext(iterator, None)
+    if request is None:
+        return None, False
+    return request, await anext(iterator, None) is not None
