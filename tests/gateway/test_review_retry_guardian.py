@@ -9,6 +9,7 @@ import io
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -349,15 +350,15 @@ def test_a_childs_photo_less_card_with_a_verified_guardian_gets_its_entitlement(
     assert err.value.code == "INVALID_ARGUMENT"
 
 
-def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deployment: Deployment) -> None:
+def _newborn(d: Deployment, seed: str, *, days_old: int, sex: str = "F") -> tuple[dict[str, Any], str]:
+    """A child of `days_old` days with a BHYT card and no identity document, imported by the fund:
+    (its entitlement record, its BHYT QR text)."""
     from bhytgate.entitlement.cardnumber import parse_card_number
     from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr
 
-    d = deployment
-    child = citizens.make_citizen("guardian-test-newborn", sex="F")
-    born = dt.date.today() - dt.timedelta(days=40)
-    child = dataclasses.replace(child, date_of_birth=born)
-    record = citizens.entitlement_json(citizens.entitlement_for(child, "guardian-test-newborn"))
+    child = citizens.make_citizen(seed, sex=sex)
+    child = dataclasses.replace(child, date_of_birth=dt.date.today() - dt.timedelta(days=days_old))
+    record = citizens.entitlement_json(citizens.entitlement_for(child, seed))
     record["cccd_number"] = None  # no identity document yet
     with d.client("bhxh-admin-01") as admin:
         imported = admin.import_entitlements(json.dumps(record).encode(), "jsonl")
@@ -380,6 +381,12 @@ def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deploym
             check_string="0123",
         )
     )
+    return record, qr
+
+
+def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deployment: Deployment) -> None:
+    d = deployment
+    record, qr = _newborn(d, "guardian-test-newborn", days_old=40)
     terminal = _terminal(d, "maternity-desk", "01001", "hospital-checkin")
     adult = d.card("bernadette")
     guardian = check(d, adult, terminal=terminal, photos=_photo(d, adult, "bernadette4.png"))
@@ -408,38 +415,9 @@ def test_a_newborn_with_only_a_bhyt_number_is_checked_in_by_its_guardian(deploym
 def test_one_guardian_verification_vouches_for_a_bounded_number_of_children(deployment: Deployment) -> None:
     """Attack run 2026-12-03: one accepted adult check-in vouched for any number of under-6
     children shown only as BHYT QR text (all of it printed on the card)."""
-    from bhytgate.entitlement.cardnumber import parse_card_number
-    from bhytgate.entitlement.qr import BhytQr, format_bhyt_qr
-
     d = deployment
     cap = d.running.gateway.config.guardian_max_children
-    qrs = []
-    for n in range(cap + 1):
-        child = citizens.make_citizen(f"guardian-cap-{n}", sex="M")
-        child = dataclasses.replace(child, date_of_birth=dt.date.today() - dt.timedelta(days=100 + n))
-        record = citizens.entitlement_json(citizens.entitlement_for(child, f"guardian-cap-{n}"))
-        record["cccd_number"] = None
-        with d.client("bhxh-admin-01") as admin:
-            assert admin.import_entitlements(json.dumps(record).encode(), "jsonl").imported_count == 1
-        card = parse_card_number(str(record["card_number"]))
-        fields = {k: str(record[k]) for k in ("full_name", "date_of_birth", "sex", "address")}
-        qrs.append(
-            format_bhyt_qr(
-                BhytQr(
-                    card_number=card,
-                    registered_facility=str(record["registered_facility"]),
-                    valid_from=dt.date.fromisoformat(str(record["valid_from"])),
-                    valid_to=None,
-                    issue_date=None,
-                    management_code="ABC",
-                    parent_name="Nguyễn Văn Bố",
-                    area_code=None,
-                    five_year_date=None,
-                    check_string="0123",
-                    **fields,
-                )
-            )
-        )
+    qrs = [_newborn(d, f"guardian-cap-{n}", days_old=100 + n, sex="M")[1] for n in range(cap + 1)]
     terminal = _terminal(d, "cap-desk", "01001", "hospital-checkin")
     adult = d.card("bernadette")
     guardian = check(d, adult, terminal=terminal, photos=_photo(d, adult, "bernadette4.png"))
