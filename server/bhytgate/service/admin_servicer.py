@@ -9,10 +9,11 @@ from typing import Any
 from bhytgate import ids
 from bhytgate.api.v1 import gateway_pb2 as pb
 from bhytgate.api.v1 import gateway_pb2_grpc as pb_grpc
-from bhytgate.service.claims_servicer import ReconcileClaimsRpc, StreamSlots
+from bhytgate.service.claims_servicer import ReconcileClaimsRpc
 from bhytgate.service.gateway import InvalidRequest
 from bhytgate.service.revocation import MAX_CERTIFICATE_BYTES, RevocationReason
 from bhytgate.service.rpc import Ctx, _Base, _choice, _rpc, _valid, timestamp
+from bhytgate.service.slots import PerKeySlots
 
 MAX_CHECKPOINTS = 1000
 
@@ -30,7 +31,9 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.claims_streams = StreamSlots(self.config.claims_streams_per_terminal)
+        self.claims_streams = PerKeySlots(
+            self.config.claims_streams_per_terminal, "claims_streams_per_terminal"
+        )
 
     @_rpc
     async def LoadTrustAnchors(

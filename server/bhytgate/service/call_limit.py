@@ -26,7 +26,6 @@ request holds once read are RequestBudget's.
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -35,6 +34,7 @@ import grpc
 import grpc.aio
 
 from bhytgate.api.errors import retry_status
+from bhytgate.service.slots import PerKeySlots
 
 # Not the gateway's calls: liveness and discovery must work however busy the gateway is.
 EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -62,21 +62,19 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
     ) -> None:
         if limit < 1:
             raise ValueError("max_concurrent_rpcs must be at least 1")
-        if receiving_per_peer < 1:
-            raise ValueError("receiving_per_terminal must be at least 1")
         if not 0 < receive_s <= 3600:
             raise ValueError(f"request_receive_s {receive_s}: seconds, more than 0 and at most 3600")
-        self.limit = limit
-        self.receive_s = receive_s
-        self.receiving_per_peer = receiving_per_peer
         if min_rate <= 0:
             raise ValueError("request_min_rate_bytes_s must be more than 0")
+        self.limit = limit
+        self.receive_s = receive_s
         self.min_rate = min_rate
         # Largest request per method name: a large one may take longer to arrive (the bound is
         # receive_s plus its size at min_rate: 32 MiB at 256 KiB/s is 128 s more).
         self.sizes = dict(sizes or {})
         self.active = 0  # the gateway's calls in their handlers (one event loop: no lock)
-        self.receiving: collections.Counter[str] = collections.Counter()  # per client certificate
+        # Requests still arriving after GRACE_S, per client certificate.
+        self.receiving = PerKeySlots(receiving_per_peer, "receiving_per_terminal")
 
     async def intercept_service(
         self,
@@ -142,11 +140,10 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
             if reader.done():
                 return
             peer = _peer_key(context)
-            if self.receiving[peer] >= self.receiving_per_peer:
+            if not self.receiving.take(peer):
                 state["why"] = "peer"
                 reader.cancel()
                 return
-            self.receiving[peer] += 1
             state["peer"] = peer
 
         def too_late() -> None:
@@ -169,13 +166,11 @@ class CallLimit(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generi
             if not reader.done():
                 reader.cancel()
             if state["peer"]:
-                self.receiving[state["peer"]] -= 1
-                if self.receiving[state["peer"]] <= 0:
-                    del self.receiving[state["peer"]]
+                self.receiving.give(state["peer"])
         if state["why"] == "peer":
             status = retry_status(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"at most {self.receiving_per_peer} requests of one terminal arriving at once;"
+                f"at most {self.receiving.limit} requests of one terminal arriving at once;"
                 " retry when they have arrived",
                 RETRY_AFTER_S,
             )

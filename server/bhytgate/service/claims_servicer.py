@@ -9,7 +9,6 @@ never a traceback.
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from bhytgate.claims.match import Outcome, Status, Summary
 from bhytgate.claims.service import MAX_WINDOW
 from bhytgate.service.model import InvalidRequest, db
 from bhytgate.service.rpc import _failure, timestamp
+from bhytgate.service.slots import PerKeySlots
 from bhytgate.service.wire import RefusedRequest
 
 if TYPE_CHECKING:
@@ -116,28 +116,6 @@ class StalledStream(Exception):
     """The caller sent nothing for the idle bound: the stream is closed, its slot given back."""
 
 
-class StreamSlots:
-    """At most `limit` streams at once per terminal (one event loop: no lock)."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("claims_streams_per_terminal must be at least 1")
-        self.limit = limit
-        self.open: collections.Counter[str] = collections.Counter()
-
-    def take(self, terminal: str) -> None:
-        if self.open[terminal] >= self.limit:
-            raise TooManyStreams(
-                f"at most {self.limit} ReconcileClaims streams at once per terminal; retry when one has ended"
-            )
-        self.open[terminal] += 1
-
-    def give(self, terminal: str) -> None:
-        self.open[terminal] -= 1
-        if self.open[terminal] <= 0:
-            del self.open[terminal]
-
-
 async def _paced(requests: AsyncIterator[Any], idle_s: float) -> AsyncIterator[Any]:
     """`requests`, each message within `idle_s` of the gateway asking for it: a caller that stops
     sending mid-file would otherwise hold its stream (and a call slot) as long as it stays connected."""
@@ -183,7 +161,7 @@ class ReconcileClaimsRpc:
         gateway: Gateway
         config: GatewayConfig
         ROLES: frozenset[str]
-        claims_streams: StreamSlots
+        claims_streams: PerKeySlots
 
         def caller(
             self, context: Ctx, roles: frozenset[str], *, claimed_id: str = "", claimed_kind: int = 0
@@ -211,7 +189,11 @@ class ReconcileClaimsRpc:
             # A terminal is its id at its facility: ids repeat across facilities (another
             # facility's admin-01 took this one's slots, attack run 2026-12-03).
             slot = f"{caller.facility}/{caller.terminal_id}"
-            self.claims_streams.take(slot)
+            if not self.claims_streams.take(slot):
+                raise TooManyStreams(
+                    f"at most {self.claims_streams.limit} ReconcileClaims streams at once per terminal;"
+                    " retry when one has ended"
+                )
             taken = slot
             job = None
             async for request in _paced(request_iterator, self.config.claims_idle_s):
