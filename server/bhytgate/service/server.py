@@ -113,7 +113,8 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
     check_listen(config.listen, "listen address")
     if config.console_listen is not None:
         check_listen(config.console_listen, "console address")
-    largest = RequestLimits.from_config(config).largest
+    limits = RequestLimits.from_config(config)
+    largest = limits.largest
     if config.max_inflight_request_bytes < largest:
         raise ValueError(
             f"max_inflight_request_bytes {config.max_inflight_request_bytes} is under the largest"
@@ -177,11 +178,11 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         receive_s=config.request_receive_s,
         receiving_per_peer=config.receiving_per_terminal,
         min_rate=config.request_min_rate_bytes_s,
-        sizes=RequestLimits.from_config(config).per_method,
+        sizes=limits.per_method,
     )
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", RequestLimits.from_config(config).largest),
+            ("grpc.max_receive_message_length", largest),
             ("grpc.max_send_message_length", MAX_MESSAGE),
             # gRPC sets SO_REUSEPORT by default: a second gateway started on this port (another
             # home, another database) would then bind it too and silently take part of the
@@ -195,7 +196,6 @@ async def start_gateway(config: GatewayConfig, *, write_info: bool = True) -> Ru
         # Not gRPC's maximum_concurrent_rpcs: that counts each connected client's health Watch.
         interceptors=[calls],
     )
-    limits = RequestLimits.from_config(config)
     requests = RequestBudget(config.max_inflight_request_bytes)
     add_services(
         server,
