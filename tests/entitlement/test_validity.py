@@ -8,7 +8,7 @@ import pytest
 
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.result_codes import MaKetQua
-from bhytgate.entitlement.validity import check_entitlement, first_usable
+from bhytgate.entitlement.validity import check_entitlement, first_usable, holder_card
 
 MakeEntitlement = Callable[..., Entitlement]
 
@@ -105,3 +105,12 @@ def test_a_newer_card_of_someone_else_or_not_yet_valid_does_not_hide_the_holders
     card, result = first_usable([other_holder], TODAY, good.full_name, None)  # nothing else: it, with why
     assert card is other_holder and result is not None and result.ma_ket_qua is MaKetQua.WRONG_NAME
     assert first_usable([], TODAY, None, None) == (None, None)
+
+
+def test_the_holders_own_card_comes_before_a_linked_one(make_entitlement: MakeEntitlement) -> None:
+    linked = make_entitlement(card_number="DN4790123456789", cccd_number=None)
+    own = make_entitlement(card_number="DN4010123456789", cccd_number="001090000001", revoked=True)
+    card, result = holder_card([linked, own], "001090000001", TODAY, None, None)
+    assert card is own and result is not None and result.ma_ket_qua is MaKetQua.REVOKED
+    card, _ = holder_card([linked], "001090000001", TODAY, None, None)  # none of its own: the link's
+    assert card is linked

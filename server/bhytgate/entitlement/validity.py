@@ -128,3 +128,12 @@ def first_usable(
             continue
         return card, result
     return checked[0] if checked else (None, None)
+
+
+def holder_card(
+    cards: Sequence[Entitlement], cccd: str, today: dt.date, name: str | None, dob: str | None
+) -> tuple[Entitlement | None, EntitlementCheck | None]:
+    """`first_usable` among the holder's own cards (whose record names this CCCD) when there are
+    any, else among those reached by a link: what a check-in, the child's included, decides on."""
+    own = [e for e in cards if e.cccd_number == cccd]
+    return first_usable(own or cards, today, name, dob)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from bhytgate.entitlement.validity import first_usable
+from bhytgate.entitlement.validity import holder_card
 from bhytgate.policy.guardian import (
     GuardianFacts,
     GuardianRule,
@@ -79,8 +79,7 @@ async def decide_for_child(
             entitlements = [by_card] if by_card is not None else []
         else:
             entitlements = await db(flow.store.entitlements_by_cccd, ev.cccd)
-    own = [e for e in entitlements if e.cccd_number == ev.cccd]
-    entitlement, ent_check = first_usable(own or entitlements, now.date(), ev.name, ev.dob)
+    entitlement, ent_check = holder_card(entitlements, ev.cccd, now.date(), ev.name, ev.dob)
     results = CheckResults(
         document_source=ev.source,
         chip_passive_ok=ev.report.passive.valid if ev.report is not None else None,

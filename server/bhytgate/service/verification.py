@@ -33,7 +33,7 @@ from typing import Any
 
 from bhytgate.api.signing import frames_signing_payload
 from bhytgate.audit.chain import document_key
-from bhytgate.entitlement.validity import first_usable
+from bhytgate.entitlement.validity import holder_card
 from bhytgate.face.liveness import FrameFingerprint, issue_challenge, load_device_key, verify_device_signature
 from bhytgate.policy import collect
 from bhytgate.policy.model import (
@@ -387,10 +387,7 @@ class VerificationFlow:
         # 7. the entitlement
         with t.stage("entitlement"):
             entitlements = await db(self.store.entitlements_by_cccd, ev.cccd)
-        # The holder's own card first (its record names this CCCD), then cards reached by a link.
-        own = [e for e in entitlements if e.cccd_number == ev.cccd]
-        candidates = own or entitlements
-        entitlement, ent_check = first_usable(candidates, now.date(), ev.name, ev.dob)
+        entitlement, ent_check = holder_card(entitlements, ev.cccd, now.date(), ev.name, ev.dob)
 
         # 8. decide, then record
         results = check_results(self.config, ev, face, liveness, replay, ent_check, inp)
