@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bhytgate.entitlement.authority import FUND_FACILITY
+from bhytgate.entitlement.authority import FUND_FACILITY, is_bhxh_office
 
 # Reasons an officer watches as fraud events rather than as ordinary refusals.
 LOCK_REASONS = frozenset({"FRAUD_BIOMETRIC_LOCKED"})
@@ -65,7 +65,7 @@ class Scope:
     def of(cls, role: str, facility: str) -> Scope:
         if role == "auditor" and facility == FUND_FACILITY:  # the fund's national auditor
             return cls()
-        if facility.endswith("000"):
+        if is_bhxh_office(facility):
             return cls(province=facility[:2])
         return cls(facility=facility)
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from bhytgate.attestation import AttestationClaims, sign_attestation
 from bhytgate.audit.chain import AuditEvent, builder
 from bhytgate.checkin.record import CheckinDetails
+from bhytgate.entitlement.authority import is_bhxh_office
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import EntitlementCheck, check_entitlement
 from bhytgate.policy.model import FraudSignals, Outcome, PolicyConfig, Reason
@@ -99,7 +100,7 @@ def review_extras(
 
 def scope_of(caller: Caller) -> tuple[str | None, str | None]:
     """(facility, province) a reviewer sees: a provincial office (code ending in 000) sees the province."""
-    if caller.facility.endswith("000"):
+    if is_bhxh_office(caller.facility):
         return None, caller.facility[:2]
     return caller.facility, None
 
