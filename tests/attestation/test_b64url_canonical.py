@@ -10,34 +10,14 @@ from collections.abc import Callable
 
 import pytest
 
-from bhytgate.attestation import (
-    AttestationClaims,
-    AttestationStatus,
-    generate_key,
-    jwks_json,
-    sign_attestation,
-    verify_attestation,
-)
+from bhytgate.attestation import AttestationStatus, sign_attestation, verify_attestation
 from bhytgate.audit.checkpoint import AuditCheckpoint, CheckpointError, sign_checkpoint, verify_checkpoint
 from bhytgate.household.receipt import Receipt, ReceiptInvalid, ReceiptMember, sign_receipt, verify_receipt
 from bhytgate.registration.integrity import _Failed, parse_compact_jws
 from bhytgate_client.attestation import b64url_decode_strict
 
-NOW = dt.datetime(2025, 3, 3, 7, 30, tzinfo=dt.UTC)
-KEY = generate_key()
-JWKS = jwks_json([KEY.public_key()])
-CLAIMS = AttestationClaims(
-    issuer="bhytgate-dev-01",
-    verification_id="ver-0001",
-    facility="01001",
-    terminal_id="kiosk-7",
-    checks_passed=("chip_passive", "face", "entitlement"),
-    assurance_level="chip_face",
-    card_number="DN4010123456789",
-    decision="ACCEPTED",
-    issued_at=NOW,
-    expires_at=NOW + dt.timedelta(days=30),
-)
+from .test_jws import CLAIMS, JWKS, KEY, NOW  # one signed attestation's fixtures for both files
+
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 

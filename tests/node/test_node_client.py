@@ -76,6 +76,21 @@ def node_eval(node: str, script: str, stdin: str) -> Any:
     return json.loads(proc.stdout)
 
 
+def _node_verdicts(node: str, tokens: dict[str, str], jwks: str) -> dict[str, str]:
+    """The Node client's verifyAttestation status for each token."""
+    out = node_eval(
+        node,
+        "const {verifyAttestation} = require('./lib/client');"
+        "const {tokens, jwks} = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const out = {};"
+        "for (const [k, t] of Object.entries(tokens)) out[k] = verifyAttestation(t, jwks).status;"
+        "console.log(JSON.stringify(out));",
+        json.dumps({"tokens": tokens, "jwks": jwks}),
+    )
+    assert isinstance(out, dict)
+    return out
+
+
 @pytest.mark.parametrize("identity", ["obama", "biden"])  # an RSA chip (ISO/IEC 9796-2) and an EC chip
 def test_node_checkin_is_accepted_and_its_attestation_verifies_in_node(
     node: str, deployment: Deployment, identity: str
@@ -113,15 +128,7 @@ def test_node_checkin_is_accepted_and_its_attestation_verifies_in_node(
         "signature": f"{head}.{payload}.{altered(sig)}",
         "no_signature": f"{head}.{payload}.",
     }
-    verdicts = node_eval(
-        node,
-        "const {verifyAttestation} = require('./lib/client');"
-        "const {tokens, jwks} = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "const out = {};"
-        "for (const [k, t] of Object.entries(tokens)) out[k] = verifyAttestation(t, jwks).status;"
-        "console.log(JSON.stringify(out));",
-        json.dumps({"tokens": tampered, "jwks": jwks}),
-    )
+    verdicts = _node_verdicts(node, tampered, jwks)
     assert verdicts == {"payload": "bad_signature", "signature": "bad_signature", "no_signature": "malformed"}
 
 
@@ -190,18 +197,6 @@ def test_node_refuses_an_attestation_spelled_non_canonically(node: str) -> None:
     head, payload, sig = token.split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     respelled = sig[:-1] + alphabet[alphabet.index(sig[-1]) | 1]  # 86 characters: 4 unused bits
-    verdicts = node_eval(
-        node,
-        "const {verifyAttestation} = require('./lib/client');"
-        "const {tokens, jwks} = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "const out = {};"
-        "for (const [k, t] of Object.entries(tokens)) out[k] = verifyAttestation(t, jwks).status;"
-        "console.log(JSON.stringify(out));",
-        json.dumps(
-            {
-                "tokens": {"canonical": token, "respelled": f"{head}.{payload}.{respelled}"},
-                "jwks": jwks_json([key.public_key()]),
-            }
-        ),
-    )
+    tokens = {"canonical": token, "respelled": f"{head}.{payload}.{respelled}"}
+    verdicts = _node_verdicts(node, tokens, jwks_json([key.public_key()]))
     assert verdicts == {"canonical": "ok", "respelled": "malformed"}
