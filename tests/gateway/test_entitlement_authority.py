@@ -1,6 +1,6 @@
 """Who may write the fund's card data, over the wire: a hospital's admin may not import (dry run
 included), a provincial office only its own province's cards, the fund every province's; and only
-a BHXH office records a holder's death."""
+a BHXH office records a holder's death, a provincial office its own province's holders'."""
 
 from __future__ import annotations
 
@@ -61,23 +61,46 @@ def test_a_provincial_office_imports_its_own_province_only(deployment: Deploymen
     assert deployment.running.gateway.store.entitlement_by_card(other["card_number"]) is not None
 
 
-def test_only_a_bhxh_office_records_a_holders_death(deployment: Deployment, tmp_path: Path) -> None:
+def _office_counter(d: Deployment, name: str, facility: str) -> str:
+    if not (d.home / "pki" / "terminals" / f"{name}.pem").exists():
+        add_terminal(d.home / "pki", TerminalIdentity(name, facility, "counter", "desk"))  # type: ignore[arg-type]
+    return name
+
+
+def test_only_a_bhxh_office_of_the_holders_province_records_a_death(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     """A death blocks every card of the person: a hospital's counter may report a lost or stolen
-    card, not a death (any counter could otherwise refuse anyone care)."""
+    card, not a death (any counter could otherwise refuse anyone care); a provincial office records
+    its own province's holders' deaths only (review, 2026-12-03: the 01 office blocked a
+    province-48 holder's every card)."""
     d = deployment
-    if not (d.home / "pki" / "terminals" / "hn-counter-01.pem").exists():
-        add_terminal(d.home / "pki", TerminalIdentity("hn-counter-01", "01000", "counter", "desk"))  # type: ignore[arg-type]
+    hanoi, danang = _office_counter(d, "hn-counter-01", "01000"), _office_counter(d, "dn-counter-01", "48000")
     card, photos = fresh_card(d, tmp_path / "card", "deceased-1")
     cccd = json.loads((card / "card.json").read_text(encoding="utf-8"))["citizen_id"]
-    with d.client("counter-01") as hospital, pytest.raises(GatewayError) as refused:
-        hospital.report_lost(cccd, "deceased", OPERATOR)
-    assert refused.value.code == "PERMISSION_DENIED"
-    assert "facility 01001 may not record a holder's death" in refused.value.message
+    assert json.loads((card / "entitlement.json").read_text(encoding="utf-8"))["province_code"] == "48"
+    for terminal, message in (
+        ("counter-01", "facility 01001 may not record a holder's death"),
+        (hanoi, "facility 01000 may not record this holder's death: the holder has a card of province 48"),
+    ):
+        with d.client(terminal) as counter, pytest.raises(GatewayError) as refused:
+            counter.report_lost(cccd, "deceased", OPERATOR)
+        assert refused.value.code == "PERMISSION_DENIED"
+        assert message in refused.value.message
     assert check(d, card, photos=photos, terminal="clean-desk").decision == "ACCEPTED"  # nothing recorded
-    with d.client("hn-counter-01") as office:
+    with d.client(danang) as office:
         assert office.report_lost(cccd, "deceased", OPERATOR)
     after = check(d, card, photos=photos, terminal="clean-desk")
     assert after.decision == "REJECTED" and after.reason_codes == ["DOCUMENT_REPORTED_LOST"]
+
+
+def test_an_office_may_not_record_the_death_of_a_holder_with_no_card(deployment: Deployment) -> None:
+    """No card on file names no province: the fund's to record."""
+    office = _office_counter(deployment, "hn-counter-01", "01000")
+    with deployment.client(office) as counter, pytest.raises(GatewayError) as refused:
+        counter.report_lost("001099012345", "deceased", OPERATOR)
+    assert refused.value.code == "PERMISSION_DENIED"
+    assert "no card of the holder is on file" in refused.value.message
 
 
 def test_a_provincial_office_may_not_write_a_card_for_another_provinces_holder(

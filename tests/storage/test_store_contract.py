@@ -393,6 +393,26 @@ def test_terminal_recent_decisions(store: Store) -> None:
     assert store.terminal_recent_decisions("01001", "t0", 10) == {}
 
 
+def test_the_rejection_rate_query_has_an_index_of_its_own(store: Store) -> None:
+    """Migration 12: a terminal's last decisions are read by (terminal_id, facility, id); with
+    (terminal_id, id) alone every facility's rows of a shared id (`desk-01`) were read and filtered."""
+    query = (
+        "SELECT decision FROM verification_events WHERE terminal_id = ? AND facility = ?"
+        " ORDER BY id DESC LIMIT 10"
+    )
+    with store._read() as c:  # type: ignore[attr-defined]
+        if store._d.name == "sqlite":  # type: ignore[attr-defined]
+            plan = " ".join(r["detail"] for r in c.all("EXPLAIN QUERY PLAN " + query, ("t9", "01001")))
+            assert "USING INDEX ix_events_terminal_facility (terminal_id=? AND facility=?)" in plan
+            names = {r["name"] for r in c.all("PRAGMA index_list('verification_events')")}
+        else:
+            rows = c.all("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'verification_events'")
+            names = {r["indexname"] for r in rows}
+            definition = next(r["indexdef"] for r in rows if r["indexname"] == "ix_events_terminal_facility")
+            assert definition.endswith("(terminal_id, facility, id)")
+    assert "ix_events_terminal_facility" in names and "ix_events_terminal" not in names
+
+
 # -- biometric locks -------------------------------------------------------------------------------
 
 

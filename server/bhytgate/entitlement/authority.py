@@ -7,7 +7,8 @@ facility comes from its certificate; a provincial office's rows of another provi
 (`parse_entitlements(province=...)`), so nothing of such a file is written.
 
 The same offices record a holder's death (ReportDocumentLost with HOLDER_DECEASED), which blocks
-every card of the person: a hospital's counter reports a lost or stolen card, not a death."""
+every card of the person: a hospital's counter reports a lost or stolen card, not a death. A
+provincial office records the deaths of its own province's holders only (`death_refusal`)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,31 @@ def foreign_holders(
                 )
                 break
     return errors
+
+
+def death_refusal(facility: str, cards: Sequence[Entitlement]) -> str | None:
+    """Why `facility` may not record the death of the holder of `cards` (the cards on file under
+    their CCCD, linked ones included), or None when it may: the fund for anyone, a provincial office
+    for a holder whose cards are all of its province. Review, 2026-12-03: the 01 office could block
+    every card of a province-79 holder; the province's own office or the fund knows of that death.
+    A holder with no card on file is the fund's to record (no province says whose they are)."""
+    if facility == FUND_FACILITY:
+        return None
+    if not is_bhxh_office(facility):
+        return (
+            f"facility {facility} may not record a holder's death: a BHXH office (the fund,"
+            f" {FUND_FACILITY}, or a provincial office, a code ending in 000) does;"
+            " report a lost or stolen card"
+        )
+    others = sorted({c.province_code for c in cards if c.province_code != facility[:2]})
+    if others:
+        return (
+            f"facility {facility} may not record this holder's death: the holder has a card of province"
+            f" {others[0]}; the fund ({FUND_FACILITY}) or that province's office records it"
+        )
+    if not cards:
+        return (
+            f"facility {facility} may not record this holder's death: no card of the holder is on file;"
+            f" the fund ({FUND_FACILITY}) records it"
+        )
+    return None

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from bhytgate.face.errors import FaceTooSmall, NoFace
 from bhytgate.face.landmarks import LEFT_EYE, RIGHT_EYE, Landmarks
@@ -30,6 +30,9 @@ from bhytgate.face.litert import LiteNet
 from bhytgate.face.mesh_models import FACE_MESH, IRIS, verified_bytes
 
 Pixels = npt.NDArray[np.uint8]
+# A worker process is one core's worth of face work (litert.py): OpenCV's own thread pool would
+# spread a warp over every core and make the floor look cheaper than its CPU time.
+cv2.setNumThreads(1)
 
 # Mesh vertex for each of the 68 points (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67).
 # The jaw line of the mesh is its face oval, not iBUG's jaw: nothing here measures the jaw.
@@ -74,7 +77,9 @@ def _warp(
     *,
     flip: bool = False,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """A size x size upright square of `side` pixels around `centre`, as floats in [0, 1].
+    """A size x size upright square of `side` pixels around `centre`, as floats in [0, 1]; black
+    where it leaves the picture. OpenCV's bilinear warp, not Pillow's: 0.08 against 0.8 ms for the
+    mesh's 192 x 192 (the same pixels within 3 grey levels, except where the square leaves the picture).
 
     Returns the image and the affine map (A, offset) from its pixels to the source's.
     """
@@ -84,11 +89,19 @@ def _warp(
     if flip:
         a = a @ np.array([[-1.0, 0.0], [0.0, 1.0]])
     offset = centre - a @ np.array([size / 2.0, size / 2.0])
-    coefficients = (a[0, 0], a[0, 1], offset[0], a[1, 0], a[1, 1], offset[1])
-    image = Image.fromarray(pixels).transform(
-        (size, size), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR
+    # OpenCV's map is from output pixel to source pixel, both with integer centres; A and offset
+    # above map continuous coordinates (corners at integers), hence the half-pixel shifts.
+    shift = a @ np.array([0.5, 0.5]) + offset - 0.5
+    matrix = np.hstack([a, shift[:, None]])
+    image = cv2.warpAffine(
+        pixels,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
-    return np.asarray(image, dtype=np.float32) / 255.0, a, offset
+    return image.astype(np.float32) * np.float32(1.0 / 255.0), a, offset
 
 
 class MeshLandmarker:

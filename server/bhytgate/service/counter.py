@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from bhytgate.audit.chain import document_key
-from bhytgate.entitlement.authority import is_bhxh_office
+from bhytgate.entitlement.authority import death_refusal, is_bhxh_office
 from bhytgate.entitlement.model import Entitlement
 from bhytgate.entitlement.validity import check_entitlement
 from bhytgate.face.template import template_from_bytes
@@ -140,11 +140,11 @@ class CounterService:
         # issue date. The DG1 document number of a CCCD is the last nine digits of the CCCD number,
         # so it cannot tell a replacement card from the lost one.
         del document_number
-        if reason == "deceased" and not is_bhxh_office(caller.facility):
-            raise PermissionDenied(
-                f"facility {caller.facility} may not record a holder's death: a BHXH office (the fund,"
-                " 00000, or a provincial office, a code ending in 000) does; report a lost or stolen card"
-            )
+        if reason == "deceased":
+            cards = await db(self.store.entitlements_by_cccd, cccd) if is_bhxh_office(caller.facility) else []
+            refusal = death_refusal(caller.facility, cards)
+            if refusal is not None:
+                raise PermissionDenied(refusal)
         key = document_key(self.audit_key, cccd)
         await db(self.store.report_lost, key, reason, reporter, self.clock())
         rid = await db(

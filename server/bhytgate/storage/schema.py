@@ -567,4 +567,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         ),
     ),
+    (
+        12,
+        (
+            # The rejection-rate rule reads a terminal's last decisions by its id *at its facility*
+            # (storage/ledger.py): with (terminal_id, id) alone, the facility was filtered after the
+            # index, so a terminal id shared by many facilities (`desk-01`) read every facility's
+            # rows of it. Nothing else reads events by terminal. On PostgreSQL the index build
+            # holds off check-in writes for its length (seconds per million events).
+            (
+                "*",
+                "CREATE INDEX ix_events_terminal_facility ON verification_events(terminal_id, facility, id)",
+            ),
+            ("*", "DROP INDEX ix_events_terminal"),
+        ),
+    ),
 )
