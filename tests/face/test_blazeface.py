@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from bhytgate.face import FaceConfig, FaceEngine, FaceError
-from bhytgate.face.detect import detect_faces, detect_proposed, select_subject
+from bhytgate.face.blazeface import MIN_SCORE
+from bhytgate.face.detect import SUSPECT_MARGIN, SUSPECT_SCORE, detect_faces, detect_proposed, select_subject
 from bhytgate.face.errors import MultipleFaces
 from bhytgate.face.evaluate import LabelledPhoto
 from bhytgate_clients.cardlab.camera import capture
@@ -280,3 +281,33 @@ def test_near_the_size_gate_the_decision_is_the_scans(
             decisions.append((reason(engine, buf.getvalue()), reason(hog_engine, buf.getvalue())))
     assert not [d for d in decisions if d == ("face_too_small", "ok")]
     assert {"ok", "face_too_small"} <= {a for a, _ in decisions}  # the sizes straddle the gate
+
+
+def test_a_suspect_hog_sees_no_face_around_is_nobody(engine: FaceEngine, read: Read) -> None:
+    """A one-person camera scene where BlazeFace scores a patch of the background below MIN_SCORE
+    at a second person's size: HOG finds no face around it, so the proposed path decides (before
+    MAX_SUSPECTS' change such a frame paid HOG's ~65 ms scan), and decides as the scan does."""
+    with Image.open(io.BytesIO(read("face_recognition/examples/knn_examples/train/biden/biden2.jpg"))) as src:
+        img = src.convert("RGB")
+    rng = random.Random("suspect-12")
+    canvas = _scene((1280, 720), rng)
+    s = 720 / img.height * rng.uniform(0.5, 0.9)
+    img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
+    canvas.paste(img, (rng.randrange(0, 1280 - img.width + 1), rng.randrange(0, 720 - img.height + 1)))
+    pixels = np.asarray(canvas, dtype=np.uint8)
+    det, cfg, proposer = engine.models.detector, engine.config, engine.models.proposer
+    candidates = proposer.propose(pixels, SUSPECT_SCORE)
+    main = max((p for p in candidates if p.score >= MIN_SCORE), key=lambda p: p.size)
+    suspects = [
+        p
+        for p in candidates
+        if p.score < MIN_SCORE
+        and p.size >= SUSPECT_MARGIN * cfg.secondary_face_ratio * main.size
+        and abs(p.center[0] - main.center[0]) > main.size
+    ]
+    assert suspects  # the scene still holds what used to send the frame to the scan
+    proposed = detect_proposed(det, proposer, pixels, cfg)
+    assert proposed is not None
+    scanned = select_subject(detect_faces(det, pixels, cfg).boxes, cfg)
+    subject = select_subject(proposed.boxes, cfg)
+    assert _iou(subject.as_tuple(), scanned.as_tuple()) > 0.6
