@@ -27,7 +27,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.bhytgate-installed"
-want=$( (cat pyproject.toml clients/sdk-python/pyproject.toml scripts/bootstrap.sh scripts/build_dlib.sh; echo "dlib=$DLIB") | sha256sum | cut -d' ' -f1)
+want=$( (cat pyproject.toml clients/sdk-python/pyproject.toml scripts/bootstrap.sh scripts/build_dlib.sh \
+  server/bhytgate/face/mesh_models.py; echo "dlib=$DLIB") | sha256sum | cut -d' ' -f1)
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 # dist/bhytgate_client-*.whl, rebuilt when a file of clients/sdk-python or the build script changed.
 client_wheel() {
