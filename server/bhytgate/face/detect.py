@@ -70,7 +70,6 @@ class Detection:
     boxes: tuple[Box, ...]
     upsample: int  # 0: the cheap pass sufficed; 1: a finer pass ran
     scale: float  # size of the copy the boxes came from / full size
-    source: str = "hog"  # who found the faces: "hog" (a scan), "near" or "full" (BlazeFace's models)
 
 
 def _resized(pixels: Pixels, scale: float) -> Pixels:
@@ -185,15 +184,6 @@ SUSPECT_MARGIN = 0.8
 # ms on average (a scan is ~65 ms: these frames were the floor's tail). More than MAX_SUSPECTS such
 # candidates (a frame crafted with face-like patterns) go to the scan without confirming each.
 MAX_SUSPECTS = 3
-# The short-range model (BlazeFace.propose_near) finds faces of at least this share of the frame's
-# longer side as reliably as the full-range model does (HOG box height; the 55 labelled faces
-# pasted at random places in 1280 x 960 frames on grey and on random blocks, 2026-12-03: at 0.18,
-# 55/55 and 54/55 against the full range's 52/55 and 52/55; at 0.14 47-49 against 40-45; at 0.10
-# 12-19 against 30-34). It decides only where a second face of comparable size (secondary_face_ratio
-# of the subject's HOG box) would be at least this large; otherwise the full range looks. 0: off.
-NEAR_REACH = 0.18
-# HOG's box against BlazeFace's size of one face: at most this (0.81-1.40 measured, SUSPECT_MARGIN).
-MAX_HOG_RATIO = 1.4
 # HOG's box height moves in steps of its pyramid (x1.2) with the scale a face is found at, so the
 # confirm pass and the scan can put one face on either side of min_face_px: measured on 161 framed
 # labelled photos, confirm/scan height ratios 0.87-1.15 (10th-90th percentile), and in the full
@@ -234,56 +224,34 @@ def detect_proposed(
 ) -> Detection | None:
     """BlazeFace finds the faces, HOG confirms the largest on its neighbourhood (dlib's box for it).
 
-    The short-range model looks first (a third of the cost); it decides only a frame whose subject
-    is so large that a second face of comparable size is within its reach (NEAR_REACH), and
-    otherwise the full-range model looks as before. None (the caller then runs HOG's scan, so
-    whatever it would find is still found, at its cost) when BlazeFace finds nothing; when HOG
-    does not confirm the subject; when the subject is just under the size gate (SIZE_GATE_BAND);
-    when it is so small in the frame that a comparable second face could escape BlazeFace
-    (BLAZEFACE_REACH); or when BlazeFace is unsure of a face that could be a comparable second
-    person (SUSPECT_SCORE, SUSPECT_MARGIN) and HOG sees a face around it (MAX_SUSPECTS)."""
-    longer = float(max(pixels.shape[:2]))
-    if NEAR_REACH > 0:
-        near = proposer.propose_near(pixels, SUSPECT_SCORE, image=image)
-        decided, elsewhere = _decide(detector, pixels, config, near, NEAR_REACH * longer, "near")
-        if not elsewhere:
-            return decided
-    candidates = proposer.propose(pixels, SUSPECT_SCORE, image=image)
-    return _decide(detector, pixels, config, candidates, BLAZEFACE_REACH * longer, "full")[0]
-
-
-def _decide(
-    detector: Any, pixels: Pixels, config: FaceConfig, candidates: list[Proposal], reach: float, source: str
-) -> tuple[Detection | None, bool]:
-    """One model's proposals decided: (the detection, False), (None, False) for HOG's scan, or
-    (None, True) when this model's view is not enough (nothing it is sure of, or a subject too
-    small for a comparable second face to be within its `reach`, in pixels): the next model looks.
-    Never True after a doubt about a second person: that is the scan's to settle."""
+    The other faces keep BlazeFace's boxes, rescaled by the subject's HOG/BlazeFace size ratio, so
+    that `select_subject` judges "a second face of comparable size" on one scale. None (the caller
+    then runs HOG's scan, so whatever it would find is still found, at its cost) when BlazeFace
+    finds nothing; when HOG does not confirm the subject; when the subject is just under the size
+    gate (SIZE_GATE_BAND); when it is so small in the frame that a comparable second face could
+    escape BlazeFace (BLAZEFACE_REACH); or when BlazeFace is unsure of a face that could be a
+    comparable second person (SUSPECT_SCORE, SUSPECT_MARGIN) and HOG sees a face around it
+    (MAX_SUSPECTS)."""
+    candidates: list[Proposal] = proposer.propose(pixels, SUSPECT_SCORE, image=image)
     proposals = [p for p in candidates if p.score >= MIN_SCORE]
     if not proposals:
-        return None, True
+        return None
     main = max(proposals, key=lambda p: p.size)
-    if main.size * MAX_HOG_RATIO * config.secondary_face_ratio < reach:
-        return None, True  # too small for this model's reach whatever HOG's box: not worth a confirm
     box = _confirm(detector, pixels, main, config)
     if box is None:
-        return None, True
-    height, width = pixels.shape[:2]
-    if source == "near" and (box.left < 0 or box.top < 0 or box.right > width or box.bottom > height):
-        # A face that fills the frame (a tight crop) leaves HOG's confirm pass no margin, and its
-        # box then runs past the edges (face_cut_off on 26 of the 55 labelled 150 px crops, which
-        # the other model's path or the scan accept): not this model's to decide.
-        return None, True
+        return None
     if config.min_face_px / SIZE_GATE_BAND <= box.height < config.min_face_px:
         # Just under the size gate, HOG's box size depends on the scale it was found at (its
         # pyramid steps by 1.2): let the scan's own scales decide, as with detector = "hog".
-        return None, False
-    too_small_to_matter = source == "full" and box.height < config.min_face_px
-    if box.height * config.secondary_face_ratio < reach and not too_small_to_matter:
-        # A second face of comparable size could be too small for this model to see. (A subject
-        # under min_face_px is refused as too small whatever else is in the frame, once the
-        # full-range model has looked.)
-        return None, True
+        return None
+    if (
+        config.min_face_px
+        <= box.height
+        < BLAZEFACE_REACH * max(pixels.shape[:2]) / config.secondary_face_ratio
+    ):
+        # A second face of comparable size could be too small for BlazeFace to see. (A subject
+        # under min_face_px is refused as too small whatever else is in the frame.)
+        return None
     ratio = box.height / max(1.0, main.size)
     others = []
     suspects = 0
@@ -301,12 +269,12 @@ def _decide(
             # a face around it, HOG's scan decides; where it sees none, nobody is there (SUSPECTS).
             suspects += 1
             if suspects > MAX_SUSPECTS or _confirm(detector, pixels, p, config) is not None:
-                return None, False
+                return None
         if p.score < MIN_SCORE:
             continue
         half = p.size * ratio / 2.0
         others.append(Box(round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
-    return Detection(boxes=(box, *others), upsample=0, scale=1.0, source=source), False
+    return Detection(boxes=(box, *others), upsample=0, scale=1.0)
 
 
 def select_subject(boxes: tuple[Box, ...], config: FaceConfig) -> Box:

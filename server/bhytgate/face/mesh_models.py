@@ -1,4 +1,4 @@
-"""The licence-clean MediaPipe models (Face Mesh, Iris, BlazeFace full and short range), from its PyPI wheel.
+"""The licence-clean MediaPipe models (Face Mesh, Iris, BlazeFace), taken from its PyPI wheel.
 
 MediaPipe 0.10.x wheels carry the model files (`mediapipe/modules/...tflite`, Apache-2.0, trained on
 Google's own annotated images: see README "Model files and their terms"); later wheels download them
@@ -51,14 +51,7 @@ BLAZEFACE = ModelFile(
     "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
     "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
 )
-# The short-range BlazeFace (128 x 128, faces within ~2 m of the camera): a third of the full range's
-# cost, used first where the subject is large (face/detect.py, NEAR_REACH).
-BLAZEFACE_NEAR = ModelFile(
-    "mediapipe-face_detection_short_range.tflite",
-    "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-)
-FILES = (FACE_MESH, IRIS, BLAZEFACE, BLAZEFACE_NEAR)
+FILES = (FACE_MESH, IRIS, BLAZEFACE)
 
 
 class MeshModelsMissing(RuntimeError):
