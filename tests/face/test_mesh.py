@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bhytgate.face import Action, Challenge, FaceConfig, FaceEngine, FaceError, InMemoryFrameStore
 from bhytgate.face import mesh_models as mm
@@ -20,6 +21,7 @@ from bhytgate.face.embed import DlibModels
 from bhytgate.face.errors import LivenessMissingAction
 from bhytgate.face.evaluate import LabelledPhoto
 from bhytgate.face.landmarks import interocular
+from bhytgate.face.mesh import _warp
 from bhytgate_clients.cardlab.camera import SimulatedCamera
 from bhytgate_clients.cardlab.eyes import close_eyes
 
@@ -145,10 +147,6 @@ def test_the_mesh_square_is_where_pillows_affine_map_puts_it(read: Read, angle: 
     (pixel corners at integers), which `_warp` returns: within fixed-point rounding where the square
     lies inside the photo. A half-pixel error in the conversion moves every sample (a mean of 2.7
     grey levels with no shift on a real photo, 4.5 with the wrong sign: second review, 2026-12-03)."""
-    from PIL import Image
-
-    from bhytgate.face.mesh import _warp
-
     with Image.open(io.BytesIO(read("face_recognition/examples/obama.jpg"))) as src:
         photo = src.convert("RGB")
     pixels = np.asarray(photo, dtype=np.uint8)

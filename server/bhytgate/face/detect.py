@@ -266,7 +266,7 @@ def detect_proposed(
             p.score < MIN_SCORE or not comparable
         ):
             # Perhaps a second person (or the real subject) BlazeFace is unsure of. Where HOG sees
-            # a face around it, HOG's scan decides; where it sees none, nobody is there (SUSPECTS).
+            # a face around it, HOG's scan decides; where it sees none, nobody is there (MAX_SUSPECTS).
             suspects += 1
             if suspects > MAX_SUSPECTS or _confirm(detector, pixels, p, config) is not None:
                 return None
