@@ -172,67 +172,123 @@ def _scene(size: tuple[int, int], rng: random.Random) -> Image.Image:
     return Image.merge("RGB", [grid, grid, grid]).resize(size, Image.Resampling.NEAREST)
 
 
-def test_a_second_person_blazeface_is_unsure_of_is_still_refused(engine: FaceEngine, faces_dir: Path) -> None:
+# Real photos composed into two-person scenes (each photo's largest HOG face is what is placed).
+_TWO_PERSON_PHOTOS = (
+    "face_recognition/examples/obama.jpg",
+    "face_recognition/examples/biden.jpg",
+    "face_recognition/examples/alex-lacamoire.png",
+    "face_recognition/examples/lin-manuel-miranda.png",
+    "face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg",
+    "face_recognition/examples/knn_examples/train/rose_leslie/img1.jpg",
+    "face_recognition/examples/knn_examples/test/johnsnow_test1.jpg",
+    "face-api.js/penny/penny3.png",
+    "face-api.js/stuart/stuart4.png",
+    "face-api.js/raj/raj4.png",
+    "face-api.js/howard/howard3.png",
+    "face-api.js/bernadette/bernadette2.png",
+)
+Placeable = dict[str, tuple[Image.Image, Any]]
+
+
+@pytest.fixture(scope="module")
+def placeable(engine: FaceEngine, read: Read) -> Placeable:
+    det, cfg = engine.models.detector, engine.config
+    faces = {}
+    for rel in _TWO_PERSON_PHOTOS:
+        pixels = _pixels(read(rel))
+        faces[rel] = (
+            Image.fromarray(pixels),
+            max(detect_faces(det, pixels, cfg).boxes, key=lambda b: b.height),
+        )
+    return faces
+
+
+def _place(canvas: Image.Image, faces: Placeable, rel: str, height: float, cx: float, cy: float) -> None:
+    """Paste the photo scaled so its face is `height` px of HOG box, centred at (cx, cy)."""
+    img, box = faces[rel]
+    s = height / box.height
+    img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
+    canvas.paste(img, (round(cx - box.center[0] * s), round(cy - box.center[1] * s)))
+
+
+def _refused(boxes: tuple[Any, ...], cfg: FaceConfig) -> bool:
+    try:
+        select_subject(boxes, cfg)
+    except MultipleFaces:
+        return True
+    return False
+
+
+def test_a_second_person_blazeface_is_unsure_of_is_still_refused(
+    engine: FaceEngine, placeable: Placeable
+) -> None:
     """Two real photos side by side in 1280 x 720 camera-like scenes, the second face 62-100% of the
     subject's size. Where HOG's scan refuses the frame as two people, the proposed path must too:
     before SUSPECT_SCORE, BlazeFace scored one face of 7 of 60 such frames below MIN_SCORE (or the
     subject itself, proposing the smaller face as the subject) and they were accepted as one face."""
-    photos = [
-        faces_dir / rel
-        for rel in (
-            "face_recognition/examples/obama.jpg",
-            "face_recognition/examples/biden.jpg",
-            "face_recognition/examples/alex-lacamoire.png",
-            "face_recognition/examples/lin-manuel-miranda.png",
-            "face_recognition/examples/knn_examples/train/kit_harington/john1.jpeg",
-            "face_recognition/examples/knn_examples/train/rose_leslie/img1.jpg",
-            "face_recognition/examples/knn_examples/test/johnsnow_test1.jpg",
-            "face-api.js/penny/penny3.png",
-            "face-api.js/stuart/stuart4.png",
-            "face-api.js/raj/raj4.png",
-            "face-api.js/howard/howard3.png",
-            "face-api.js/bernadette/bernadette2.png",
-        )
-    ]
     det, cfg = engine.models.detector, engine.config
-    faces = {}
-    for path in photos:
-        pixels = _pixels(path.read_bytes())
-        faces[path] = (
-            Image.fromarray(pixels),
-            max(detect_faces(det, pixels, cfg).boxes, key=lambda b: b.height),
-        )
-
-    def place(canvas: Image.Image, path: Path, height: float, cx: float, cy: float) -> None:
-        img, box = faces[path]
-        s = height / box.height
-        img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
-        canvas.paste(img, (round(cx - box.center[0] * s), round(cy - box.center[1] * s)))
-
-    def refused(boxes: tuple[Any, ...]) -> bool:
-        try:
-            select_subject(boxes, cfg)
-        except MultipleFaces:
-            return True
-        return False
-
     rng = random.Random(21)
     two = missed = 0
     for _ in range(40):
-        subject, other = rng.sample(photos, 2)
+        subject, other = rng.sample(_TWO_PERSON_PHOTOS, 2)
         size = rng.uniform(0.28, 0.5) * 720
         canvas = _scene((1280, 720), rng)
-        place(canvas, other, size * rng.uniform(0.62, 1.0), 1280 * 0.76, 720 * rng.uniform(0.35, 0.6))
-        place(canvas, subject, size, 1280 * 0.3, 720 * rng.uniform(0.4, 0.6))
+        _place(
+            canvas, placeable, other, size * rng.uniform(0.62, 1.0), 1280 * 0.76, 720 * rng.uniform(0.35, 0.6)
+        )
+        _place(canvas, placeable, subject, size, 1280 * 0.3, 720 * rng.uniform(0.4, 0.6))
         pixels = np.asarray(canvas, dtype=np.uint8)
-        if not refused(detect_faces(det, pixels, cfg).boxes):
+        if not _refused(detect_faces(det, pixels, cfg).boxes, cfg):
             continue
         two += 1
         proposed = detect_proposed(det, engine.models.proposer, pixels, cfg)
-        missed += proposed is not None and not refused(proposed.boxes)
+        missed += proposed is not None and not _refused(proposed.boxes, cfg)
     assert two >= 15
     # What remains are faces BlazeFace does not propose even at SUSPECT_SCORE.
     assert missed <= 2, f"{missed} of {two} two-person frames accepted"
+
+
+def test_a_second_person_cut_by_the_frames_edge_is_still_refused(
+    engine: FaceEngine, placeable: Placeable
+) -> None:
+    """1080p camera-like scenes: a subject of 15-50% of the height, a second face of 62-100% of its
+    size 10-45% outside the frame on one side. Where HOG's scan refuses the frame, the proposed path
+    must mostly refuse it too. Before the edge rules (EDGE_SUSPECT_SCORE, EDGE_CONFIRM_THRESHOLD,
+    EDGE_REACH) it accepted 86 of 465 such frames over 7 seeds (review, 2026-12-03: BlazeFace scores
+    a cut face 0.03-0.1 and boxes only what is inside; HOG on its neighbourhood finds it under its
+    threshold); with them 32, faces BlazeFace does not propose even at 0.03. This seed: 9 of 23
+    before, 3 after."""
+    det, cfg = engine.models.detector, engine.config
+    width, height = 1920, 1080
+    rng = random.Random("edge-cut-7")
+    two = missed = 0
+    for _ in range(60):
+        subject, other = rng.sample(_TWO_PERSON_PHOTOS, 2)
+        size = rng.uniform(0.15, 0.5) * height
+        second = size * rng.uniform(0.62, 1.0)
+        outside = rng.uniform(0.1, 0.45) - 0.5  # the second face's centre past the edge, in sizes
+        canvas = _scene((width, height), rng)
+        side = rng.choice("lrtb")
+        along = rng.uniform(0.3, 0.7)
+        cx, cy = {
+            "l": (-second * outside, height * along),
+            "r": (width + second * outside, height * along),
+            "t": (width * along, -second * outside),
+            "b": (width * along, height + second * outside),
+        }[side]
+        _place(canvas, placeable, other, second, cx, cy)
+        # The subject on the far side from the cut face.
+        sx = width * (0.3 if cx > width / 2 else 0.7)
+        sy = height * (0.5 if side in "lr" else (0.3 if cy > height / 2 else 0.7))
+        _place(canvas, placeable, subject, size, sx, sy)
+        pixels = np.asarray(canvas, dtype=np.uint8)
+        if not _refused(detect_faces(det, pixels, cfg).boxes, cfg):
+            continue
+        two += 1
+        proposed = detect_proposed(det, engine.models.proposer, pixels, cfg)
+        missed += proposed is not None and not _refused(proposed.boxes, cfg)
+    assert two >= 20
+    assert missed <= 0.2 * two, f"{missed} of {two} edge-cut two-person frames accepted"
 
 
 def test_a_burst_frame_blazeface_cannot_decide_takes_the_tracked_pass(engine: FaceEngine, read: Read) -> None:
