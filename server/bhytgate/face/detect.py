@@ -259,8 +259,8 @@ def detect_proposed(
     finds nothing; when HOG does not confirm the subject; when the subject is just under the size
     gate (SIZE_GATE_BAND); when it is so small in the frame that a comparable second face could
     escape BlazeFace (BLAZEFACE_REACH); or when BlazeFace is unsure of a face that could be a
-    comparable second person (SUSPECT_SCORE, SUSPECT_MARGIN) and HOG sees a face around it
-    (MAX_SUSPECTS)."""
+    comparable second person (SUSPECT_SCORE, SUSPECT_MARGIN; lower and wider for a face cut by the
+    frame's edge, EDGE_*) and HOG sees a face around it (MAX_SUSPECTS)."""
     height, width = pixels.shape[:2]
     read: list[Proposal] = proposer.propose(pixels, min(SUSPECT_SCORE, EDGE_SUSPECT_SCORE), image=image)
     proposals = [p for p in read if p.score >= MIN_SCORE]
