@@ -125,7 +125,55 @@ def test_a_second_audit_check_while_one_runs_is_refused_at_once(store: SqliteSto
     first, second, waited = asyncio.run(main())
     assert first == (True, 3, None, "ok")
     assert isinstance(second, Busy), second
-    assert "an audit check is already running on this replica" in str(second)
+    assert "an audit check is running on this replica" in str(second)
     assert second.retry_after_s >= 1 and waited < 0.05  # refused without waiting for the first
     # and once the first is done, the next one runs
     assert asyncio.run(service.verify_audit()) == (True, 3, None, "ok")
+
+
+def test_a_facility_looping_audit_checks_does_not_keep_the_funds_from_running(store: SqliteStore) -> None:
+    """Attack run 2026-12-03: one facility's admin retrying VerifyAuditChain in a loop took the turn
+    again each time it freed, and the fund's check was refused over and over. Now the fund, refused
+    once while the loop's check ran, is next: the loop's own retries are refused until it ran."""
+    service = _service(store)
+    size, head = store.audit_head()
+    tokens = [sign_checkpoint(AuditCheckpoint("bhytgate-test", size, head, NOW), KEY)] * 300
+
+    async def main() -> tuple[list[str], int]:
+        ran: list[str] = []
+        refused_loop = 0
+        stop = False
+
+        async def loop_admin() -> None:
+            nonlocal refused_loop
+            while not stop:
+                try:
+                    await service.verify_audit(tokens, facility="79014")
+                    ran.append("79014")
+                except Busy:
+                    refused_loop += 1
+                await asyncio.sleep(0)  # retries as fast as it can
+
+        looping = asyncio.ensure_future(loop_admin())
+        await asyncio.sleep(0.01)
+        for _ in range(3):
+            for _attempt in range(200):  # the fund retries as a client would, a little later
+                try:
+                    await service.verify_audit(facility="00000")
+                    ran.append("00000")
+                    break
+                except Busy as exc:
+                    assert exc.retry_after_s >= 1
+                    await asyncio.sleep(0.005)
+            else:
+                break  # starved: the assertions below say so
+        stop = True
+        await looping
+        return ran, refused_loop
+
+    ran, refused_loop = asyncio.run(main())
+    assert ran.count("00000") == 3
+    # each of the fund's checks ran at most one of the loop's after it was first refused
+    firsts = [i for i, who in enumerate(ran) if who == "00000"]
+    assert all(b - a <= 2 for a, b in zip([-1, *firsts], firsts, strict=False)), ran
+    assert refused_loop > 0

@@ -36,11 +36,17 @@ from bhytgate.service.recorder import Recorder
 from bhytgate.service.revocation import RevocationReason, RevokedCertificates, fingerprint, load_certificate
 from bhytgate.service.state import TerminalKeys
 from bhytgate.service.trust import TrustAnchors
+from bhytgate.service.turns import FairTurns
 from bhytgate.storage.interface import StoreUnavailable
 from bhytgate.storage.revocations import Revocation
 from bhytgate.storage.sql import SqlStore
 
 # What parsing an uploaded certificate's identity raises (cryptography reads extensions lazily).
+# A facility refused an audit check keeps its place next in line while it retries within this long
+# (and at least as long as this many checks take): beyond, it gave up and frees the turn.
+AUDIT_HOLD_MIN_S = 5.0
+AUDIT_HOLD_CHECKS = 3.0
+
 _UNUSABLE_CERTIFICATE = (
     ValueError,
     TerminalIdentityError,
@@ -76,7 +82,7 @@ class AdminService:
         # deadline or a cancel cannot stop. In the default pool (6 threads on 2 cores) eight
         # abandoned checks made every check-in's storage calls wait 22 s (attack run, 2026-12-02):
         # one check at a time, on a thread of its own; a caller gone while waiting never starts one.
-        self._audit_turn = asyncio.Lock()
+        self._audit_turns = FairTurns(AUDIT_HOLD_MIN_S)
         self._audit_last_s = 1.0  # how long the last audit check took: a refused caller's wait
         self._audit_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-check")
         # Entitlement files parse (~3 s for 32 MB) on a thread of their own too, one file at a time:
@@ -196,13 +202,16 @@ class AdminService:
             # Retrieved here (no "never retrieved" traceback); the caller, if still there, has it.
             log.warning("revocation not completed: %s", type(task.exception()).__name__)
 
-    async def verify_audit(self, checkpoints: Sequence[str] = ()) -> tuple[bool, int, int | None, str]:
+    async def verify_audit(
+        self, checkpoints: Sequence[str] = (), *, facility: str = ""
+    ) -> tuple[bool, int, int | None, str]:
         """The hash chain, then the audit index against the verified records (an index row deleted
         or altered would hide a record from the dashboard and the export), then the checkpoints
         kept outside the database (a log rewritten or cut since one of them). All of it on the
         audit thread: up to 1,000 checkpoint signatures a call are ~1,000 ES256 verifications, which
         on the event loop held every RPC of the replica (attack run); a refused checkpoint is
-        still refused before the log is read."""
+        still refused before the log is read. One check at a time per replica, the turn shared
+        fairly between `facility`s (`service.turns`): a refused one is next, whoever retries first."""
 
         def run() -> tuple[bool, int, int | None, str]:
             jwks = self.jwks() if checkpoints else ""
@@ -220,25 +229,32 @@ class AdminService:
                 report = check_checkpoints(self.store.iter_audit(), pinned, report.checked)
             return report.ok, report.checked, report.first_broken_index, report.reason
 
-        if self._audit_turn.locked():
-            # Refused at once: callers queued behind the lock each held a call slot, and 64 of
-            # one admin's took every slot of the replica (attack run, 2026-12-03).
-            wait = max(1.0, math.ceil(self._audit_last_s))
-            raise Busy(f"an audit check is already running on this replica; retry in {wait:.0f} s", wait)
-        async with self._audit_turn:
-            started = time.monotonic()
-            check = asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
-            try:
-                return await asyncio.shield(check)
-            except asyncio.CancelledError:
-                # The thread cannot be stopped: the turn stays taken until it ends (second
-                # review: a caller's deadline freed it, and the next check waited holding a slot).
-                await asyncio.wait({check})
-                raise
-            except StoreUnavailable as exc:
-                raise Unavailable(str(exc)) from None
-            finally:
-                self._audit_last_s = time.monotonic() - started
+        # Refused at once, never queued: callers queued behind the check each held a call slot,
+        # and 64 of one admin's took every slot of the replica (attack run, 2026-12-03).
+        wait = max(1.0, math.ceil(self._audit_last_s))
+        self._audit_turns.hold_s = max(AUDIT_HOLD_MIN_S, AUDIT_HOLD_CHECKS * self._audit_last_s)
+        turn = self._audit_turns.request(facility, time.monotonic())
+        if not turn.granted:
+            running = "running" if self._audit_turns.running is not None else "just ended"
+            raise Busy(
+                f"an audit check is {running} on this replica and {turn.ahead} other facilit"
+                f"{'y is' if turn.ahead == 1 else 'ies are'} waiting; retry in {wait:.0f} s",
+                wait,
+            )
+        started = time.monotonic()
+        check = asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
+        try:
+            return await asyncio.shield(check)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: the turn stays taken until it ends (second
+            # review: a caller's deadline freed it, and the next check waited holding a slot).
+            await asyncio.wait({check})
+            raise
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        finally:
+            self._audit_last_s = time.monotonic() - started
+            self._audit_turns.done(time.monotonic())
 
     async def audit_checkpoint(self) -> tuple[str, AuditCheckpoint]:
         """The log's size and last hash now, signed with the attestation key (whole seconds, as

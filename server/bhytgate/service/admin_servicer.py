@@ -79,10 +79,12 @@ class AdminServicer(_Base, ReconcileClaimsRpc, pb_grpc.AdminServiceServicer):
     async def VerifyAuditChain(
         self, request: pb.VerifyAuditChainRequest, context: Ctx
     ) -> pb.VerifyAuditChainResponse:
-        self.caller(context, self.ROLES)
+        caller = self.caller(context, self.ROLES)
         if len(request.checkpoints) > MAX_CHECKPOINTS:
             raise InvalidRequest([("checkpoints", f"at most {MAX_CHECKPOINTS}")])
-        ok, count, broken, detail = await self.gateway.verify_audit(list(request.checkpoints))
+        ok, count, broken, detail = await self.gateway.verify_audit(
+            list(request.checkpoints), facility=caller.facility
+        )
         response = pb.VerifyAuditChainResponse(ok=ok, record_count=count, detail="" if ok else detail)
         if broken is not None:
             response.first_broken_record = broken

@@ -237,8 +237,10 @@ class Gateway:
     ) -> tuple[Revocation, bool]:
         return await self.admin.revoke_certificate(caller, certificate, reason)
 
-    async def verify_audit(self, checkpoints: Sequence[str] = ()) -> tuple[bool, int, int | None, str]:
-        return await self.admin.verify_audit(checkpoints)
+    async def verify_audit(
+        self, checkpoints: Sequence[str] = (), *, facility: str = ""
+    ) -> tuple[bool, int, int | None, str]:
+        return await self.admin.verify_audit(checkpoints, facility=facility)
 
     async def audit_checkpoint(self) -> tuple[str, AuditCheckpoint]:
         return await self.admin.audit_checkpoint()
