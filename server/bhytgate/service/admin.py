@@ -41,12 +41,12 @@ from bhytgate.storage.interface import StoreUnavailable
 from bhytgate.storage.revocations import Revocation
 from bhytgate.storage.sql import SqlStore
 
-# What parsing an uploaded certificate's identity raises (cryptography reads extensions lazily).
 # A facility refused an audit check keeps its place next in line while it retries within this long
 # (and at least as long as this many checks take): beyond, it gave up and frees the turn.
 AUDIT_HOLD_MIN_S = 5.0
 AUDIT_HOLD_CHECKS = 3.0
 
+# What parsing an uploaded certificate's identity raises (cryptography reads extensions lazily).
 _UNUSABLE_CERTIFICATE = (
     ValueError,
     TerminalIdentityError,
@@ -236,11 +236,9 @@ class AdminService:
         turn = self._audit_turns.request(facility, time.monotonic())
         if not turn.granted:
             running = "running" if self._audit_turns.running is not None else "just ended"
-            raise Busy(
-                f"an audit check is {running} on this replica and {turn.ahead} other facilit"
-                f"{'y is' if turn.ahead == 1 else 'ies are'} waiting; retry in {wait:.0f} s",
-                wait,
-            )
+            others = "1 facility's goes" if turn.ahead == 1 else f"{turn.ahead} facilities' go"
+            place = "yours is next" if turn.ahead == 0 else f"{others} before yours"
+            raise Busy(f"an audit check is {running} on this replica; {place}; retry in {wait:.0f} s", wait)
         started = time.monotonic()
         check = asyncio.get_running_loop().run_in_executor(self._audit_thread, run)
         try:
